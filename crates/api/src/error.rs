@@ -1,0 +1,223 @@
+//! The one place errors become HTTP responses: RFC 9457 `application/problem+json`.
+//!
+//! Which error for which layer: domain validation fails with [`domain::ValidationErrors`]
+//! (422, every bad field named); storage fails with [`storage::Error`] (unique violations
+//! become 409 naming the field, missing references 422, an unreachable database 503);
+//! handlers use [`ApiError`]'s variants directly for everything else. A 5xx logs its whole
+//! cause chain and sends a generic detail; a 4xx says exactly what to fix and logs nothing.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use domain::{FieldError, ValidationErrors};
+use serde::Serialize;
+
+/// The problem document every error response carries.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem (`about:blank` plus the title for the common ones).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// What went wrong with this request and how to fix it.
+    pub detail: String,
+    /// The offending fields, for 409 and 422.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {detail}")]
+    Conflict {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error(transparent)]
+    Unprocessable(#[from] ValidationErrors),
+    #[error("too many requests")]
+    TooManyRequests {
+        retry_after_secs: u64,
+        detail: String,
+    },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn not_found(what: &str) -> Self {
+        ApiError::NotFound(format!("no {what} with this id"))
+    }
+
+    pub fn conflict(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::Conflict {
+            detail: message.clone(),
+            errors: vec![FieldError::new(field, message)],
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::BadRequest(d) | ApiError::Forbidden(d) | ApiError::NotFound(d) => d.clone(),
+            ApiError::Unauthorized(d) => (*d).to_owned(),
+            ApiError::Conflict { detail, .. } | ApiError::TooManyRequests { detail, .. } => {
+                detail.clone()
+            }
+            ApiError::PayloadTooLarge => "the request body is over 1 MiB".into(),
+            ApiError::UnsupportedMediaType => {
+                "send the body as JSON with Content-Type: application/json".into()
+            }
+            ApiError::Unprocessable(e) => format!("{e}; see errors for what to fix"),
+            ApiError::Unavailable(d) => d.clone(),
+            ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            // `{:#}` prints the whole cause chain; the client gets only the generic detail.
+            match &self {
+                ApiError::Internal(e) => {
+                    tracing::error!(error = format!("{e:#}"), "request failed")
+                }
+                other => tracing::warn!(error = %other, "request failed"),
+            }
+        }
+        let errors = match &self {
+            ApiError::Unprocessable(e) => e.0.clone(),
+            ApiError::Conflict { errors, .. } => errors.clone(),
+            _ => Vec::new(),
+        };
+        let problem = Problem {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: self.detail(),
+            errors,
+        };
+        problem_response(status, &problem, &self)
+    }
+}
+
+fn problem_response(status: StatusCode, problem: &Problem, err: &ApiError) -> Response {
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    match err {
+        ApiError::TooManyRequests {
+            retry_after_secs, ..
+        } => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        ApiError::Unauthorized(_) => {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        _ => {}
+    }
+    response
+}
+
+impl From<storage::Error> for ApiError {
+    fn from(err: storage::Error) -> Self {
+        match err {
+            storage::Error::NotFound => ApiError::NotFound("not found".into()),
+            storage::Error::Conflict { constraint } => unique_violation(&constraint),
+            storage::Error::MissingReference { constraint } => missing_reference(&constraint),
+            storage::Error::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::Unavailable("the database is unavailable; retry shortly".into())
+            }
+            storage::Error::Database(e) => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+/// Names the field a unique index protects, so a 409 tells the client what clashed.
+fn unique_violation(constraint: &str) -> ApiError {
+    let (field, message) = match constraint {
+        "users_email_key" => ("email", "a user with this email already exists"),
+        "users_username_key" => ("username", "a user with this username already exists"),
+        "products_sku_key" => ("sku", "a product with this sku already exists"),
+        "stores_code_key" => ("code", "a store with this code already exists"),
+        "categories_name_key" => ("name", "a category with this name already exists"),
+        _ => ("", "this would duplicate an existing record"),
+    };
+    ApiError::conflict(field, message)
+}
+
+/// A foreign key refused a write: the client named something that does not exist (422).
+fn missing_reference(constraint: &str) -> ApiError {
+    let (field, message) = match constraint {
+        "products_category_id_fkey" => ("categoryId", "no category with this id"),
+        "categories_parent_id_fkey" => ("parentId", "no category with this id"),
+        _ => ("", "refers to a record that does not exist"),
+    };
+    ValidationErrors::single(field, message).into()
+}
+
+impl From<cache::Error> for ApiError {
+    fn from(err: cache::Error) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
+/// Runs CPU-heavy work (password hashing) off the async threads.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Turns storage's bare `NotFound` into a 404 that names what was missing.
+pub trait OrNotFound<T> {
+    fn or_not_found(self, what: &str) -> ApiResult<T>;
+}
+
+impl<T> OrNotFound<T> for Result<T, storage::Error> {
+    fn or_not_found(self, what: &str) -> ApiResult<T> {
+        self.map_err(|e| match e {
+            storage::Error::NotFound => ApiError::not_found(what),
+            other => other.into(),
+        })
+    }
+}

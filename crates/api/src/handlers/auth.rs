@@ -1,0 +1,121 @@
+//! `POST /auth/login`, `POST /auth/logout`, `GET /auth/me`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::users::UserView;
+use crate::auth::{new_token, Auth};
+use crate::error::{blocking, ApiError, ApiResult, Problem};
+use crate::extract::{Body, ClientAddr};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Email address or username, in any case.
+    login: String,
+    password: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    token: String,
+    expires_at: DateTime<Utc>,
+    user: UserView,
+}
+
+const BAD_LOGIN: &str = "login or password is wrong";
+
+/// Logs in by email or username. Unknown users and wrong passwords get the same 401 after the
+/// same work; repeated failures for one account or from one address are answered 429.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 429, body = Problem)))]
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(peer): ClientAddr,
+    Body(body): Body<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    let pool = state.db.primary();
+    let address_key = format!(
+        "address:{}",
+        peer.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    );
+    let found = storage::users::user_for_login(pool, body.login.trim()).await?;
+    let account_key = match &found {
+        Some(record) => format!("user:{}", record.user.id),
+        None => format!("login:{}", body.login.trim().to_lowercase()),
+    };
+    let keys = [account_key.clone(), address_key.clone()];
+    if let Some(until) = storage::throttle::locked_until(pool, &keys).await? {
+        let secs = (until - Utc::now()).num_seconds().max(1) as u64;
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: secs,
+            detail: format!("too many failed logins; try again in {secs} seconds"),
+        });
+    }
+
+    let stored_hash = found.as_ref().map_or_else(
+        || domain::user::decoy_hash().to_owned(),
+        |r| r.password_hash.clone(),
+    );
+    let password = body.password;
+    let matches = blocking(move || domain::user::verify_password(&password, &stored_hash)).await?;
+    let Some(record) = found.filter(|_| matches) else {
+        for key in &keys {
+            let policy = if key == &address_key {
+                state.settings.address_throttle
+            } else {
+                state.settings.account_throttle
+            };
+            storage::throttle::record_failure(pool, key, policy).await?;
+        }
+        return Err(ApiError::Unauthorized(BAD_LOGIN));
+    };
+    if record.user.status != "active" {
+        return Err(ApiError::Forbidden("this account is suspended".into()));
+    }
+
+    storage::throttle::clear(pool, &account_key).await?;
+    storage::users::record_login(pool, record.user.id).await?;
+    let (token, digest) = new_token();
+    let ttl = chrono::Duration::from_std(state.settings.token_ttl)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let expires_at = Utc::now() + ttl;
+    storage::sessions::insert_session(pool, &digest, record.user.id, expires_at).await?;
+    tracing::info!(user_id = %record.user.id, "login");
+    Ok(Json(LoginResponse {
+        token,
+        expires_at,
+        user: record.user.into(),
+    }))
+}
+
+/// Revokes the token of this request; it stops working at once.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem)))]
+async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<StatusCode> {
+    storage::sessions::revoke_session(state.db.primary(), &auth.token_digest).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The logged-in user.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = Problem)))]
+async fn me(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<UserView>> {
+    let user = storage::users::user_by_id(state.db.primary(), auth.user_id).await?;
+    Ok(Json(user.into()))
+}

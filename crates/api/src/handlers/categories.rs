@@ -1,0 +1,185 @@
+//! Product categories: `GET/POST /categories`, `PATCH /categories/{id}`,
+//! `GET /categories/{id}/products`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use domain::catalog::CategoryStatus;
+use domain::user::Role;
+use domain::validation::optional;
+use domain::{text, validate, ValidationErrors};
+use serde::{Deserialize, Serialize};
+use storage::categories::{CategoryChanges, CategoryRecord, NewCategory};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::products::{product_list, ProductQuery, ProductView};
+use crate::auth::Auth;
+use crate::error::{ApiResult, OrNotFound, Problem};
+use crate::extract::{double_option, Body, Path, Query};
+use crate::pagination::{page_request, List};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_categories, create_category))
+        .routes(routes!(update_category))
+        .routes(routes!(list_category_products))
+}
+
+const EDITORS: &[Role] = &[Role::Manager];
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CategoryView {
+    id: Uuid,
+    name: String,
+    description: Option<String>,
+    parent_id: Option<Uuid>,
+    #[schema(value_type = CategoryStatus)]
+    status: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<CategoryRecord> for CategoryView {
+    fn from(c: CategoryRecord) -> Self {
+        Self {
+            id: c.id,
+            name: c.name,
+            description: c.description,
+            parent_id: c.parent_id,
+            status: c.status,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CategoryQuery {
+    /// Default `active`.
+    status: Option<CategoryStatus>,
+    /// 1 to 100, default 20.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// Lists categories by name (the active ones unless `status` says otherwise).
+#[utoipa::path(get, path = "/categories", tag = "categories", security(("bearer" = [])), params(CategoryQuery),
+    responses((status = 200, body = List<CategoryView>), (status = 400, body = Problem)))]
+async fn list_categories(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Query(query): Query<CategoryQuery>,
+) -> ApiResult<Json<List<CategoryView>>> {
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "name")?;
+    let status = query.status.unwrap_or(CategoryStatus::Active);
+    let page = storage::categories::list_categories(state.db.read(), status, limit, after.as_ref())
+        .await?;
+    Ok(Json(List::from_page(page, "name", CategoryView::from)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateCategory {
+    /// Unique regardless of case.
+    name: String,
+    description: Option<String>,
+    parent_id: Option<Uuid>,
+    status: Option<CategoryStatus>,
+}
+
+/// Creates a category (admin, manager).
+#[utoipa::path(post, path = "/categories", tag = "categories", security(("bearer" = [])), request_body = CreateCategory,
+    responses((status = 201, body = CategoryView), (status = 403, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
+async fn create_category(
+    State(state): State<AppState>,
+    auth: Auth,
+    Body(body): Body<CreateCategory>,
+) -> ApiResult<(StatusCode, Json<CategoryView>)> {
+    auth.require(EDITORS)?;
+    validate! {
+        name = "name" => text::name(&body.name),
+        description = "description" => optional(body.description.as_deref(), text::description),
+    }
+    let category = NewCategory {
+        name,
+        description,
+        parent_id: body.parent_id,
+        status: body.status.unwrap_or(CategoryStatus::Active),
+    };
+    let created = storage::categories::insert_category(state.db.primary(), &category).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateCategory {
+    name: Option<String>,
+    /// `null` clears the description.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    description: Option<Option<String>>,
+    /// `null` makes it a top-level category.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    parent_id: Option<Option<Uuid>>,
+    status: Option<CategoryStatus>,
+}
+
+/// Changes a category (admin, manager).
+#[utoipa::path(patch, path = "/categories/{id}", tag = "categories", security(("bearer" = [])), request_body = UpdateCategory,
+    responses((status = 200, body = CategoryView), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_category(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<Uuid>,
+    Body(body): Body<UpdateCategory>,
+) -> ApiResult<Json<CategoryView>> {
+    auth.require(EDITORS)?;
+    validate! {
+        name = "name" => optional(body.name.as_deref(), text::name),
+        description = "description" => optional(body.description.clone().flatten().as_deref(), text::description),
+    }
+    if let Some(Some(parent)) = body.parent_id {
+        if storage::categories::would_cycle(state.db.primary(), id, parent).await? {
+            return Err(ValidationErrors::single(
+                "parentId",
+                "a category cannot be placed under itself or one of its subcategories",
+            )
+            .into());
+        }
+    }
+    let changes = CategoryChanges {
+        name,
+        description: body.description.map(|_| description),
+        parent_id: body.parent_id,
+        status: body.status,
+    };
+    let category = storage::categories::update_category(state.db.primary(), id, &changes)
+        .await
+        .or_not_found("category")?;
+    Ok(Json(category.into()))
+}
+
+/// Products of one category, with the same filters and sorting as `GET /products`.
+#[utoipa::path(get, path = "/categories/{id}/products", tag = "categories", security(("bearer" = [])),
+    params(ProductQuery),
+    responses((status = 200, body = List<ProductView>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+async fn list_category_products(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(id): Path<Uuid>,
+    Query(query): Query<ProductQuery>,
+) -> ApiResult<Json<List<ProductView>>> {
+    storage::categories::category_by_id(state.db.read(), id)
+        .await
+        .or_not_found("category")?;
+    Ok(Json(product_list(&state, query, Some(id)).await?))
+}

@@ -1,0 +1,342 @@
+//! The catalogue: `GET/POST /products`, `GET/PATCH /products/{id}`,
+//! `GET /products/sku/{sku}`, `GET /products/bestsellers`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use domain::catalog::{brand, Money, ProductStatus, Sku};
+use domain::user::Role;
+use domain::validation::optional;
+use domain::{text, validate};
+use serde::{Deserialize, Serialize};
+use storage::products::{NewProduct, ProductChanges, ProductFilter, ProductRecord, ProductSort};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
+use crate::extract::{double_option, Body, Path, Query};
+use crate::pagination::{page_request, List};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_products, create_product))
+        .routes(routes!(bestsellers))
+        .routes(routes!(get_product_by_sku))
+        .routes(routes!(get_product, update_product))
+}
+
+/// Who may change the catalogue.
+const EDITORS: &[Role] = &[Role::Manager];
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductView {
+    id: Uuid,
+    sku: String,
+    name: String,
+    description: String,
+    category_id: Uuid,
+    brand: String,
+    /// Minor units (paise).
+    price: i64,
+    /// Minor units (paise); never shown in the public catalogue.
+    cost: Option<i64>,
+    #[schema(value_type = ProductStatus)]
+    status: String,
+    attributes: serde_json::Value,
+    /// Units in stock over all stores.
+    quantity: i32,
+    in_stock: bool,
+    /// Units sold over all time.
+    sales_count: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<ProductRecord> for ProductView {
+    fn from(p: ProductRecord) -> Self {
+        Self {
+            id: p.id,
+            sku: p.sku,
+            name: p.name,
+            description: p.description,
+            category_id: p.category_id,
+            brand: p.brand,
+            price: p.price,
+            cost: p.cost,
+            status: p.status,
+            attributes: p.attributes,
+            in_stock: p.quantity > 0,
+            quantity: p.quantity,
+            sales_count: p.sales_count,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// How a product list is ordered. Without `sort`, a search ranks by relevance and a plain
+/// list goes by name.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+pub enum SortParam {
+    #[serde(rename = "name")]
+    Name,
+    #[serde(rename = "price")]
+    Price,
+    #[serde(rename = "-price")]
+    PriceDesc,
+    #[serde(rename = "-sales")]
+    SalesDesc,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProductQuery {
+    /// Words of the name, brand or description; prefixes and small typos match too.
+    q: Option<String>,
+    category: Option<Uuid>,
+    brand: Option<String>,
+    status: Option<ProductStatus>,
+    min_price: Option<i64>,
+    max_price: Option<i64>,
+    in_stock: Option<bool>,
+    sort: Option<SortParam>,
+    /// 1 to 100, default 20.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// Runs a product list for `GET /products` and `GET /categories/{id}/products`.
+pub(crate) async fn product_list(
+    state: &AppState,
+    query: ProductQuery,
+    category: Option<Uuid>,
+) -> ApiResult<List<ProductView>> {
+    let search = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        Some(q) => Some(storage::products::search_terms(q).ok_or_else(|| {
+            ApiError::BadRequest("q must contain at least one letter or digit".into())
+        })?),
+        None => None,
+    };
+    if let (Some(min), Some(max)) = (query.min_price, query.max_price) {
+        if min > max {
+            return Err(ApiError::BadRequest(
+                "minPrice must not be above maxPrice".into(),
+            ));
+        }
+    }
+    let (sort, tag) = match (query.sort, search.is_some()) {
+        (Some(SortParam::Name), _) | (None, false) => (ProductSort::Name, "name"),
+        (Some(SortParam::Price), _) => (ProductSort::Price, "price"),
+        (Some(SortParam::PriceDesc), _) => (ProductSort::PriceDesc, "-price"),
+        (Some(SortParam::SalesDesc), _) => (ProductSort::SalesDesc, "-sales"),
+        (None, true) => (ProductSort::Relevance, "relevance"),
+    };
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), tag)?;
+    let filter = ProductFilter {
+        search,
+        category_id: category.or(query.category),
+        brand: query.brand,
+        status: query.status,
+        min_price: query.min_price,
+        max_price: query.max_price,
+        in_stock: query.in_stock,
+    };
+    let page =
+        storage::products::list_products(state.db.read(), &filter, sort, limit, after.as_ref())
+            .await?;
+    Ok(List::from_page(page, tag, ProductView::from))
+}
+
+/// Lists products with filters, search and sorting.
+#[utoipa::path(get, path = "/products", tag = "products", security(("bearer" = [])), params(ProductQuery),
+    responses((status = 200, body = List<ProductView>), (status = 400, body = Problem), (status = 401, body = Problem)))]
+async fn list_products(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Query(query): Query<ProductQuery>,
+) -> ApiResult<Json<List<ProductView>>> {
+    Ok(Json(product_list(&state, query, None).await?))
+}
+
+/// One product.
+#[utoipa::path(get, path = "/products/{id}", tag = "products", security(("bearer" = [])),
+    responses((status = 200, body = ProductView), (status = 404, body = Problem)))]
+async fn get_product(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ProductView>> {
+    let product = storage::products::product_by_id(state.db.read(), id)
+        .await
+        .or_not_found("product")?;
+    Ok(Json(product.into()))
+}
+
+/// One product by its sku.
+#[utoipa::path(get, path = "/products/sku/{sku}", tag = "products", security(("bearer" = [])),
+    responses((status = 200, body = ProductView), (status = 404, body = Problem)))]
+async fn get_product_by_sku(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(sku): Path<String>,
+) -> ApiResult<Json<ProductView>> {
+    let missing = || ApiError::NotFound("no product with this sku".into());
+    let sku = Sku::parse(&sku).map_err(|_| missing())?;
+    let product = storage::products::product_by_sku(state.db.read(), &sku)
+        .await
+        .map_err(|e| match e {
+            storage::Error::NotFound => missing(),
+            other => other.into(),
+        })?;
+    Ok(Json(product.into()))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TopQuery {
+    /// 1 to 100, default 10.
+    limit: Option<i64>,
+}
+
+/// Active products by units sold, most first.
+#[utoipa::path(get, path = "/products/bestsellers", tag = "products", security(("bearer" = [])), params(TopQuery),
+    responses((status = 200, body = List<ProductView>), (status = 400, body = Problem)))]
+async fn bestsellers(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Query(query): Query<TopQuery>,
+) -> ApiResult<Json<List<ProductView>>> {
+    let (limit, _) = page_request(Some(query.limit.unwrap_or(10)), None, "")?;
+    let products = storage::products::bestsellers(state.db.read(), limit).await?;
+    Ok(Json(List {
+        items: products.into_iter().map(ProductView::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateProduct {
+    /// `[A-Z0-9][A-Z0-9-]{2,31}`, unique.
+    sku: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+    category_id: Uuid,
+    brand: String,
+    /// Minor units (paise).
+    price: i64,
+    cost: Option<i64>,
+    status: Option<ProductStatus>,
+    /// Free-form attributes (frame size, material, lens index, ...): a JSON object.
+    #[serde(default = "empty_object")]
+    attributes: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+fn attributes(value: serde_json::Value) -> Result<serde_json::Value, String> {
+    if !value.is_object() {
+        return Err("must be a JSON object".into());
+    }
+    if value.to_string().len() > 16 * 1024 {
+        return Err("must be at most 16 KiB of JSON".into());
+    }
+    Ok(value)
+}
+
+/// Adds a product to the catalogue (admin, manager).
+#[utoipa::path(post, path = "/products", tag = "products", security(("bearer" = [])), request_body = CreateProduct,
+    responses((status = 201, body = ProductView), (status = 400, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_product(
+    State(state): State<AppState>,
+    auth: Auth,
+    Body(body): Body<CreateProduct>,
+) -> ApiResult<(StatusCode, Json<ProductView>)> {
+    auth.require(EDITORS)?;
+    validate! {
+        sku = "sku" => Sku::parse(&body.sku),
+        name = "name" => text::name(&body.name),
+        description = "description" => text::description(&body.description),
+        brand = "brand" => brand(&body.brand),
+        price = "price" => Money::price(body.price),
+        cost = "cost" => optional(body.cost, Money::price),
+        attributes = "attributes" => attributes(body.attributes),
+    }
+    let product = NewProduct {
+        sku,
+        name,
+        description,
+        category_id: body.category_id,
+        brand,
+        price,
+        cost,
+        status: body.status.unwrap_or(ProductStatus::Active),
+        attributes,
+    };
+    let created = storage::products::insert_product(state.db.primary(), &product).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateProduct {
+    sku: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    category_id: Option<Uuid>,
+    brand: Option<String>,
+    price: Option<i64>,
+    /// `null` clears the cost.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    cost: Option<Option<i64>>,
+    status: Option<ProductStatus>,
+    attributes: Option<serde_json::Value>,
+}
+
+/// Changes a product (admin, manager).
+#[utoipa::path(patch, path = "/products/{id}", tag = "products", security(("bearer" = [])), request_body = UpdateProduct,
+    responses((status = 200, body = ProductView), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_product(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<Uuid>,
+    Body(body): Body<UpdateProduct>,
+) -> ApiResult<Json<ProductView>> {
+    auth.require(EDITORS)?;
+    validate! {
+        sku = "sku" => optional(body.sku.as_deref(), Sku::parse),
+        name = "name" => optional(body.name.as_deref(), text::name),
+        description = "description" => optional(body.description.as_deref(), text::description),
+        brand = "brand" => optional(body.brand.as_deref(), brand),
+        price = "price" => optional(body.price, Money::price),
+        cost = "cost" => optional(body.cost, |c| optional(c, Money::price)),
+        attributes = "attributes" => optional(body.attributes, attributes),
+    }
+    let changes = ProductChanges {
+        sku,
+        name,
+        description,
+        category_id: body.category_id,
+        brand,
+        price,
+        cost,
+        status: body.status,
+        attributes,
+    };
+    let updated = storage::products::update_product(state.db.primary(), id, &changes)
+        .await
+        .or_not_found("product")?;
+    Ok(Json(updated.after.into()))
+}

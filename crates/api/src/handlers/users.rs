@@ -1,0 +1,249 @@
+//! Staff accounts (admin only): `POST/GET /users`, `GET/PATCH /users/{id}`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use domain::user::{Email, Password, Role, UserStatus, Username};
+use domain::{validate, ValidationErrors};
+use serde::{Deserialize, Serialize};
+use storage::users::{UserChanges, UserFilter, UserRecord};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::auth::Auth;
+use crate::error::{blocking, ApiError, ApiResult, OrNotFound, Problem};
+use crate::extract::{Body, Path, Query};
+use crate::pagination::{page_request, List};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_user, list_users))
+        .routes(routes!(get_user, update_user))
+}
+
+/// A staff account as clients see it (never the password hash).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    id: Uuid,
+    email: String,
+    username: String,
+    #[schema(value_type = Vec<Role>)]
+    roles: Vec<String>,
+    store_ids: Vec<Uuid>,
+    #[schema(value_type = UserStatus)]
+    status: String,
+    last_login_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<UserRecord> for UserView {
+    fn from(u: UserRecord) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            username: u.username,
+            roles: u.roles,
+            store_ids: u.store_ids,
+            status: u.status,
+            last_login_at: u.last_login_at,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateUser {
+    email: String,
+    username: String,
+    /// 10 to 128 characters.
+    password: String,
+    roles: Vec<Role>,
+    /// Required (at least one) for every role but admin.
+    #[serde(default)]
+    store_ids: Vec<Uuid>,
+    status: Option<UserStatus>,
+}
+
+/// Every role but admin works in at least one store.
+fn check_roles(roles: &[Role], store_ids: &[Uuid]) -> Result<(), ValidationErrors> {
+    if roles.is_empty() {
+        return Err(ValidationErrors::single(
+            "roles",
+            "must name at least one role",
+        ));
+    }
+    if !roles.contains(&Role::Admin) && store_ids.is_empty() {
+        return Err(ValidationErrors::single(
+            "storeIds",
+            "must name at least one store for users who are not admins",
+        ));
+    }
+    Ok(())
+}
+
+async fn check_stores_exist(state: &AppState, store_ids: &[Uuid]) -> ApiResult<()> {
+    let missing = storage::users::missing_stores(state.db.primary(), store_ids).await?;
+    if let Some(id) = missing.first() {
+        return Err(ValidationErrors::single("storeIds", format!("no store with id {id}")).into());
+    }
+    Ok(())
+}
+
+/// Creates a staff account.
+#[utoipa::path(post, path = "/users", tag = "users", security(("bearer" = [])), request_body = CreateUser,
+    responses((status = 201, body = UserView), (status = 400, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    Body(body): Body<CreateUser>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
+    auth.require_admin()?;
+    validate! {
+        email = "email" => Email::parse(&body.email),
+        username = "username" => Username::parse(&body.username),
+        password = "password" => Password::parse(&body.password),
+    }
+    check_roles(&body.roles, &body.store_ids)?;
+    check_stores_exist(&state, &body.store_ids).await?;
+    let password_hash = blocking(move || password.hash()).await?;
+    let user = storage::users::NewUser {
+        email,
+        username,
+        password_hash,
+        roles: dedup(body.roles),
+        store_ids: dedup(body.store_ids),
+        status: body.status.unwrap_or(UserStatus::Active),
+    };
+    let created = storage::users::insert_user(state.db.primary(), &user).await?;
+    tracing::info!(user_id = %created.id, by = %auth.user_id, "user created");
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    status: Option<UserStatus>,
+    role: Option<Role>,
+    /// 1 to 100, default 20.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// Lists staff accounts, newest first.
+#[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = [])), params(UserQuery),
+    responses((status = 200, body = List<UserView>), (status = 400, body = Problem), (status = 403, body = Problem)))]
+async fn list_users(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(query): Query<UserQuery>,
+) -> ApiResult<Json<List<UserView>>> {
+    auth.require_admin()?;
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "created")?;
+    let filter = UserFilter {
+        status: query.status,
+        role: query.role,
+        limit,
+        after,
+    };
+    let page = storage::users::list_users(state.db.read(), &filter).await?;
+    Ok(Json(List::from_page(page, "created", UserView::from)))
+}
+
+/// One staff account.
+#[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<UserView>> {
+    auth.require_admin()?;
+    let user = storage::users::user_by_id(state.db.read(), id)
+        .await
+        .or_not_found("user")?;
+    Ok(Json(user.into()))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateUser {
+    /// Suspending revokes every token of the user at once.
+    status: Option<UserStatus>,
+    roles: Option<Vec<Role>>,
+    store_ids: Option<Vec<Uuid>>,
+    /// A new password (10 to 128 characters); revokes the user's tokens.
+    password: Option<String>,
+}
+
+/// Changes a staff account's status, roles, stores or password.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", security(("bearer" = [])), request_body = UpdateUser,
+    responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<Uuid>,
+    Body(body): Body<UpdateUser>,
+) -> ApiResult<Json<UserView>> {
+    auth.require_admin()?;
+    let password = domain::validation::optional(body.password.as_deref(), Password::parse)
+        .map_err(|m| ValidationErrors::single("password", m))?;
+    let current = storage::users::user_by_id(state.db.primary(), id)
+        .await
+        .or_not_found("user")?;
+    let roles = body.roles.map(dedup);
+    if id == auth.user_id
+        && (body.status == Some(UserStatus::Suspended)
+            || roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin)))
+    {
+        return Err(ApiError::conflict(
+            "status",
+            "you cannot suspend yourself or remove your own admin role; ask another admin",
+        ));
+    }
+    let current_roles: Vec<Role> = current
+        .roles
+        .iter()
+        .filter_map(|r| Role::from_name(r))
+        .collect();
+    check_roles(
+        roles.as_deref().unwrap_or(&current_roles),
+        body.store_ids.as_deref().unwrap_or(&current.store_ids),
+    )?;
+    if let Some(store_ids) = &body.store_ids {
+        check_stores_exist(&state, store_ids).await?;
+    }
+    let password_hash = match password {
+        Some(p) => Some(blocking(move || p.hash()).await?),
+        None => None,
+    };
+    let changes = UserChanges {
+        status: body.status,
+        roles,
+        store_ids: body.store_ids.map(dedup),
+        password_hash,
+    };
+    let user = storage::users::update_user(state.db.primary(), id, &changes)
+        .await
+        .or_not_found("user")?;
+    tracing::info!(user_id = %id, by = %auth.user_id, "user updated");
+    Ok(Json(user.into()))
+}

@@ -1,0 +1,22 @@
+//! The HTTP face of IMS 2.0: the axum router, its handlers, extractors and the one mapping
+//! of errors to responses. Business rules live in `domain`, SQL in `storage`.
+//!
+//! # Layout
+//! - [`router`]: every route, the middleware stack and the OpenAPI document.
+//! - [`handlers`]: one module per resource of the contract (`shared/spec/API.md`).
+//! - [`auth`]: bearer tokens, the authenticated-user extractor, role and store checks.
+//! - [`error`]: [`error::ApiError`] and the problem+json responses.
+//! - [`extract`]: JSON, query and path extractors that reject with the contract's statuses.
+//! - [`pagination`]: cursors and the list envelope.
+//! - [`state`]: what handlers share.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod pagination;
+pub mod router;
+pub mod state;
+
+pub use router::{openapi, router};
+pub use state::{AppState, Settings};

@@ -1,0 +1,41 @@
+//! What every handler shares: the database pools, the cache, and the settings that shape
+//! behaviour (token lifetime, login throttling).
+
+use std::time::Duration;
+
+use storage::throttle::ThrottlePolicy;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: storage::Db,
+    pub cache: cache::Cache,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a login token lasts.
+    pub token_ttl: Duration,
+    /// Failed logins for one account before it is locked for a while.
+    pub account_throttle: ThrottlePolicy,
+    /// Failed logins from one client address before it is locked for a while.
+    pub address_throttle: ThrottlePolicy,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(12 * 3600),
+            account_throttle: ThrottlePolicy {
+                max_failures: 5,
+                window: chrono::Duration::minutes(15),
+                lock_for: chrono::Duration::minutes(15),
+            },
+            address_throttle: ThrottlePolicy {
+                max_failures: 30,
+                window: chrono::Duration::minutes(15),
+                lock_for: chrono::Duration::minutes(15),
+            },
+        }
+    }
+}

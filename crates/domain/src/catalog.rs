@@ -1,0 +1,127 @@
+//! Stores, categories and products: what the chain sells and where.
+
+named_enum!(
+    /// Whether a store trades. Closed stores keep their history.
+    StoreStatus { Active = "active", Closed = "closed" }
+);
+named_enum!(
+    /// Inactive categories are hidden from `GET /categories`.
+    CategoryStatus { Active = "active", Inactive = "inactive" }
+);
+named_enum!(
+    /// Only active products are sold and shown in the public catalogue.
+    ProductStatus { Active = "active", Inactive = "inactive", Discontinued = "discontinued" }
+);
+
+/// A store's short code, as staff type it: 2–16 of `A-Z`, `0-9`, `-`, stored upper case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreCode(String);
+
+impl StoreCode {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let code = raw.trim().to_ascii_uppercase();
+        let ok = (2..=16).contains(&code.len())
+            && code
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
+            return Err("must be 2 to 16 letters, digits or '-'".into());
+        }
+        Ok(Self(code))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A stock-keeping unit: `[A-Z0-9][A-Z0-9-]{2,31}` (the contract's pattern), unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sku(String);
+
+impl Sku {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let sku = raw.trim();
+        let mut chars = sku.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        let rest_ok = chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+        if !(3..=32).contains(&sku.len()) || !first_ok || !rest_ok {
+            return Err("must match [A-Z0-9][A-Z0-9-]{2,31}: 3 to 32 upper-case letters, digits or '-', not starting with '-'".into());
+        }
+        Ok(Self(sku.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An amount of money in minor units (paise). Never a float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Money {
+    minor: i64,
+}
+
+impl Money {
+    /// The largest price we accept: ₹1 crore, far above any frame or lens, well inside i64.
+    pub const MAX_PRICE: i64 = 1_000_000_000;
+
+    pub fn price(minor: i64) -> Result<Self, String> {
+        if !(0..=Self::MAX_PRICE).contains(&minor) {
+            return Err(format!(
+                "must be a whole number of paise from 0 to {}",
+                Self::MAX_PRICE
+            ));
+        }
+        Ok(Self { minor })
+    }
+
+    pub fn minor(self) -> i64 {
+        self.minor
+    }
+}
+
+/// A brand name as shown to customers: 1–100 characters.
+pub fn brand(raw: &str) -> Result<String, String> {
+    crate::text::bounded(raw, 1, 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skus() {
+        assert!(Sku::parse("RB-3025-001").is_ok());
+        assert!(Sku::parse("AB1").is_ok());
+        for bad in ["ab-123", "-AB", "AB", "A B C", &"A".repeat(33)] {
+            assert!(Sku::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn store_codes_are_upper_cased() {
+        assert_eq!(StoreCode::parse("mum-01").map(|c| c.0), Ok("MUM-01".into()));
+        assert!(StoreCode::parse("x").is_err());
+    }
+
+    #[test]
+    fn prices() {
+        assert!(Money::price(0).is_ok());
+        assert!(Money::price(-1).is_err());
+        assert!(Money::price(Money::MAX_PRICE + 1).is_err());
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in [
+            ProductStatus::Active,
+            ProductStatus::Inactive,
+            ProductStatus::Discontinued,
+        ] {
+            assert_eq!(ProductStatus::from_name(s.as_str()), Some(s));
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Business vocabulary and rules of IMS 2.0, free of I/O.
+//!
+//! Everything a request carries is parsed into these types before it reaches storage, so
+//! nothing invalid is ever written. No sqlx, axum or redis here: the rules are testable alone.
+//!
+//! # Layout
+//! - [`validation`]: field errors collected across a whole request (`422` with every bad field).
+//! - [`user`]: emails, usernames, passwords (argon2id), roles and account status.
+//! - [`catalog`]: stores, categories, products: codes, skus, money and statuses.
+//! - [`customer`]: customer names and phone numbers.
+//! - [`text`]: bounded free-text fields shared by the others.
+
+#[macro_use]
+mod named_enum;
+
+pub mod catalog;
+pub mod customer;
+pub mod text;
+pub mod user;
+pub mod validation;
+
+pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,155 @@
+//! Staff accounts: who may log in, with which roles, in which stores.
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+
+named_enum!(
+    /// What a user may do (see the contract's role table). Admin may do everything.
+    Role { Admin = "admin", Manager = "manager", Sales = "sales", Optometrist = "optometrist", Technician = "technician" }
+);
+named_enum!(
+    /// A suspended user cannot log in and their tokens stop working at once.
+    UserStatus { Active = "active", Suspended = "suspended" }
+);
+
+/// An email address, trimmed; compared case-insensitively by storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let email = raw.trim();
+        let invalid = || Err("must be an email address like name@example.com".to_string());
+        if email.len() > 254 || email.chars().any(char::is_whitespace) {
+            return invalid();
+        }
+        let Some((local, domain)) = email.split_once('@') else {
+            return invalid();
+        };
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+            && !domain.contains("..");
+        if local.is_empty() || local.len() > 64 || !domain_ok {
+            return invalid();
+        }
+        Ok(Self(email.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A login name: 3–32 of letters, digits, `.`, `_`, `-`; unique regardless of case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = raw.trim();
+        let ok_chars = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !(3..=32).contains(&name.len()) || !ok_chars {
+            return Err("must be 3 to 32 letters, digits, '.', '_' or '-'".into());
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A plain-text password on its way to being hashed; never stored, logged or printed.
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+impl Password {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let len = raw.chars().count();
+        if !(10..=128).contains(&len) {
+            return Err("must be 10 to 128 characters".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// An argon2id PHC string with a fresh random salt (the crate's OWASP-recommended
+    /// parameters: 19 MiB, 2 passes). Slow on purpose: callers run it on a blocking thread.
+    pub fn hash(&self) -> String {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(self.0.as_bytes(), &salt)
+            // Hashing only fails for parameter or salt misuse, which the defaults rule out.
+            .map(|hash| hash.to_string())
+            .unwrap_or_else(|e| panic!("argon2 with default parameters failed: {e}"))
+    }
+}
+
+/// Checks a login attempt against a stored PHC hash. A malformed stored hash never matches.
+pub fn verify_password(candidate: &str, stored_hash: &str) -> bool {
+    PasswordHash::new(stored_hash)
+        .map(|hash| {
+            Argon2::default()
+                .verify_password(candidate.as_bytes(), &hash)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash of a random password, verified against when a login names no user, so an unknown
+/// user costs as much time as a wrong password and the two cannot be told apart.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| Password(uuid::Uuid::new_v4().to_string()).hash())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert!(Email::parse("a.b@example.com").is_ok());
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@x.com",
+            "a@.com",
+            "a b@x.com",
+            "a@x..com",
+            "a@x.com.",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn usernames() {
+        assert!(Username::parse("anita.k").is_ok());
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse("has space").is_err());
+    }
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        assert!(Password::parse("short").is_err());
+        let pw = Password::parse("correct horse battery").expect("valid");
+        let hash = pw.hash();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("wrong horse battery", &hash));
+        assert!(!verify_password("anything", "not a hash"));
+        assert_eq!(format!("{pw:?}"), "Password(***)");
+    }
+}

@@ -1,0 +1,225 @@
+//! Configuration from the environment, in one typed struct. A missing or malformed setting
+//! stops start-up with one line naming the variable. URLs may carry passwords, so they are
+//! kept as secrets and never printed.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Every setting of the service. Each field names its variable and default.
+#[derive(Debug)]
+pub struct Config {
+    /// `IMS_DATABASE_URL` (required): the primary PostgreSQL, for writes and fresh reads.
+    pub database_url: SecretString,
+    /// `IMS_DATABASE_READ_URL` (optional): where reads that may lag go; the primary if unset.
+    pub database_read_url: Option<SecretString>,
+    /// `IMS_DB_POOL_MAX` (default 100, the plan's pool size): connections per pool.
+    pub db_pool_max: u32,
+    /// `IMS_DB_POOL_MIN` (default 10): connections kept open per pool.
+    pub db_pool_min: u32,
+    /// `IMS_DB_ACQUIRE_TIMEOUT_MS` (default 5000): wait for a free connection before a 503.
+    pub db_acquire_timeout: Duration,
+    /// `IMS_DB_STATEMENT_TIMEOUT_MS` (default 10000): the server-side cap on any statement.
+    pub db_statement_timeout: Duration,
+    /// `IMS_REDIS_URL` (required): the cache.
+    pub redis_url: SecretString,
+    /// `IMS_REDIS_TIMEOUT_MS` (default 250): after this the cache is bypassed for the request.
+    pub redis_timeout: Duration,
+    /// `IMS_LISTEN` (default `127.0.0.1:8080`): the address the HTTP service binds.
+    pub listen: SocketAddr,
+    /// `IMS_LOG` (default `info`): a tracing filter such as `info,storage=debug`.
+    pub log: String,
+    /// `IMS_LOG_FORMAT` (default `text`): `text` for people, `json` for log shippers.
+    pub log_format: LogFormat,
+    /// `IMS_TOKEN_TTL_SECS` (default 43200, 12 hours): how long a login lasts.
+    pub token_ttl: Duration,
+    /// `IMS_SHUTDOWN_GRACE_SECS` (default 30): how long in-flight requests may finish after
+    /// SIGTERM before the process exits anyway.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("must be text or json".into()),
+        }
+    }
+}
+
+/// A configuration problem, printed as one line naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can pass a map instead of the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        Ok(Config {
+            database_url: env.url("IMS_DATABASE_URL", &["postgres", "postgresql"])?,
+            database_read_url: env
+                .optional_url("IMS_DATABASE_READ_URL", &["postgres", "postgresql"])?,
+            db_pool_max: env.parse("IMS_DB_POOL_MAX", 100)?,
+            db_pool_min: env.parse("IMS_DB_POOL_MIN", 10)?,
+            db_acquire_timeout: env.millis("IMS_DB_ACQUIRE_TIMEOUT_MS", 5000)?,
+            db_statement_timeout: env.millis("IMS_DB_STATEMENT_TIMEOUT_MS", 10_000)?,
+            redis_url: env.url("IMS_REDIS_URL", &["redis", "rediss"])?,
+            redis_timeout: env.millis("IMS_REDIS_TIMEOUT_MS", 250)?,
+            listen: env.parse("IMS_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            log: env.get("IMS_LOG").unwrap_or_else(|| "info".into()),
+            log_format: env.parse("IMS_LOG_FORMAT", LogFormat::Text)?,
+            token_ttl: Duration::from_secs(env.parse("IMS_TOKEN_TTL_SECS", 43_200)?),
+            shutdown_grace: Duration::from_secs(env.parse("IMS_SHUTDOWN_GRACE_SECS", 30)?),
+        })
+    }
+
+    /// The database settings for the storage layer.
+    pub fn db_config(&self) -> Result<storage::DbConfig, ConfigError> {
+        let parse = |var: &'static str, url: &SecretString| {
+            url.expose_secret().parse().map_err(|e| ConfigError {
+                var,
+                message: format!("not a valid PostgreSQL URL ({e})"),
+            })
+        };
+        let mut db = storage::DbConfig::new(parse("IMS_DATABASE_URL", &self.database_url)?);
+        db.read = self
+            .database_read_url
+            .as_ref()
+            .map(|url| parse("IMS_DATABASE_READ_URL", url))
+            .transpose()?;
+        db.max_connections = self.db_pool_max;
+        db.min_connections = self.db_pool_min;
+        db.acquire_timeout = self.db_acquire_timeout;
+        db.statement_timeout = self.db_statement_timeout;
+        Ok(db)
+    }
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, var: &str) -> Option<String> {
+        (self.0)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(var) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e| ConfigError {
+                var,
+                message: format!("invalid value {raw:?}: {e}"),
+            }),
+        }
+    }
+
+    fn millis(&self, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        let ms: u64 = self.parse(var, default)?;
+        if ms == 0 {
+            return Err(ConfigError {
+                var,
+                message: "must be above 0".into(),
+            });
+        }
+        Ok(Duration::from_millis(ms))
+    }
+
+    fn optional_url(
+        &self,
+        var: &'static str,
+        schemes: &[&str],
+    ) -> Result<Option<SecretString>, ConfigError> {
+        let Some(url) = self.get(var) else {
+            return Ok(None);
+        };
+        let scheme = url.split_once("://").map(|(s, _)| s);
+        if !scheme.is_some_and(|s| schemes.contains(&s)) {
+            // The value may hold a password: name the variable, never echo it.
+            return Err(ConfigError {
+                var,
+                message: format!("must be a URL starting with {}://", schemes[0]),
+            });
+        }
+        Ok(Some(SecretString::from(url)))
+    }
+
+    fn url(&self, var: &'static str, schemes: &[&str]) -> Result<SecretString, ConfigError> {
+        self.optional_url(var, schemes)?.ok_or(ConfigError {
+            var,
+            message: format!("is required (for example {}://127.0.0.1/...)", schemes[0]),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const BASE: [(&str, &str); 2] = [
+        ("IMS_DATABASE_URL", "postgres://u:secret@127.0.0.1/ims"),
+        ("IMS_REDIS_URL", "redis://127.0.0.1:6379"),
+    ];
+
+    #[test]
+    fn defaults() {
+        let c = config(&BASE).expect("valid");
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(c.db_pool_max, 100);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert!(c.database_read_url.is_none());
+        assert!(
+            !format!("{c:?}").contains("secret"),
+            "the password must never print"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let err = config(&[BASE[1]]).expect_err("missing db url");
+        assert_eq!(err.var, "IMS_DATABASE_URL");
+        let mut pairs = BASE.to_vec();
+        pairs.push(("IMS_LISTEN", "not-an-address"));
+        assert_eq!(config(&pairs).expect_err("bad listen").var, "IMS_LISTEN");
+        let mut pairs = BASE.to_vec();
+        pairs.push(("IMS_LOG_FORMAT", "xml"));
+        let err = config(&pairs).expect_err("bad format");
+        assert_eq!(
+            err.to_string(),
+            "IMS_LOG_FORMAT: invalid value \"xml\": must be text or json"
+        );
+        let err =
+            config(&[("IMS_DATABASE_URL", "mysql://x:pw@h/db"), BASE[1]]).expect_err("scheme");
+        assert!(!err.to_string().contains("pw"));
+    }
+}

@@ -1,0 +1,13 @@
+//! The `ims` binary's library: configuration, telemetry, and one module per subcommand.
+//! `main` only parses the command line and calls in here.
+//!
+//! # Layout
+//! - [`config`]: the typed configuration read from `IMS_*` environment variables.
+//! - [`telemetry`]: structured logging, set up once.
+//! - [`serve`]: start-up, background upkeep and graceful shutdown of the HTTP service.
+//! - [`admin`]: the operator commands (migrate, seed, create an admin).
+
+pub mod admin;
+pub mod config;
+pub mod serve;
+pub mod telemetry;

@@ -1,0 +1,86 @@
+//! `ims`: the IMS 2.0 service and its operator commands.
+
+use clap::{Parser, Subcommand};
+use ims::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "ims",
+    version,
+    about = "IMS 2.0: inventory management for a chain of optical stores",
+    long_about = "IMS 2.0: inventory management for a chain of optical stores.\n\n\
+    Configured through IMS_* environment variables: IMS_DATABASE_URL and IMS_REDIS_URL are \
+    required; see the README for the rest."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API on IMS_LISTEN until SIGTERM or Ctrl-C (in-flight requests drain).
+    Serve,
+    /// Apply pending database migrations and create the coming months' order partitions.
+    Migrate,
+    /// Load the small demo data set (stores, categories, products, stock, customers) into an
+    /// empty database; does nothing when data exists.
+    Seed,
+    /// Manage staff accounts.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create an administrator, or reset the one with this username or email (password, role,
+    /// status); its old tokens stop working.
+    CreateAdmin {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// 10 to 128 characters. Prefer IMS_ADMIN_PASSWORD: arguments show in `ps`.
+        #[arg(long, env = "IMS_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("ims: configuration error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if let Err(e) = ims::telemetry::init(&config.log, config.log_format) {
+        eprintln!("ims: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    let result = match cli.command {
+        Command::Serve => ims::serve::run(config).await,
+        Command::Migrate => ims::admin::migrate(&config).await,
+        Command::Seed => ims::admin::seed_demo(&config).await,
+        Command::Users {
+            command:
+                UsersCommand::CreateAdmin {
+                    username,
+                    email,
+                    password,
+                },
+        } => ims::admin::create_admin(&config, &username, &email, &password).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "ims failed");
+            eprintln!("ims: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

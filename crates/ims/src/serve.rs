@@ -1,0 +1,100 @@
+//! `ims serve`: connect, check the schema, serve HTTP until SIGTERM or Ctrl-C, then drain.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use api::{AppState, Settings};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+/// Builds the shared state from the configuration. Nothing connects yet: pools and the cache
+/// connect on first use, so the service starts (not ready) while a dependency is down.
+pub fn app_state(config: &Config) -> anyhow::Result<AppState> {
+    let db = storage::Db::connect(&config.db_config()?);
+    let cache = cache::Cache::new(config.redis_url.expose_secret(), config.redis_timeout)
+        .map_err(|e| anyhow::anyhow!("IMS_REDIS_URL: {e}"))?;
+    let settings = Settings {
+        token_ttl: config.token_ttl,
+        ..Settings::default()
+    };
+    Ok(AppState {
+        db,
+        cache,
+        settings,
+    })
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let state = app_state(&config)?;
+    // Fails fast on a database without our schema, rather than answering 500s later.
+    match state.db.ensure_order_partitions(3).await {
+        Ok(created) => tracing::info!(created, "order partitions ensured"),
+        Err(e) => anyhow::bail!("database not ready or not migrated (run `ims migrate`): {e}"),
+    }
+    let upkeep = tokio::spawn(upkeep(state.db.clone()));
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("IMS_LISTEN: cannot bind {}: {e}", config.listen))?;
+    tracing::info!(address = %config.listen, "serving");
+    let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+
+    shutdown_signal().await;
+    tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight requests");
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(config.shutdown_grace, server).await {
+        Ok(joined) => joined??,
+        Err(_) => tracing::warn!("grace period over; exiting with requests still in flight"),
+    }
+    upkeep.abort();
+    state.db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Hourly: keep next months' order partitions ahead of time, purge long-expired sessions.
+async fn upkeep(db: storage::Db) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        if let Err(e) = db.ensure_order_partitions(3).await {
+            tracing::warn!(error = %e, "could not ensure order partitions");
+        }
+        match storage::sessions::purge_expired_sessions(db.primary()).await {
+            Ok(purged) if purged > 0 => tracing::info!(purged, "expired sessions purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

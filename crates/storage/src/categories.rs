@@ -1,0 +1,116 @@
+//! Product categories (frames, lenses, contact lenses, ...).
+
+use chrono::{DateTime, Utc};
+use domain::catalog::CategoryStatus;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::page::{push_keyset, Direction};
+use crate::{After, Page, Result};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CategoryRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub parent_id: Option<Uuid>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct NewCategory {
+    pub name: String,
+    pub description: Option<String>,
+    pub parent_id: Option<Uuid>,
+    pub status: CategoryStatus,
+}
+
+/// `description` and `parent_id` are doubly optional: `Some(None)` clears the value.
+#[derive(Default)]
+pub struct CategoryChanges {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub parent_id: Option<Option<Uuid>>,
+    pub status: Option<CategoryStatus>,
+}
+
+const COLUMNS: &str = "id, name, description, parent_id, status, created_at, updated_at";
+
+pub async fn insert_category(pool: &PgPool, category: &NewCategory) -> Result<CategoryRecord> {
+    let sql = format!(
+        "INSERT INTO categories (id, name, description, parent_id, status)
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(Uuid::now_v7())
+        .bind(&category.name)
+        .bind(&category.description)
+        .bind(category.parent_id)
+        .bind(category.status.as_str())
+        .fetch_one(pool)
+        .await?)
+}
+
+pub async fn category_by_id(pool: &PgPool, id: Uuid) -> Result<CategoryRecord> {
+    let sql = format!("SELECT {COLUMNS} FROM categories WHERE id = $1");
+    Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
+}
+
+/// `GET /categories`: by name, of one status (active unless asked).
+pub async fn list_categories(
+    pool: &PgPool,
+    status: CategoryStatus,
+    limit: i64,
+    after: Option<&After>,
+) -> Result<Page<CategoryRecord>> {
+    let mut qb =
+        sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM categories WHERE status = "));
+    qb.push_bind(status.as_str());
+    if let Some(after) = after {
+        push_keyset(&mut qb, "name", "id", Direction::Asc, after);
+    }
+    qb.push(" ORDER BY name, id LIMIT ").push_bind(limit + 1);
+    let rows: Vec<CategoryRecord> = qb.build_query_as().fetch_all(pool).await?;
+    Ok(Page::from_rows(rows, limit, |c| {
+        After::Text(c.name.clone(), c.id)
+    }))
+}
+
+pub async fn update_category(
+    pool: &PgPool,
+    id: Uuid,
+    changes: &CategoryChanges,
+) -> Result<CategoryRecord> {
+    let sql = format!(
+        "UPDATE categories SET name = coalesce($2, name),
+            description = CASE WHEN $3 THEN $4 ELSE description END,
+            parent_id = CASE WHEN $5 THEN $6 ELSE parent_id END,
+            status = coalesce($7, status)
+         WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(id)
+        .bind(&changes.name)
+        .bind(changes.description.is_some())
+        .bind(changes.description.clone().flatten())
+        .bind(changes.parent_id.is_some())
+        .bind(changes.parent_id.flatten())
+        .bind(changes.status.map(CategoryStatus::as_str))
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Would making `parent` the parent of `id` close a loop (`parent` is `id` or below it)?
+pub async fn would_cycle(pool: &PgPool, id: Uuid, parent: Uuid) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "WITH RECURSIVE up(id, parent_id) AS (
+             SELECT id, parent_id FROM categories WHERE id = $2
+             UNION SELECT c.id, c.parent_id FROM categories c JOIN up ON c.id = up.parent_id)
+         SELECT EXISTS (SELECT 1 FROM up WHERE id = $1)",
+    )
+    .bind(id)
+    .bind(parent)
+    .fetch_one(pool)
+    .await?)
+}

@@ -1,0 +1,125 @@
+//! Connection pools and schema management.
+//!
+//! Two pools from day one: `primary` takes writes and reads that must see them; `read` serves
+//! everything else. They share a URL until `IMS_DATABASE_READ_URL` points reads at standbys, so
+//! replicas can take reads later without touching a single query.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Executor;
+
+use crate::Result;
+
+/// The migrations compiled into the binary (`crates/storage/migrations`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How to reach PostgreSQL; built by the binary from its typed configuration.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    pub primary: PgConnectOptions,
+    pub read: Option<PgConnectOptions>,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    /// How long a request waits for a free connection before it is answered 503.
+    pub acquire_timeout: Duration,
+    /// Server-side cap on any one statement, so a runaway query cannot hold a connection.
+    pub statement_timeout: Duration,
+}
+
+impl DbConfig {
+    pub fn new(primary: PgConnectOptions) -> Self {
+        Self {
+            primary,
+            read: None,
+            max_connections: 100,
+            min_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Both pools. Cloning is cheap (the pools are reference counted).
+#[derive(Clone, Debug)]
+pub struct Db {
+    primary: PgPool,
+    read: PgPool,
+}
+
+impl Db {
+    /// Opens both pools lazily: the service starts (and reports not-ready) while the database
+    /// is still coming up, instead of crashing.
+    pub fn connect(config: &DbConfig) -> Self {
+        let primary = pool(config, config.primary.clone());
+        let read = match &config.read {
+            Some(options) => pool(config, options.clone()),
+            None => primary.clone(),
+        };
+        Self { primary, read }
+    }
+
+    /// Writes, and reads that must see the caller's own writes.
+    pub fn primary(&self) -> &PgPool {
+        &self.primary
+    }
+
+    /// Reads that may lag a little behind the primary.
+    pub fn read(&self) -> &PgPool {
+        &self.read
+    }
+
+    /// Applies pending migrations, then makes sure the next months' order partitions exist.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR
+            .run(&self.primary)
+            .await
+            .map_err(|e| crate::Error::Database(e.into()))?;
+        self.ensure_order_partitions(3).await?;
+        Ok(())
+    }
+
+    /// Creates order partitions from this month to `months_ahead` months ahead; returns how
+    /// many were new. Run at start-up and daily, so no insert ever finds its month missing.
+    pub async fn ensure_order_partitions(&self, months_ahead: i32) -> Result<i32> {
+        let created: i32 = sqlx::query_scalar("SELECT ensure_order_partitions(now()::date, $1)")
+            .bind(months_ahead)
+            .fetch_one(&self.primary)
+            .await?;
+        Ok(created)
+    }
+
+    /// Readiness: both pools can run a query now.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.primary).await?;
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.primary.close().await;
+        self.read.close().await;
+    }
+}
+
+fn pool(config: &DbConfig, options: PgConnectOptions) -> PgPool {
+    let statement_timeout = config.statement_timeout.as_millis().to_string();
+    let options = options
+        .application_name("ims")
+        .options([("statement_timeout", statement_timeout.as_str())]);
+    PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .min_connections(config.min_connections.min(config.max_connections))
+        .acquire_timeout(config.acquire_timeout)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // Product search treats a name as a match when a query word is this similar to
+                // one of its words (pg_trgm's default of 0.6 misses two-letter typos in short
+                // words). Set per connection because the extension's GUC is not a startup option.
+                conn.execute("SET pg_trgm.word_similarity_threshold = 0.5")
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options)
+}

@@ -1,0 +1,46 @@
+//! The storage layer's one error type. Constraint names survive so the HTTP layer can say
+//! exactly which value clashed ("sku already exists") without parsing messages.
+
+use sqlx::error::ErrorKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("row not found")]
+    NotFound,
+    /// A unique constraint refused the write; `constraint` is the index name, e.g. `products_sku_key`.
+    #[error("unique constraint {constraint} violated")]
+    Conflict { constraint: String },
+    /// A referenced row does not exist; `constraint` is the foreign key's name.
+    #[error("foreign key {constraint} violated")]
+    MissingReference { constraint: String },
+    /// The database could not be reached in time (pool exhausted, connection lost, shutting down).
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::RowNotFound => Error::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Error::Unavailable(err)
+            }
+            sqlx::Error::Database(db) => {
+                let constraint = db.constraint().unwrap_or_default().to_owned();
+                match db.kind() {
+                    ErrorKind::UniqueViolation => Error::Conflict { constraint },
+                    ErrorKind::ForeignKeyViolation => Error::MissingReference { constraint },
+                    // 57P01 admin_shutdown, 57P03 cannot_connect_now: a restarting or failing
+                    // over server, which a retry elsewhere may get past.
+                    _ if matches!(db.code().as_deref(), Some("57P01" | "57P03")) => {
+                        Error::Unavailable(err)
+                    }
+                    _ => Error::Database(err),
+                }
+            }
+            _ => Error::Database(err),
+        }
+    }
+}

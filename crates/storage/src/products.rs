@@ -1,0 +1,300 @@
+//! The catalogue: products, their filters, full-text search and bestsellers.
+
+use chrono::{DateTime, Utc};
+use domain::catalog::{Money, ProductStatus, Sku};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::page::{push_keyset, Direction};
+use crate::{After, Page, Result};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProductRecord {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub category_id: Uuid,
+    pub brand: String,
+    pub price: i64,
+    pub cost: Option<i64>,
+    pub status: String,
+    pub attributes: serde_json::Value,
+    pub quantity: i32,
+    pub sales_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct NewProduct {
+    pub sku: Sku,
+    pub name: String,
+    pub description: String,
+    pub category_id: Uuid,
+    pub brand: String,
+    pub price: Money,
+    pub cost: Option<Money>,
+    pub status: ProductStatus,
+    pub attributes: serde_json::Value,
+}
+
+/// `cost` is doubly optional: `Some(None)` clears it.
+#[derive(Default)]
+pub struct ProductChanges {
+    pub sku: Option<Sku>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category_id: Option<Uuid>,
+    pub brand: Option<String>,
+    pub price: Option<Money>,
+    pub cost: Option<Option<Money>>,
+    pub status: Option<ProductStatus>,
+    pub attributes: Option<serde_json::Value>,
+}
+
+/// A product before and after an update: the cache must forget the old sku and category too.
+pub struct UpdatedProduct {
+    pub before: ProductRecord,
+    pub after: ProductRecord,
+}
+
+/// The orders `GET /products` can be sorted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductSort {
+    Name,
+    Price,
+    PriceDesc,
+    SalesDesc,
+    /// Best match first; only with a search query.
+    Relevance,
+}
+
+#[derive(Debug, Default)]
+pub struct ProductFilter {
+    /// Search words, already split and lower-cased by [`search_terms`].
+    pub search: Option<SearchTerms>,
+    pub category_id: Option<Uuid>,
+    pub brand: Option<String>,
+    pub status: Option<ProductStatus>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub in_stock: Option<bool>,
+}
+
+/// A search query made safe for `to_tsquery`: words of letters and digits only, each matched
+/// as a prefix, plus the raw text for trigram (typo-tolerant) matching on names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchTerms {
+    tsquery: String,
+    raw: String,
+}
+
+/// Splits a user's query into at most 8 words; `None` when it has no letter or digit.
+pub fn search_terms(q: &str) -> Option<SearchTerms> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .map(str::to_lowercase)
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let tsquery = words
+        .iter()
+        .map(|w| format!("{w}:*"))
+        .collect::<Vec<_>>()
+        .join(" & ");
+    Some(SearchTerms {
+        tsquery,
+        raw: words.join(" "),
+    })
+}
+
+const COLUMNS: &str = "id, sku, name, description, category_id, brand, price, cost, status, \
+                       attributes, quantity, sales_count, created_at, updated_at";
+
+pub async fn insert_product(pool: &PgPool, product: &NewProduct) -> Result<ProductRecord> {
+    let sql = format!(
+        "INSERT INTO products (id, sku, name, description, category_id, brand, price, cost, status, attributes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(Uuid::now_v7())
+        .bind(product.sku.as_str())
+        .bind(&product.name)
+        .bind(&product.description)
+        .bind(product.category_id)
+        .bind(&product.brand)
+        .bind(product.price.minor())
+        .bind(product.cost.map(Money::minor))
+        .bind(product.status.as_str())
+        .bind(&product.attributes)
+        .fetch_one(pool)
+        .await?)
+}
+
+pub async fn product_by_id(pool: &PgPool, id: Uuid) -> Result<ProductRecord> {
+    let sql = format!("SELECT {COLUMNS} FROM products WHERE id = $1");
+    Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
+}
+
+pub async fn product_by_sku(pool: &PgPool, sku: &Sku) -> Result<ProductRecord> {
+    let sql = format!("SELECT {COLUMNS} FROM products WHERE sku = $1");
+    Ok(sqlx::query_as(&sql)
+        .bind(sku.as_str())
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Active products by units sold, most first.
+pub async fn bestsellers(pool: &PgPool, limit: i64) -> Result<Vec<ProductRecord>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM products WHERE status = 'active'
+         ORDER BY sales_count DESC, id DESC LIMIT $1"
+    );
+    Ok(sqlx::query_as(&sql).bind(limit).fetch_all(pool).await?)
+}
+
+/// `GET /products` and `GET /categories/{id}/products`: filters, search and one sort order.
+#[tracing::instrument(skip_all)]
+pub async fn list_products(
+    pool: &PgPool,
+    filter: &ProductFilter,
+    sort: ProductSort,
+    limit: i64,
+    after: Option<&After>,
+) -> Result<Page<ProductRecord>> {
+    let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM products WHERE true"));
+    push_filters(&mut qb, filter);
+    let page_key: fn(&ProductRecord) -> After = match sort {
+        ProductSort::Relevance => {
+            let offset = match after {
+                Some(After::Offset(n)) => *n,
+                _ => 0,
+            };
+            let raw = filter
+                .search
+                .as_ref()
+                .map(|s| s.raw.clone())
+                .unwrap_or_default();
+            let tsquery = filter
+                .search
+                .as_ref()
+                .map(|s| s.tsquery.clone())
+                .unwrap_or_default();
+            // Whole-word matches (weighted: name and brand over description) outrank fuzzy
+            // name matches; the id keeps equal ranks in a stable order across pages.
+            qb.push(" ORDER BY ts_rank_cd(search, to_tsquery('simple', ")
+                .push_bind(tsquery)
+                .push(")) + word_similarity(")
+                .push_bind(raw)
+                .push(", name) DESC, id LIMIT ")
+                .push_bind(limit + 1)
+                .push(" OFFSET ")
+                .push_bind(offset);
+            let rows: Vec<ProductRecord> = qb.build_query_as().fetch_all(pool).await?;
+            let next = offset + limit;
+            let mut page = Page::from_rows(rows, limit, |_| After::Offset(0));
+            page.next = page.next.map(|_| After::Offset(next));
+            return Ok(page);
+        }
+        ProductSort::Name => |p| After::Text(p.name.clone(), p.id),
+        ProductSort::Price | ProductSort::PriceDesc => |p| After::Int(p.price, p.id),
+        ProductSort::SalesDesc => |p| After::Int(p.sales_count, p.id),
+    };
+    let (column, dir) = match sort {
+        ProductSort::Name | ProductSort::Relevance => ("name", Direction::Asc),
+        ProductSort::Price => ("price", Direction::Asc),
+        ProductSort::PriceDesc => ("price", Direction::Desc),
+        ProductSort::SalesDesc => ("sales_count", Direction::Desc),
+    };
+    if let Some(after) = after {
+        push_keyset(&mut qb, column, "id", dir, after);
+    }
+    let d = dir.sql();
+    qb.push(format_args!(" ORDER BY {column} {d}, id {d} LIMIT "))
+        .push_bind(limit + 1);
+    let rows: Vec<ProductRecord> = qb.build_query_as().fetch_all(pool).await?;
+    Ok(Page::from_rows(rows, limit, page_key))
+}
+
+fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, filter: &ProductFilter) {
+    if let Some(search) = &filter.search {
+        // Words and prefixes through the GIN tsvector index, or a misspelled name through the
+        // trigram index (`<%` is pg_trgm's word-similarity operator).
+        qb.push(" AND (search @@ to_tsquery('simple', ")
+            .push_bind(search.tsquery.clone())
+            .push(") OR ")
+            .push_bind(search.raw.clone())
+            .push(" <% name)");
+    }
+    if let Some(category) = filter.category_id {
+        qb.push(" AND category_id = ").push_bind(category);
+    }
+    if let Some(brand) = &filter.brand {
+        qb.push(" AND brand = ").push_bind(brand.clone());
+    }
+    if let Some(status) = filter.status {
+        qb.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(min) = filter.min_price {
+        qb.push(" AND price >= ").push_bind(min);
+    }
+    if let Some(max) = filter.max_price {
+        qb.push(" AND price <= ").push_bind(max);
+    }
+    match filter.in_stock {
+        Some(true) => qb.push(" AND quantity > 0"),
+        Some(false) => qb.push(" AND quantity = 0"),
+        None => qb,
+    };
+}
+
+/// Applies `changes` and returns the row before and after, in one transaction.
+pub async fn update_product(
+    pool: &PgPool,
+    id: Uuid,
+    changes: &ProductChanges,
+) -> Result<UpdatedProduct> {
+    let mut tx = pool.begin().await?;
+    let sql = format!("SELECT {COLUMNS} FROM products WHERE id = $1 FOR UPDATE");
+    let before: ProductRecord = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+    let sql = format!(
+        "UPDATE products SET sku = coalesce($2, sku), name = coalesce($3, name),
+            description = coalesce($4, description), category_id = coalesce($5, category_id),
+            brand = coalesce($6, brand), price = coalesce($7, price),
+            cost = CASE WHEN $8 THEN $9 ELSE cost END, status = coalesce($10, status),
+            attributes = coalesce($11, attributes)
+         WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    let after: ProductRecord = sqlx::query_as(&sql)
+        .bind(id)
+        .bind(changes.sku.as_ref().map(Sku::as_str))
+        .bind(&changes.name)
+        .bind(&changes.description)
+        .bind(changes.category_id)
+        .bind(&changes.brand)
+        .bind(changes.price.map(Money::minor))
+        .bind(changes.cost.is_some())
+        .bind(changes.cost.flatten().map(Money::minor))
+        .bind(changes.status.map(ProductStatus::as_str))
+        .bind(&changes.attributes)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(UpdatedProduct { before, after })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_terms_are_safe_prefixes() {
+        let t = search_terms("Ray-Ban  aviat'or!").expect("has words");
+        assert_eq!(t.tsquery, "ray:* & ban:* & aviat:* & or:*");
+        assert_eq!(t.raw, "ray ban aviat or");
+        assert_eq!(search_terms("&|!:*()"), None);
+    }
+}

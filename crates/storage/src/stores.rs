@@ -1,0 +1,91 @@
+//! The chain's stores.
+
+use chrono::{DateTime, Utc};
+use domain::catalog::{StoreCode, StoreStatus};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::page::{push_keyset, Direction};
+use crate::{After, Page, Result};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoreRecord {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub city: String,
+    pub phone: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct NewStore {
+    pub code: StoreCode,
+    pub name: String,
+    pub city: String,
+    pub phone: String,
+}
+
+#[derive(Default)]
+pub struct StoreChanges {
+    pub name: Option<String>,
+    pub city: Option<String>,
+    pub phone: Option<String>,
+    pub status: Option<StoreStatus>,
+}
+
+const COLUMNS: &str = "id, code, name, city, phone, status, created_at, updated_at";
+
+pub async fn insert_store(pool: &PgPool, store: &NewStore) -> Result<StoreRecord> {
+    let sql = format!(
+        "INSERT INTO stores (id, code, name, city, phone) VALUES ($1, $2, $3, $4, $5)
+         RETURNING {COLUMNS}"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(Uuid::now_v7())
+        .bind(store.code.as_str())
+        .bind(&store.name)
+        .bind(&store.city)
+        .bind(&store.phone)
+        .fetch_one(pool)
+        .await?)
+}
+
+pub async fn store_by_id(pool: &PgPool, id: Uuid) -> Result<StoreRecord> {
+    let sql = format!("SELECT {COLUMNS} FROM stores WHERE id = $1");
+    Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
+}
+
+/// `GET /stores`, by code.
+pub async fn list_stores(
+    pool: &PgPool,
+    limit: i64,
+    after: Option<&After>,
+) -> Result<Page<StoreRecord>> {
+    let mut qb = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM stores WHERE true"));
+    if let Some(after) = after {
+        push_keyset(&mut qb, "code", "id", Direction::Asc, after);
+    }
+    qb.push(" ORDER BY code, id LIMIT ").push_bind(limit + 1);
+    let rows: Vec<StoreRecord> = qb.build_query_as().fetch_all(pool).await?;
+    Ok(Page::from_rows(rows, limit, |s| {
+        After::Text(s.code.clone(), s.id)
+    }))
+}
+
+pub async fn update_store(pool: &PgPool, id: Uuid, changes: &StoreChanges) -> Result<StoreRecord> {
+    let sql = format!(
+        "UPDATE stores SET name = coalesce($2, name), city = coalesce($3, city),
+            phone = coalesce($4, phone), status = coalesce($5, status)
+         WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(id)
+        .bind(&changes.name)
+        .bind(&changes.city)
+        .bind(&changes.phone)
+        .bind(changes.status.map(StoreStatus::as_str))
+        .fetch_one(pool)
+        .await?)
+}

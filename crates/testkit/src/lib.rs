@@ -1,0 +1,306 @@
+//! Fresh, real PostgreSQL and Redis for every test, and the service spawned on port 0 against
+//! them, so tests talk HTTP to the real thing like a client would.
+//!
+//! Each test gets its own database, cloned from a template that is migrated once per set of
+//! migrations (cloning takes milliseconds; migrating takes far longer). The servers are the
+//! project's private test instances that `scripts/test` starts and names in
+//! `IMS_TEST_DATABASE_URL` (an admin connection) and `IMS_TEST_REDIS_URL`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{json, Value};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use uuid::Uuid;
+
+/// The password of the admin every test app starts with.
+pub const ADMIN_PASSWORD: &str = "admin-password-123";
+
+/// A running service on its own fresh database.
+pub struct TestApp {
+    /// e.g. `http://127.0.0.1:41234`
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: storage::Db,
+    /// A token of the admin `admin` (password [`ADMIN_PASSWORD`]).
+    pub admin_token: String,
+    pub admin_id: Uuid,
+    pub database_name: String,
+}
+
+fn admin_options() -> PgConnectOptions {
+    let url = std::env::var("IMS_TEST_DATABASE_URL").expect(
+        "IMS_TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts the \
+         private test PostgreSQL and Redis",
+    );
+    url.parse::<PgConnectOptions>()
+        .expect("IMS_TEST_DATABASE_URL is a PostgreSQL URL")
+        .disable_statement_logging()
+}
+
+/// The name of the template for the current migrations: a change to any migration makes a
+/// new template instead of reusing a stale one.
+fn template_name() -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for migration in storage::db::MIGRATOR.iter() {
+        for byte in migration.checksum.iter() {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("ims_template_{hash:016x}")
+}
+
+/// Creates the migrated template once; concurrent test processes wait on an advisory lock.
+async fn ensure_template(admin: &mut PgConnection) -> anyhow::Result<String> {
+    let template = template_name();
+    admin.execute("SELECT pg_advisory_lock(4242002)").await?;
+    let result = async {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&template)
+                .fetch_one(&mut *admin)
+                .await?;
+        if exists {
+            return Ok(());
+        }
+        let building = format!("{template}_building");
+        admin
+            .execute(format!(r#"DROP DATABASE IF EXISTS "{building}""#).as_str())
+            .await?;
+        admin
+            .execute(format!(r#"CREATE DATABASE "{building}""#).as_str())
+            .await?;
+        let db = storage::Db::connect(&storage::DbConfig {
+            min_connections: 0,
+            max_connections: 2,
+            ..storage::DbConfig::new(admin_options().database(&building))
+        });
+        db.migrate().await.context("migrating the template")?;
+        db.close().await;
+        admin
+            .execute(format!(r#"ALTER DATABASE "{building}" RENAME TO "{template}""#).as_str())
+            .await?;
+        anyhow::Ok(())
+    }
+    .await;
+    admin.execute("SELECT pg_advisory_unlock(4242002)").await?;
+    result.map(|()| template)
+}
+
+/// A fresh database cloned from the migrated template; returns its name.
+pub async fn fresh_database() -> anyhow::Result<String> {
+    let mut admin = PgConnection::connect_with(&admin_options())
+        .await
+        .context("connecting to the test PostgreSQL (is scripts/test running it?)")?;
+    let template = ensure_template(&mut admin).await?;
+    let name = format!("ims_test_{}", Uuid::new_v4().simple());
+    admin
+        .execute(format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#).as_str())
+        .await?;
+    admin.close().await?;
+    Ok(name)
+}
+
+impl TestApp {
+    /// Starts the service on a fresh database, with an admin logged in.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(api::Settings::default()).await
+    }
+
+    pub async fn spawn_with(settings: api::Settings) -> TestApp {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info,sqlx=warn")
+                .try_init();
+        }
+        let database_name = fresh_database().await.expect("fresh test database");
+        let db = storage::Db::connect(&storage::DbConfig {
+            min_connections: 0,
+            max_connections: 10,
+            ..storage::DbConfig::new(admin_options().database(&database_name))
+        });
+        db.ensure_order_partitions(3)
+            .await
+            .expect("order partitions");
+        let redis_url =
+            std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)");
+        let cache = cache::Cache::new(&redis_url, Duration::from_millis(250)).expect("redis url");
+        let state = api::AppState {
+            db: db.clone(),
+            cache,
+            settings,
+        };
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let address = format!("http://{}", listener.local_addr().expect("local addr"));
+        let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let hash = domain::user::Password::parse(ADMIN_PASSWORD)
+            .expect("valid")
+            .hash();
+        let admin = storage::users::upsert_admin(
+            db.primary(),
+            &domain::user::Email::parse("admin@example.com").expect("valid"),
+            &domain::user::Username::parse("admin").expect("valid"),
+            &hash,
+        )
+        .await
+        .expect("admin user");
+        let mut app = TestApp {
+            address,
+            client: reqwest::Client::new(),
+            db,
+            admin_token: String::new(),
+            admin_id: admin.id,
+            database_name,
+        };
+        app.admin_token = app.login("admin", ADMIN_PASSWORD).await;
+        app
+    }
+
+    /// A request to `/api/v1{path}` with `token` as bearer, if any.
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.address));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    /// Sends a request as the admin and returns status and JSON body (`Null` when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call_as(&self.admin_token.clone(), method, path, body)
+            .await
+    }
+
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.request(method, path, Some(token));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request).await
+    }
+
+    /// Logs in and returns the token; panics unless the login succeeds.
+    pub async fn login(&self, login: &str, password: &str) -> String {
+        let (status, body) = send(
+            self.request(Method::POST, "/auth/login", None)
+                .json(&json!({ "login": login, "password": password })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "login of {login} failed: {body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Creates a store and returns its id.
+    pub async fn create_store(&self, code: &str) -> Uuid {
+        let (status, body) = self
+            .call(Method::POST, "/stores", Some(json!({
+                "code": code, "name": format!("Store {code}"), "city": "Pune", "phone": "+912000000000"
+            })))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        id_of(&body)
+    }
+
+    /// Creates a user with `roles` in `stores` and returns (id, token).
+    pub async fn create_user(
+        &self,
+        username: &str,
+        roles: &[&str],
+        stores: &[Uuid],
+    ) -> (Uuid, String) {
+        let password = format!("{username}-password");
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/users",
+                Some(json!({
+                    "email": format!("{username}@example.com"), "username": username,
+                    "password": password, "roles": roles, "storeIds": stores,
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (id_of(&body), self.login(username, &password).await)
+    }
+
+    /// Creates a category and returns its id.
+    pub async fn create_category(&self, name: &str) -> Uuid {
+        let (status, body) = self
+            .call(Method::POST, "/categories", Some(json!({ "name": name })))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        id_of(&body)
+    }
+
+    /// Creates a product and returns its JSON.
+    pub async fn create_product(&self, sku: &str, name: &str, category: Uuid, price: i64) -> Value {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/products",
+                Some(json!({
+                    "sku": sku, "name": name, "description": format!("{name} for testing"),
+                    "categoryId": category, "brand": "Acme", "price": price,
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+}
+
+/// Sends a request and returns its status and JSON body (`Null` for an empty body).
+pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    let bytes = response.bytes().await.expect("body read");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    (status, body)
+}
+
+pub fn id_of(body: &Value) -> Uuid {
+    body["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("body has an id")
+}
+
+/// Asserts a problem+json answer with `status`; returns the body for further checks.
+pub fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode) {
+    assert_eq!(status, expected, "unexpected status; body: {body}");
+    assert_eq!(
+        body["status"].as_u64(),
+        Some(u64::from(expected.as_u16())),
+        "problem body: {body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "problem needs a detail: {body}"
+    );
+}

@@ -1,0 +1,401 @@
+# shellcheck shell=bash
+# Private PostgreSQL and Redis instances for IMS development and tests.
+#
+# Sourced by scripts/services, scripts/run and scripts/test, which run with
+# `set -euo pipefail`. Every instance has a NAME (dev, test) and lives under
+# $IMS_DATA_DIR/NAME, on its own ports, so the machine's own PostgreSQL (5432)
+# and Redis (6379), if any, are never used or touched.
+#
+#   ims_ensure_packages
+#   ims_start_postgres NAME PORT     ims_stop_postgres NAME
+#   ims_start_redis NAME PORT        ims_stop_redis NAME
+#   ims_status NAME                  (returns 1 if something is not running)
+#   ims_pg_port NAME / ims_redis_port NAME   port, honouring the env overrides
+#   ims_psql PORT [psql args...]     psql as postgres over TCP, stops on error
+#
+# Ports: dev PG 54320 / Redis 63790, test PG 54321 / Redis 63791, overridable
+# by IMS_DEV_PG_PORT, IMS_DEV_REDIS_PORT, IMS_TEST_PG_PORT, IMS_TEST_REDIS_PORT.
+
+IMS_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
+# The repo's git-ignored folder unless told otherwise.
+IMS_DATA_DIR="${IMS_DATA_DIR:-$IMS_REPO_ROOT/.data}"
+# Absolute, because the servers run from / (see _ims_as_pg).
+[[ "$IMS_DATA_DIR" == /* ]] || IMS_DATA_DIR="$PWD/$IMS_DATA_DIR"
+# Seconds to wait for a server to accept connections.
+IMS_START_TIMEOUT="${IMS_START_TIMEOUT:-30}"
+
+_ims_die() {
+    echo "ims: error: $*" >&2
+    exit 1
+}
+
+_ims_note() {
+    echo "ims: $*" >&2
+}
+
+# ---------------------------------------------------------------- ports
+
+_ims_port() { # NAME KIND(PG|REDIS) -> port from IMS_<NAME>_<KIND>_PORT or default
+    local var default=""
+    var="IMS_$(printf '%s' "$1" | tr '[:lower:]-' '[:upper:]_')_${2}_PORT"
+    case "$1:$2" in
+        dev:PG) default=54320 ;;
+        dev:REDIS) default=63790 ;;
+        test:PG) default=54321 ;;
+        test:REDIS) default=63791 ;;
+    esac
+    local port="${!var:-$default}"
+    [[ -n "$port" ]] || _ims_die "no port for '$1': set $var"
+    if ! [[ "$port" =~ ^[0-9]+$ ]] || ((10#$port < 1 || 10#$port > 65535)); then
+        _ims_die "$var='$port' is not a port number"
+    fi
+    printf '%s\n' "$port"
+}
+
+ims_pg_port() { _ims_port "$1" PG; }
+ims_redis_port() { _ims_port "$1" REDIS; }
+
+_ims_port_var() { # NAME KIND -> name of the env var that overrides the port
+    printf 'IMS_%s_%s_PORT\n' "$(printf '%s' "$1" | tr '[:lower:]-' '[:upper:]_')" "$2"
+}
+
+_ims_port_open() { # PORT -> 0 if something accepts TCP connections on 127.0.0.1:PORT
+    # bash's /dev/tcp needs no extra tool (ss/lsof may be missing on a fresh box).
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+_ims_pid_zombie() { # PID -> 0 if PID is a zombie
+    local stat state
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    # Format: "pid (comm) state ..."; comm may itself contain spaces or ")".
+    state="${stat##*) }"
+    [[ "${state%% *}" == Z ]]
+}
+
+_ims_pid_not_zombie() { ! _ims_pid_zombie "$1"; }
+
+_ims_pid_alive() { # PID COMM -> 0 if PID is a live (not zombie) process named COMM
+    # A killed daemon stays a zombie until PID 1 reaps it; in containers that
+    # can take seconds, and kill -0 still succeeds meanwhile.
+    [[ "$(cat "/proc/$1/comm" 2>/dev/null)" == "$2" ]] && ! _ims_pid_zombie "$1"
+}
+
+_ims_wait() { # COMMAND... -> retry COMMAND until it succeeds, or fail after the timeout
+    local deadline=$((SECONDS + IMS_START_TIMEOUT))
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.2
+    done
+}
+
+# ------------------------------------------------------------- packages
+
+_ims_pg_bin_latest() { # -> bin dir of the highest installed PostgreSQL, or nothing
+    local v
+    local -a found=()
+    for v in /usr/lib/postgresql/*/bin; do
+        [[ -x "$v/initdb" && -x "$v/pg_ctl" ]] && found+=("$v")
+    done
+    ((${#found[@]})) || return 0
+    printf '%s\n' "${found[@]}" | sort -V | tail -n 1
+}
+
+_ims_pg_sharedir() { # BINDIR -> share dir of that PostgreSQL version
+    local bin="$1" dir=""
+    if [[ -x "$bin/pg_config" ]]; then
+        dir="$("$bin/pg_config" --sharedir 2>/dev/null || true)"
+    fi
+    if [[ -z "$dir" || ! -d "$dir" ]]; then
+        # Debian layout: /usr/lib/postgresql/15/bin -> /usr/share/postgresql/15
+        dir="/usr/share/postgresql/$(basename "$(dirname "$bin")")"
+    fi
+    printf '%s\n' "$dir"
+}
+
+_ims_packages_ok() {
+    local bin share
+    bin="$(_ims_pg_bin_latest)"
+    [[ -n "$bin" ]] || return 1
+    command -v redis-server >/dev/null || return 1
+    command -v redis-cli >/dev/null || return 1
+    share="$(_ims_pg_sharedir "$bin")"
+    # pg_trgm backs the search indexes; pg_stat_statements is preloaded.
+    [[ -f "$share/extension/pg_trgm.control" && -f "$share/extension/pg_stat_statements.control" ]]
+}
+
+ims_ensure_packages() {
+    _ims_packages_ok && return 0
+    ((EUID == 0)) || _ims_die "PostgreSQL/Redis missing; as root run: apt-get install postgresql postgresql-contrib redis-server"
+    _ims_note "installing postgresql, postgresql-contrib, redis-server (apt-get)"
+    # Installing may start the distribution's own cluster on 5432 and Redis on
+    # 6379; that is fine, IMS uses its own instances on other ports.
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq postgresql postgresql-contrib redis-server >/dev/null
+    _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements) or redis-server still not found"
+}
+
+# ------------------------------------------------------------ postgres
+
+# PostgreSQL refuses to run as root, so as root everything runs as the
+# `postgres` system user. From / so that a cwd it cannot enter is harmless.
+_ims_as_pg() {
+    if ((EUID == 0)); then
+        (cd / && runuser -u postgres -- "$@")
+    else
+        "$@"
+    fi
+}
+
+_ims_pg_can_reach() { # PATH -> 0 if the postgres user can reach PATH (or where it will be created)
+    local p="$1"
+    ((EUID == 0)) || return 0
+    # Walk up to the deepest part that exists; what we create below it is 0755.
+    while [[ ! -e "$p" ]]; do p="$(dirname "$p")"; done
+    runuser -u postgres -- test -x "$p" 2>/dev/null
+}
+
+_ims_pg_base() { # NAME -> directory holding pg/ and postgres.log for NAME
+    local name="$1" hash
+    if _ims_pg_can_reach "$IMS_DATA_DIR/$name"; then
+        printf '%s\n' "$IMS_DATA_DIR/$name"
+    else
+        # E.g. repo under /root (0700): keep the cluster where postgres can go,
+        # one folder per checkout.
+        hash="$(printf '%s' "$IMS_REPO_ROOT" | sha1sum | cut -c1-8)"
+        printf '%s\n' "/var/lib/ims/$hash/$name"
+    fi
+}
+
+_ims_pg_bin_for() { # DATADIR -> bin dir matching an existing cluster, else the newest
+    local datadir="$1" ver
+    if [[ -f "$datadir/PG_VERSION" ]]; then
+        ver="$(cat "$datadir/PG_VERSION")"
+        [[ -x "/usr/lib/postgresql/$ver/bin/pg_ctl" ]] ||
+            _ims_die "$datadir was made by PostgreSQL $ver, which is not installed; remove that directory to start afresh"
+        printf '%s\n' "/usr/lib/postgresql/$ver/bin"
+    else
+        _ims_pg_bin_latest
+    fi
+}
+
+_ims_pg_running_port() { # DATADIR -> port of the postmaster running on DATADIR, or fail
+    local datadir="$1" pid
+    [[ -f "$datadir/postmaster.pid" ]] || return 1
+    # postmaster.pid: line 1 the postmaster's pid, line 4 its port. The pid
+    # may be stale (crash, reboot) or, briefly, a zombie.
+    pid="$(sed -n 1p "$datadir/postmaster.pid")"
+    [[ "$pid" =~ ^[0-9]+$ ]] && _ims_pid_alive "$pid" postgres || return 1
+    sed -n 4p "$datadir/postmaster.pid"
+}
+
+_ims_pg_initdb() { # BIN DATADIR
+    local bin="$1" datadir="$2" locale=C
+    # C.UTF-8 sorts like C but knows UTF-8 character classes; not every
+    # minimal image has it.
+    if locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$'; then locale=C.UTF-8; fi
+    _ims_note "initialising PostgreSQL cluster in $datadir (locale $locale)"
+    if ! _ims_as_pg "$bin/initdb" -D "$datadir" --auth=trust --username=postgres \
+        -E UTF8 --locale="$locale" >"$datadir.initdb.log" 2>&1; then
+        cat "$datadir.initdb.log" >&2
+        rm -rf "$datadir" # so the next attempt starts clean
+        _ims_die "initdb failed for $datadir"
+    fi
+    rm -f "$datadir.initdb.log"
+}
+
+ims_start_postgres() { # NAME PORT
+    local name="$1" port="$2" base datadir log bin running
+    base="$(_ims_pg_base "$name")"
+    datadir="$base/pg"
+    log="$base/postgres.log"
+    if [[ "$base" != "$IMS_DATA_DIR/$name" ]]; then
+        _ims_note "postgres user cannot reach $IMS_DATA_DIR; $name cluster goes to $datadir"
+    fi
+
+    if running="$(_ims_pg_running_port "$datadir")" && [[ -n "$running" ]]; then
+        if [[ "$running" == "$port" ]]; then
+            _ims_wait "$(_ims_pg_bin_for "$datadir")/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres ||
+                _ims_die "PostgreSQL ($name) runs on $port but does not accept connections; see $log"
+            return 0
+        fi
+    fi
+
+    # Checked before any restart below, so a bad port leaves a running server be.
+    if _ims_port_open "$port"; then
+        _ims_die "port $port is taken by another process; set $(_ims_port_var "$name" PG) to a free port"
+    fi
+    if [[ -n "$running" ]]; then
+        _ims_note "PostgreSQL ($name) runs on port $running; restarting it on $port"
+        ims_stop_postgres "$name"
+    fi
+
+    # umask 022: created folders must be traversable by postgres.
+    (umask 022 && mkdir -p "$base")
+    if [[ ! -f "$datadir/PG_VERSION" ]]; then
+        rm -rf "$datadir"
+        mkdir -m 0700 "$datadir"
+        ((EUID != 0)) || chown postgres:postgres "$datadir"
+    fi
+    bin="$(_ims_pg_bin_for "$datadir")"
+    [[ -n "$bin" ]] || _ims_die "PostgreSQL is not installed (run ims_ensure_packages)"
+    [[ -f "$datadir/PG_VERSION" ]] || _ims_pg_initdb "$bin" "$datadir"
+
+    # The postmaster refuses to start while the pid in a stale postmaster.pid
+    # still exists, which a killed, not yet reaped (zombie) one does.
+    if [[ -f "$datadir/postmaster.pid" ]]; then
+        _ims_wait _ims_pid_not_zombie "$(sed -n 1p "$datadir/postmaster.pid")" || true
+    fi
+
+    touch "$log"
+    ((EUID != 0)) || chown postgres:postgres "$log"
+
+    # Settings go on the command line rather than into postgresql.conf so the
+    # script stays the single source of truth; a restart applies any change.
+    local -a opts=(
+        -c listen_addresses=127.0.0.1 -c "port=$port"
+        # Socket in /tmp: no clash with the system cluster's /var/run/postgresql.
+        -c unix_socket_directories=/tmp
+        # Test suites open many pools in parallel.
+        -c max_connections=300
+        -c shared_buffers=256MB
+        # Query statistics for finding slow queries (contrib).
+        -c shared_preload_libraries=pg_stat_statements
+    )
+    if [[ "$name" == test ]]; then
+        # Test data is throwaway: trade crash safety for speed.
+        opts+=(-c fsync=off -c synchronous_commit=off -c full_page_writes=off)
+    fi
+
+    local out
+    # Output only on failure: pg_ctl chatters about stale pid files it handles.
+    if ! out="$(_ims_as_pg "$bin/pg_ctl" start -D "$datadir" -l "$log" -w \
+        -t "$IMS_START_TIMEOUT" -o "${opts[*]}" 2>&1)"; then
+        printf '%s\n' "$out" >&2
+        tail -n 20 "$log" >&2 || true
+        _ims_die "PostgreSQL ($name) failed to start on port $port; log: $log"
+    fi
+    _ims_wait "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres ||
+        _ims_die "PostgreSQL ($name) started but does not accept connections on port $port; log: $log"
+    _ims_note "PostgreSQL ($name) running on 127.0.0.1:$port, data $datadir"
+}
+
+ims_stop_postgres() { # NAME
+    local name="$1" datadir bin
+    datadir="$(_ims_pg_base "$name")/pg"
+    _ims_pg_running_port "$datadir" >/dev/null || return 0
+    bin="$(_ims_pg_bin_for "$datadir")"
+    # fast: roll back open sessions instead of waiting for clients to leave.
+    _ims_as_pg "$bin/pg_ctl" stop -D "$datadir" -m fast -w -t "$IMS_START_TIMEOUT" >/dev/null
+    _ims_note "PostgreSQL ($name) stopped"
+}
+
+ims_psql() { # PORT [psql args...]
+    local port="$1" bin
+    shift
+    bin="$(_ims_pg_bin_latest)"
+    # -X: ignore ~/.psqlrc, so output is predictable for scripts.
+    "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres "$@"
+}
+
+# --------------------------------------------------------------- redis
+
+_ims_redis_dir() { printf '%s\n' "$IMS_DATA_DIR/$1/redis"; }
+
+_ims_redis_pid() { # NAME -> pid of our live redis-server for NAME, or fail
+    local pidfile pid
+    pidfile="$(_ims_redis_dir "$1")/redis.pid"
+    [[ -f "$pidfile" ]] || return 1
+    pid="$(cat "$pidfile")"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    # Guard against a stale pidfile whose pid now belongs to something else.
+    _ims_pid_alive "$pid" redis-server || return 1
+    printf '%s\n' "$pid"
+}
+
+_ims_pid_gone() { ! _ims_pid_alive "$1" redis-server; }
+
+_ims_redis_ping() { # PORT
+    [[ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" == PONG ]]
+}
+
+_ims_redis_is_ours() { # NAME PORT -> 0 if the server on PORT is NAME's instance
+    local dir reply
+    dir="$(_ims_redis_dir "$1")"
+    reply="$(redis-cli -h 127.0.0.1 -p "$2" config get pidfile 2>/dev/null | sed -n 2p)"
+    [[ "$reply" == "$dir/redis.pid" ]]
+}
+
+ims_start_redis() { # NAME PORT
+    local name="$1" port="$2" dir conf
+    dir="$(_ims_redis_dir "$name")"
+    conf="$IMS_REPO_ROOT/deploy/redis/redis.conf"
+    [[ -f "$conf" ]] || _ims_die "missing $conf"
+
+    if _ims_redis_pid "$name" >/dev/null && _ims_redis_ping "$port" &&
+        _ims_redis_is_ours "$name" "$port"; then
+        return 0
+    fi
+
+    # Checked before any restart below, so a bad port leaves a running server be.
+    if _ims_port_open "$port"; then
+        _ims_die "port $port is taken by another process; set $(_ims_port_var "$name" REDIS) to a free port"
+    fi
+    if _ims_redis_pid "$name" >/dev/null; then
+        _ims_note "Redis ($name) is running but not on port $port; restarting it"
+        ims_stop_redis "$name"
+    fi
+
+    (umask 022 && mkdir -p "$dir")
+    # Project config plus the per-instance parts; absolute paths because
+    # --dir changes Redis's working directory.
+    if ! redis-server "$conf" --port "$port" --dir "$dir" \
+        --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --daemonize yes; then
+        tail -n 20 "$dir/redis.log" >&2 2>/dev/null || true
+        _ims_die "Redis ($name) failed to start on port $port; log: $dir/redis.log"
+    fi
+    if ! _ims_wait _ims_redis_ping "$port"; then
+        tail -n 20 "$dir/redis.log" >&2 2>/dev/null || true
+        _ims_die "Redis ($name) did not answer PING on port $port within ${IMS_START_TIMEOUT}s; log: $dir/redis.log"
+    fi
+    _ims_note "Redis ($name) running on 127.0.0.1:$port, dir $dir"
+}
+
+ims_stop_redis() { # NAME
+    local name="$1" pid
+    pid="$(_ims_redis_pid "$name")" || return 0
+    # SIGTERM is a clean shutdown; with persistence off nothing is written.
+    kill -TERM "$pid"
+    _ims_wait _ims_pid_gone "$pid" ||
+        _ims_die "Redis ($name, pid $pid) did not stop"
+    rm -f "$(_ims_redis_dir "$name")/redis.pid"
+    _ims_note "Redis ($name) stopped"
+}
+
+# -------------------------------------------------------------- status
+
+ims_status() { # NAME -> prints one line per service; returns 1 if any is down
+    local name="$1" rc=0 datadir running pg_port redis_port pid
+    pg_port="$(ims_pg_port "$name")"
+    redis_port="$(ims_redis_port "$name")"
+    datadir="$(_ims_pg_base "$name")/pg"
+    if running="$(_ims_pg_running_port "$datadir")" && [[ -n "$running" ]]; then
+        echo "postgres ($name): running on 127.0.0.1:$running, data $datadir"
+        [[ "$running" == "$pg_port" ]] || { echo "  (expected port $pg_port)"; rc=1; }
+    else
+        echo "postgres ($name): stopped (port $pg_port, data $datadir)"
+        rc=1
+    fi
+    if pid="$(_ims_redis_pid "$name")"; then
+        if _ims_redis_ping "$redis_port" && _ims_redis_is_ours "$name" "$redis_port"; then
+            echo "redis    ($name): running on 127.0.0.1:$redis_port, pid $pid, dir $(_ims_redis_dir "$name")"
+        else
+            echo "redis    ($name): running (pid $pid) but not answering on port $redis_port"
+            rc=1
+        fi
+    else
+        echo "redis    ($name): stopped (port $redis_port)"
+        rc=1
+    fi
+    return "$rc"
+}
