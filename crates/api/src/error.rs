@@ -163,12 +163,40 @@ impl From<storage::Error> for ApiError {
             storage::Error::NotFound => ApiError::NotFound("not found".into()),
             storage::Error::Conflict { constraint } => unique_violation(&constraint),
             storage::Error::MissingReference { constraint } => missing_reference(&constraint),
+            storage::Error::InsufficientStock(lines) => insufficient_stock(&lines),
+            storage::Error::InvalidState(detail) => ApiError::Conflict {
+                detail,
+                errors: Vec::new(),
+            },
+            storage::Error::Rejected { field, message } => {
+                ValidationErrors::single(field, message).into()
+            }
             storage::Error::Unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry shortly".into())
             }
             storage::Error::Database(e) => ApiError::Internal(e.into()),
         }
+    }
+}
+
+/// 409 naming every line the store cannot cover and how many units it has.
+fn insufficient_stock(lines: &[storage::error::ShortLine]) -> ApiError {
+    let errors = lines
+        .iter()
+        .map(|l| {
+            FieldError::new(
+                format!("items[{}].quantity", l.index),
+                format!(
+                    "product {} has {} in stock, {} requested",
+                    l.product_id, l.available, l.requested
+                ),
+            )
+        })
+        .collect();
+    ApiError::Conflict {
+        detail: "not enough stock; nothing was taken".into(),
+        errors,
     }
 }
 
@@ -190,6 +218,12 @@ fn missing_reference(constraint: &str) -> ApiError {
     let (field, message) = match constraint {
         "products_category_id_fkey" => ("categoryId", "no category with this id"),
         "categories_parent_id_fkey" => ("parentId", "no category with this id"),
+        "prescriptions_customer_id_fkey" => ("customerId", "no customer with this id"),
+        "prescriptions_patient_id_fkey" => ("patientId", "no customer with this id"),
+        "workshop_jobs_order_id_fkey" => ("orderId", "no order with this id"),
+        "workshop_jobs_prescription_id_fkey" => ("prescriptionId", "no prescription with this id"),
+        "inventory_product_id_fkey" => ("productId", "no product with this id"),
+        "inventory_store_id_fkey" => ("storeId", "no store with this id"),
         _ => ("", "refers to a record that does not exist"),
     };
     ValidationErrors::single(field, message).into()

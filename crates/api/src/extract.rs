@@ -104,3 +104,68 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
         Ok(ClientAddr(addr))
     }
 }
+
+/// A JSON body with the `Idempotency-Key` it came with (if any) and a digest of the request,
+/// so a retry with the same key and body replays the first answer and a different body is
+/// refused.
+pub struct IdempotentBody<T> {
+    pub body: T,
+    pub key: Option<String>,
+    /// SHA-256 of method, path and body bytes.
+    pub request_hash: Vec<u8>,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for IdempotentBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        use sha2::{Digest, Sha256};
+        let key = match req.headers().get("idempotency-key") {
+            None => None,
+            Some(value) => {
+                let key = value.to_str().ok().map(str::trim).filter(|k| {
+                    (1..=255).contains(&k.len()) && k.chars().all(|c| c.is_ascii_graphic())
+                });
+                Some(
+                    key.ok_or_else(|| {
+                        ApiError::BadRequest(
+                            "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+                        )
+                    })?
+                    .to_owned(),
+                )
+            }
+        };
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                let m = m.trim();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(req.method().as_str());
+        hasher.update(req.uri().path());
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadRequest(e.body_text())
+                }
+            })?;
+        hasher.update(&bytes);
+        let axum::Json(body) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+        Ok(IdempotentBody {
+            body,
+            key,
+            request_hash: hasher.finalize().to_vec(),
+        })
+    }
+}

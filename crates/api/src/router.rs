@@ -35,7 +35,8 @@ const MAX_BODY: usize = 1024 * 1024;
     servers((url = "/api/v1")),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "users"), (name = "stores"), (name = "categories"),
-         (name = "products"), (name = "customers"))
+         (name = "products"), (name = "customers"), (name = "orders"), (name = "inventory"),
+         (name = "prescriptions"), (name = "workshop"), (name = "dashboard"))
 )]
 struct ApiDoc;
 
@@ -59,6 +60,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(handlers::categories::routes())
         .merge(handlers::products::routes())
         .merge(handlers::customers::routes())
+        .merge(handlers::orders::routes())
+        .merge(handlers::inventory::routes())
+        .merge(handlers::prescriptions::routes())
+        .merge(handlers::workshop::routes())
+        .merge(handlers::dashboard::routes())
 }
 
 /// The OpenAPI document, generated from the handlers' annotations.

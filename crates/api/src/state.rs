@@ -16,6 +16,9 @@ pub struct AppState {
 pub struct Settings {
     /// How long a login token lasts.
     pub token_ttl: Duration,
+    /// The chain's local time zone as a UTC offset: "today" on the dashboard starts at its
+    /// midnight (India, +05:30, by default).
+    pub business_offset: chrono::FixedOffset,
     /// Failed logins for one account before it is locked for a while.
     pub account_throttle: ThrottlePolicy,
     /// Failed logins from one client address before it is locked for a while.
@@ -26,6 +29,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             token_ttl: Duration::from_secs(12 * 3600),
+            business_offset: chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60)
+                .expect("+05:30 is a valid offset"),
             account_throttle: ThrottlePolicy {
                 max_failures: 5,
                 window: chrono::Duration::minutes(15),

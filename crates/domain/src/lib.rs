@@ -8,6 +8,8 @@
 //! - [`user`]: emails, usernames, passwords (argon2id), roles and account status.
 //! - [`catalog`]: stores, categories, products: codes, skus, money and statuses.
 //! - [`customer`]: customer names and phone numbers.
+//! - [`order`], [`inventory`], [`prescription`], [`workshop`]: the operational state machines
+//!   and validation rules.
 //! - [`text`]: bounded free-text fields shared by the others.
 
 #[macro_use]
@@ -15,8 +17,12 @@ mod named_enum;
 
 pub mod catalog;
 pub mod customer;
+pub mod inventory;
+pub mod order;
+pub mod prescription;
 pub mod text;
 pub mod user;
 pub mod validation;
+pub mod workshop;
 
 pub use validation::{FieldError, ValidationErrors};

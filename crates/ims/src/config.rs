@@ -35,6 +35,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `IMS_TOKEN_TTL_SECS` (default 43200, 12 hours): how long a login lasts.
     pub token_ttl: Duration,
+    /// `IMS_BUSINESS_UTC_OFFSET` (default `+05:30`): the chain's local time as a UTC offset;
+    /// the dashboard's "today" starts at its midnight.
+    pub business_utc_offset: chrono::FixedOffset,
     /// `IMS_SHUTDOWN_GRACE_SECS` (default 30): how long in-flight requests may finish after
     /// SIGTERM before the process exits anyway.
     pub shutdown_grace: Duration,
@@ -90,6 +93,11 @@ impl Config {
             log_format: env.parse("IMS_LOG_FORMAT", LogFormat::Text)?,
             token_ttl: Duration::from_secs(env.parse("IMS_TOKEN_TTL_SECS", 43_200)?),
             shutdown_grace: Duration::from_secs(env.parse("IMS_SHUTDOWN_GRACE_SECS", 30)?),
+            business_utc_offset: env.parse(
+                "IMS_BUSINESS_UTC_OFFSET",
+                chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60)
+                    .expect("+05:30 is a valid offset"),
+            )?,
         })
     }
 

@@ -5,9 +5,11 @@
 //! - [`config`]: the typed configuration read from `IMS_*` environment variables.
 //! - [`telemetry`]: structured logging, set up once.
 //! - [`serve`]: start-up, background upkeep and graceful shutdown of the HTTP service.
+//! - [`explain`]: the hot queries' plans as a table, failing on bad ones.
 //! - [`admin`]: the operator commands (migrate, seed, create an admin).
 
 pub mod admin;
 pub mod config;
+pub mod explain;
 pub mod serve;
 pub mod telemetry;

@@ -26,6 +26,10 @@ enum Command {
     /// Load the small demo data set (stores, categories, products, stock, customers) into an
     /// empty database; does nothing when data exists.
     Seed,
+    /// Run EXPLAIN (ANALYZE, BUFFERS) on the query behind every hot endpoint and print one row
+    /// per query; exits non-zero when one reads a large table sequentially or touches order
+    /// partitions it does not need.
+    Explain,
     /// Manage staff accounts.
     Users {
         #[command(subcommand)]
@@ -66,6 +70,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve => ims::serve::run(config).await,
         Command::Migrate => ims::admin::migrate(&config).await,
         Command::Seed => ims::admin::seed_demo(&config).await,
+        Command::Explain => ims::explain::run(&config).await,
         Command::Users {
             command:
                 UsersCommand::CreateAdmin {

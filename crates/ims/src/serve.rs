@@ -17,6 +17,7 @@ pub fn app_state(config: &Config) -> anyhow::Result<AppState> {
         .map_err(|e| anyhow::anyhow!("IMS_REDIS_URL: {e}"))?;
     let settings = Settings {
         token_ttl: config.token_ttl,
+        business_offset: config.business_utc_offset,
         ..Settings::default()
     };
     Ok(AppState {
@@ -62,7 +63,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Hourly: keep next months' order partitions ahead of time, purge long-expired sessions.
+/// Hourly: keep next months' order partitions ahead of time, purge long-expired sessions and
+/// idempotency keys past their 24 hours.
 async fn upkeep(db: storage::Db) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -74,6 +76,11 @@ async fn upkeep(db: storage::Db) {
             Ok(purged) if purged > 0 => tracing::info!(purged, "expired sessions purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
+        }
+        match storage::idempotency::purge_expired_keys(db.primary()).await {
+            Ok(purged) if purged > 0 => tracing::info!(purged, "expired idempotency keys purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
         }
     }
 }

@@ -96,12 +96,13 @@ CREATE TABLE inventory (
     -- Plan: (productId, storeId) unique. Serves GET /stores/{s}/inventory/{p} and order placement.
     PRIMARY KEY (product_id, store_id)
 );
--- Plan: (storeId, quantity). Serves GET /stores/{s}/inventory (paged) and lowStock scans.
-CREATE INDEX inventory_store_quantity_idx ON inventory (store_id, quantity);
+-- Plan: (storeId, quantity). Serves GET /stores/{s}/inventory, paged by quantity; product_id
+-- completes the key so a page resumes inside a run of equal quantities.
+CREATE INDEX inventory_store_quantity_idx ON inventory (store_id, quantity, product_id);
 -- Plan: status. Beyond the plan it leads with the store, because every status query is scoped
 -- to one store (?status=, low-stock count on the dashboard).
 CREATE INDEX inventory_status_idx ON inventory (status);
-CREATE INDEX inventory_store_status_idx ON inventory (store_id, status);
+CREATE INDEX inventory_store_status_idx ON inventory (store_id, status, quantity, product_id);
 
 -- Append-only: every change of a row's quantity; per row they sum to its quantity.
 CREATE TABLE inventory_movements (

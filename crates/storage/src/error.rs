@@ -2,6 +2,26 @@
 //! exactly which value clashed ("sku already exists") without parsing messages.
 
 use sqlx::error::ErrorKind;
+use uuid::Uuid;
+
+/// A line of an order or transfer that the store cannot cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShortLine {
+    /// The line's position in the request (0-based), for the error's field path.
+    pub index: usize,
+    pub product_id: Uuid,
+    pub requested: i32,
+    pub available: i32,
+}
+
+impl Error {
+    pub(crate) fn rejected(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Rejected {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -13,6 +33,15 @@ pub enum Error {
     /// A referenced row does not exist; `constraint` is the foreign key's name.
     #[error("foreign key {constraint} violated")]
     MissingReference { constraint: String },
+    /// Not enough stock for these lines; nothing was taken.
+    #[error("insufficient stock")]
+    InsufficientStock(Vec<ShortLine>),
+    /// The row is not in a state that allows this change (the message says which are).
+    #[error("invalid state: {0}")]
+    InvalidState(String),
+    /// A value the client sent refers to something unusable (`field` is its JSON path).
+    #[error("{field}: {message}")]
+    Rejected { field: String, message: String },
     /// The database could not be reached in time (pool exhausted, connection lost, shutting down).
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),

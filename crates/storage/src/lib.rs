@@ -9,19 +9,31 @@
 //! - [`page`]: keyset pagination positions shared by every list.
 //! - [`users`], [`sessions`], [`throttle`]: accounts, bearer tokens, failed-login throttling.
 //! - [`stores`], [`categories`], [`products`], [`customers`]: the chain's master data.
+//! - [`orders`], [`inventory`], [`prescriptions`], [`workshop`], [`dashboard`]: operations.
+//! - [`stock`]: the one code path that changes stock, keeping its invariants.
+//! - [`idempotency`]: replaying the first response to a retried request.
+//! - [`explain`]: plans of the hot queries, judged (`ims explain`).
 //! - [`demo`]: the small demo data set loaded by `ims seed`.
 
 pub mod categories;
 pub mod customers;
+pub mod dashboard;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod explain;
+pub mod idempotency;
+pub mod inventory;
+pub mod orders;
 pub mod page;
+pub mod prescriptions;
 pub mod products;
 pub mod sessions;
+pub mod stock;
 pub mod stores;
 pub mod throttle;
 pub mod users;
+pub mod workshop;
 
 pub use db::{Db, DbConfig};
 pub use error::Error;

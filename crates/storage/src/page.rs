@@ -12,6 +12,9 @@ pub enum After {
     Text(String, Uuid),
     Int(i64, Uuid),
     Time(DateTime<Utc>, Uuid),
+    Date(chrono::NaiveDate, Uuid),
+    /// The workshop queue: priority rank, then age.
+    RankTime(i16, DateTime<Utc>, Uuid),
     /// Relevance-ranked search has no stable key; it pages by position instead.
     Offset(i64),
 }
@@ -81,6 +84,13 @@ pub(crate) fn push_keyset(
         After::Text(k, id) => qb.push_bind(k).push(", ").push_bind(id),
         After::Int(k, id) => qb.push_bind(k).push(", ").push_bind(id),
         After::Time(k, id) => qb.push_bind(k).push(", ").push_bind(id),
+        After::Date(k, id) => qb.push_bind(k).push(", ").push_bind(id),
+        After::RankTime(rank, time, id) => qb
+            .push_bind(rank)
+            .push(", ")
+            .push_bind(time)
+            .push(", ")
+            .push_bind(id),
         // Offsets are applied by the caller; an impossible keyset matches nothing.
         After::Offset(_) => qb.push("NULL, NULL"),
     };

@@ -139,8 +139,10 @@ pub async fn product_by_id(pool: &PgPool, id: Uuid) -> Result<ProductRecord> {
     Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
 }
 
+pub(crate) const BY_SKU: &str = "FROM products WHERE sku = $1";
+
 pub async fn product_by_sku(pool: &PgPool, sku: &Sku) -> Result<ProductRecord> {
-    let sql = format!("SELECT {COLUMNS} FROM products WHERE sku = $1");
+    let sql = format!("SELECT {COLUMNS} {BY_SKU}");
     Ok(sqlx::query_as(&sql)
         .bind(sku.as_str())
         .fetch_one(pool)
@@ -165,44 +167,56 @@ pub async fn list_products(
     limit: i64,
     after: Option<&After>,
 ) -> Result<Page<ProductRecord>> {
-    let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM products WHERE true"));
+    let mut qb = list_products_query("", filter, sort, limit, after);
+    let rows: Vec<ProductRecord> = qb.build_query_as().fetch_all(pool).await?;
+    if sort == ProductSort::Relevance {
+        let offset = match after {
+            Some(After::Offset(n)) => *n,
+            _ => 0,
+        };
+        return Ok(Page::from_rows(rows, limit, |_| {
+            After::Offset(offset + limit)
+        }));
+    }
+    Ok(Page::from_rows(rows, limit, |p| match sort {
+        ProductSort::Price | ProductSort::PriceDesc => After::Int(p.price, p.id),
+        ProductSort::SalesDesc => After::Int(p.sales_count, p.id),
+        ProductSort::Name | ProductSort::Relevance => After::Text(p.name.clone(), p.id),
+    }))
+}
+
+/// The SQL of a product list (after `prefix`, which `ims explain` sets to `EXPLAIN ...`).
+pub(crate) fn list_products_query<'a>(
+    prefix: &str,
+    filter: &ProductFilter,
+    sort: ProductSort,
+    limit: i64,
+    after: Option<&After>,
+) -> QueryBuilder<'a, Postgres> {
+    let mut qb = QueryBuilder::new(format!("{prefix}SELECT {COLUMNS} FROM products WHERE true"));
     push_filters(&mut qb, filter);
-    let page_key: fn(&ProductRecord) -> After = match sort {
-        ProductSort::Relevance => {
-            let offset = match after {
-                Some(After::Offset(n)) => *n,
-                _ => 0,
-            };
-            let raw = filter
-                .search
-                .as_ref()
-                .map(|s| s.raw.clone())
-                .unwrap_or_default();
-            let tsquery = filter
-                .search
-                .as_ref()
-                .map(|s| s.tsquery.clone())
-                .unwrap_or_default();
-            // Whole-word matches (weighted: name and brand over description) outrank fuzzy
-            // name matches; the id keeps equal ranks in a stable order across pages.
-            qb.push(" ORDER BY ts_rank_cd(search, to_tsquery('simple', ")
-                .push_bind(tsquery)
-                .push(")) + word_similarity(")
-                .push_bind(raw)
-                .push(", name) DESC, id LIMIT ")
-                .push_bind(limit + 1)
-                .push(" OFFSET ")
-                .push_bind(offset);
-            let rows: Vec<ProductRecord> = qb.build_query_as().fetch_all(pool).await?;
-            let next = offset + limit;
-            let mut page = Page::from_rows(rows, limit, |_| After::Offset(0));
-            page.next = page.next.map(|_| After::Offset(next));
-            return Ok(page);
-        }
-        ProductSort::Name => |p| After::Text(p.name.clone(), p.id),
-        ProductSort::Price | ProductSort::PriceDesc => |p| After::Int(p.price, p.id),
-        ProductSort::SalesDesc => |p| After::Int(p.sales_count, p.id),
-    };
+    if sort == ProductSort::Relevance {
+        let offset = match after {
+            Some(After::Offset(n)) => *n,
+            _ => 0,
+        };
+        let (tsquery, raw) = filter
+            .search
+            .as_ref()
+            .map(|s| (s.tsquery.clone(), s.raw.clone()))
+            .unwrap_or_default();
+        // Whole-word matches (weighted: name and brand over description) outrank fuzzy
+        // name matches; the id keeps equal ranks in a stable order across pages.
+        qb.push(" ORDER BY ts_rank_cd(search, to_tsquery('simple', ")
+            .push_bind(tsquery)
+            .push(")) + word_similarity(")
+            .push_bind(raw)
+            .push(", name) DESC, id LIMIT ")
+            .push_bind(limit + 1)
+            .push(" OFFSET ")
+            .push_bind(offset);
+        return qb;
+    }
     let (column, dir) = match sort {
         ProductSort::Name | ProductSort::Relevance => ("name", Direction::Asc),
         ProductSort::Price => ("price", Direction::Asc),
@@ -215,8 +229,7 @@ pub async fn list_products(
     let d = dir.sql();
     qb.push(format_args!(" ORDER BY {column} {d}, id {d} LIMIT "))
         .push_bind(limit + 1);
-    let rows: Vec<ProductRecord> = qb.build_query_as().fetch_all(pool).await?;
-    Ok(Page::from_rows(rows, limit, page_key))
+    qb
 }
 
 fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, filter: &ProductFilter) {

@@ -120,13 +120,13 @@ pub async fn user_by_id(pool: &PgPool, id: Uuid) -> Result<UserRecord> {
     Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
 }
 
+pub(crate) const LOGIN: &str =
+    "FROM users WHERE lower(email) = lower($1) OR lower(username) = lower($1) LIMIT 1";
+
 /// Finds the account a login names, by email or username, ignoring case.
 #[tracing::instrument(skip_all)]
 pub async fn user_for_login(pool: &PgPool, login: &str) -> Result<Option<LoginRecord>> {
-    let sql = format!(
-        "SELECT {COLUMNS}, password_hash FROM users
-         WHERE lower(email) = lower($1) OR lower(username) = lower($1) LIMIT 1"
-    );
+    let sql = format!("SELECT {COLUMNS}, password_hash {LOGIN}");
     Ok(sqlx::query_as(&sql)
         .bind(login)
         .fetch_optional(pool)

@@ -3,7 +3,12 @@
 pub mod auth;
 pub mod categories;
 pub mod customers;
+pub mod dashboard;
 pub mod health;
+pub mod inventory;
+pub mod orders;
+pub mod prescriptions;
 pub mod products;
 pub mod stores;
 pub mod users;
+pub mod workshop;

@@ -1,0 +1,303 @@
+//! Stock: `GET /stores/{s}/inventory`, `GET /stores/{s}/inventory/{p}`, adjustments,
+//! transfers between stores, and a row's movements.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use domain::inventory::{adjustment_delta, transfer_quantity, MovementKind, StockStatus};
+use domain::user::Role;
+use domain::{text, validate};
+use serde::{Deserialize, Serialize};
+use storage::inventory::{MovementRecord, StockFilter, StockRecord};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Body, Path, Query};
+use crate::pagination::{page_request, List};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_store_stock))
+        .routes(routes!(get_stock))
+        .routes(routes!(adjust_stock))
+        .routes(routes!(transfer_stock))
+        .routes(routes!(list_movements))
+}
+
+const READERS: &[Role] = &[Role::Manager, Role::Sales, Role::Technician];
+const KEEPERS: &[Role] = &[Role::Manager];
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StockView {
+    product_id: Uuid,
+    store_id: Uuid,
+    sku: String,
+    name: String,
+    quantity: i32,
+    reorder_level: i32,
+    #[schema(value_type = StockStatus)]
+    status: String,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<StockRecord> for StockView {
+    fn from(r: StockRecord) -> Self {
+        Self {
+            product_id: r.product_id,
+            store_id: r.store_id,
+            sku: r.sku,
+            name: r.name,
+            quantity: r.quantity,
+            reorder_level: r.reorder_level,
+            status: r.status,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MovementView {
+    id: i64,
+    product_id: Uuid,
+    store_id: Uuid,
+    delta: i32,
+    #[schema(value_type = MovementKind)]
+    kind: String,
+    reason: Option<String>,
+    order_id: Option<Uuid>,
+    transfer_id: Option<Uuid>,
+    actor_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<MovementRecord> for MovementView {
+    fn from(m: MovementRecord) -> Self {
+        Self {
+            id: m.id,
+            product_id: m.product_id,
+            store_id: m.store_id,
+            delta: m.delta,
+            kind: m.kind,
+            reason: m.reason,
+            order_id: m.order_id,
+            transfer_id: m.transfer_id,
+            actor_id: m.actor_id,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StockQuery {
+    status: Option<StockStatus>,
+    /// Only rows that are low or out of stock.
+    low_stock: Option<bool>,
+    /// 1 to 100, default 20.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// A store's stock, lowest quantities first.
+#[utoipa::path(get, path = "/stores/{storeId}/inventory", tag = "inventory", security(("bearer" = [])), params(StockQuery),
+    responses((status = 200, body = List<StockView>), (status = 400, body = Problem), (status = 403, body = Problem)))]
+async fn list_store_stock(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(store_id): Path<Uuid>,
+    Query(query): Query<StockQuery>,
+) -> ApiResult<Json<List<StockView>>> {
+    auth.require(READERS)?;
+    auth.require_store(store_id)?;
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "quantity")?;
+    let filter = StockFilter {
+        store_id,
+        status: query.status,
+        low_stock: query.low_stock.unwrap_or(false),
+    };
+    let page =
+        storage::inventory::list_store_stock(state.db.read(), &filter, limit, after.as_ref())
+            .await?;
+    Ok(Json(List::from_page(page, "quantity", StockView::from)))
+}
+
+fn no_stock_row() -> impl Fn(storage::Error) -> ApiError {
+    |e| match e {
+        storage::Error::NotFound => {
+            ApiError::NotFound("this store has no stock row for this product".into())
+        }
+        other => other.into(),
+    }
+}
+
+/// One product's stock in one store.
+#[utoipa::path(get, path = "/stores/{storeId}/inventory/{productId}", tag = "inventory", security(("bearer" = [])),
+    responses((status = 200, body = StockView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_stock(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((store_id, product_id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Json<StockView>> {
+    auth.require(READERS)?;
+    auth.require_store(store_id)?;
+    let row = storage::inventory::stock_row(state.db.read(), store_id, product_id)
+        .await
+        .map_err(no_stock_row())?;
+    Ok(Json(row.into()))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustStock {
+    /// Units to add (positive) or remove (negative); never below zero in total.
+    delta: i32,
+    /// Why: a delivery, a count, damage, ...
+    reason: String,
+}
+
+/// Adds or removes units with a reason; the change is kept as a movement.
+#[utoipa::path(post, path = "/stores/{storeId}/inventory/{productId}/adjustments", tag = "inventory",
+    security(("bearer" = [])), request_body = AdjustStock,
+    responses((status = 201, body = StockView), (status = 403, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
+async fn adjust_stock(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((store_id, product_id)): Path<(Uuid, Uuid)>,
+    Body(body): Body<AdjustStock>,
+) -> ApiResult<(StatusCode, Json<StockView>)> {
+    auth.require(KEEPERS)?;
+    auth.require_store(store_id)?;
+    validate! {
+        delta = "delta" => adjustment_delta(body.delta),
+        reason = "reason" => text::bounded(&body.reason, 1, 500),
+    }
+    let row = storage::inventory::adjust_stock(
+        state.db.primary(),
+        store_id,
+        product_id,
+        delta,
+        &reason,
+        auth.user_id,
+    )
+    .await
+    .map_err(|e| match e {
+        storage::Error::InsufficientStock(lines) => ApiError::Conflict {
+            detail: format!(
+                "only {} in stock; nothing was changed",
+                lines.first().map_or(0, |l| l.available)
+            ),
+            errors: vec![domain::FieldError::new(
+                "delta",
+                "would take the stock below zero",
+            )],
+        },
+        other => no_stock_row()(other),
+    })?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransferStock {
+    product_id: Uuid,
+    from_store_id: Uuid,
+    to_store_id: Uuid,
+    /// 1 to 100000 units.
+    quantity: i32,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferView {
+    transfer_id: Uuid,
+    from: StockView,
+    to: StockView,
+}
+
+/// Moves units from one store to another; both rows change or neither.
+#[utoipa::path(post, path = "/inventory/transfers", tag = "inventory", security(("bearer" = [])), request_body = TransferStock,
+    responses((status = 201, body = TransferView), (status = 403, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
+async fn transfer_stock(
+    State(state): State<AppState>,
+    auth: Auth,
+    Body(body): Body<TransferStock>,
+) -> ApiResult<(StatusCode, Json<TransferView>)> {
+    auth.require(KEEPERS)?;
+    // A transfer changes both stores' stock, so the caller must belong to both.
+    auth.require_store(body.from_store_id)?;
+    auth.require_store(body.to_store_id)?;
+    validate! {
+        quantity = "quantity" => transfer_quantity(body.quantity),
+    }
+    let (transfer_id, from, to) = storage::inventory::transfer_stock(
+        state.db.primary(),
+        body.product_id,
+        body.from_store_id,
+        body.to_store_id,
+        quantity,
+        auth.user_id,
+    )
+    .await
+    .map_err(|e| match e {
+        storage::Error::InsufficientStock(lines) => ApiError::Conflict {
+            detail: format!(
+                "the source store has only {} in stock; nothing was moved",
+                lines.first().map_or(0, |l| l.available)
+            ),
+            errors: vec![domain::FieldError::new(
+                "quantity",
+                "more than the source store has",
+            )],
+        },
+        other => other.into(),
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TransferView {
+            transfer_id,
+            from: from.into(),
+            to: to.into(),
+        }),
+    ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1 to 100, default 20.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// A row's movements, newest first; they add up to its quantity.
+#[utoipa::path(get, path = "/stores/{storeId}/inventory/{productId}/movements", tag = "inventory", security(("bearer" = [])),
+    params(PageQuery), responses((status = 200, body = List<MovementView>), (status = 403, body = Problem)))]
+async fn list_movements(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((store_id, product_id)): Path<(Uuid, Uuid)>,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<Json<List<MovementView>>> {
+    auth.require(READERS)?;
+    auth.require_store(store_id)?;
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "movement")?;
+    let page = storage::inventory::list_movements(
+        state.db.read(),
+        store_id,
+        product_id,
+        limit,
+        after.as_ref(),
+    )
+    .await?;
+    Ok(Json(List::from_page(page, "movement", MovementView::from)))
+}

@@ -1,0 +1,422 @@
+//! Orders: `POST/GET /orders`, `GET /orders/{id}`, `GET /orders/number/{n}`,
+//! `PATCH /orders/{id}/status`, `POST /orders/{id}/payments`, `GET /customers/{id}/orders`.
+
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use domain::order::{
+    OrderStatus, PaymentMethod, PaymentStatus, MAX_LINE_QUANTITY, MAX_ORDER_LINES,
+};
+use domain::user::Role;
+use domain::{FieldError, ValidationErrors};
+use serde::{Deserialize, Serialize};
+use storage::idempotency::IdempotencyKey;
+use storage::orders::{NewOrder, OrderFilter, OrderLine, OrderRecord, Placed};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
+use crate::extract::{Body, IdempotentBody, Path, Query};
+use crate::pagination::{page_request, List};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_orders, place_order))
+        .routes(routes!(get_order))
+        .routes(routes!(get_order_by_number))
+        .routes(routes!(change_order_status))
+        .routes(routes!(add_payment))
+        .routes(routes!(list_customer_orders))
+}
+
+/// Who sells.
+const SELLERS: &[Role] = &[Role::Manager, Role::Sales];
+/// Who may read orders.
+const READERS: &[Role] = &[Role::Manager, Role::Sales, Role::Technician];
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItemView {
+    product_id: Uuid,
+    sku: String,
+    name: String,
+    quantity: i32,
+    /// Minor units, as sold.
+    unit_price: i64,
+    line_total: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentView {
+    id: Uuid,
+    amount: i64,
+    #[schema(value_type = PaymentMethod)]
+    method: String,
+    paid_at: DateTime<Utc>,
+    recorded_by: Option<Uuid>,
+}
+
+/// A whole order in one read: the customer and every line as they were when it was placed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    id: Uuid,
+    /// `ORD-<year>-<6+ digits>`.
+    order_number: String,
+    store_id: Uuid,
+    customer_id: Uuid,
+    customer_name: String,
+    customer_phone: String,
+    items: Vec<OrderItemView>,
+    total: i64,
+    amount_paid: i64,
+    amount_due: i64,
+    payments: Vec<PaymentView>,
+    #[schema(value_type = OrderStatus)]
+    status: String,
+    #[schema(value_type = PaymentStatus)]
+    payment_status: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<OrderRecord> for OrderView {
+    fn from(o: OrderRecord) -> Self {
+        Self {
+            id: o.id,
+            order_number: o.order_number,
+            store_id: o.store_id,
+            customer_id: o.customer_id,
+            customer_name: o.customer_name,
+            customer_phone: o.customer_phone,
+            items: o
+                .items
+                .0
+                .into_iter()
+                .map(|i| OrderItemView {
+                    product_id: i.product_id,
+                    sku: i.sku,
+                    name: i.name,
+                    quantity: i.quantity,
+                    unit_price: i.unit_price,
+                    line_total: i.line_total,
+                })
+                .collect(),
+            amount_due: o.total - o.amount_paid,
+            total: o.total,
+            amount_paid: o.amount_paid,
+            payments: o
+                .payments
+                .0
+                .into_iter()
+                .map(|p| PaymentView {
+                    id: p.id,
+                    amount: p.amount,
+                    method: p.method,
+                    paid_at: p.paid_at,
+                    recorded_by: p.recorded_by,
+                })
+                .collect(),
+            status: o.status,
+            payment_status: o.payment_status,
+            created_by: o.created_by,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderLineRequest {
+    product_id: Uuid,
+    /// 1 to 1000.
+    quantity: i32,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlaceOrder {
+    store_id: Uuid,
+    customer_id: Uuid,
+    /// 1 to 50 lines.
+    items: Vec<OrderLineRequest>,
+}
+
+fn check_lines(items: &[OrderLineRequest]) -> Result<(), ValidationErrors> {
+    if items.is_empty() || items.len() > MAX_ORDER_LINES {
+        return Err(ValidationErrors::single(
+            "items",
+            format!("must have 1 to {MAX_ORDER_LINES} lines"),
+        ));
+    }
+    let errors: Vec<FieldError> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| !(1..=MAX_LINE_QUANTITY).contains(&line.quantity))
+        .map(|(i, _)| {
+            FieldError::new(
+                format!("items[{i}].quantity"),
+                format!("must be from 1 to {MAX_LINE_QUANTITY}"),
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationErrors(errors))
+    }
+}
+
+/// Places an order: takes the stock of every line from the store, or of none (409 naming the
+/// short lines). With `Idempotency-Key`, a retry returns the first response and places nothing.
+#[utoipa::path(post, path = "/orders", tag = "orders", security(("bearer" = [])), request_body = PlaceOrder,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: same key and body within 24 h return the first response")),
+    responses((status = 201, body = OrderView), (status = 400, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn place_order(
+    State(state): State<AppState>,
+    auth: Auth,
+    request: IdempotentBody<PlaceOrder>,
+) -> ApiResult<Response> {
+    auth.require(SELLERS)?;
+    let body = request.body;
+    auth.require_store(body.store_id)?;
+    check_lines(&body.items)?;
+    let order = NewOrder {
+        store_id: body.store_id,
+        customer_id: body.customer_id,
+        lines: body
+            .items
+            .iter()
+            .map(|l| OrderLine {
+                product_id: l.product_id,
+                quantity: l.quantity,
+            })
+            .collect(),
+        created_by: auth.user_id,
+    };
+    let key = request.key.map(|key| IdempotencyKey {
+        user_id: auth.user_id,
+        key,
+        request_hash: request.request_hash,
+    });
+    let render = |record: &OrderRecord| {
+        serde_json::to_value(OrderView::from(record.clone())).unwrap_or_default()
+    };
+    match storage::orders::place_order(state.db.primary(), &order, key.as_ref(), render).await? {
+        Placed::New(record) => {
+            tracing::info!(order_id = %record.id, order_number = %record.order_number, "order placed");
+            Ok((StatusCode::CREATED, Json(OrderView::from(*record))).into_response())
+        }
+        Placed::Replay { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+            let mut response = (status, Json(body)).into_response();
+            response.headers_mut().insert(
+                HeaderName::from_static("idempotent-replayed"),
+                HeaderValue::from_static("true"),
+            );
+            Ok(response)
+        }
+    }
+}
+
+/// Loads an order the caller may see; other stores' orders are not found.
+pub(crate) async fn visible_order(
+    state: &AppState,
+    auth: &Auth,
+    id: Uuid,
+    fresh: bool,
+) -> ApiResult<OrderRecord> {
+    let pool = if fresh {
+        state.db.primary()
+    } else {
+        state.db.read()
+    };
+    let order = storage::orders::order_by_id(pool, id)
+        .await
+        .or_not_found("order")?;
+    if auth.require_store(order.store_id).is_err() {
+        return Err(ApiError::not_found("order"));
+    }
+    Ok(order)
+}
+
+/// One whole order.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_order(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<OrderView>> {
+    auth.require(READERS)?;
+    Ok(Json(visible_order(&state, &auth, id, false).await?.into()))
+}
+
+/// One whole order by its number.
+#[utoipa::path(get, path = "/orders/number/{orderNumber}", tag = "orders", security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
+async fn get_order_by_number(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(number): Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    auth.require(READERS)?;
+    let missing = || ApiError::NotFound("no order with this number".into());
+    let order = storage::orders::order_by_number(state.db.read(), &number)
+        .await
+        .map_err(|e| match e {
+            storage::Error::NotFound => missing(),
+            other => other.into(),
+        })?;
+    auth.require_store(order.store_id).map_err(|_| missing())?;
+    Ok(Json(order.into()))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrderQuery {
+    customer_id: Option<Uuid>,
+    store_id: Option<Uuid>,
+    status: Option<OrderStatus>,
+    payment_status: Option<PaymentStatus>,
+    /// Created at or after (RFC 3339).
+    from: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    to: Option<DateTime<Utc>>,
+    /// 1 to 100, default 20.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// Scopes a filter to the stores the caller may see.
+fn scoped(auth: &Auth, store_id: Option<Uuid>) -> ApiResult<(Option<Uuid>, Option<Vec<Uuid>>)> {
+    if let Some(store) = store_id {
+        auth.require_store(store)?;
+    }
+    let visible = (!auth.is_admin()).then(|| auth.store_ids.clone());
+    Ok((store_id, visible))
+}
+
+async fn order_list(
+    state: &AppState,
+    auth: &Auth,
+    query: OrderQuery,
+    customer: Option<Uuid>,
+) -> ApiResult<List<OrderView>> {
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "created")?;
+    if let (Some(from), Some(to)) = (query.from, query.to) {
+        if from >= to {
+            return Err(ApiError::BadRequest("from must be before to".into()));
+        }
+    }
+    let (store_id, visible_stores) = scoped(auth, query.store_id)?;
+    let filter = OrderFilter {
+        customer_id: customer.or(query.customer_id),
+        store_id,
+        visible_stores,
+        status: query.status,
+        payment_status: query.payment_status,
+        from: query.from,
+        to: query.to,
+    };
+    let page =
+        storage::orders::list_orders(state.db.read(), &filter, limit, after.as_ref()).await?;
+    Ok(List::from_page(page, "created", OrderView::from))
+}
+
+/// Lists orders, newest first.
+#[utoipa::path(get, path = "/orders", tag = "orders", security(("bearer" = [])), params(OrderQuery),
+    responses((status = 200, body = List<OrderView>), (status = 400, body = Problem), (status = 403, body = Problem)))]
+async fn list_orders(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(query): Query<OrderQuery>,
+) -> ApiResult<Json<List<OrderView>>> {
+    auth.require(READERS)?;
+    Ok(Json(order_list(&state, &auth, query, None).await?))
+}
+
+/// A customer's orders, most recent first (in the stores the caller may see).
+#[utoipa::path(get, path = "/customers/{id}/orders", tag = "customers", security(("bearer" = [])), params(OrderQuery),
+    responses((status = 200, body = List<OrderView>), (status = 404, body = Problem)))]
+async fn list_customer_orders(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<Uuid>,
+    Query(query): Query<OrderQuery>,
+) -> ApiResult<Json<List<OrderView>>> {
+    auth.require(READERS)?;
+    storage::customers::customer_by_id(state.db.read(), id)
+        .await
+        .or_not_found("customer")?;
+    Ok(Json(order_list(&state, &auth, query, Some(id)).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeOrderStatus {
+    status: OrderStatus,
+}
+
+/// Moves an order along `pending → confirmed → in_workshop → ready → delivered`, or cancels a
+/// pending or confirmed one (its stock goes back to the store).
+#[utoipa::path(patch, path = "/orders/{id}/status", tag = "orders", security(("bearer" = [])), request_body = ChangeOrderStatus,
+    responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn change_order_status(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<Uuid>,
+    Body(body): Body<ChangeOrderStatus>,
+) -> ApiResult<Json<OrderView>> {
+    auth.require(SELLERS)?;
+    visible_order(&state, &auth, id, true).await?;
+    let order =
+        storage::orders::change_order_status(state.db.primary(), id, body.status, auth.user_id)
+            .await
+            .or_not_found("order")?;
+    Ok(Json(order.into()))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddPayment {
+    /// Minor units, above 0 and at most the amount due.
+    amount: i64,
+    method: PaymentMethod,
+}
+
+/// Records a payment; the payment status follows from the sum paid.
+#[utoipa::path(post, path = "/orders/{id}/payments", tag = "orders", security(("bearer" = [])), request_body = AddPayment,
+    responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
+async fn add_payment(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<Uuid>,
+    Body(body): Body<AddPayment>,
+) -> ApiResult<(StatusCode, Json<OrderView>)> {
+    auth.require(SELLERS)?;
+    if body.amount <= 0 {
+        return Err(ValidationErrors::single("amount", "must be above 0").into());
+    }
+    visible_order(&state, &auth, id, true).await?;
+    let order = storage::orders::add_payment(
+        state.db.primary(),
+        id,
+        body.amount,
+        body.method,
+        auth.user_id,
+    )
+    .await
+    .or_not_found("order")?;
+    Ok((StatusCode::CREATED, Json(order.into())))
+}

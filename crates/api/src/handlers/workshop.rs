@@ -1,0 +1,274 @@
+//! Workshop jobs: `POST/GET /workshop/jobs`, `GET /workshop/jobs/{id}`,
+//! `GET /workshop/jobs/number/{n}`, `GET /orders/{id}/jobs`, `PATCH /workshop/jobs/{id}/status`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use domain::user::Role;
+use domain::workshop::{JobPriority, JobStatus};
+use domain::{text, validate};
+use serde::{Deserialize, Serialize};
+use storage::workshop::{JobChange, JobFilter, JobRecord, NewJob};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::orders::visible_order;
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
+use crate::extract::{Body, Path, Query};
+use crate::pagination::{page_request, List};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_jobs, create_job))
+        .routes(routes!(get_job))
+        .routes(routes!(get_job_by_number))
+        .routes(routes!(list_order_jobs))
+        .routes(routes!(change_job_status))
+}
+
+const CREATORS: &[Role] = &[Role::Manager, Role::Sales, Role::Technician];
+const READERS: &[Role] = &[Role::Manager, Role::Sales, Role::Technician];
+const WORKERS: &[Role] = &[Role::Manager, Role::Technician];
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobChangeView {
+    #[schema(value_type = Option<JobStatus>)]
+    from_status: Option<String>,
+    #[schema(value_type = JobStatus)]
+    to_status: String,
+    note: String,
+    changed_by: Option<Uuid>,
+    changed_at: DateTime<Utc>,
+}
+
+impl From<JobChange> for JobChangeView {
+    fn from(c: JobChange) -> Self {
+        Self {
+            from_status: c.from_status,
+            to_status: c.to_status,
+            note: c.note,
+            changed_by: c.changed_by,
+            changed_at: c.changed_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    id: Uuid,
+    /// `JOB-<year>-<6+ digits>`.
+    job_number: String,
+    order_id: Uuid,
+    store_id: Uuid,
+    prescription_id: Option<Uuid>,
+    #[schema(value_type = JobPriority)]
+    priority: String,
+    #[schema(value_type = JobStatus)]
+    status: String,
+    instructions: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+    /// Every status change, oldest first (only on single-job reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<Vec<JobChangeView>>,
+}
+
+impl From<JobRecord> for JobView {
+    fn from(j: JobRecord) -> Self {
+        Self {
+            id: j.id,
+            job_number: j.job_number,
+            order_id: j.order_id,
+            store_id: j.store_id,
+            prescription_id: j.prescription_id,
+            priority: j.priority,
+            status: j.status,
+            instructions: j.instructions,
+            created_by: j.created_by,
+            created_at: j.created_at,
+            updated_at: j.updated_at,
+            completed_at: j.completed_at,
+            history: None,
+        }
+    }
+}
+
+async fn with_history(state: &AppState, job: JobRecord) -> ApiResult<JobView> {
+    let history = storage::workshop::job_history(state.db.primary(), job.id).await?;
+    let mut view = JobView::from(job);
+    view.history = Some(history.into_iter().map(JobChangeView::from).collect());
+    Ok(view)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateJob {
+    order_id: Uuid,
+    prescription_id: Option<Uuid>,
+    priority: Option<JobPriority>,
+    #[serde(default)]
+    instructions: String,
+}
+
+/// Queues a fitting job for an order, in the order's store.
+#[utoipa::path(post, path = "/workshop/jobs", tag = "workshop", security(("bearer" = [])), request_body = CreateJob,
+    responses((status = 201, body = JobView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_job(
+    State(state): State<AppState>,
+    auth: Auth,
+    Body(body): Body<CreateJob>,
+) -> ApiResult<(StatusCode, Json<JobView>)> {
+    auth.require(CREATORS)?;
+    validate! {
+        instructions = "instructions" => text::description(&body.instructions),
+    }
+    let store_id = match storage::workshop::order_store(state.db.primary(), body.order_id).await? {
+        Some(store) if auth.require_store(store).is_ok() => store,
+        _ => {
+            return Err(domain::ValidationErrors::single("orderId", "no order with this id").into())
+        }
+    };
+    let job = NewJob {
+        order_id: body.order_id,
+        prescription_id: body.prescription_id,
+        priority: body.priority.unwrap_or(JobPriority::Normal),
+        instructions,
+        created_by: auth.user_id,
+    };
+    let created = storage::workshop::insert_job(state.db.primary(), &job, store_id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(with_history(&state, created).await?),
+    ))
+}
+
+fn visible(auth: &Auth, job: JobRecord) -> ApiResult<JobRecord> {
+    auth.require_store(job.store_id)
+        .map_err(|_| ApiError::not_found("workshop job"))?;
+    Ok(job)
+}
+
+/// One job with its history.
+#[utoipa::path(get, path = "/workshop/jobs/{id}", tag = "workshop", security(("bearer" = [])),
+    responses((status = 200, body = JobView), (status = 404, body = Problem)))]
+async fn get_job(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<JobView>> {
+    auth.require(READERS)?;
+    let job = storage::workshop::job_by_id(state.db.read(), id)
+        .await
+        .or_not_found("workshop job")?;
+    Ok(Json(with_history(&state, visible(&auth, job)?).await?))
+}
+
+/// One job by its number, with its history.
+#[utoipa::path(get, path = "/workshop/jobs/number/{jobNumber}", tag = "workshop", security(("bearer" = [])),
+    responses((status = 200, body = JobView), (status = 404, body = Problem)))]
+async fn get_job_by_number(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(number): Path<String>,
+) -> ApiResult<Json<JobView>> {
+    auth.require(READERS)?;
+    let job = storage::workshop::job_by_number(state.db.read(), &number)
+        .await
+        .or_not_found("workshop job")?;
+    Ok(Json(with_history(&state, visible(&auth, job)?).await?))
+}
+
+/// The jobs of one order.
+#[utoipa::path(get, path = "/orders/{id}/jobs", tag = "workshop", security(("bearer" = [])),
+    responses((status = 200, body = List<JobView>), (status = 404, body = Problem)))]
+async fn list_order_jobs(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<List<JobView>>> {
+    auth.require(READERS)?;
+    visible_order(&state, &auth, id, false).await?;
+    let jobs = storage::workshop::jobs_of_order(state.db.read(), id).await?;
+    Ok(Json(List {
+        items: jobs.into_iter().map(JobView::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JobQuery {
+    /// Default: the open queue (queued, in_progress, quality_check).
+    status: Option<JobStatus>,
+    priority: Option<JobPriority>,
+    /// 1 to 100, default 20.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// The queue: most urgent first, then oldest (in the stores the caller may see).
+#[utoipa::path(get, path = "/workshop/jobs", tag = "workshop", security(("bearer" = [])), params(JobQuery),
+    responses((status = 200, body = List<JobView>), (status = 400, body = Problem)))]
+async fn list_jobs(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(query): Query<JobQuery>,
+) -> ApiResult<Json<List<JobView>>> {
+    auth.require(READERS)?;
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "queue")?;
+    let filter = JobFilter {
+        status: query.status,
+        priority: query.priority,
+        visible_stores: (!auth.is_admin()).then(|| auth.store_ids.clone()),
+    };
+    let page =
+        storage::workshop::list_jobs(state.db.read(), &filter, limit, after.as_ref()).await?;
+    Ok(Json(List::from_page(page, "queue", JobView::from)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeJobStatus {
+    status: JobStatus,
+    /// Why, for the history (required for rework and cancellation by convention, optional here).
+    #[serde(default)]
+    note: String,
+}
+
+/// Moves a job along its status machine; the change is kept with who, when and the note.
+#[utoipa::path(patch, path = "/workshop/jobs/{id}/status", tag = "workshop", security(("bearer" = [])),
+    request_body = ChangeJobStatus,
+    responses((status = 200, body = JobView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn change_job_status(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<Uuid>,
+    Body(body): Body<ChangeJobStatus>,
+) -> ApiResult<Json<JobView>> {
+    auth.require(WORKERS)?;
+    validate! {
+        note = "note" => text::description(&body.note),
+    }
+    let job = storage::workshop::job_by_id(state.db.primary(), id)
+        .await
+        .or_not_found("workshop job")?;
+    visible(&auth, job)?;
+    let job = storage::workshop::change_job_status(
+        state.db.primary(),
+        id,
+        body.status,
+        &note,
+        auth.user_id,
+    )
+    .await
+    .or_not_found("workshop job")?;
+    Ok(Json(with_history(&state, job).await?))
+}

@@ -1,0 +1,112 @@
+//! The dashboard's figures for one store or for the whole chain.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::Result;
+
+#[derive(Debug, Clone)]
+pub struct DashboardStats {
+    pub orders_today: i64,
+    /// Minor units; cancelled orders do not count.
+    pub revenue_today: i64,
+    pub open_orders_by_status: Vec<(String, i64)>,
+    pub workshop_queue_by_status: Vec<(String, i64)>,
+    pub low_stock_count: i64,
+    pub out_of_stock_count: i64,
+    pub top_products: Vec<TopProduct>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TopProduct {
+    pub product_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub units_sold: i64,
+    pub revenue: i64,
+}
+
+// The figures' queries; `ims explain` runs them too. `$1` is the day start; `{stores}` becomes
+// a store filter on `$2` for a scoped dashboard and nothing for the whole chain, so each variant
+// gets a plan of its own (an `$2 IS NULL OR ...` would leave a generic plan unable to use the
+// store indexes).
+pub(crate) const TODAY: &str = "SELECT count(*) FILTER (WHERE status <> 'cancelled'),
+        coalesce(sum(total) FILTER (WHERE status <> 'cancelled'), 0)::bigint
+    FROM orders WHERE created_at >= $1 {stores}";
+pub(crate) const OPEN_ORDERS: &str = "SELECT s.status,
+        (SELECT count(*) FROM orders WHERE status = s.status {stores})
+    FROM unnest(ARRAY['pending','confirmed','in_workshop','ready']) AS s(status) WHERE $1::timestamptz IS NOT NULL";
+pub(crate) const QUEUE: &str = "SELECT s.status,
+        (SELECT count(*) FROM workshop_jobs WHERE status = s.status {stores})
+    FROM unnest(ARRAY['queued','in_progress','quality_check']) AS s(status) WHERE $1::timestamptz IS NOT NULL";
+pub(crate) const LOW_STOCK: &str = "SELECT count(*) FILTER (WHERE status = 'low_stock'),
+        count(*) FILTER (WHERE status = 'out_of_stock')
+    FROM inventory WHERE status IN ('low_stock', 'out_of_stock') AND $1::timestamptz IS NOT NULL {stores}";
+pub(crate) const TOP_PRODUCTS: &str = "SELECT (item->>'productId')::uuid AS product_id,
+        min(item->>'sku') AS sku, min(item->>'name') AS name,
+        sum((item->>'quantity')::int)::bigint AS units_sold,
+        sum((item->>'lineTotal')::bigint)::bigint AS revenue
+    FROM orders CROSS JOIN LATERAL jsonb_array_elements(items) AS item
+    WHERE created_at >= $1 - interval '30 days' AND status <> 'cancelled' {stores}
+    GROUP BY 1 ORDER BY units_sold DESC, product_id LIMIT 10";
+
+/// One of the queries above, for the whole chain or for the stores in `$2`. Every variant
+/// takes both parameters (a statement must use each one it is given): the chain-wide one
+/// only checks `$2` once, as a constant.
+pub(crate) fn scoped(template: &str, stores: bool) -> String {
+    template.replace(
+        "{stores}",
+        if stores {
+            "AND store_id = ANY($2)"
+        } else {
+            "AND $2::uuid[] IS NOT NULL"
+        },
+    )
+}
+
+/// Figures for `stores` (`None`: the whole chain). "Today" starts at `day_start`.
+#[tracing::instrument(skip_all)]
+pub async fn dashboard_stats(
+    pool: &PgPool,
+    stores: Option<&[Uuid]>,
+    day_start: DateTime<Utc>,
+) -> Result<DashboardStats> {
+    let scope = stores.is_some();
+    let stores: Vec<Uuid> = stores.map(<[Uuid]>::to_vec).unwrap_or_default();
+    let (orders_today, revenue_today): (i64, i64) = sqlx::query_as(&scoped(TODAY, scope))
+        .bind(day_start)
+        .bind(&stores)
+        .fetch_one(pool)
+        .await?;
+    let open_orders_by_status: Vec<(String, i64)> = sqlx::query_as(&scoped(OPEN_ORDERS, scope))
+        .bind(day_start)
+        .bind(&stores)
+        .fetch_all(pool)
+        .await?;
+    let workshop_queue_by_status: Vec<(String, i64)> = sqlx::query_as(&scoped(QUEUE, scope))
+        .bind(day_start)
+        .bind(&stores)
+        .fetch_all(pool)
+        .await?;
+    let (low_stock_count, out_of_stock_count): (i64, i64) =
+        sqlx::query_as(&scoped(LOW_STOCK, scope))
+            .bind(day_start)
+            .bind(&stores)
+            .fetch_one(pool)
+            .await?;
+    let top_products: Vec<TopProduct> = sqlx::query_as(&scoped(TOP_PRODUCTS, scope))
+        .bind(day_start)
+        .bind(&stores)
+        .fetch_all(pool)
+        .await?;
+    Ok(DashboardStats {
+        orders_today,
+        revenue_today,
+        open_orders_by_status,
+        workshop_queue_by_status,
+        low_stock_count,
+        out_of_stock_count,
+        top_products,
+    })
+}

@@ -1,0 +1,108 @@
+//! `Idempotency-Key`: the first response to a key is stored in the same transaction as the
+//! effect it describes, so a retry either replays it or (if the first attempt rolled back)
+//! runs again — never twice. A concurrent retry blocks on the key's row until the first
+//! attempt commits or rolls back.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::Result;
+
+/// A client's key with a digest of the request it came with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub user_id: Uuid,
+    pub key: String,
+    pub request_hash: Vec<u8>,
+}
+
+/// What a key says about this attempt.
+#[derive(Debug)]
+pub enum Claim {
+    /// First use (or the earlier use expired): go ahead, then [`record`].
+    Fresh,
+    /// Already done: answer this again.
+    Replay {
+        status: u16,
+        body: serde_json::Value,
+    },
+    /// The key was used with a different request.
+    Mismatch,
+}
+
+/// Keys are honoured for 24 hours.
+const RETENTION: &str = "24 hours";
+
+pub async fn claim(tx: &mut PgConnection, key: &IdempotencyKey) -> Result<Claim> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id, key) DO NOTHING",
+    )
+    .bind(key.user_id)
+    .bind(&key.key)
+    .bind(&key.request_hash)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Claim::Fresh);
+    }
+    let (hash, status, body, expired): (Vec<u8>, Option<i16>, Option<serde_json::Value>, bool) =
+        sqlx::query_as(&format!(
+            "SELECT request_hash, response_status, response_body, created_at < now() - interval '{RETENTION}'
+             FROM idempotency_keys WHERE user_id = $1 AND key = $2 FOR UPDATE"
+        ))
+        .bind(key.user_id)
+        .bind(&key.key)
+        .fetch_one(&mut *tx)
+        .await?;
+    if expired {
+        sqlx::query(
+            "UPDATE idempotency_keys SET request_hash = $3, response_status = NULL,
+                response_body = NULL, created_at = now() WHERE user_id = $1 AND key = $2",
+        )
+        .bind(key.user_id)
+        .bind(&key.key)
+        .bind(&key.request_hash)
+        .execute(&mut *tx)
+        .await?;
+        return Ok(Claim::Fresh);
+    }
+    match (hash == key.request_hash, status, body) {
+        (true, Some(status), Some(body)) => Ok(Claim::Replay {
+            status: u16::try_from(status).unwrap_or(200),
+            body,
+        }),
+        _ => Ok(Claim::Mismatch),
+    }
+}
+
+/// Stores the response of a fresh claim, in the same transaction as its effect.
+pub async fn record(
+    tx: &mut PgConnection,
+    key: &IdempotencyKey,
+    status: u16,
+    body: &serde_json::Value,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET response_status = $3, response_body = $4
+         WHERE user_id = $1 AND key = $2",
+    )
+    .bind(key.user_id)
+    .bind(&key.key)
+    .bind(i16::try_from(status).unwrap_or(200))
+    .bind(body)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Deletes keys past retention; returns how many.
+pub async fn purge_expired_keys(pool: &sqlx::PgPool) -> Result<u64> {
+    let done = sqlx::query(&format!(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - interval '{RETENTION}'"
+    ))
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,191 @@
+//! Stock per store: listing, one row, adjustments, transfers and the movement history.
+
+use chrono::{DateTime, Utc};
+use domain::inventory::StockStatus;
+use sqlx::{PgPool, QueryBuilder};
+use uuid::Uuid;
+
+use crate::page::{push_keyset, Direction};
+use crate::stock::{self, Context, StockChange};
+use crate::{After, Error, Page, Result};
+
+/// An inventory row with the product details a stock screen shows.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StockRecord {
+    pub product_id: Uuid,
+    pub store_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub quantity: i32,
+    pub reorder_level: i32,
+    pub status: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MovementRecord {
+    pub id: i64,
+    pub product_id: Uuid,
+    pub store_id: Uuid,
+    pub delta: i32,
+    pub kind: String,
+    pub reason: Option<String>,
+    pub order_id: Option<Uuid>,
+    pub transfer_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "i.product_id, i.store_id, p.sku, p.name, i.quantity, i.reorder_level, i.status, i.updated_at";
+
+pub struct StockFilter {
+    pub store_id: Uuid,
+    pub status: Option<StockStatus>,
+    /// Low or out of stock.
+    pub low_stock: bool,
+}
+
+/// `GET /stores/{id}/inventory`: lowest quantities first (what needs reordering leads).
+#[tracing::instrument(skip_all, fields(store_id = %filter.store_id))]
+pub async fn list_store_stock(
+    pool: &PgPool,
+    filter: &StockFilter,
+    limit: i64,
+    after: Option<&After>,
+) -> Result<Page<StockRecord>> {
+    let mut qb = list_store_stock_query("", filter, limit, after);
+    let rows: Vec<StockRecord> = qb.build_query_as().fetch_all(pool).await?;
+    Ok(Page::from_rows(rows, limit, |r| {
+        After::Int(i64::from(r.quantity), r.product_id)
+    }))
+}
+
+/// The SQL of a store's stock list (after `prefix`, which `ims explain` sets).
+pub(crate) fn list_store_stock_query<'a>(
+    prefix: &str,
+    filter: &StockFilter,
+    limit: i64,
+    after: Option<&After>,
+) -> QueryBuilder<'a, sqlx::Postgres> {
+    let mut qb = QueryBuilder::new(format!(
+        "{prefix}SELECT {COLUMNS} FROM inventory i JOIN products p ON p.id = i.product_id WHERE i.store_id = "
+    ));
+    qb.push_bind(filter.store_id);
+    if let Some(status) = filter.status {
+        qb.push(" AND i.status = ").push_bind(status.as_str());
+    }
+    if filter.low_stock {
+        qb.push(" AND i.status IN ('low_stock', 'out_of_stock')");
+    }
+    if let Some(after) = after {
+        push_keyset(&mut qb, "i.quantity", "i.product_id", Direction::Asc, after);
+    }
+    qb.push(" ORDER BY i.quantity, i.product_id LIMIT ")
+        .push_bind(limit + 1);
+    qb
+}
+
+pub(crate) const ROW: &str = "FROM inventory i JOIN products p ON p.id = i.product_id \
+    WHERE i.product_id = $1 AND i.store_id = $2";
+
+pub async fn stock_row(pool: &PgPool, store_id: Uuid, product_id: Uuid) -> Result<StockRecord> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} {ROW}"))
+        .bind(product_id)
+        .bind(store_id)
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Changes a row by `delta` (a count, a delivery, damage, ...) with the reason recorded.
+pub async fn adjust_stock(
+    pool: &PgPool,
+    store_id: Uuid,
+    product_id: Uuid,
+    delta: i32,
+    reason: &str,
+    actor: Uuid,
+) -> Result<StockRecord> {
+    let mut tx = pool.begin().await?;
+    let change = StockChange {
+        product_id,
+        store_id,
+        delta,
+        kind: "adjustment",
+    };
+    let context = Context {
+        actor_id: Some(actor),
+        reason: Some(reason.to_owned()),
+        ..Default::default()
+    };
+    stock::apply(&mut tx, &[change], &context).await?;
+    tx.commit().await?;
+    stock_row(pool, store_id, product_id).await
+}
+
+/// Moves units between two stores in one transaction: both rows change or neither.
+pub async fn transfer_stock(
+    pool: &PgPool,
+    product_id: Uuid,
+    from: Uuid,
+    to: Uuid,
+    quantity: i32,
+    actor: Uuid,
+) -> Result<(Uuid, StockRecord, StockRecord)> {
+    if from == to {
+        return Err(Error::rejected("toStoreId", "must differ from fromStoreId"));
+    }
+    let transfer_id = Uuid::now_v7();
+    let mut tx = pool.begin().await?;
+    let context = Context {
+        transfer_id: Some(transfer_id),
+        actor_id: Some(actor),
+        ..Default::default()
+    };
+    // Both rows in one call: they are locked together in a fixed order, so two transfers in
+    // opposite directions cannot deadlock.
+    let changes = [
+        StockChange {
+            product_id,
+            store_id: from,
+            delta: -quantity,
+            kind: "transfer_out",
+        },
+        StockChange {
+            product_id,
+            store_id: to,
+            delta: quantity,
+            kind: "transfer_in",
+        },
+    ];
+    stock::apply(&mut tx, &changes, &context).await?;
+    tx.commit().await?;
+    let source = stock_row(pool, from, product_id).await?;
+    let target = stock_row(pool, to, product_id).await?;
+    Ok((transfer_id, source, target))
+}
+
+/// A row's movements, newest first.
+pub async fn list_movements(
+    pool: &PgPool,
+    store_id: Uuid,
+    product_id: Uuid,
+    limit: i64,
+    after: Option<&After>,
+) -> Result<Page<MovementRecord>> {
+    let mut qb = QueryBuilder::new(
+        "SELECT id, product_id, store_id, delta, kind, reason, order_id, transfer_id, actor_id, created_at
+         FROM inventory_movements WHERE product_id = ",
+    );
+    qb.push_bind(product_id)
+        .push(" AND store_id = ")
+        .push_bind(store_id);
+    if let Some(After::Int(id, _)) = after {
+        qb.push(" AND id < ").push_bind(*id);
+    }
+    qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit + 1);
+    let rows: Vec<MovementRecord> = qb.build_query_as().fetch_all(pool).await?;
+    Ok(Page::from_rows(rows, limit, |m| {
+        After::Int(m.id, Uuid::nil())
+    }))
+}

@@ -1,0 +1,417 @@
+//! Orders: placing one (stock taken for every line or none), reading it back whole from one
+//! partition, listing, status changes (cancelling returns the stock) and payments.
+
+use chrono::{DateTime, Utc};
+use domain::order::{OrderStatus, PaymentMethod, PaymentStatus};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::idempotency::{self, Claim, IdempotencyKey};
+use crate::page::{push_keyset, Direction};
+use crate::stock::{self, StockChange};
+use crate::{After, Error, Page, Result};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderRecord {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub order_number: String,
+    pub store_id: Uuid,
+    pub customer_id: Uuid,
+    pub customer_name: String,
+    pub customer_phone: String,
+    pub items: sqlx::types::Json<Vec<OrderItem>>,
+    pub total: i64,
+    pub amount_paid: i64,
+    pub payments: sqlx::types::Json<Vec<Payment>>,
+    pub status: String,
+    pub payment_status: String,
+    pub created_by: Option<Uuid>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One line as stored in the order: a copy of the product as it was sold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem {
+    pub product_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub quantity: i32,
+    pub unit_price: i64,
+    pub line_total: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    pub id: Uuid,
+    pub amount: i64,
+    pub method: String,
+    pub paid_at: DateTime<Utc>,
+    pub recorded_by: Option<Uuid>,
+}
+
+pub struct OrderLine {
+    pub product_id: Uuid,
+    pub quantity: i32,
+}
+
+pub struct NewOrder {
+    pub store_id: Uuid,
+    pub customer_id: Uuid,
+    pub lines: Vec<OrderLine>,
+    pub created_by: Uuid,
+}
+
+/// The outcome of placing an order with an idempotency key.
+pub enum Placed {
+    New(Box<OrderRecord>),
+    /// The key was used before for this request: its first response.
+    Replay {
+        status: u16,
+        body: serde_json::Value,
+    },
+}
+
+const COLUMNS: &str = "id, created_at, order_number, store_id, customer_id, customer_name, \
+    customer_phone, items, total, amount_paid, payments, status, payment_status, created_by, updated_at";
+
+/// The creation time embedded in a UUIDv7 order id (to the millisecond), which is the order's
+/// `created_at` and so names its partition. `None` for ids that are not UUIDv7.
+pub fn created_at_of(id: Uuid) -> Option<DateTime<Utc>> {
+    let (secs, nanos) = id.get_timestamp()?.to_unix();
+    DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
+}
+
+/// A new order id for now, and the `created_at` it encodes.
+fn new_order_id() -> (Uuid, DateTime<Utc>) {
+    loop {
+        let id = Uuid::now_v7();
+        if let Some(at) = created_at_of(id) {
+            return (id, at);
+        }
+    }
+}
+
+/// Places an order in one transaction: checks the customer, store and products, takes the
+/// stock of every line or of none (locking the store's rows in product order, so concurrent
+/// orders queue instead of overselling or deadlocking), copies customer and product details
+/// into the order, and stores the response `render` makes under the idempotency key.
+#[tracing::instrument(skip_all, fields(store_id = %order.store_id))]
+pub async fn place_order(
+    pool: &PgPool,
+    order: &NewOrder,
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&OrderRecord) -> serde_json::Value,
+) -> Result<Placed> {
+    let mut tx = pool.begin().await?;
+    if let Some(key) = key {
+        match idempotency::claim(&mut tx, key).await? {
+            Claim::Fresh => {}
+            Claim::Replay { status, body } => return Ok(Placed::Replay { status, body }),
+            Claim::Mismatch => {
+                return Err(Error::InvalidState(
+                    "this Idempotency-Key was already used with a different request".into(),
+                ))
+            }
+        }
+    }
+    let (customer_name, customer_phone): (String, String) =
+        sqlx::query_as("SELECT name, phone FROM customers WHERE id = $1")
+            .bind(order.customer_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::rejected("customerId", "no customer with this id"))?;
+    let store_status: String = sqlx::query_scalar("SELECT status FROM stores WHERE id = $1")
+        .bind(order.store_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::rejected("storeId", "no store with this id"))?;
+    if store_status != "active" {
+        return Err(Error::rejected("storeId", "this store is closed"));
+    }
+    let items = priced_items(&mut tx, &order.lines).await?;
+    let changes: Vec<StockChange> = items
+        .iter()
+        .map(|item| StockChange {
+            product_id: item.product_id,
+            store_id: order.store_id,
+            delta: -item.quantity,
+            kind: "sale",
+        })
+        .collect();
+    let (id, created_at) = new_order_id();
+    let context = stock::Context {
+        order_id: Some(id),
+        actor_id: Some(order.created_by),
+        ..Default::default()
+    };
+    stock::apply(&mut tx, &changes, &context).await?;
+
+    let sequence: i64 = sqlx::query_scalar("SELECT nextval('order_number_seq')")
+        .fetch_one(&mut *tx)
+        .await?;
+    let number = domain::order::order_number(chrono::Datelike::year(&created_at), sequence);
+    let total: i64 = items.iter().map(|i| i.line_total).sum();
+    sqlx::query("INSERT INTO order_keys (order_id, order_number, created_at) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(&number)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+    let record: OrderRecord = sqlx::query_as(&format!(
+        "INSERT INTO orders (id, created_at, order_number, store_id, customer_id, customer_name,
+            customer_phone, items, total, payment_status, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(created_at)
+    .bind(&number)
+    .bind(order.store_id)
+    .bind(order.customer_id)
+    .bind(&customer_name)
+    .bind(&customer_phone)
+    .bind(sqlx::types::Json(&items))
+    .bind(total)
+    .bind(PaymentStatus::of(0, total).as_str())
+    .bind(order.created_by)
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(key) = key {
+        idempotency::record(&mut tx, key, 201, &render(&record)).await?;
+    }
+    tx.commit().await?;
+    Ok(Placed::New(Box::new(record)))
+}
+
+/// Merges repeated products, then prices every line from the catalogue (only active
+/// products are sold).
+async fn priced_items(tx: &mut PgConnection, lines: &[OrderLine]) -> Result<Vec<OrderItem>> {
+    let mut merged: Vec<(usize, Uuid, i32)> = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        match merged.iter_mut().find(|(_, id, _)| *id == line.product_id) {
+            Some(entry) => entry.2 = entry.2.saturating_add(line.quantity),
+            None => merged.push((index, line.product_id, line.quantity)),
+        }
+    }
+    let ids: Vec<Uuid> = merged.iter().map(|(_, id, _)| *id).collect();
+    let products: Vec<(Uuid, String, String, i64, String)> =
+        sqlx::query_as("SELECT id, sku, name, price, status FROM products WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut items = Vec::with_capacity(merged.len());
+    for (index, product_id, quantity) in merged {
+        let field = format!("items[{index}].productId");
+        let Some((_, sku, name, price, status)) = products.iter().find(|p| p.0 == product_id)
+        else {
+            return Err(Error::rejected(field, "no product with this id"));
+        };
+        if status != "active" {
+            return Err(Error::rejected(
+                field,
+                format!("this product is {status} and not for sale"),
+            ));
+        }
+        items.push(OrderItem {
+            product_id,
+            sku: sku.clone(),
+            name: name.clone(),
+            quantity,
+            unit_price: *price,
+            line_total: price.saturating_mul(i64::from(quantity)),
+        });
+    }
+    Ok(items)
+}
+
+pub(crate) const BY_ID: &str = "FROM orders WHERE id = $1 AND created_at = $2";
+pub(crate) const NUMBER_TO_ID: &str = "SELECT order_id FROM order_keys WHERE order_number = $1";
+
+pub async fn order_by_id(pool: &PgPool, id: Uuid) -> Result<OrderRecord> {
+    let created_at = created_at_of(id).ok_or(Error::NotFound)?;
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} {BY_ID}"))
+        .bind(id)
+        .bind(created_at)
+        .fetch_one(pool)
+        .await?)
+}
+
+/// By number: the registry names the order's id, whose timestamp names its partition.
+pub async fn order_by_number(pool: &PgPool, number: &str) -> Result<OrderRecord> {
+    let id: Uuid = sqlx::query_scalar(NUMBER_TO_ID)
+        .bind(number)
+        .fetch_one(pool)
+        .await?;
+    order_by_id(pool, id).await
+}
+
+#[derive(Debug, Default)]
+pub struct OrderFilter {
+    pub customer_id: Option<Uuid>,
+    pub store_id: Option<Uuid>,
+    /// Only these stores (for staff who are not admins); `None` means every store.
+    pub visible_stores: Option<Vec<Uuid>>,
+    pub status: Option<OrderStatus>,
+    pub payment_status: Option<PaymentStatus>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// `GET /orders` and a customer's order history: newest first. Date bounds prune partitions.
+#[tracing::instrument(skip_all)]
+pub async fn list_orders(
+    pool: &PgPool,
+    filter: &OrderFilter,
+    limit: i64,
+    after: Option<&After>,
+) -> Result<Page<OrderRecord>> {
+    let mut qb = list_orders_query("", filter, limit, after);
+    let rows: Vec<OrderRecord> = qb.build_query_as().fetch_all(pool).await?;
+    Ok(Page::from_rows(rows, limit, |o| {
+        After::Time(o.created_at, o.id)
+    }))
+}
+
+/// The SQL of an order list (after `prefix`, which `ims explain` sets to `EXPLAIN ...`).
+pub(crate) fn list_orders_query<'a>(
+    prefix: &str,
+    filter: &OrderFilter,
+    limit: i64,
+    after: Option<&After>,
+) -> QueryBuilder<'a, Postgres> {
+    let mut qb = QueryBuilder::new(format!("{prefix}SELECT {COLUMNS} FROM orders WHERE true"));
+    push_order_filters(&mut qb, filter);
+    if let Some(after) = after {
+        push_keyset(&mut qb, "created_at", "id", Direction::Desc, after);
+    }
+    qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(limit + 1);
+    qb
+}
+
+fn push_order_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &OrderFilter) {
+    if let Some(customer) = f.customer_id {
+        qb.push(" AND customer_id = ").push_bind(customer);
+    }
+    if let Some(store) = f.store_id {
+        qb.push(" AND store_id = ").push_bind(store);
+    }
+    if let Some(stores) = &f.visible_stores {
+        qb.push(" AND store_id = ANY(")
+            .push_bind(stores.clone())
+            .push(")");
+    }
+    if let Some(status) = f.status {
+        qb.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(status) = f.payment_status {
+        qb.push(" AND payment_status = ").push_bind(status.as_str());
+    }
+    if let Some(from) = f.from {
+        qb.push(" AND created_at >= ").push_bind(from);
+    }
+    if let Some(to) = f.to {
+        qb.push(" AND created_at < ").push_bind(to);
+    }
+}
+
+async fn lock_order(tx: &mut PgConnection, id: Uuid) -> Result<OrderRecord> {
+    let created_at = created_at_of(id).ok_or(Error::NotFound)?;
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE id = $1 AND created_at = $2 FOR UPDATE"
+    ))
+    .bind(id)
+    .bind(created_at)
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+/// Moves an order along its status machine; cancelling returns every line's stock.
+#[tracing::instrument(skip_all, fields(order_id = %id))]
+pub async fn change_order_status(
+    pool: &PgPool,
+    id: Uuid,
+    next: OrderStatus,
+    actor: Uuid,
+) -> Result<OrderRecord> {
+    let mut tx = pool.begin().await?;
+    let order = lock_order(&mut tx, id).await?;
+    let current = OrderStatus::from_name(&order.status)
+        .ok_or_else(|| Error::InvalidState(format!("unknown status {}", order.status)))?;
+    current.transition(next).map_err(Error::InvalidState)?;
+    if next == OrderStatus::Cancelled {
+        let changes: Vec<StockChange> = order
+            .items
+            .iter()
+            .map(|i| StockChange {
+                product_id: i.product_id,
+                store_id: order.store_id,
+                delta: i.quantity,
+                kind: "cancellation",
+            })
+            .collect();
+        let context = stock::Context {
+            order_id: Some(id),
+            actor_id: Some(actor),
+            ..Default::default()
+        };
+        stock::apply(&mut tx, &changes, &context).await?;
+    }
+    let updated: OrderRecord = sqlx::query_as(&format!(
+        "UPDATE orders SET status = $3 WHERE id = $1 AND created_at = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(order.created_at)
+    .bind(next.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Records a payment; more than the amount due, or paying a cancelled order, is refused.
+pub async fn add_payment(
+    pool: &PgPool,
+    id: Uuid,
+    amount: i64,
+    method: PaymentMethod,
+    actor: Uuid,
+) -> Result<OrderRecord> {
+    let mut tx = pool.begin().await?;
+    let order = lock_order(&mut tx, id).await?;
+    if order.status == OrderStatus::Cancelled.as_str() {
+        return Err(Error::InvalidState(
+            "a cancelled order cannot take payments".into(),
+        ));
+    }
+    let due = order.total - order.amount_paid;
+    if amount > due {
+        return Err(Error::InvalidState(format!(
+            "the payment of {amount} is more than the {due} still due"
+        )));
+    }
+    let payment = Payment {
+        id: Uuid::now_v7(),
+        amount,
+        method: method.as_str().into(),
+        paid_at: Utc::now(),
+        recorded_by: Some(actor),
+    };
+    let paid = order.amount_paid + amount;
+    let updated: OrderRecord = sqlx::query_as(&format!(
+        "UPDATE orders SET amount_paid = $3, payment_status = $4, payments = payments || $5
+         WHERE id = $1 AND created_at = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(order.created_at)
+    .bind(paid)
+    .bind(PaymentStatus::of(paid, order.total).as_str())
+    .bind(sqlx::types::Json(vec![payment]))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}

@@ -1,0 +1,156 @@
+//! The one way stock changes: lock the affected inventory rows (in a fixed order, so
+//! concurrent changes queue instead of deadlocking), refuse any change that would go below
+//! zero, apply all of them, write one movement each, and keep the products' totals and
+//! sales counters right. Sales, cancellations, adjustments and transfers all go through here,
+//! so the invariants (never negative; movements sum to the quantity; a product's quantity is
+//! the sum over stores) are kept in one place.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::error::ShortLine;
+use crate::{Error, Result};
+
+/// One row's change; rows are (product, store) and each appears at most once per call.
+#[derive(Debug, Clone, Copy)]
+pub struct StockChange {
+    pub product_id: Uuid,
+    pub store_id: Uuid,
+    pub delta: i32,
+    /// The movement kind (`sale`, `cancellation`, `adjustment`, `transfer_in`, `transfer_out`).
+    pub kind: &'static str,
+}
+
+/// What the movements record besides the change itself.
+#[derive(Debug, Default, Clone)]
+pub struct Context {
+    pub order_id: Option<Uuid>,
+    pub transfer_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub reason: Option<String>,
+}
+
+/// Applies `changes` inside the caller's transaction, all rows locked at once. Fails with
+/// [`Error::InsufficientStock`] naming every short line, having changed nothing.
+pub async fn apply(
+    tx: &mut PgConnection,
+    changes: &[StockChange],
+    context: &Context,
+) -> Result<()> {
+    let products: Vec<Uuid> = changes.iter().map(|c| c.product_id).collect();
+    let stores: Vec<Uuid> = changes.iter().map(|c| c.store_id).collect();
+    let deltas: Vec<i32> = changes.iter().map(|c| c.delta).collect();
+    let kinds: Vec<&str> = changes.iter().map(|c| c.kind).collect();
+
+    // Rows that receive stock may not exist yet (a first delivery to a store).
+    sqlx::query(
+        "INSERT INTO inventory (product_id, store_id, quantity)
+         SELECT p, s, 0 FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS c(p, s, d) WHERE d > 0
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&products)
+    .bind(&stores)
+    .bind(&deltas)
+    .execute(&mut *tx)
+    .await?;
+    let locked: Vec<(Uuid, Uuid, i32)> = sqlx::query_as(
+        "SELECT i.product_id, i.store_id, i.quantity FROM inventory i
+         JOIN unnest($1::uuid[], $2::uuid[]) AS c(p, s) ON i.product_id = c.p AND i.store_id = c.s
+         ORDER BY i.product_id, i.store_id FOR UPDATE OF i",
+    )
+    .bind(&products)
+    .bind(&stores)
+    .fetch_all(&mut *tx)
+    .await?;
+
+    let short: Vec<ShortLine> = changes
+        .iter()
+        .enumerate()
+        .filter_map(|(index, change)| {
+            let available = locked
+                .iter()
+                .find(|(p, s, _)| *p == change.product_id && *s == change.store_id)
+                .map_or(0, |row| row.2);
+            (available + change.delta < 0).then_some(ShortLine {
+                index,
+                product_id: change.product_id,
+                requested: -change.delta,
+                available,
+            })
+        })
+        .collect();
+    if !short.is_empty() {
+        return Err(Error::InsufficientStock(short));
+    }
+
+    sqlx::query(
+        "UPDATE inventory i SET quantity = i.quantity + c.d, updated_at = now()
+         FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS c(p, s, d)
+         WHERE i.product_id = c.p AND i.store_id = c.s",
+    )
+    .bind(&products)
+    .bind(&stores)
+    .bind(&deltas)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO inventory_movements (product_id, store_id, delta, kind, reason, order_id, transfer_id, actor_id)
+         SELECT p, s, d, k, $5, $6, $7, $8
+         FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[]) AS c(p, s, d, k)",
+    )
+    .bind(&products)
+    .bind(&stores)
+    .bind(&deltas)
+    .bind(&kinds)
+    .bind(&context.reason)
+    .bind(context.order_id)
+    .bind(context.transfer_id)
+    .bind(context.actor_id)
+    .execute(&mut *tx)
+    .await?;
+    update_product_totals(tx, changes).await
+}
+
+/// Adds each product's net change to its total, and to its sales counter for sales and
+/// cancellations. Product rows are locked in id order first: two orders at different stores
+/// touching the same products in another order must not deadlock.
+async fn update_product_totals(tx: &mut PgConnection, changes: &[StockChange]) -> Result<()> {
+    // (product, net stock change, net units sold)
+    let mut totals: Vec<(Uuid, i32, i32)> = Vec::new();
+    for change in changes {
+        // A sale takes stock (negative delta) and adds to sales; a cancellation gives both back.
+        let sold = if matches!(change.kind, "sale" | "cancellation") {
+            -change.delta
+        } else {
+            0
+        };
+        match totals.iter_mut().find(|(p, _, _)| *p == change.product_id) {
+            Some(entry) => {
+                entry.1 += change.delta;
+                entry.2 += sold;
+            }
+            None => totals.push((change.product_id, change.delta, sold)),
+        }
+    }
+    totals.retain(|(_, delta, sold)| *delta != 0 || *sold != 0);
+    if totals.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = totals.iter().map(|t| t.0).collect();
+    let deltas: Vec<i32> = totals.iter().map(|t| t.1).collect();
+    let sold: Vec<i32> = totals.iter().map(|t| t.2).collect();
+    sqlx::query("SELECT 1 FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE products p SET quantity = p.quantity + c.d, sales_count = p.sales_count + c.sold
+         FROM unnest($1::uuid[], $2::int[], $3::int[]) AS c(id, d, sold) WHERE p.id = c.id",
+    )
+    .bind(&ids)
+    .bind(&deltas)
+    .bind(&sold)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

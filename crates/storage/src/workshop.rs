@@ -1,0 +1,254 @@
+//! Workshop jobs: the lens-fitting queue, each status change kept with who, when and why.
+
+use chrono::{DateTime, Utc};
+use domain::workshop::{JobPriority, JobStatus};
+use sqlx::{PgPool, QueryBuilder};
+use uuid::Uuid;
+
+use crate::page::{push_keyset, Direction};
+use crate::{After, Error, Page, Result};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRecord {
+    pub id: Uuid,
+    pub job_number: String,
+    pub order_id: Uuid,
+    pub store_id: Uuid,
+    pub prescription_id: Option<Uuid>,
+    pub priority: String,
+    pub priority_rank: i16,
+    pub status: String,
+    pub instructions: String,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobChange {
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub note: String,
+    pub changed_by: Option<Uuid>,
+    pub changed_at: DateTime<Utc>,
+}
+
+pub struct NewJob {
+    pub order_id: Uuid,
+    pub prescription_id: Option<Uuid>,
+    pub priority: JobPriority,
+    pub instructions: String,
+    pub created_by: Uuid,
+}
+
+const COLUMNS: &str =
+    "id, job_number, order_id, store_id, prescription_id, priority, priority_rank, \
+    status, instructions, created_by, created_at, updated_at, completed_at";
+
+/// The store of an order, for scoping checks before a job is made for it.
+pub async fn order_store(pool: &PgPool, order_id: Uuid) -> Result<Option<Uuid>> {
+    let Some(created_at) = crate::orders::created_at_of(order_id) else {
+        return Ok(None);
+    };
+    Ok(
+        sqlx::query_scalar("SELECT store_id FROM orders WHERE id = $1 AND created_at = $2")
+            .bind(order_id)
+            .bind(created_at)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// Queues a job for an order (in the order's store), with its first history entry.
+pub async fn insert_job(pool: &PgPool, job: &NewJob, store_id: Uuid) -> Result<JobRecord> {
+    let mut tx = pool.begin().await?;
+    if let Some(prescription) = job.prescription_id {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM prescriptions WHERE id = $1)")
+                .bind(prescription)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !exists {
+            return Err(Error::rejected(
+                "prescriptionId",
+                "no prescription with this id",
+            ));
+        }
+    }
+    let id = Uuid::now_v7();
+    let now = Utc::now();
+    let sequence: i64 = sqlx::query_scalar("SELECT nextval('job_number_seq')")
+        .fetch_one(&mut *tx)
+        .await?;
+    let number = domain::workshop::job_number(chrono::Datelike::year(&now), sequence);
+    let record: JobRecord = sqlx::query_as(&format!(
+        "INSERT INTO workshop_jobs (id, job_number, order_id, store_id, prescription_id, priority,
+            instructions, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&number)
+    .bind(job.order_id)
+    .bind(store_id)
+    .bind(job.prescription_id)
+    .bind(job.priority.as_str())
+    .bind(&job.instructions)
+    .bind(job.created_by)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    record_change(&mut tx, id, None, JobStatus::Queued, "", job.created_by).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+async fn record_change(
+    tx: &mut sqlx::PgConnection,
+    job: Uuid,
+    from: Option<&str>,
+    to: JobStatus,
+    note: &str,
+    actor: Uuid,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO workshop_job_history (job_id, from_status, to_status, note, changed_by)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(job)
+    .bind(from)
+    .bind(to.as_str())
+    .bind(note)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn job_by_id(pool: &PgPool, id: Uuid) -> Result<JobRecord> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM workshop_jobs WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_one(pool)
+    .await?)
+}
+
+pub async fn job_by_number(pool: &PgPool, number: &str) -> Result<JobRecord> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM workshop_jobs WHERE job_number = $1"
+    ))
+    .bind(number)
+    .fetch_one(pool)
+    .await?)
+}
+
+pub async fn jobs_of_order(pool: &PgPool, order_id: Uuid) -> Result<Vec<JobRecord>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM workshop_jobs WHERE order_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(order_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn job_history(pool: &PgPool, id: Uuid) -> Result<Vec<JobChange>> {
+    Ok(sqlx::query_as(
+        "SELECT from_status, to_status, note, changed_by, changed_at FROM workshop_job_history
+         WHERE job_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?)
+}
+
+#[derive(Debug, Default)]
+pub struct JobFilter {
+    /// `None` means the open queue: queued, in progress and in quality check.
+    pub status: Option<JobStatus>,
+    pub priority: Option<JobPriority>,
+    /// Only these stores (staff who are not admins); `None` means every store.
+    pub visible_stores: Option<Vec<Uuid>>,
+}
+
+/// The queue: most urgent first, then oldest.
+#[tracing::instrument(skip_all)]
+pub async fn list_jobs(
+    pool: &PgPool,
+    filter: &JobFilter,
+    limit: i64,
+    after: Option<&After>,
+) -> Result<Page<JobRecord>> {
+    let mut qb = list_jobs_query("", filter, limit, after);
+    let rows: Vec<JobRecord> = qb.build_query_as().fetch_all(pool).await?;
+    Ok(Page::from_rows(rows, limit, |j| {
+        After::RankTime(j.priority_rank, j.created_at, j.id)
+    }))
+}
+
+/// The SQL of the queue (after `prefix`, which `ims explain` sets).
+pub(crate) fn list_jobs_query<'a>(
+    prefix: &str,
+    filter: &JobFilter,
+    limit: i64,
+    after: Option<&After>,
+) -> QueryBuilder<'a, sqlx::Postgres> {
+    let mut qb = QueryBuilder::new(format!(
+        "{prefix}SELECT {COLUMNS} FROM workshop_jobs WHERE true"
+    ));
+    match filter.status {
+        Some(status) => qb.push(" AND status = ").push_bind(status.as_str()),
+        None => qb.push(" AND status IN ('queued', 'in_progress', 'quality_check')"),
+    };
+    if let Some(priority) = filter.priority {
+        qb.push(" AND priority = ").push_bind(priority.as_str());
+    }
+    if let Some(stores) = &filter.visible_stores {
+        qb.push(" AND store_id = ANY(")
+            .push_bind(stores.clone())
+            .push(")");
+    }
+    if let Some(after) = after {
+        push_keyset(
+            &mut qb,
+            "priority_rank, created_at",
+            "id",
+            Direction::Asc,
+            after,
+        );
+    }
+    qb.push(" ORDER BY priority_rank, created_at, id LIMIT ")
+        .push_bind(limit + 1);
+    qb
+}
+
+/// Moves a job along its status machine and records who did it and why.
+pub async fn change_job_status(
+    pool: &PgPool,
+    id: Uuid,
+    next: JobStatus,
+    note: &str,
+    actor: Uuid,
+) -> Result<JobRecord> {
+    let mut tx = pool.begin().await?;
+    let current: String =
+        sqlx::query_scalar("SELECT status FROM workshop_jobs WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let from = JobStatus::from_name(&current)
+        .ok_or_else(|| Error::InvalidState(format!("unknown status {current}")))?;
+    from.transition(next).map_err(Error::InvalidState)?;
+    let record: JobRecord = sqlx::query_as(&format!(
+        "UPDATE workshop_jobs SET status = $2,
+            completed_at = CASE WHEN $2 = 'completed' THEN now() ELSE completed_at END
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(next.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    record_change(&mut tx, id, Some(&current), next, note, actor).await?;
+    tx.commit().await?;
+    Ok(record)
+}
