@@ -1107,7 +1107,7 @@ async fn search_finds_words_prefixes_and_typos() {
     )
     .await;
 
-    let cases: [(&str, &[&str]); 15] = [
+    let cases: [(&str, &[&str]); 18] = [
         // A whole word of the name, in any case.
         ("aviator", &["SG-001"]),
         ("AVIATOR", &["SG-001"]),
@@ -1124,6 +1124,11 @@ async fn search_finds_words_prefixes_and_typos() {
         ("sunglases", &["SG-001"]),
         ("progresive", &["LN-001"]),
         ("classic%20aviatr", &["SG-001"]),
+        // Swapped letters, the commonest typo of all.
+        ("avaitor", &["SG-001"]),
+        ("wyafarer", &["FR-001"]),
+        // Every word must match the same product: no product is both.
+        ("tortoiseshell%20aviator", &[]),
         // The brand, and words across fields all present.
         ("ray-ban", &["SG-001"]),
         ("gold%20aviator", &["SG-001"]),

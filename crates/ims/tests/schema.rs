@@ -174,8 +174,10 @@ async fn products_have_every_index_of_the_plan() {
             "search covers {column}: {expression}"
         );
     }
-    // ...and trigrams over the name for misspellings.
-    assert_index("products", &idx, false, "gin", &["name gin_trgm_ops"]);
+    // ...and trigrams over the catalogue's words, to correct misspelled query words.
+    let words = indexes_of(&app, "search_words").await;
+    assert_index("search_words", &words, true, "btree", &["word"]);
+    assert_index("search_words", &words, false, "gin", &["word gin_trgm_ops"]);
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@
 -- unique, the text index becomes full-text search plus trigrams). Every index names the query it
 -- serves. Where we deviate from the plan the comment says why.
 
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE EXTENSION IF NOT EXISTS pg_trgm;       -- trigram similarity: typo-tolerant search
+CREATE EXTENSION IF NOT EXISTS fuzzystrmatch; -- edit distance: which similar word was meant
 
 -- Keeps updated_at honest without trusting every UPDATE statement to set it.
 CREATE FUNCTION touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -134,11 +135,25 @@ CREATE INDEX products_price_id_idx ON products (price, id);
 -- second one.
 CREATE INDEX products_name_id_idx ON products (name, id);
 CREATE INDEX products_sales_idx ON products (sales_count DESC, id DESC);
--- Plan: text(name, description): GIN over the weighted tsvector for words and prefixes...
+-- Plan: text(name, description): GIN over the weighted tsvector for words and prefixes.
 CREATE INDEX products_search_idx ON products USING gin (search);
--- ...and trigrams over the name so a misspelled word still finds its product (word_similarity).
-CREATE INDEX products_name_trgm_idx ON products USING gin (name gin_trgm_ops);
 CREATE TRIGGER products_touch BEFORE UPDATE ON products FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+
+-- Every word of the catalogue, so a misspelled query word can be corrected to the words it
+-- was probably meant to be (trigram candidates, confirmed by edit distance, which also
+-- forgives swapped letters) before the full-text index is asked. Words are only added: a
+-- stale word merely matches nothing.
+CREATE TABLE search_words (word text PRIMARY KEY);
+CREATE INDEX search_words_trgm_idx ON search_words USING gin (word gin_trgm_ops);
+CREATE FUNCTION remember_search_words() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO search_words (word)
+    SELECT w FROM unnest(tsvector_to_array(NEW.search)) AS w WHERE w ~ '^[[:alnum:]]{3,}$'
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER products_search_words AFTER INSERT OR UPDATE OF name, brand, description ON products
+    FOR EACH ROW EXECUTE FUNCTION remember_search_words();
 
 -- ---------------------------------------------------------------------------------------------
 -- customers

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::Executor;
 
 use crate::Result;
 
@@ -111,15 +110,5 @@ fn pool(config: &DbConfig, options: PgConnectOptions) -> PgPool {
         .max_connections(config.max_connections)
         .min_connections(config.min_connections.min(config.max_connections))
         .acquire_timeout(config.acquire_timeout)
-        .after_connect(|conn, _meta| {
-            Box::pin(async move {
-                // Product search treats a name as a match when a query word is this similar to
-                // one of its words (pg_trgm's default of 0.6 misses two-letter typos in short
-                // words). Set per connection because the extension's GUC is not a startup option.
-                conn.execute("SET pg_trgm.word_similarity_threshold = 0.5")
-                    .await?;
-                Ok(())
-            })
-        })
         .connect_lazy_with(options)
 }

@@ -81,15 +81,13 @@ pub struct ProductFilter {
     pub in_stock: Option<bool>,
 }
 
-/// A search query made safe for `to_tsquery`: words of letters and digits only, each matched
-/// as a prefix, plus the raw text for trigram (typo-tolerant) matching on names.
+/// A search query made safe for `to_tsquery`: words of letters and digits only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchTerms {
-    tsquery: String,
-    raw: String,
+    words: Vec<String>,
 }
 
-/// Splits a user's query into at most 8 words; `None` when it has no letter or digit.
+/// Splits a user's query into at most 8 lower-case words; `None` when it has no letter or digit.
 pub fn search_terms(q: &str) -> Option<SearchTerms> {
     let words: Vec<String> = q
         .split(|c: char| !c.is_alphanumeric())
@@ -97,18 +95,32 @@ pub fn search_terms(q: &str) -> Option<SearchTerms> {
         .take(8)
         .map(str::to_lowercase)
         .collect();
-    if words.is_empty() {
-        return None;
-    }
-    let tsquery = words
-        .iter()
-        .map(|w| format!("{w}:*"))
-        .collect::<Vec<_>>()
-        .join(" & ");
-    Some(SearchTerms {
-        tsquery,
-        raw: words.join(" "),
-    })
+    (!words.is_empty()).then_some(SearchTerms { words })
+}
+
+/// The search as a CTE `q(query, exact)`: `exact` matches every word as typed (as a prefix);
+/// `query` also accepts, for each word, up to three catalogue words it may be a typo of
+/// (trigram candidates through `search_words_trgm_idx`, kept when at most 1 edit away for
+/// short words and 2 for longer ones). Both are built from sanitized words only.
+fn push_search_cte(qb: &mut QueryBuilder<'_, Postgres>, search: &SearchTerms) {
+    qb.push(
+        "WITH q AS MATERIALIZED (
+            SELECT to_tsquery('simple', string_agg(alts, ' & ' ORDER BY ord)) AS query,
+                   to_tsquery('simple', string_agg(t.w || ':*', ' & ' ORDER BY ord)) AS exact
+            FROM unnest(",
+    )
+    .push_bind(search.words.clone())
+    .push(
+        "::text[]) WITH ORDINALITY AS t(w, ord)
+            CROSS JOIN LATERAL (
+                SELECT '(' || t.w || ':*' || coalesce(string_agg(' | ' || c.word, ''), '') || ')' AS alts
+                FROM (SELECT word FROM search_words
+                      WHERE length(t.w) >= 3 AND word % t.w
+                        AND levenshtein_less_equal(word, t.w, 2) <= CASE WHEN length(t.w) <= 4 THEN 1 ELSE 2 END
+                      ORDER BY similarity(word, t.w) DESC, word LIMIT 3) AS c
+            ) AS a
+        ) ",
+    );
 }
 
 const COLUMNS: &str = "id, sku, name, description, category_id, brand, price, cost, status, \
@@ -193,28 +205,27 @@ pub(crate) fn list_products_query<'a>(
     limit: i64,
     after: Option<&After>,
 ) -> QueryBuilder<'a, Postgres> {
-    let mut qb = QueryBuilder::new(format!("{prefix}SELECT {COLUMNS} FROM products WHERE true"));
+    let mut qb = QueryBuilder::new(prefix.to_owned());
+    if let Some(search) = &filter.search {
+        push_search_cte(&mut qb, search);
+    }
+    qb.push(format_args!("SELECT {COLUMNS} FROM products WHERE true"));
     push_filters(&mut qb, filter);
-    if sort == ProductSort::Relevance {
+    if sort == ProductSort::Relevance && filter.search.is_some() {
         let offset = match after {
             Some(After::Offset(n)) => *n,
             _ => 0,
         };
-        let (tsquery, raw) = filter
-            .search
-            .as_ref()
-            .map(|s| (s.tsquery.clone(), s.raw.clone()))
-            .unwrap_or_default();
-        // Whole-word matches (weighted: name and brand over description) outrank fuzzy
-        // name matches; the id keeps equal ranks in a stable order across pages.
-        qb.push(" ORDER BY ts_rank_cd(search, to_tsquery('simple', ")
-            .push_bind(tsquery)
-            .push(")) + word_similarity(")
-            .push_bind(raw)
-            .push(", name) DESC, id LIMIT ")
-            .push_bind(limit + 1)
-            .push(" OFFSET ")
-            .push_bind(offset);
+        // Matches of the words as typed come before matches that needed a correction; then
+        // by weighted rank (name and brand over description); the id keeps equal ranks in a
+        // stable order across pages.
+        qb.push(
+            " ORDER BY search @@ (SELECT exact FROM q) DESC,
+                       ts_rank_cd(search, (SELECT query FROM q)) DESC, id LIMIT ",
+        )
+        .push_bind(limit + 1)
+        .push(" OFFSET ")
+        .push_bind(offset);
         return qb;
     }
     let (column, dir) = match sort {
@@ -233,14 +244,9 @@ pub(crate) fn list_products_query<'a>(
 }
 
 fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, filter: &ProductFilter) {
-    if let Some(search) = &filter.search {
-        // Words and prefixes through the GIN tsvector index, or a misspelled name through the
-        // trigram index (`<%` is pg_trgm's word-similarity operator).
-        qb.push(" AND (search @@ to_tsquery('simple', ")
-            .push_bind(search.tsquery.clone())
-            .push(") OR ")
-            .push_bind(search.raw.clone())
-            .push(" <% name)");
+    if filter.search.is_some() {
+        // Every word (as a prefix, or as one of its likely corrections) through the GIN index.
+        qb.push(" AND search @@ (SELECT query FROM q)");
     }
     if let Some(category) = filter.category_id {
         qb.push(" AND category_id = ").push_bind(category);
@@ -304,10 +310,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn search_terms_are_safe_prefixes() {
-        let t = search_terms("Ray-Ban  aviat'or!").expect("has words");
-        assert_eq!(t.tsquery, "ray:* & ban:* & aviat:* & or:*");
-        assert_eq!(t.raw, "ray ban aviat or");
+    fn search_terms_are_plain_words() {
+        let t = search_terms("Ray-Ban  aviat'or! Ünïcode").expect("has words");
+        assert_eq!(t.words, ["ray", "ban", "aviat", "or", "ünïcode"]);
         assert_eq!(search_terms("&|!:*()"), None);
+        assert_eq!(
+            search_terms(&"a ".repeat(20)).map(|t| t.words.len()),
+            Some(8)
+        );
     }
 }
