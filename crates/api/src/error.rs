@@ -171,6 +171,9 @@ impl From<storage::Error> for ApiError {
             storage::Error::Rejected { field, message } => {
                 ValidationErrors::single(field, message).into()
             }
+            storage::Error::InvalidText => {
+                ApiError::BadRequest("text must not contain NUL (U+0000) characters".into())
+            }
             storage::Error::Unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry shortly".into())

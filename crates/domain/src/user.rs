@@ -22,7 +22,7 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let email = raw.trim();
         let invalid = || Err("must be an email address like name@example.com".to_string());
-        if email.len() > 254 || email.chars().any(char::is_whitespace) {
+        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return invalid();
         }
         let Some((local, domain)) = email.split_once('@') else {

@@ -42,6 +42,9 @@ pub enum Error {
     /// A value the client sent refers to something unusable (`field` is its JSON path).
     #[error("{field}: {message}")]
     Rejected { field: String, message: String },
+    /// Text PostgreSQL cannot store (a NUL character, U+0000).
+    #[error("text contains a NUL character")]
+    InvalidText,
     /// The database could not be reached in time (pool exhausted, connection lost, shutting down).
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
@@ -61,6 +64,11 @@ impl From<sqlx::Error> for Error {
                 match db.kind() {
                     ErrorKind::UniqueViolation => Error::Conflict { constraint },
                     ErrorKind::ForeignKeyViolation => Error::MissingReference { constraint },
+                    // 22021 character_not_in_repertoire (a NUL in text), 22P05
+                    // untranslatable_character (a \u0000 in JSON): bad input, nothing stored.
+                    _ if matches!(db.code().as_deref(), Some("22021" | "22P05")) => {
+                        Error::InvalidText
+                    }
                     // 57P01 admin_shutdown, 57P03 cannot_connect_now: a restarting or failing
                     // over server, which a retry elsewhere may get past.
                     _ if matches!(db.code().as_deref(), Some("57P01" | "57P03")) => {

@@ -37,6 +37,6 @@ pub mod workshop;
 
 pub use db::{Db, DbConfig};
 pub use error::Error;
-pub use page::{After, Page};
+pub use page::{After, Key, Page};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

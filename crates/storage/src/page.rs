@@ -19,6 +19,30 @@ pub enum After {
     Offset(i64),
 }
 
+/// The kind of position a sort order resumes from; a cursor of another kind is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Text,
+    Int,
+    Time,
+    Date,
+    RankTime,
+    Offset,
+}
+
+impl After {
+    pub fn key(&self) -> Key {
+        match self {
+            After::Text(..) => Key::Text,
+            After::Int(..) => Key::Int,
+            After::Time(..) => Key::Time,
+            After::Date(..) => Key::Date,
+            After::RankTime(..) => Key::RankTime,
+            After::Offset(..) => Key::Offset,
+        }
+    }
+}
+
 /// One page of a list and where the next one starts (`None` on the last page).
 #[derive(Debug)]
 pub struct Page<T> {

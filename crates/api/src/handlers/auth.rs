@@ -59,8 +59,14 @@ async fn login(
         Some(record) => format!("user:{}", record.user.id),
         None => format!("login:{}", body.login.trim().to_lowercase()),
     };
-    let keys = [account_key.clone(), address_key.clone()];
-    if let Some(until) = storage::throttle::locked_until(pool, &keys).await? {
+    // Every attempt is counted before the password is checked (see throttle::begin_attempt).
+    let account_lock =
+        storage::throttle::begin_attempt(pool, &account_key, state.settings.account_throttle)
+            .await?;
+    let address_lock =
+        storage::throttle::begin_attempt(pool, &address_key, state.settings.address_throttle)
+            .await?;
+    if let Some(until) = account_lock.max(address_lock) {
         let secs = (until - Utc::now()).num_seconds().max(1) as u64;
         return Err(ApiError::TooManyRequests {
             retry_after_secs: secs,
@@ -75,21 +81,14 @@ async fn login(
     let password = body.password;
     let matches = blocking(move || domain::user::verify_password(&password, &stored_hash)).await?;
     let Some(record) = found.filter(|_| matches) else {
-        for key in &keys {
-            let policy = if key == &address_key {
-                state.settings.address_throttle
-            } else {
-                state.settings.account_throttle
-            };
-            storage::throttle::record_failure(pool, key, policy).await?;
-        }
         return Err(ApiError::Unauthorized(BAD_LOGIN));
     };
+    storage::throttle::clear(pool, &account_key).await?;
+    storage::throttle::forgive(pool, &address_key).await?;
     if record.user.status != "active" {
         return Err(ApiError::Forbidden("this account is suspended".into()));
     }
 
-    storage::throttle::clear(pool, &account_key).await?;
     storage::users::record_login(pool, record.user.id).await?;
     let (token, digest) = new_token();
     let ttl = chrono::Duration::from_std(state.settings.token_ttl)

@@ -18,7 +18,7 @@ use super::products::{product_list, ProductQuery, ProductView};
 use crate::auth::Auth;
 use crate::error::{ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, Body, Path, Query};
-use crate::pagination::{page_request, List};
+use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -76,11 +76,11 @@ async fn list_categories(
     _auth: Auth,
     Query(query): Query<CategoryQuery>,
 ) -> ApiResult<Json<List<CategoryView>>> {
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "name")?;
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::NAME)?;
     let status = query.status.unwrap_or(CategoryStatus::Active);
     let page = storage::categories::list_categories(state.db.read(), status, limit, after.as_ref())
         .await?;
-    Ok(Json(List::from_page(page, "name", CategoryView::from)))
+    Ok(Json(List::from_page(page, Sort::NAME, CategoryView::from)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

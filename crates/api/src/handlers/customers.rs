@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, Body, Path, Query};
-use crate::pagination::{page_request, List};
+use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -126,7 +126,7 @@ async fn list_customers(
     Query(query): Query<CustomerQuery>,
 ) -> ApiResult<Json<List<CustomerView>>> {
     auth.require(STAFF)?;
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "name")?;
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::NAME)?;
     let phone = optional(query.phone.as_deref(), Phone::parse)
         .map_err(|m| ApiError::BadRequest(format!("phone {m}")))?;
     let name_contains = query
@@ -148,7 +148,7 @@ async fn list_customers(
         after,
     };
     let page = storage::customers::list_customers(state.db.read(), &filter).await?;
-    Ok(Json(List::from_page(page, "name", CustomerView::from)))
+    Ok(Json(List::from_page(page, Sort::NAME, CustomerView::from)))
 }
 
 /// One customer.

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List};
+use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -116,7 +116,7 @@ async fn list_store_stock(
 ) -> ApiResult<Json<List<StockView>>> {
     auth.require(READERS)?;
     auth.require_store(store_id)?;
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "quantity")?;
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::QUANTITY)?;
     let filter = StockFilter {
         store_id,
         status: query.status,
@@ -125,7 +125,7 @@ async fn list_store_stock(
     let page =
         storage::inventory::list_store_stock(state.db.read(), &filter, limit, after.as_ref())
             .await?;
-    Ok(Json(List::from_page(page, "quantity", StockView::from)))
+    Ok(Json(List::from_page(page, Sort::QUANTITY, StockView::from)))
 }
 
 fn no_stock_row() -> impl Fn(storage::Error) -> ApiError {
@@ -290,7 +290,7 @@ async fn list_movements(
 ) -> ApiResult<Json<List<MovementView>>> {
     auth.require(READERS)?;
     auth.require_store(store_id)?;
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "movement")?;
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::MOVEMENT)?;
     let page = storage::inventory::list_movements(
         state.db.read(),
         store_id,
@@ -299,5 +299,9 @@ async fn list_movements(
         after.as_ref(),
     )
     .await?;
-    Ok(Json(List::from_page(page, "movement", MovementView::from)))
+    Ok(Json(List::from_page(
+        page,
+        Sort::MOVEMENT,
+        MovementView::from,
+    )))
 }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, IdempotentBody, Path, Query};
-use crate::pagination::{page_request, List};
+use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -312,7 +312,7 @@ async fn order_list(
     query: OrderQuery,
     customer: Option<Uuid>,
 ) -> ApiResult<List<OrderView>> {
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "created")?;
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::CREATED)?;
     if let (Some(from), Some(to)) = (query.from, query.to) {
         if from >= to {
             return Err(ApiError::BadRequest("from must be before to".into()));
@@ -330,7 +330,7 @@ async fn order_list(
     };
     let page =
         storage::orders::list_orders(state.db.read(), &filter, limit, after.as_ref()).await?;
-    Ok(List::from_page(page, "created", OrderView::from))
+    Ok(List::from_page(page, Sort::CREATED, OrderView::from))
 }
 
 /// Lists orders, newest first.

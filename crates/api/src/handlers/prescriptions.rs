@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List};
+use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -160,7 +160,7 @@ async fn prescription_list(
     filter: PrescriptionFilter,
     query: &PrescriptionQuery,
 ) -> ApiResult<List<PrescriptionView>> {
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "test")?;
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::TEST_DATE)?;
     let page = storage::prescriptions::list_prescriptions(
         state.db.primary(),
         &filter,
@@ -169,7 +169,11 @@ async fn prescription_list(
         auth.user_id,
     )
     .await?;
-    Ok(List::from_page(page, "test", PrescriptionView::from))
+    Ok(List::from_page(
+        page,
+        Sort::TEST_DATE,
+        PrescriptionView::from,
+    ))
 }
 
 /// A patient's or customer's prescriptions, newest test first (each read is audited).

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, Body, Path, Query};
-use crate::pagination::{page_request, List};
+use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -130,11 +130,11 @@ pub(crate) async fn product_list(
         }
     }
     let (sort, tag) = match (query.sort, search.is_some()) {
-        (Some(SortParam::Name), _) | (None, false) => (ProductSort::Name, "name"),
-        (Some(SortParam::Price), _) => (ProductSort::Price, "price"),
-        (Some(SortParam::PriceDesc), _) => (ProductSort::PriceDesc, "-price"),
-        (Some(SortParam::SalesDesc), _) => (ProductSort::SalesDesc, "-sales"),
-        (None, true) => (ProductSort::Relevance, "relevance"),
+        (Some(SortParam::Name), _) | (None, false) => (ProductSort::Name, Sort::NAME),
+        (Some(SortParam::Price), _) => (ProductSort::Price, Sort::PRICE),
+        (Some(SortParam::PriceDesc), _) => (ProductSort::PriceDesc, Sort::PRICE_DESC),
+        (Some(SortParam::SalesDesc), _) => (ProductSort::SalesDesc, Sort::SALES_DESC),
+        (None, true) => (ProductSort::Relevance, Sort::RELEVANCE),
     };
     let (limit, after) = page_request(query.limit, query.cursor.as_deref(), tag)?;
     let filter = ProductFilter {
@@ -212,7 +212,7 @@ async fn bestsellers(
     _auth: Auth,
     Query(query): Query<TopQuery>,
 ) -> ApiResult<Json<List<ProductView>>> {
-    let (limit, _) = page_request(Some(query.limit.unwrap_or(10)), None, "")?;
+    let (limit, _) = page_request(Some(query.limit.unwrap_or(10)), None, Sort::SALES_DESC)?;
     let products = storage::products::bestsellers(state.db.read(), limit).await?;
     Ok(Json(List {
         items: products.into_iter().map(ProductView::from).collect(),

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::error::{blocking, ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List};
+use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -156,7 +156,7 @@ async fn list_users(
     Query(query): Query<UserQuery>,
 ) -> ApiResult<Json<List<UserView>>> {
     auth.require_admin()?;
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "created")?;
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::CREATED)?;
     let filter = UserFilter {
         status: query.status,
         role: query.role,
@@ -164,7 +164,7 @@ async fn list_users(
         after,
     };
     let page = storage::users::list_users(state.db.read(), &filter).await?;
-    Ok(Json(List::from_page(page, "created", UserView::from)))
+    Ok(Json(List::from_page(page, Sort::CREATED, UserView::from)))
 }
 
 /// One staff account.

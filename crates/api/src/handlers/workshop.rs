@@ -17,7 +17,7 @@ use super::orders::visible_order;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List};
+use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -223,7 +223,7 @@ async fn list_jobs(
     Query(query): Query<JobQuery>,
 ) -> ApiResult<Json<List<JobView>>> {
     auth.require(READERS)?;
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), "queue")?;
+    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::QUEUE)?;
     let filter = JobFilter {
         status: query.status,
         priority: query.priority,
@@ -231,7 +231,7 @@ async fn list_jobs(
     };
     let page =
         storage::workshop::list_jobs(state.db.read(), &filter, limit, after.as_ref()).await?;
-    Ok(Json(List::from_page(page, "queue", JobView::from)))
+    Ok(Json(List::from_page(page, Sort::QUEUE, JobView::from)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
