@@ -27,6 +27,9 @@ pub struct Config {
     pub redis_url: SecretString,
     /// `IMS_REDIS_TIMEOUT_MS` (default 250): after this the cache is bypassed for the request.
     pub redis_timeout: Duration,
+    /// `IMS_CACHE` (default `on`): `off` serves every read from the database (a baseline
+    /// for benchmarks; the answers are the same).
+    pub cache_enabled: bool,
     /// `IMS_LISTEN` (default `127.0.0.1:8080`): the address the HTTP service binds.
     pub listen: SocketAddr,
     /// `IMS_LOG` (default `info`): a tracing filter such as `info,storage=debug`.
@@ -61,6 +64,21 @@ impl FromStr for LogFormat {
     }
 }
 
+/// `on` or `off`.
+struct Switch(bool);
+
+impl FromStr for Switch {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "on" | "true" | "1" => Ok(Switch(true)),
+            "off" | "false" | "0" => Ok(Switch(false)),
+            _ => Err("must be on or off".into()),
+        }
+    }
+}
+
 /// A configuration problem, printed as one line naming the variable.
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {message}")]
@@ -88,6 +106,7 @@ impl Config {
             db_statement_timeout: env.millis("IMS_DB_STATEMENT_TIMEOUT_MS", 10_000)?,
             redis_url: env.url("IMS_REDIS_URL", &["redis", "rediss"])?,
             redis_timeout: env.millis("IMS_REDIS_TIMEOUT_MS", 250)?,
+            cache_enabled: env.parse::<Switch>("IMS_CACHE", Switch(true))?.0,
             listen: env.parse("IMS_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             log: env.get("IMS_LOG").unwrap_or_else(|| "info".into()),
             log_format: env.parse("IMS_LOG_FORMAT", LogFormat::Text)?,
@@ -99,6 +118,14 @@ impl Config {
                     .expect("+05:30 is a valid offset"),
             )?,
         })
+    }
+
+    /// The cache settings for the cache layer.
+    pub fn cache_config(&self) -> cache::CacheConfig {
+        let mut cache = cache::CacheConfig::new(self.redis_url.expose_secret());
+        cache.timeout = self.redis_timeout;
+        cache.enabled = self.cache_enabled;
+        cache
     }
 
     /// The database settings for the storage layer.

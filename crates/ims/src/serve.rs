@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use api::{AppState, Settings};
-use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -13,7 +12,7 @@ use crate::config::Config;
 /// connect on first use, so the service starts (not ready) while a dependency is down.
 pub fn app_state(config: &Config) -> anyhow::Result<AppState> {
     let db = storage::Db::connect(&config.db_config()?);
-    let cache = cache::Cache::new(config.redis_url.expose_secret(), config.redis_timeout)
+    let cache = cache::Cache::new(config.cache_config())
         .map_err(|e| anyhow::anyhow!("IMS_REDIS_URL: {e}"))?;
     let settings = Settings {
         token_ttl: config.token_ttl,

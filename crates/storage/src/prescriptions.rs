@@ -42,7 +42,8 @@ const COLUMNS: &str = "id, customer_id, patient_id, test_date, expires_at, right
     CASE WHEN status = 'active' AND expires_at < current_date THEN 'expired' ELSE status END AS status, \
     created_by, created_at, updated_at";
 
-/// Records a new test. The patient's earlier active prescriptions become `superseded`.
+/// Records a new test. The patient's earlier active prescriptions become `superseded` (and a
+/// test older than one on file is recorded as superseded itself).
 pub async fn insert_prescription(pool: &PgPool, p: &NewPrescription) -> Result<PrescriptionRecord> {
     let mut tx = pool.begin().await?;
     let id = Uuid::now_v7();
@@ -56,7 +57,13 @@ pub async fn insert_prescription(pool: &PgPool, p: &NewPrescription) -> Result<P
     .await?;
     let record: PrescriptionRecord = sqlx::query_as(&format!(
         "INSERT INTO prescriptions (id, customer_id, patient_id, test_date, expires_at, right_eye,
-            left_eye, notes, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+            left_eye, notes, created_by, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+            -- An older test entered late is born superseded by the newer one already on file.
+            CASE WHEN EXISTS (SELECT 1 FROM prescriptions WHERE patient_id = $3
+                              AND status = 'active' AND test_date > $4)
+                 THEN 'superseded' ELSE 'active' END)
+         RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(p.customer_id)

@@ -6,8 +6,6 @@
 //! project's private test instances that `scripts/test` starts and names in
 //! `IMS_TEST_DATABASE_URL` (an admin connection) and `IMS_TEST_REDIS_URL`.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
@@ -127,7 +125,10 @@ impl TestApp {
             .expect("order partitions");
         let redis_url =
             std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)");
-        let cache = cache::Cache::new(&redis_url, Duration::from_millis(250)).expect("redis url");
+        let mut cache_config = cache::CacheConfig::new(redis_url);
+        // One Redis serves every test: each app gets its own key prefix.
+        cache_config.prefix = format!("{database_name}:");
+        let cache = cache::Cache::new(cache_config).expect("redis url");
         let state = api::AppState {
             db: db.clone(),
             cache,

@@ -1,0 +1,150 @@
+//! The plan's key names and time-to-live, in one place. Every cached value lives in a Redis
+//! hash under its plan key; the hash field names the variant (a query, a caller's scope), so
+//! deleting the key forgets every variant at once.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+/// What a key caches, for the hit and miss counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CacheType {
+    Products,
+    Users,
+    Orders,
+    Categories,
+    Inventory,
+    Dashboard,
+}
+
+impl CacheType {
+    pub const ALL: [CacheType; 6] = [
+        CacheType::Products,
+        CacheType::Users,
+        CacheType::Orders,
+        CacheType::Categories,
+        CacheType::Inventory,
+        CacheType::Dashboard,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheType::Products => "products",
+            CacheType::Users => "users",
+            CacheType::Orders => "orders",
+            CacheType::Categories => "categories",
+            CacheType::Inventory => "inventory",
+            CacheType::Dashboard => "dashboard",
+        }
+    }
+
+    /// The contract's time-to-live, as (shortest, longest): each key gets a random one in
+    /// between, so keys written together do not expire together.
+    pub fn ttl_range(self) -> (Duration, Duration) {
+        let min = |m: u64| Duration::from_secs(m * 60);
+        match self {
+            CacheType::Products => (min(5), min(15)),
+            CacheType::Users => (min(27), min(33)),
+            CacheType::Orders => (min(5), min(10)),
+            CacheType::Categories => (min(54), min(66)),
+            // Not in the plan's table: stock moves with every sale, so keep it short.
+            CacheType::Inventory => (min(2), min(5)),
+            CacheType::Dashboard => (min(9), min(11)),
+        }
+    }
+}
+
+/// A plan key (`product:{id}`) and what it caches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub name: String,
+    pub kind: CacheType,
+}
+
+impl Key {
+    fn new(name: String, kind: CacheType) -> Self {
+        Self { name, kind }
+    }
+}
+
+pub fn product(id: Uuid) -> Key {
+    Key::new(format!("product:{id}"), CacheType::Products)
+}
+
+pub fn product_sku(sku: &str) -> Key {
+    Key::new(format!("product:sku:{sku}"), CacheType::Products)
+}
+
+pub fn category_products(id: Uuid) -> Key {
+    Key::new(format!("category:{id}:products"), CacheType::Categories)
+}
+
+pub fn store_inventory(id: Uuid) -> Key {
+    Key::new(format!("store:{id}:inventory"), CacheType::Inventory)
+}
+
+pub fn user_profile(id: Uuid) -> Key {
+    Key::new(format!("user:{id}:profile"), CacheType::Users)
+}
+
+/// A login session, by the hex SHA-256 of its token (never the token itself).
+pub fn session(token_digest: &[u8]) -> Key {
+    let hex: String = token_digest.iter().map(|b| format!("{b:02x}")).collect();
+    Key::new(format!("session:{hex}"), CacheType::Users)
+}
+
+pub fn order(id: Uuid) -> Key {
+    Key::new(format!("order:{id}"), CacheType::Orders)
+}
+
+pub fn customer_recent_orders(id: Uuid) -> Key {
+    Key::new(format!("customer:{id}:orders:recent"), CacheType::Orders)
+}
+
+pub fn bestsellers() -> Key {
+    Key::new("bestsellers".into(), CacheType::Products)
+}
+
+/// The dashboard of one store (`Some`), or of the whole chain and multi-store scopes (`None`).
+pub fn dashboard(store: Option<Uuid>) -> Key {
+    match store {
+        Some(id) => Key::new(format!("dashboard:stats:{id}"), CacheType::Dashboard),
+        None => Key::new("dashboard:stats".into(), CacheType::Dashboard),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_key_names() {
+        let id = Uuid::nil();
+        assert_eq!(
+            product(id).name,
+            "product:00000000-0000-0000-0000-000000000000"
+        );
+        assert_eq!(product_sku("RB-1").name, "product:sku:RB-1");
+        assert_eq!(
+            category_products(id).name,
+            format!("category:{id}:products")
+        );
+        assert_eq!(store_inventory(id).name, format!("store:{id}:inventory"));
+        assert_eq!(user_profile(id).name, format!("user:{id}:profile"));
+        assert_eq!(order(id).name, format!("order:{id}"));
+        assert_eq!(
+            customer_recent_orders(id).name,
+            format!("customer:{id}:orders:recent")
+        );
+        assert_eq!(bestsellers().name, "bestsellers");
+        assert_eq!(dashboard(None).name, "dashboard:stats");
+        assert_eq!(session(&[0xab, 0x01]).name, "session:ab01");
+    }
+
+    #[test]
+    fn ttls_follow_the_plan() {
+        assert_eq!(CacheType::Products.ttl_range().0.as_secs(), 300);
+        assert_eq!(CacheType::Products.ttl_range().1.as_secs(), 900);
+        assert_eq!(CacheType::Categories.ttl_range().1.as_secs(), 3960);
+    }
+}

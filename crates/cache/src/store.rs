@@ -1,0 +1,252 @@
+//! Redis itself: the connection, the three Lua scripts, the breaker and the purge after a
+//! failed invalidation.
+//!
+//! Why versions: a reader that missed, then read the database *before* a write committed, may
+//! finish *after* the write invalidated the key; a plain SET would put the old value back for
+//! a whole TTL. Each key has a version (`{key}#v`) that invalidation increments; a reader
+//! remembers the version it saw on its miss and its write lands only if it is unchanged.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::Rng;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::Script;
+use tokio::sync::OnceCell;
+
+use crate::keys::Key;
+use crate::{CacheConfig, Error};
+
+/// How long a version outlives its key: longer than any database read can take.
+const VERSION_TTL_MS: u64 = 3_600_000;
+
+/// HSET the value only if the key's version is still the one the reader saw.
+const WRITE: &str = r"
+local seen = redis.call('GET', KEYS[2]) or '0'
+if seen ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return 1
+";
+
+/// For each (key, version) pair: bump the version, forget the key.
+const INVALIDATE: &str = r"
+for i = 1, #KEYS, 2 do
+  redis.call('INCR', KEYS[i + 1])
+  redis.call('PEXPIRE', KEYS[i + 1], ARGV[1])
+  redis.call('UNLINK', KEYS[i])
+end
+return 1
+";
+
+pub(crate) enum Read {
+    Hit(Bytes),
+    /// Not cached; `version` is what a write must still find to land.
+    Miss {
+        version: String,
+    },
+}
+
+pub(crate) struct Store {
+    config: CacheConfig,
+    client: redis::Client,
+    connection: OnceCell<ConnectionManager>,
+    write_script: Script,
+    invalidate_script: Script,
+    started: Instant,
+    /// Milliseconds since `started` until which Redis is skipped.
+    open_until_ms: AtomicU64,
+    /// An invalidation failed: cached values may be stale until everything is purged.
+    dirty: AtomicBool,
+}
+
+impl Store {
+    pub(crate) fn new(config: CacheConfig) -> Result<Self, Error> {
+        Ok(Self {
+            client: redis::Client::open(config.url.as_str())?,
+            config,
+            connection: OnceCell::new(),
+            write_script: Script::new(WRITE),
+            invalidate_script: Script::new(INVALIDATE),
+            started: Instant::now(),
+            open_until_ms: AtomicU64::new(0),
+            dirty: AtomicBool::new(false),
+        })
+    }
+
+    fn name(&self, key: &Key) -> String {
+        format!("{}{}", self.config.prefix, key.name)
+    }
+
+    fn version_name(&self, key: &Key) -> String {
+        format!("{}{}#v", self.config.prefix, key.name)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A connection, unless the cache is off or Redis failed within the cooldown.
+    async fn connection(&self) -> Result<ConnectionManager, Error> {
+        if !self.config.enabled || self.now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
+            return Err(Error::Bypassed);
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(self.config.timeout)
+            .set_response_timeout(self.config.timeout)
+            .set_number_of_retries(0);
+        let connect = ConnectionManager::new_with_config(self.client.clone(), config);
+        let timeout = self.config.timeout;
+        let connection = self
+            .guard(async {
+                self.connection
+                    .get_or_try_init(|| async {
+                        match tokio::time::timeout(timeout, connect).await {
+                            Ok(result) => result.map_err(Error::from),
+                            Err(_) => Err(Error::Timeout(timeout)),
+                        }
+                    })
+                    .await
+                    .cloned()
+            })
+            .await?;
+        if self.dirty.load(Ordering::Acquire) {
+            self.purge(connection.clone()).await?;
+        }
+        Ok(connection)
+    }
+
+    /// Runs one Redis step with the timeout; a failure opens the breaker for the cooldown.
+    async fn guard<T>(
+        &self,
+        step: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let result = match tokio::time::timeout(self.config.timeout, step).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout(self.config.timeout)),
+        };
+        if result.is_err() {
+            let cooldown = u64::try_from(self.config.cooldown.as_millis()).unwrap_or(1000);
+            self.open_until_ms
+                .store(self.now_ms() + cooldown, Ordering::Relaxed);
+        }
+        result
+    }
+
+    pub(crate) async fn ping(&self) -> Result<(), Error> {
+        let mut conn = self.connection().await?;
+        self.guard(async {
+            Ok(redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map(|_| ())?)
+        })
+        .await
+    }
+
+    pub(crate) async fn read(&self, key: &Key, field: &str) -> Result<Read, Error> {
+        let mut conn = self.connection().await?;
+        let (value, version): (Option<Vec<u8>>, Option<String>) = self
+            .guard(async {
+                Ok(redis::pipe()
+                    .hget(self.name(key), field)
+                    .get(self.version_name(key))
+                    .query_async(&mut conn)
+                    .await?)
+            })
+            .await?;
+        Ok(match value {
+            Some(bytes) => Read::Hit(Bytes::from(bytes)),
+            None => Read::Miss {
+                version: version.unwrap_or_else(|| "0".into()),
+            },
+        })
+    }
+
+    pub(crate) async fn write(
+        &self,
+        key: &Key,
+        field: &str,
+        value: &[u8],
+        version: String,
+    ) -> Result<(), Error> {
+        let mut conn = self.connection().await?;
+        let (min, max) = key.kind.ttl_range();
+        let ttl_ms = rand::thread_rng().gen_range(min.as_millis()..=max.as_millis());
+        self.guard(async {
+            let _: i64 = self
+                .write_script
+                .key(self.name(key))
+                .key(self.version_name(key))
+                .arg(version)
+                .arg(field)
+                .arg(value)
+                .arg(u64::try_from(ttl_ms).unwrap_or(300_000))
+                .invoke_async(&mut conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn invalidate(&self, keys: &[Key]) -> Result<(), Error> {
+        let mut conn = self.connection().await?;
+        let mut invocation = self.invalidate_script.prepare_invoke();
+        for key in keys {
+            invocation.key(self.name(key)).key(self.version_name(key));
+        }
+        invocation.arg(VERSION_TTL_MS);
+        self.guard(async {
+            let _: i64 = invocation.invoke_async(&mut conn).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// Forgets every key under the prefix (bumping nothing: versions of purged keys restart
+    /// at "no version", which no in-flight reader that saw a number can match).
+    async fn purge(&self, mut conn: ConnectionManager) -> Result<(), Error> {
+        let pattern = format!("{}*", self.config.prefix);
+        let started = Instant::now();
+        let mut cursor: u64 = 0;
+        let mut purged = 0usize;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .guard(async {
+                    Ok(redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await?)
+                })
+                .await?;
+            let data: Vec<&String> = keys.iter().filter(|k| !k.ends_with("#v")).collect();
+            if !data.is_empty() {
+                purged += data.len();
+                self.guard(async {
+                    Ok(redis::cmd("UNLINK")
+                        .arg(&data)
+                        .query_async::<i64>(&mut conn)
+                        .await
+                        .map(|_| ())?)
+                })
+                .await?;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        self.dirty.store(false, Ordering::Release);
+        tracing::info!(purged, elapsed = ?started.elapsed(), "cache purged after a failed invalidation");
+        Ok(())
+    }
+}

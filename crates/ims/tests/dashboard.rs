@@ -1,0 +1,256 @@
+//! The dashboard: today's orders and revenue (cancelled ones excluded), open orders and the
+//! workshop queue by status, low and out-of-stock rows, the top products of the last 30 days,
+//! scoped to the stores the caller may see.
+
+mod ops_common;
+
+use ops_common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use testkit::{assert_problem, id_of, TestApp};
+use uuid::Uuid;
+
+async fn stats(app: &TestApp, token: &str, query: &str) -> Value {
+    get_ok(app, token, &format!("/dashboard/stats{query}")).await
+}
+
+/// A count in a by-status map; a missing key counts as 0.
+fn count(map: &Value, key: &str) -> i64 {
+    map.get(key).map_or(0, |v| {
+        v.as_i64()
+            .unwrap_or_else(|| panic!("{key} is a count in {map}"))
+    })
+}
+
+async fn job(app: &TestApp, order: Uuid, steps: &[&str]) {
+    let (status, created) = app
+        .call(
+            Method::POST,
+            "/workshop/jobs",
+            Some(json!({ "orderId": order })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = id_of(&created);
+    for step in steps {
+        let (status, body) = app
+            .call(
+                Method::PATCH,
+                &format!("/workshop/jobs/{id}/status"),
+                Some(json!({ "status": step })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
+
+/// (productId, unitsSold, revenue) of the top products, in order.
+fn top(stats: &Value) -> Vec<(Uuid, i64, i64)> {
+    stats["topProducts30Days"]
+        .as_array()
+        .unwrap_or_else(|| panic!("topProducts30Days in {stats}"))
+        .iter()
+        .map(|t| {
+            (
+                uuid_of(t, "productId"),
+                i64_of(t, "unitsSold"),
+                i64_of(t, "revenue"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_dashboard_sums_up_a_stores_day() {
+    let app = TestApp::spawn().await;
+    let store_a = app.create_store("PUN01").await;
+    let store_b = app.create_store("MUM01").await;
+    let category = app.create_category("Frames").await;
+    let buyer = id_of(&customer(&app, "Asha Rao", "+919876543210").await);
+    let (_, manager) = app.create_user("manager_a", &["manager"], &[store_a]).await;
+    let (_, sales) = app.create_user("sales_a", &["sales"], &[store_a]).await;
+    let (_, technician) = app.create_user("tech_a", &["technician"], &[store_a]).await;
+
+    let p1 = product(&app, category, "DASH-01", 1_000).await;
+    let p2 = product(&app, category, "DASH-02", 500).await;
+    let p3 = product(&app, category, "DASH-03", 200).await;
+    let p4 = product(&app, category, "DASH-04", 9_000).await;
+    let p5 = product(&app, category, "DASH-05", 700).await;
+    for (product, quantity) in [(p1, 20), (p2, 6), (p3, 3), (p4, 10), (p5, 5)] {
+        stock_in(&app, store_a, product, quantity).await;
+    }
+    stock_in(&app, store_b, p1, 30).await;
+    stock_in(&app, store_b, p2, 2).await;
+
+    // An empty day first (and a figure a cache might keep).
+    let empty = stats(&app, &manager, "").await;
+    assert_eq!(empty["ordersToday"], 0, "{empty}");
+    assert_eq!(empty["revenueToday"], 0, "{empty}");
+    assert!(top(&empty).is_empty(), "{empty}");
+    assert_eq!(
+        empty["lowStockCount"], 2,
+        "p3 (3) and p5 (5) are low, p2 (6) not yet: {empty}"
+    );
+
+    let o1 = id_of(&place_ok(&app, &sales, store_a, buyer, &[(p1, 3)]).await);
+    place_ok(&app, &sales, store_a, buyer, &[(p2, 2), (p3, 1)]).await;
+    let o3 = id_of(&place_ok(&app, &sales, store_a, buyer, &[(p1, 1)]).await);
+    place_ok(&app, &sales, store_a, buyer, &[(p3, 2)]).await;
+    let o5 = id_of(&place_ok(&app, &sales, store_a, buyer, &[(p1, 1)]).await);
+    let o6 = id_of(&place_ok(&app, &sales, store_a, buyer, &[(p1, 1)]).await);
+    let ob = id_of(&place_ok(&app, &app.admin_token, store_b, buyer, &[(p1, 10)]).await);
+    set_order_status(&app, o3, "cancelled").await;
+    for status in ["confirmed", "in_workshop"] {
+        set_order_status(&app, o1, status).await;
+    }
+    for status in ["confirmed", "in_workshop", "ready"] {
+        set_order_status(&app, o5, status).await;
+    }
+    for status in ["confirmed", "in_workshop", "ready", "delivered"] {
+        set_order_status(&app, o6, status).await;
+    }
+    job(&app, o1, &[]).await;
+    job(&app, o1, &["in_progress", "quality_check"]).await;
+    job(&app, o5, &["in_progress"]).await;
+    job(&app, o6, &["in_progress", "quality_check", "completed"]).await;
+    job(&app, ob, &[]).await;
+
+    // Store A as its manager sees it, with or without naming the store.
+    let mine = stats(&app, &manager, "").await;
+    let named = stats(&app, &manager, &format!("?storeId={store_a}")).await;
+    assert_eq!(named["storeId"], json!(store_a));
+    for view in [&mine, &named] {
+        // o1 3000 + o2 1200 + o4 400 + o5 1000 + o6 1000; the cancelled o3 does not count.
+        assert_eq!(view["ordersToday"], 5, "{view}");
+        assert_eq!(view["revenueToday"], 6_600, "{view}");
+        let open = &view["openOrdersByStatus"];
+        assert_eq!(count(open, "pending"), 2, "{view}");
+        assert_eq!(count(open, "confirmed"), 0, "{view}");
+        assert_eq!(count(open, "in_workshop"), 1, "{view}");
+        assert_eq!(count(open, "ready"), 1, "{view}");
+        assert_eq!(count(open, "delivered"), 0, "delivered is not open: {view}");
+        assert_eq!(count(open, "cancelled"), 0, "cancelled is not open: {view}");
+        let queue = &view["workshopQueueByStatus"];
+        assert_eq!(count(queue, "queued"), 1, "{view}");
+        assert_eq!(count(queue, "in_progress"), 1, "{view}");
+        assert_eq!(count(queue, "quality_check"), 1, "{view}");
+        assert_eq!(
+            count(queue, "completed"),
+            0,
+            "completed is not queued: {view}"
+        );
+        // p1 15 and p4 10 in stock; p2 4 and p5 5 low; p3 0 out.
+        assert_eq!(view["lowStockCount"], 2, "{view}");
+        assert_eq!(view["outOfStockCount"], 1, "{view}");
+        assert_eq!(
+            top(view),
+            [(p1, 5, 5_000), (p3, 3, 600), (p2, 2, 1_000)],
+            "{view}"
+        );
+        let first = &view["topProducts30Days"][0];
+        assert_eq!(first["sku"], "DASH-01");
+        assert_eq!(first["name"], "Product DASH-01");
+    }
+
+    // The admin sees the whole chain, or one store.
+    let chain = stats(&app, &app.admin_token, "").await;
+    assert_eq!(chain["ordersToday"], 6, "{chain}");
+    assert_eq!(chain["revenueToday"], 16_600, "{chain}");
+    assert_eq!(count(&chain["openOrdersByStatus"], "pending"), 3, "{chain}");
+    assert_eq!(
+        count(&chain["workshopQueueByStatus"], "queued"),
+        2,
+        "{chain}"
+    );
+    assert_eq!(chain["lowStockCount"], 3, "{chain}");
+    assert_eq!(chain["outOfStockCount"], 1, "{chain}");
+    assert_eq!(
+        top(&chain),
+        [(p1, 15, 15_000), (p3, 3, 600), (p2, 2, 1_000)],
+        "{chain}"
+    );
+    let b = stats(&app, &app.admin_token, &format!("?storeId={store_b}")).await;
+    assert_eq!(b["ordersToday"], 1, "{b}");
+    assert_eq!(b["revenueToday"], 10_000, "{b}");
+    assert_eq!(b["lowStockCount"], 1, "{b}");
+    assert_eq!(b["outOfStockCount"], 0, "{b}");
+    assert_eq!(top(&b), [(p1, 10, 10_000)], "{b}");
+    assert_eq!(
+        top(&stats(&app, &manager, "").await),
+        top(&mine),
+        "B's sales are not A's"
+    );
+
+    // A stock change shows at once.
+    let (status, body) = adjust_as(&app, &manager, store_a, p3, 20, "delivery").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let after = stats(&app, &manager, "").await;
+    assert_eq!(after["outOfStockCount"], 0, "{after}");
+    assert_eq!(after["lowStockCount"], 2, "{after}");
+
+    // Another store's figures are forbidden to this manager; other roles see no dashboard.
+    let (status, problem) = app
+        .call_as(
+            &manager,
+            Method::GET,
+            &format!("/dashboard/stats?storeId={store_b}"),
+            None,
+        )
+        .await;
+    assert_problem(status, &problem, StatusCode::FORBIDDEN);
+    for token in [&sales, &technician] {
+        for query in [String::new(), format!("?storeId={store_a}")] {
+            let (status, problem) = app
+                .call_as(
+                    token,
+                    Method::GET,
+                    &format!("/dashboard/stats{query}"),
+                    None,
+                )
+                .await;
+            assert_problem(status, &problem, StatusCode::FORBIDDEN);
+        }
+    }
+    let (status, problem) = app
+        .call(Method::GET, "/dashboard/stats?storeId=nope", None)
+        .await;
+    assert_problem(status, &problem, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_manager_of_several_stores_sees_them_together_and_each_alone() {
+    let app = TestApp::spawn().await;
+    let store_a = app.create_store("PUN01").await;
+    let store_b = app.create_store("MUM01").await;
+    let store_c = app.create_store("DEL01").await;
+    let category = app.create_category("Frames").await;
+    let buyer = id_of(&customer(&app, "Asha Rao", "+919876543210").await);
+    let (_, manager) = app
+        .create_user("manager_ab", &["manager"], &[store_a, store_b])
+        .await;
+    let frame = product(&app, category, "DASH-10", 1_500).await;
+    for store in [store_a, store_b, store_c] {
+        stock_in(&app, store, frame, 50).await;
+    }
+    for (store, quantity) in [(store_a, 1), (store_b, 2), (store_c, 4)] {
+        place_ok(&app, &app.admin_token, store, buyer, &[(frame, quantity)]).await;
+    }
+
+    let both = stats(&app, &manager, "").await;
+    assert_eq!(both["ordersToday"], 2, "{both}");
+    assert_eq!(both["revenueToday"], 4_500, "{both}");
+    assert_eq!(top(&both), [(frame, 3, 4_500)], "{both}");
+    let a = stats(&app, &manager, &format!("?storeId={store_a}")).await;
+    assert_eq!(a["revenueToday"], 1_500, "{a}");
+    let b = stats(&app, &manager, &format!("?storeId={store_b}")).await;
+    assert_eq!(b["revenueToday"], 3_000, "{b}");
+    let (status, problem) = app
+        .call_as(
+            &manager,
+            Method::GET,
+            &format!("/dashboard/stats?storeId={store_c}"),
+            None,
+        )
+        .await;
+    assert_problem(status, &problem, StatusCode::FORBIDDEN);
+}
