@@ -13,7 +13,12 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::cached::{read_through, Cached};
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::users::UserView;
 use crate::state::AppState;
 
 /// A new random token (`ims_` + 43 URL-safe characters) and the digest stored for it.
@@ -40,9 +45,55 @@ pub struct Auth {
     pub token_digest: Vec<u8>,
 }
 
+/// A session as the cache keeps it (under the token's digest, never the token).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CachedSession {
+    user_id: Uuid,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+/// A user as authentication and `GET /auth/me` need it, cached as `user:{id}:profile`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// Sessions created at or before this are void.
+    pub sessions_valid_after: DateTime<Utc>,
+}
+
+impl Profile {
+    pub fn new(record: storage::users::UserRecord) -> Self {
+        let sessions_valid_after = record.sessions_valid_after;
+        Self {
+            user: record.into(),
+            sessions_valid_after,
+        }
+    }
+}
+
+/// The user's profile through the cache.
+pub async fn profile(state: &AppState, user_id: Uuid) -> ApiResult<(Profile, cache::Outcome)> {
+    let key = cache::keys::user_profile(user_id);
+    let Cached(profile, outcome) = read_through(state, &key, "", || async {
+        let record = storage::users::user_by_id(state.db.primary(), user_id).await?;
+        Ok(Profile::new(record))
+    })
+    .await?;
+    Ok((profile, outcome))
+}
+
+const INVALID_TOKEN: &str = "the token is invalid, expired or revoked: log in again";
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
+    /// Checks the token through the cache (session, then profile): no database query while
+    /// both are cached, and still refused at once after a logout (the session key is
+    /// forgotten) or a suspension or password change (the profile key is forgotten and the
+    /// reloaded profile voids older sessions).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let header = parts
             .headers
@@ -60,20 +111,38 @@ impl FromRequestParts<AppState> for Auth {
                 "the Authorization header must be 'Bearer <token>'",
             ))?;
         let digest = token_digest(token);
-        let principal = storage::sessions::principal_for_token(state.db.primary(), &digest)
-            .await?
-            .ok_or(ApiError::Unauthorized(
-                "the token is invalid, expired or revoked: log in again",
-            ))?;
+        let key = cache::keys::session(&digest);
+        let Cached(session, _) = read_through(state, &key, "", || async {
+            storage::sessions::session_for_token(state.db.primary(), &digest)
+                .await?
+                .map(|s| CachedSession {
+                    user_id: s.user_id,
+                    created_at: s.created_at,
+                    expires_at: s.expires_at,
+                })
+                .ok_or(ApiError::Unauthorized(INVALID_TOKEN))
+        })
+        .await?;
+        if session.expires_at <= Utc::now() {
+            return Err(ApiError::Unauthorized(INVALID_TOKEN));
+        }
+        let (profile, _) = profile(state, session.user_id).await.map_err(|e| match e {
+            ApiError::NotFound(_) => ApiError::Unauthorized(INVALID_TOKEN),
+            other => other,
+        })?;
+        if profile.user.status != "active" || session.created_at <= profile.sessions_valid_after {
+            return Err(ApiError::Unauthorized(INVALID_TOKEN));
+        }
         Ok(Auth {
-            user_id: principal.user_id,
-            username: principal.username,
-            roles: principal
+            user_id: session.user_id,
+            username: profile.user.username.clone(),
+            roles: profile
+                .user
                 .roles
                 .iter()
                 .filter_map(|r| Role::from_name(r))
                 .collect(),
-            store_ids: principal.store_ids,
+            store_ids: profile.user.store_ids.clone(),
             token_digest: digest,
         })
     }

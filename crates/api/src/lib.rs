@@ -5,18 +5,22 @@
 //! - [`router`]: every route, the middleware stack and the OpenAPI document.
 //! - [`handlers`]: one module per resource of the contract (`shared/spec/API.md`).
 //! - [`auth`]: bearer tokens, the authenticated-user extractor, role and store checks.
+//! - [`cached`]: reads through the cache and the keys each write makes stale.
 //! - [`error`]: [`error::ApiError`] and the problem+json responses.
 //! - [`extract`]: JSON, query and path extractors that reject with the contract's statuses.
 //! - [`pagination`]: cursors and the list envelope.
 //! - [`state`]: what handlers share.
+//! - [`warm`]: cache warming.
 
 pub mod auth;
+pub mod cached;
 pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod pagination;
 pub mod router;
 pub mod state;
+pub mod warm;
 
 pub use router::{openapi, router};
 pub use state::{AppState, Settings};

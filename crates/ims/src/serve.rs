@@ -34,6 +34,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Err(e) => anyhow::bail!("database not ready or not migrated (run `ims migrate`): {e}"),
     }
     let upkeep = tokio::spawn(upkeep(state.db.clone()));
+    // Warm in the background: requests are served (as misses) while it runs.
+    let warming = state.clone();
+    tokio::spawn(async move {
+        match api::warm::warm_cache(&warming).await {
+            Ok(w) => tracing::info!(keys = w.keys, elapsed = ?w.elapsed, "cache warmed"),
+            Err(e) => tracing::warn!(error = %e, "cache warming failed"),
+        }
+    });
 
     let listener = TcpListener::bind(config.listen)
         .await

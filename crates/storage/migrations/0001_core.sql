@@ -43,6 +43,9 @@ CREATE TABLE users (
     store_ids           uuid[] NOT NULL DEFAULT '{}',
     status              text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
     last_login_at       timestamptz,
+    -- Sessions created at or before this are void (set on suspension and password changes);
+    -- lets a cached session be checked against the (cached) profile without the database.
+    sessions_valid_after timestamptz NOT NULL DEFAULT 'epoch',
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now()
 );

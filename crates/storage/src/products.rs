@@ -161,6 +161,26 @@ pub async fn product_by_sku(pool: &PgPool, sku: &Sku) -> Result<ProductRecord> {
         .await?)
 }
 
+/// Id, sku and category of each product: what its cache keys are named by.
+pub async fn cache_identities(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String, Uuid)>> {
+    Ok(
+        sqlx::query_as("SELECT id, sku, category_id FROM products WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// The stores that hold a row for a product (whose stock lists show its name and sku).
+pub async fn stores_stocking(pool: &PgPool, id: Uuid) -> Result<Vec<Uuid>> {
+    Ok(
+        sqlx::query_scalar("SELECT store_id FROM inventory WHERE product_id = $1")
+            .bind(id)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
 /// Active products by units sold, most first.
 pub async fn bestsellers(pool: &PgPool, limit: i64) -> Result<Vec<ProductRecord>> {
     let sql = format!(

@@ -6,13 +6,11 @@ use uuid::Uuid;
 
 use crate::Result;
 
-/// Who a valid token belongs to, as every authenticated request needs it.
+/// A login session as the cache keeps it: whose, since when, until when.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Principal {
+pub struct SessionRecord {
     pub user_id: Uuid,
-    pub username: String,
-    pub roles: Vec<String>,
-    pub store_ids: Vec<Uuid>,
+    pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -31,15 +29,13 @@ pub async fn insert_session(
     Ok(())
 }
 
-/// The principal behind a token that is unexpired, unrevoked and whose user is active.
-/// Reads the primary: a logout or suspension must stop the token on the very next request.
+/// The session of a token that is unexpired and unrevoked. Whether its user may still use it
+/// (active, not revoked wholesale since) is checked against the user's profile.
 #[tracing::instrument(skip_all)]
-pub async fn principal_for_token(pool: &PgPool, token_hash: &[u8]) -> Result<Option<Principal>> {
+pub async fn session_for_token(pool: &PgPool, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
     Ok(sqlx::query_as(
-        "SELECT u.id AS user_id, u.username, u.roles, u.store_ids, s.expires_at
-         FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
-           AND u.status = 'active'",
+        "SELECT user_id, created_at, expires_at FROM sessions
+         WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()",
     )
     .bind(token_hash)
     .fetch_optional(pool)

@@ -17,6 +17,7 @@ pub struct UserRecord {
     pub store_ids: Vec<Uuid>,
     pub status: String,
     pub last_login_at: Option<DateTime<Utc>>,
+    pub sessions_valid_after: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -47,8 +48,8 @@ pub struct UserChanges {
     pub password_hash: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, email, username, roles, store_ids, status, last_login_at, created_at, updated_at";
+const COLUMNS: &str = "id, email, username, roles, store_ids, status, last_login_at, \
+    sessions_valid_after, created_at, updated_at";
 
 fn role_names(roles: &[Role]) -> Vec<String> {
     roles.iter().map(|r| r.as_str().to_owned()).collect()
@@ -107,10 +108,7 @@ pub async fn upsert_admin(
         .fetch_one(&mut *tx)
         .await?;
     // A reset password must not leave old tokens working.
-    sqlx::query("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
+    let user = revoke_all_sessions(&mut tx, user.id).await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -187,16 +185,25 @@ pub async fn update_user(pool: &PgPool, id: Uuid, changes: &UserChanges) -> Resu
         .bind(&changes.password_hash)
         .fetch_one(&mut *tx)
         .await?;
-    if changes.status == Some(UserStatus::Suspended) || changes.password_hash.is_some() {
-        sqlx::query(
-            "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
-        )
+    let user = if changes.status == Some(UserStatus::Suspended) || changes.password_hash.is_some() {
+        revoke_all_sessions(&mut tx, id).await?
+    } else {
+        user
+    };
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Voids every session of a user: revoked in the table, and older than the user's
+/// `sessions_valid_after`, which is what a cached session is checked against.
+async fn revoke_all_sessions(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<UserRecord> {
+    sqlx::query("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    }
-    tx.commit().await?;
-    Ok(user)
+    let sql =
+        format!("UPDATE users SET sessions_valid_after = now() WHERE id = $1 RETURNING {COLUMNS}");
+    Ok(sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?)
 }
 
 /// Do all these stores exist? (Assigning a user to a store that does not is a 422.)

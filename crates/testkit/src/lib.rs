@@ -6,6 +6,8 @@
 //! project's private test instances that `scripts/test` starts and names in
 //! `IMS_TEST_DATABASE_URL` (an admin connection) and `IMS_TEST_REDIS_URL`.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
@@ -26,6 +28,8 @@ pub struct TestApp {
     pub admin_token: String,
     pub admin_id: Uuid,
     pub database_name: String,
+    /// The app's cache (for its counters).
+    pub cache: cache::Cache,
 }
 
 fn admin_options() -> PgConnectOptions {
@@ -109,6 +113,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: api::Settings) -> TestApp {
+        Self::spawn_custom(settings, None).await
+    }
+
+    /// Starts the service with `settings`, caching in the Redis at `redis_url` (default: the
+    /// shared test Redis, under a key prefix of the app's own).
+    pub async fn spawn_custom(settings: api::Settings, redis_url: Option<String>) -> TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter("info,sqlx=warn")
@@ -123,15 +133,16 @@ impl TestApp {
         db.ensure_order_partitions(3)
             .await
             .expect("order partitions");
-        let redis_url =
-            std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)");
+        let redis_url = redis_url.unwrap_or_else(|| {
+            std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)")
+        });
         let mut cache_config = cache::CacheConfig::new(redis_url);
         // One Redis serves every test: each app gets its own key prefix.
         cache_config.prefix = format!("{database_name}:");
         let cache = cache::Cache::new(cache_config).expect("redis url");
         let state = api::AppState {
             db: db.clone(),
-            cache,
+            cache: cache.clone(),
             settings,
         };
 
@@ -160,6 +171,7 @@ impl TestApp {
             admin_token: String::new(),
             admin_id: admin.id,
             database_name,
+            cache,
         };
         app.admin_token = app.login("admin", ADMIN_PASSWORD).await;
         app
@@ -304,4 +316,96 @@ pub fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode) {
         body["detail"].as_str().is_some_and(|d| !d.is_empty()),
         "problem needs a detail: {body}"
     );
+}
+
+/// A Redis of a test's own, on a free port with a throwaway folder, for tests that stop,
+/// pause or fill Redis. Killed when dropped.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+    dir: std::path::PathBuf,
+    extra: Vec<String>,
+}
+
+impl PrivateRedis {
+    /// Starts `redis-server` with `extra` arguments (e.g. `--maxmemory 1mb`).
+    pub async fn start(extra: &[&str]) -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("ims-redis-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("redis folder");
+        let mut redis = PrivateRedis {
+            port,
+            child: None,
+            dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        redis.restart().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the server on the same port and waits until it answers.
+    pub async fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.extra)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (scripts/test installs it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("private redis did not start on port {}", self.port);
+    }
+
+    /// Kills the server (as a crash would).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: a Redis that accepts connections
+    /// but never answers.
+    pub fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = std::process::Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string())
+                .status();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.signal("CONT");
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

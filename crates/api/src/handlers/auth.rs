@@ -9,6 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::users::UserView;
 use crate::auth::{new_token, Auth};
+use crate::cached::{invalidate, Cached};
 use crate::error::{blocking, ApiError, ApiResult, Problem};
 use crate::extract::{Body, ClientAddr};
 use crate::state::AppState;
@@ -90,6 +91,7 @@ async fn login(
     }
 
     storage::users::record_login(pool, record.user.id).await?;
+    invalidate(&state, vec![cache::keys::user_profile(record.user.id)]).await;
     let (token, digest) = new_token();
     let ttl = chrono::Duration::from_std(state.settings.token_ttl)
         .map_err(|e| ApiError::Internal(e.into()))?;
@@ -108,13 +110,14 @@ async fn login(
     responses((status = 204), (status = 401, body = Problem)))]
 async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<StatusCode> {
     storage::sessions::revoke_session(state.db.primary(), &auth.token_digest).await?;
+    invalidate(&state, vec![cache::keys::session(&auth.token_digest)]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The logged-in user.
 #[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = Problem)))]
-async fn me(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<UserView>> {
-    let user = storage::users::user_by_id(state.db.primary(), auth.user_id).await?;
-    Ok(Json(user.into()))
+async fn me(State(state): State<AppState>, auth: Auth) -> ApiResult<Cached<UserView>> {
+    let (profile, outcome) = crate::auth::profile(&state, auth.user_id).await?;
+    Ok(Cached(profile.user, outcome))
 }

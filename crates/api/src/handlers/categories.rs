@@ -16,10 +16,12 @@ use uuid::Uuid;
 
 use super::products::{product_list, ProductQuery, ProductView};
 use crate::auth::Auth;
+use crate::cached::{field_of, invalidate, read_through, Cached};
 use crate::error::{ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, Body, Path, Query};
 use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
+use cache::keys;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -165,6 +167,7 @@ async fn update_category(
     let category = storage::categories::update_category(state.db.primary(), id, &changes)
         .await
         .or_not_found("category")?;
+    invalidate(&state, vec![keys::category_products(id)]).await;
     Ok(Json(category.into()))
 }
 
@@ -177,9 +180,23 @@ async fn list_category_products(
     _auth: Auth,
     Path(id): Path<Uuid>,
     Query(query): Query<ProductQuery>,
-) -> ApiResult<Json<List<ProductView>>> {
-    storage::categories::category_by_id(state.db.read(), id)
-        .await
-        .or_not_found("category")?;
-    Ok(Json(product_list(&state, query, Some(id)).await?))
+) -> ApiResult<Cached<List<ProductView>>> {
+    category_products(&state, id, query).await
+}
+
+/// A category's products through `category:{id}:products` (the query is the variant); also
+/// what warming loads.
+pub(crate) async fn category_products(
+    state: &AppState,
+    id: Uuid,
+    query: ProductQuery,
+) -> ApiResult<Cached<List<ProductView>>> {
+    let field = field_of(&query);
+    read_through(state, &keys::category_products(id), &field, || async {
+        storage::categories::category_by_id(state.db.read(), id)
+            .await
+            .or_not_found("category")?;
+        product_list(state, query, Some(id)).await
+    })
+    .await
 }

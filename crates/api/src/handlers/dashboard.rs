@@ -4,23 +4,24 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::Json;
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use domain::user::Role;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
+use crate::cached::{read_through, Cached};
 use crate::error::{ApiResult, Problem};
 use crate::extract::Query;
 use crate::state::AppState;
+use cache::keys;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(dashboard_stats))
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopProductView {
     product_id: Uuid,
@@ -30,7 +31,7 @@ pub struct TopProductView {
     revenue: i64,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DashboardView {
     /// The store the figures are for; `null` for every store the caller may see.
@@ -59,7 +60,7 @@ async fn dashboard_stats(
     State(state): State<AppState>,
     auth: Auth,
     Query(query): Query<DashboardQuery>,
-) -> ApiResult<Json<DashboardView>> {
+) -> ApiResult<Cached<DashboardView>> {
     auth.require(&[Role::Manager])?;
     let stores: Option<Vec<Uuid>> = match query.store_id {
         Some(store) => {
@@ -69,16 +70,44 @@ async fn dashboard_stats(
         None if auth.is_admin() => None,
         None => Some(auth.store_ids.clone()),
     };
+    cached_dashboard(&state, query.store_id, stores).await
+}
+
+/// The figures for `stores` (`None`: the whole chain) through the dashboard keys; also what
+/// warming loads.
+pub(crate) async fn cached_dashboard(
+    state: &AppState,
+    store_id: Option<Uuid>,
+    stores: Option<Vec<Uuid>>,
+) -> ApiResult<Cached<DashboardView>> {
     let offset = state.settings.business_offset;
     let today = Utc::now().with_timezone(&offset).date_naive();
     let day_start = offset
         .from_local_datetime(&today.and_hms_opt(0, 0, 0).unwrap_or_default())
         .single()
         .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
-    let stats =
-        storage::dashboard::dashboard_stats(state.db.read(), stores.as_deref(), day_start).await?;
-    Ok(Json(DashboardView {
-        store_id: query.store_id,
+    // One store has a key of its own; the chain and multi-store scopes share the chain's key.
+    // The day is part of the variant, so yesterday's figures are never today's.
+    let key = match stores.as_deref() {
+        Some([store]) => keys::dashboard(Some(*store)),
+        _ => keys::dashboard(None),
+    };
+    let field = format!("{today}|{store_id:?}|{stores:?}");
+    read_through(state, &key, &field, || {
+        load(state, store_id, stores.as_deref(), day_start)
+    })
+    .await
+}
+
+async fn load(
+    state: &AppState,
+    store_id: Option<Uuid>,
+    stores: Option<&[Uuid]>,
+    day_start: DateTime<Utc>,
+) -> ApiResult<DashboardView> {
+    let stats = storage::dashboard::dashboard_stats(state.db.read(), stores, day_start).await?;
+    Ok(DashboardView {
+        store_id,
         orders_today: stats.orders_today,
         revenue_today: stats.revenue_today,
         open_orders_by_status: stats.open_orders_by_status.into_iter().collect(),
@@ -96,5 +125,5 @@ async fn dashboard_stats(
                 revenue: t.revenue,
             })
             .collect(),
-    }))
+    })
 }

@@ -14,10 +14,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
+use crate::cached::{field_of, invalidate, read_through, stock_keys, Cached};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Body, Path, Query};
 use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
+use cache::keys;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,7 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 const READERS: &[Role] = &[Role::Manager, Role::Sales, Role::Technician];
 const KEEPERS: &[Role] = &[Role::Manager];
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StockView {
     product_id: Uuid,
@@ -93,7 +95,7 @@ impl From<MovementRecord> for MovementView {
     }
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StockQuery {
@@ -113,19 +115,23 @@ async fn list_store_stock(
     auth: Auth,
     Path(store_id): Path<Uuid>,
     Query(query): Query<StockQuery>,
-) -> ApiResult<Json<List<StockView>>> {
+) -> ApiResult<Cached<List<StockView>>> {
     auth.require(READERS)?;
     auth.require_store(store_id)?;
     let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::QUANTITY)?;
-    let filter = StockFilter {
-        store_id,
-        status: query.status,
-        low_stock: query.low_stock.unwrap_or(false),
-    };
-    let page =
-        storage::inventory::list_store_stock(state.db.read(), &filter, limit, after.as_ref())
-            .await?;
-    Ok(Json(List::from_page(page, Sort::QUANTITY, StockView::from)))
+    let field = field_of(&query);
+    read_through(&state, &keys::store_inventory(store_id), &field, || async {
+        let filter = StockFilter {
+            store_id,
+            status: query.status,
+            low_stock: query.low_stock.unwrap_or(false),
+        };
+        let page =
+            storage::inventory::list_store_stock(state.db.read(), &filter, limit, after.as_ref())
+                .await?;
+        Ok(List::from_page(page, Sort::QUANTITY, StockView::from))
+    })
+    .await
 }
 
 fn no_stock_row() -> impl Fn(storage::Error) -> ApiError {
@@ -144,13 +150,18 @@ async fn get_stock(
     State(state): State<AppState>,
     auth: Auth,
     Path((store_id, product_id)): Path<(Uuid, Uuid)>,
-) -> ApiResult<Json<StockView>> {
+) -> ApiResult<Cached<StockView>> {
     auth.require(READERS)?;
     auth.require_store(store_id)?;
-    let row = storage::inventory::stock_row(state.db.read(), store_id, product_id)
-        .await
-        .map_err(no_stock_row())?;
-    Ok(Json(row.into()))
+    // One row is a variant of the store's stock key: any change of the store's stock forgets it.
+    let field = format!("row:{product_id}");
+    read_through(&state, &keys::store_inventory(store_id), &field, || async {
+        let row = storage::inventory::stock_row(state.db.read(), store_id, product_id)
+            .await
+            .map_err(no_stock_row())?;
+        Ok(StockView::from(row))
+    })
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -201,6 +212,11 @@ async fn adjust_stock(
         },
         other => no_stock_row()(other),
     })?;
+    invalidate(
+        &state,
+        stock_keys(&state, &[product_id], &[store_id]).await?,
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -260,6 +276,12 @@ async fn transfer_stock(
         },
         other => other.into(),
     })?;
+    let stores = [body.from_store_id, body.to_store_id];
+    invalidate(
+        &state,
+        stock_keys(&state, &[body.product_id], &stores).await?,
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(TransferView {

@@ -18,10 +18,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
+use crate::cached::{field_of, invalidate, order_keys, read_through, stock_keys, Cached};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, IdempotentBody, Path, Query};
 use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
+use cache::keys;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,7 +40,7 @@ const SELLERS: &[Role] = &[Role::Manager, Role::Sales];
 /// Who may read orders.
 const READERS: &[Role] = &[Role::Manager, Role::Sales, Role::Technician];
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderItemView {
     product_id: Uuid,
@@ -50,7 +52,7 @@ pub struct OrderItemView {
     line_total: i64,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentView {
     id: Uuid,
@@ -62,7 +64,7 @@ pub struct PaymentView {
 }
 
 /// A whole order in one read: the customer and every line as they were when it was placed.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {
     id: Uuid,
@@ -213,6 +215,10 @@ async fn place_order(
     match storage::orders::place_order(state.db.primary(), &order, key.as_ref(), render).await? {
         Placed::New(record) => {
             tracing::info!(order_id = %record.id, order_number = %record.order_number, "order placed");
+            let products: Vec<Uuid> = record.items.iter().map(|i| i.product_id).collect();
+            let mut stale = order_keys(record.id, record.customer_id, record.store_id);
+            stale.extend(stock_keys(&state, &products, &[record.store_id]).await?);
+            invalidate(&state, stale).await;
             Ok((StatusCode::CREATED, Json(OrderView::from(*record))).into_response())
         }
         Placed::Replay { status, body } => {
@@ -255,9 +261,20 @@ async fn get_order(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<OrderView>> {
+) -> ApiResult<Cached<OrderView>> {
     auth.require(READERS)?;
-    Ok(Json(visible_order(&state, &auth, id, false).await?.into()))
+    let order: Cached<OrderView> = read_through(&state, &keys::order(id), "", || async {
+        let order = storage::orders::order_by_id(state.db.read(), id)
+            .await
+            .or_not_found("order")?;
+        Ok(OrderView::from(order))
+    })
+    .await?;
+    // Other stores' orders are not found, cached or not.
+    if auth.require_store(order.0.store_id).is_err() {
+        return Err(ApiError::not_found("order"));
+    }
+    Ok(order)
 }
 
 /// One whole order by its number.
@@ -280,7 +297,7 @@ async fn get_order_by_number(
     Ok(Json(order.into()))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OrderQuery {
@@ -353,12 +370,29 @@ async fn list_customer_orders(
     auth: Auth,
     Path(id): Path<Uuid>,
     Query(query): Query<OrderQuery>,
-) -> ApiResult<Json<List<OrderView>>> {
+) -> ApiResult<Cached<List<OrderView>>> {
     auth.require(READERS)?;
-    storage::customers::customer_by_id(state.db.read(), id)
-        .await
-        .or_not_found("customer")?;
-    Ok(Json(order_list(&state, &auth, query, Some(id)).await?))
+    // What a caller sees depends on their stores, so their scope is part of the variant.
+    let scope = if auth.is_admin() {
+        "all".to_owned()
+    } else {
+        let mut stores = auth.store_ids.clone();
+        stores.sort();
+        format!("{stores:?}")
+    };
+    let field = format!("{}|{scope}", field_of(&query));
+    read_through(
+        &state,
+        &keys::customer_recent_orders(id),
+        &field,
+        || async {
+            storage::customers::customer_by_id(state.db.read(), id)
+                .await
+                .or_not_found("customer")?;
+            order_list(&state, &auth, query, Some(id)).await
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -383,6 +417,12 @@ async fn change_order_status(
         storage::orders::change_order_status(state.db.primary(), id, body.status, auth.user_id)
             .await
             .or_not_found("order")?;
+    let mut stale = order_keys(order.id, order.customer_id, order.store_id);
+    if body.status == OrderStatus::Cancelled {
+        let products: Vec<Uuid> = order.items.iter().map(|i| i.product_id).collect();
+        stale.extend(stock_keys(&state, &products, &[order.store_id]).await?);
+    }
+    invalidate(&state, stale).await;
     Ok(Json(order.into()))
 }
 
@@ -418,5 +458,10 @@ async fn add_payment(
     )
     .await
     .or_not_found("order")?;
+    invalidate(
+        &state,
+        order_keys(order.id, order.customer_id, order.store_id),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(order.into())))
 }

@@ -15,10 +15,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
+use crate::cached::{invalidate, read_through, Cached};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, Body, Path, Query};
 use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
+use cache::keys;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,7 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// Who may change the catalogue.
 const EDITORS: &[Role] = &[Role::Manager];
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductView {
     id: Uuid,
@@ -80,7 +82,7 @@ impl From<ProductRecord> for ProductView {
 
 /// How a product list is ordered. Without `sort`, a search ranks by relevance and a plain
 /// list goes by name.
-#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum SortParam {
     #[serde(rename = "name")]
     Name,
@@ -92,7 +94,7 @@ pub enum SortParam {
     SalesDesc,
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Default, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ProductQuery {
@@ -184,19 +186,22 @@ async fn get_product_by_sku(
     State(state): State<AppState>,
     _auth: Auth,
     Path(sku): Path<String>,
-) -> ApiResult<Json<ProductView>> {
+) -> ApiResult<Cached<ProductView>> {
     let missing = || ApiError::NotFound("no product with this sku".into());
     let sku = Sku::parse(&sku).map_err(|_| missing())?;
-    let product = storage::products::product_by_sku(state.db.read(), &sku)
-        .await
-        .map_err(|e| match e {
-            storage::Error::NotFound => missing(),
-            other => other.into(),
-        })?;
-    Ok(Json(product.into()))
+    read_through(&state, &keys::product_sku(sku.as_str()), "", || async {
+        let product = storage::products::product_by_sku(state.db.read(), &sku)
+            .await
+            .map_err(|e| match e {
+                storage::Error::NotFound => missing(),
+                other => other.into(),
+            })?;
+        Ok(ProductView::from(product))
+    })
+    .await
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TopQuery {
@@ -211,13 +216,25 @@ async fn bestsellers(
     State(state): State<AppState>,
     _auth: Auth,
     Query(query): Query<TopQuery>,
-) -> ApiResult<Json<List<ProductView>>> {
+) -> ApiResult<Cached<List<ProductView>>> {
     let (limit, _) = page_request(Some(query.limit.unwrap_or(10)), None, Sort::SALES_DESC)?;
-    let products = storage::products::bestsellers(state.db.read(), limit).await?;
-    Ok(Json(List {
-        items: products.into_iter().map(ProductView::from).collect(),
-        next_cursor: None,
-    }))
+    cached_bestsellers(&state, limit).await
+}
+
+/// The top `limit` sellers through `bestsellers` (the limit is the variant); also what warming
+/// loads.
+pub(crate) async fn cached_bestsellers(
+    state: &AppState,
+    limit: i64,
+) -> ApiResult<Cached<List<ProductView>>> {
+    read_through(state, &keys::bestsellers(), &limit.to_string(), || async {
+        let products = storage::products::bestsellers(state.db.read(), limit).await?;
+        Ok(List {
+            items: products.into_iter().map(ProductView::from).collect(),
+            next_cursor: None,
+        })
+    })
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -284,6 +301,14 @@ async fn create_product(
         attributes,
     };
     let created = storage::products::insert_product(state.db.primary(), &product).await?;
+    invalidate(
+        &state,
+        vec![
+            keys::category_products(created.category_id),
+            keys::bestsellers(),
+        ],
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
@@ -338,5 +363,21 @@ async fn update_product(
     let updated = storage::products::update_product(state.db.primary(), id, &changes)
         .await
         .or_not_found("product")?;
+    let (before, after) = (&updated.before, &updated.after);
+    // Both the old and the new sku and category: a moved product must leave the old list.
+    let mut stale = vec![
+        keys::product(id),
+        keys::product_sku(&before.sku),
+        keys::product_sku(&after.sku),
+        keys::category_products(before.category_id),
+        keys::category_products(after.category_id),
+        keys::bestsellers(),
+    ];
+    if before.sku != after.sku || before.name != after.name {
+        // Stock lists show the sku and name.
+        let stores = storage::products::stores_stocking(state.db.primary(), id).await?;
+        stale.extend(stores.into_iter().map(keys::store_inventory));
+    }
+    invalidate(&state, stale).await;
     Ok(Json(updated.after.into()))
 }

@@ -12,6 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
+use crate::cached::invalidate;
 use crate::error::{blocking, ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, Path, Query};
 use crate::pagination::{page_request, List, Sort};
@@ -24,17 +25,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// A staff account as clients see it (never the password hash).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
-    id: Uuid,
+    pub id: Uuid,
     email: String,
-    username: String,
+    pub username: String,
     #[schema(value_type = Vec<Role>)]
-    roles: Vec<String>,
-    store_ids: Vec<Uuid>,
+    pub roles: Vec<String>,
+    pub store_ids: Vec<Uuid>,
     #[schema(value_type = UserStatus)]
-    status: String,
+    pub status: String,
     last_login_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -244,6 +245,7 @@ async fn update_user(
     let user = storage::users::update_user(state.db.primary(), id, &changes)
         .await
         .or_not_found("user")?;
+    invalidate(&state, vec![cache::keys::user_profile(id)]).await;
     tracing::info!(user_id = %id, by = %auth.user_id, "user updated");
     Ok(Json(user.into()))
 }

@@ -15,10 +15,12 @@ use uuid::Uuid;
 
 use super::orders::visible_order;
 use crate::auth::Auth;
+use crate::cached::invalidate;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, Path, Query};
 use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
+use cache::keys;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -143,6 +145,11 @@ async fn create_job(
         created_by: auth.user_id,
     };
     let created = storage::workshop::insert_job(state.db.primary(), &job, store_id).await?;
+    invalidate(
+        &state,
+        vec![keys::dashboard(Some(store_id)), keys::dashboard(None)],
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(with_history(&state, created).await?),

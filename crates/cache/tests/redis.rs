@@ -1,0 +1,169 @@
+//! The cache against the real test Redis: versioned writes, single flight, bypass.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache::{keys, Cache, CacheConfig, Outcome};
+use uuid::Uuid;
+
+fn cache() -> Cache {
+    let url = std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)");
+    let mut config = CacheConfig::new(url);
+    config.prefix = format!("cache-test-{}:", Uuid::new_v4().simple());
+    Cache::new(config).expect("cache")
+}
+
+async fn read(cache: &Cache, key: &cache::Key, value: &str) -> (String, Outcome) {
+    let value = value.to_owned();
+    cache
+        .get_or_load(key, "", || async move { Ok::<_, ()>(value) })
+        .await
+        .expect("infallible load")
+}
+
+#[tokio::test]
+async fn miss_then_hit_then_invalidated() {
+    let cache = cache();
+    let key = keys::product(Uuid::new_v4());
+    assert_eq!(read(&cache, &key, "v1").await, ("v1".into(), Outcome::Miss));
+    assert_eq!(
+        read(&cache, &key, "ignored").await,
+        ("v1".into(), Outcome::Hit)
+    );
+    cache.invalidate(std::slice::from_ref(&key)).await;
+    assert_eq!(read(&cache, &key, "v2").await, ("v2".into(), Outcome::Miss));
+    assert_eq!(
+        read(&cache, &key, "ignored").await,
+        ("v2".into(), Outcome::Hit)
+    );
+    let stats = cache.stats().snapshot();
+    let products = stats
+        .iter()
+        .find(|s| s.kind == cache::CacheType::Products)
+        .expect("products");
+    assert_eq!((products.hits, products.misses), (2, 2));
+}
+
+#[tokio::test]
+async fn variants_of_a_key_are_forgotten_together() {
+    let cache = cache();
+    let key = keys::category_products(Uuid::new_v4());
+    for field in ["page1", "page2"] {
+        let (_, outcome) = cache
+            .get_or_load(&key, field, || async { Ok::<_, ()>(field.to_owned()) })
+            .await
+            .expect("load");
+        assert_eq!(outcome, Outcome::Miss);
+    }
+    cache.invalidate(std::slice::from_ref(&key)).await;
+    for field in ["page1", "page2"] {
+        let (_, outcome) = cache
+            .get_or_load(&key, field, || async { Ok::<_, ()>(field.to_owned()) })
+            .await
+            .expect("load");
+        assert_eq!(outcome, Outcome::Miss, "{field} was forgotten");
+    }
+}
+
+/// The race the versions exist for: a reader misses and reads the old value from the
+/// database; a write commits and invalidates; only then does the slow reader try to cache
+/// what it read. Its old value must not land.
+#[tokio::test]
+async fn a_slow_reader_cannot_put_back_a_value_invalidated_after_it_read() {
+    let cache = cache();
+    let key = keys::product(Uuid::new_v4());
+    let (read_done_tx, read_done_rx) = tokio::sync::oneshot::channel::<()>();
+    let (write_done_tx, write_done_rx) = tokio::sync::oneshot::channel::<()>();
+    let slow_cache = cache.clone();
+    let slow_key = key.clone();
+    let slow_reader = tokio::spawn(async move {
+        slow_cache
+            .get_or_load(&slow_key, "", || async move {
+                let old = "old".to_owned(); // what the database held when the read ran
+                let _ = read_done_tx.send(());
+                let _ = write_done_rx.await; // held up until the write has invalidated
+                Ok::<_, ()>(old)
+            })
+            .await
+    });
+    read_done_rx.await.expect("reader read");
+    cache.invalidate(std::slice::from_ref(&key)).await; // the write commits and invalidates
+    write_done_tx.send(()).expect("reader waiting");
+    let (value, outcome) = slow_reader.await.expect("reader task").expect("load");
+    assert_eq!(
+        (value.as_str(), outcome),
+        ("old", Outcome::Miss),
+        "the slow reader answers what it read"
+    );
+    // The next reader must not find the old value cached.
+    assert_eq!(
+        read(&cache, &key, "new").await,
+        ("new".into(), Outcome::Miss)
+    );
+    assert_eq!(read(&cache, &key, "x").await, ("new".into(), Outcome::Hit));
+}
+
+#[tokio::test]
+async fn concurrent_misses_of_one_key_load_once() {
+    let cache = cache();
+    let key = keys::bestsellers();
+    let loads = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (cache, key, loads) = (cache.clone(), key.clone(), loads.clone());
+        tasks.spawn(async move {
+            cache
+                .get_or_load(&key, "10", || async move {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok::<_, ()>(vec![1, 2, 3])
+                })
+                .await
+                .expect("load")
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        let (value, outcome) = result.expect("task");
+        assert_eq!(value, vec![1, 2, 3]);
+        assert_ne!(outcome, Outcome::Bypass);
+    }
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        1,
+        "one database query for fifty misses"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_load_is_not_cached_and_is_returned() {
+    let cache = cache();
+    let key = keys::order(Uuid::new_v4());
+    let failed = cache
+        .get_or_load(&key, "", || async { Err::<String, _>("db down") })
+        .await;
+    assert_eq!(failed.err(), Some("db down"));
+    assert_eq!(read(&cache, &key, "v").await, ("v".into(), Outcome::Miss));
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_is_bypassed_quickly() {
+    // Nothing listens on port 1.
+    let mut config = CacheConfig::new("redis://127.0.0.1:1");
+    config.timeout = Duration::from_millis(200);
+    config.cooldown = Duration::from_secs(600);
+    let cache = Cache::new(config).expect("cache");
+    let key = keys::product(Uuid::new_v4());
+    for _ in 0..20 {
+        assert_eq!(
+            read(&cache, &key, "db").await,
+            ("db".into(), Outcome::Bypass)
+        );
+    }
+    cache.invalidate(&[key]).await; // must not fail either
+    assert_eq!(
+        cache.stats().errors(),
+        1,
+        "after one failure the breaker skips Redis"
+    );
+}
