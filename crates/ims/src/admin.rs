@@ -1,4 +1,5 @@
-//! Operator commands: apply migrations, load demo data, create or reset an administrator.
+//! Operator commands: apply migrations, load demo or generated data, create or reset an
+//! administrator.
 
 use domain::user::{Email, Password, Username};
 
@@ -20,6 +21,42 @@ pub async fn seed_demo(config: &Config) -> anyhow::Result<()> {
         tracing::info!("database already has data; demo data not loaded again");
     }
     db.close().await;
+    Ok(())
+}
+
+/// Generates a realistic chain at `scale` (see `storage::generator`) and prints what it
+/// loaded: rows per table, time per phase, and the accounts' password.
+pub async fn seed_generated(
+    config: &Config,
+    scale: f64,
+    seed: u64,
+    force: bool,
+) -> anyhow::Result<()> {
+    let db = storage::Db::connect(&config.db_config()?);
+    let options = storage::generator::Options {
+        force,
+        ..storage::generator::Options::new(scale, seed)
+    };
+    let result = storage::generator::generate(db.primary(), &options).await;
+    db.close().await;
+    let summary = result?;
+    println!(
+        "generated chain: scale {scale}, seed {seed}, history up to {}",
+        options.now.to_rfc3339()
+    );
+    println!("\n{:<28} {:>12}", "table", "rows");
+    for (table, rows) in &summary.report.tables {
+        println!("{table:<28} {rows:>12}");
+    }
+    println!("\n{:<28} {:>12}", "phase", "seconds");
+    for (phase, took) in &summary.report.phases {
+        println!("{phase:<28} {:>12.2}", took.as_secs_f64());
+    }
+    println!("{:<28} {:>12.2}", "total", summary.elapsed.as_secs_f64());
+    println!(
+        "\naccounts admin01.., staff0001.. share the password {}",
+        storage::generator::STAFF_PASSWORD
+    );
     Ok(())
 }
 

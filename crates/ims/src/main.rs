@@ -24,8 +24,20 @@ enum Command {
     /// Apply pending database migrations and create the coming months' order partitions.
     Migrate,
     /// Load the small demo data set (stores, categories, products, stock, customers) into an
-    /// empty database; does nothing when data exists.
-    Seed,
+    /// empty database (does nothing when data exists), or with --scale a generated chain.
+    Seed {
+        /// Generate a realistic chain instead: scale 1 is 50 stores, 20,000 products, 200,000
+        /// customers, 1,000,000 orders over 24 months; every count is multiplied by this.
+        #[arg(long)]
+        scale: Option<f64>,
+        /// The random seed of the generated chain: the same seed gives the same data.
+        #[arg(long, default_value_t = 42, requires = "scale")]
+        seed: u64,
+        /// Wipe all business data and user accounts first (the generator refuses a database
+        /// that has data otherwise).
+        #[arg(long, requires = "scale")]
+        force: bool,
+    },
     /// Run EXPLAIN (ANALYZE, BUFFERS) on the query behind every hot endpoint and print one row
     /// per query; exits non-zero when one reads a large table sequentially or touches order
     /// partitions it does not need.
@@ -69,7 +81,12 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve => ims::serve::run(config).await,
         Command::Migrate => ims::admin::migrate(&config).await,
-        Command::Seed => ims::admin::seed_demo(&config).await,
+        Command::Seed { scale: None, .. } => ims::admin::seed_demo(&config).await,
+        Command::Seed {
+            scale: Some(scale),
+            seed,
+            force,
+        } => ims::admin::seed_generated(&config, scale, seed, force).await,
         Command::Explain => ims::explain::run(&config).await,
         Command::Users {
             command:

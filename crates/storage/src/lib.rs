@@ -22,6 +22,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod explain;
+pub mod generator;
 pub mod idempotency;
 pub mod inventory;
 pub mod orders;
