@@ -73,7 +73,26 @@ pub async fn create_admin(
     let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
     let db = storage::Db::connect(&config.db_config()?);
     let user = storage::users::upsert_admin(db.primary(), &email, &username, &hash).await?;
+    // A reset voids the admin's sessions; a running service must not keep its cached profile.
+    let cache = cache::Cache::new(config.cache_config())?;
+    cache
+        .invalidate(&[cache::keys::user_profile(user.id)])
+        .await;
     tracing::info!(user_id = %user.id, username = %user.username, "admin ready");
     db.close().await;
+    Ok(())
+}
+
+/// `ims cache warm`: loads the start-of-day reads into Redis.
+pub async fn warm_cache(config: &Config) -> anyhow::Result<()> {
+    let state = crate::serve::app_state(config)?;
+    state
+        .cache
+        .ping()
+        .await
+        .map_err(|e| anyhow::anyhow!("IMS_REDIS_URL: Redis is unavailable: {e}"))?;
+    let warmed = api::warm::warm_cache(&state).await?;
+    tracing::info!(keys = warmed.keys, elapsed = ?warmed.elapsed, "cache warmed");
+    state.db.close().await;
     Ok(())
 }

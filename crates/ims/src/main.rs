@@ -42,11 +42,24 @@ enum Command {
     /// per query; exits non-zero when one reads a large table sequentially or touches order
     /// partitions it does not need.
     Explain,
+    /// Work with the Redis cache.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
     /// Manage staff accounts.
     Users {
         #[command(subcommand)]
         command: UsersCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Load the start-of-day reads (every active category's first page of products, the
+    /// bestsellers, the dashboards) into Redis; logs how many keys and how long. The service
+    /// also does this at start-up.
+    Warm,
 }
 
 #[derive(Subcommand)]
@@ -88,6 +101,9 @@ async fn main() -> std::process::ExitCode {
             force,
         } => ims::admin::seed_generated(&config, scale, seed, force).await,
         Command::Explain => ims::explain::run(&config).await,
+        Command::Cache {
+            command: CacheCommand::Warm,
+        } => ims::admin::warm_cache(&config).await,
         Command::Users {
             command:
                 UsersCommand::CreateAdmin {

@@ -33,10 +33,11 @@ pub struct TopProduct {
 // store indexes).
 pub(crate) const TODAY: &str = "SELECT count(*) FILTER (WHERE status <> 'cancelled'),
         coalesce(sum(total) FILTER (WHERE status <> 'cancelled'), 0)::bigint
-    FROM orders WHERE created_at >= $1 {stores}";
-pub(crate) const OPEN_ORDERS: &str = "SELECT s.status,
-        (SELECT count(*) FROM orders WHERE status = s.status {stores})
-    FROM unnest(ARRAY['pending','confirmed','in_workshop','ready']) AS s(status) WHERE $1::timestamptz IS NOT NULL";
+    FROM orders WHERE created_at >= $1 AND created_at < $1 + interval '1 day' {stores}";
+pub(crate) const OPEN_ORDERS: &str = "SELECT status, count(*) FROM orders
+    WHERE status IN ('pending', 'confirmed', 'in_workshop', 'ready')
+      AND created_at < $1 + interval '1 day' {stores}
+    GROUP BY status";
 pub(crate) const QUEUE: &str = "SELECT s.status,
         (SELECT count(*) FROM workshop_jobs WHERE status = s.status {stores})
     FROM unnest(ARRAY['queued','in_progress','quality_check']) AS s(status) WHERE $1::timestamptz IS NOT NULL";
@@ -48,7 +49,8 @@ pub(crate) const TOP_PRODUCTS: &str = "SELECT (item->>'productId')::uuid AS prod
         sum((item->>'quantity')::int)::bigint AS units_sold,
         sum((item->>'lineTotal')::bigint)::bigint AS revenue
     FROM orders CROSS JOIN LATERAL jsonb_array_elements(items) AS item
-    WHERE created_at >= $1 - interval '30 days' AND status <> 'cancelled' {stores}
+    WHERE created_at >= $1 - interval '30 days' AND created_at < $1 + interval '1 day'
+      AND status <> 'cancelled' {stores}
     GROUP BY 1 ORDER BY units_sold DESC, product_id LIMIT 10";
 
 /// One of the queries above, for the whole chain or for the stores in `$2`. Every variant
@@ -79,11 +81,22 @@ pub async fn dashboard_stats(
         .bind(&stores)
         .fetch_one(pool)
         .await?;
-    let open_orders_by_status: Vec<(String, i64)> = sqlx::query_as(&scoped(OPEN_ORDERS, scope))
+    let counted: Vec<(String, i64)> = sqlx::query_as(&scoped(OPEN_ORDERS, scope))
         .bind(day_start)
         .bind(&stores)
         .fetch_all(pool)
         .await?;
+    // Every open status is reported, with 0 where no order has it.
+    let open_orders_by_status = ["pending", "confirmed", "in_workshop", "ready"]
+        .into_iter()
+        .map(|status| {
+            let count = counted
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n);
+            (status.to_owned(), count)
+        })
+        .collect();
     let workshop_queue_by_status: Vec<(String, i64)> = sqlx::query_as(&scoped(QUEUE, scope))
         .bind(day_start)
         .bind(&stores)

@@ -313,9 +313,11 @@ fn push_order_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &OrderFilter) {
     if let Some(from) = f.from {
         qb.push(" AND created_at >= ").push_bind(from);
     }
-    if let Some(to) = f.to {
-        qb.push(" AND created_at < ").push_bind(to);
-    }
+    // Orders are never from the future: an upper bound lets PostgreSQL skip the partitions
+    // made ahead of time (a day of slack covers clocks that disagree).
+    let to =
+        f.to.unwrap_or_else(|| Utc::now() + chrono::Duration::days(1));
+    qb.push(" AND created_at < ").push_bind(to);
 }
 
 async fn lock_order(tx: &mut PgConnection, id: Uuid) -> Result<OrderRecord> {
