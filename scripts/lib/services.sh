@@ -10,7 +10,8 @@
 #   ims_start_postgres NAME PORT     ims_stop_postgres NAME
 #   ims_start_redis NAME PORT        ims_stop_redis NAME
 #   ims_status NAME                  (returns 1 if something is not running)
-#   ims_pg_port NAME / ims_redis_port NAME   port, honouring the env overrides
+#   ims_pg_port NAME / ims_redis_port NAME   port, honouring the env overrides (a taken
+#                                            default moves to the next free port)
 #   ims_psql PORT [psql args...]     psql as postgres over TCP, stops on error
 #
 # Ports: dev PG 54320 / Redis 63790, test PG 54321 / Redis 63791, overridable
@@ -52,8 +53,37 @@ _ims_port() { # NAME KIND(PG|REDIS) -> port from IMS_<NAME>_<KIND>_PORT or defau
     printf '%s\n' "$port"
 }
 
-ims_pg_port() { _ims_port "$1" PG; }
-ims_redis_port() { _ims_port "$1" REDIS; }
+ims_pg_port() { _ims_pick_port "$1" PG; }
+ims_redis_port() { _ims_pick_port "$1" REDIS; }
+
+# NAME KIND -> the port NAME's KIND server uses: the env override if set (strictly); otherwise
+# the default, or when another process holds it (a server of another checkout, say) the next
+# port that is free or already NAME's own. CI clones the repository next to a developer's
+# checkout whose servers may still be running, so a taken default must not fail the run.
+_ims_pick_port() {
+    local name="$1" kind="$2" var port tries
+    var="$(_ims_port_var "$name" "$kind")"
+    port="$(_ims_port "$name" "$kind")"
+    if [[ -n "${!var:-}" ]]; then
+        printf '%s\n' "$port"
+        return 0
+    fi
+    for ((tries = 0; tries < 50; tries++)); do
+        if ! _ims_port_open "$port" || _ims_port_is_ours "$name" "$kind" "$port"; then
+            printf '%s\n' "$port"
+            return 0
+        fi
+        port=$((port + 10))
+    done
+    _ims_die "no free port for $name $kind near its default; set $var"
+}
+
+_ims_port_is_ours() { # NAME KIND PORT -> 0 if NAME's own KIND server listens on PORT
+    case "$2" in
+        PG) [[ "$(_ims_pg_running_port "$(_ims_pg_base "$1")/pg" 2>/dev/null)" == "$3" ]] ;;
+        REDIS) _ims_redis_is_ours "$1" "$3" ;;
+    esac
+}
 
 _ims_port_var() { # NAME KIND -> name of the env var that overrides the port
     printf 'IMS_%s_%s_PORT\n' "$(printf '%s' "$1" | tr '[:lower:]-' '[:upper:]_')" "$2"
