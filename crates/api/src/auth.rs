@@ -43,6 +43,9 @@ pub struct Auth {
     pub store_ids: Vec<Uuid>,
     /// The digest of the token this request came with (logout revokes it).
     pub token_digest: Vec<u8>,
+    /// The caller's profile as authentication read it, and how the cache served it.
+    pub profile: Profile,
+    pub profile_outcome: cache::Outcome,
 }
 
 /// A session as the cache keeps it (under the token's digest, never the token).
@@ -126,13 +129,15 @@ impl FromRequestParts<AppState> for Auth {
         if session.expires_at <= Utc::now() {
             return Err(ApiError::Unauthorized(INVALID_TOKEN));
         }
-        let (profile, _) = profile(state, session.user_id).await.map_err(|e| match e {
-            ApiError::NotFound(_) => ApiError::Unauthorized(INVALID_TOKEN),
-            other => other,
-        })?;
+        let (profile, profile_outcome) =
+            profile(state, session.user_id).await.map_err(|e| match e {
+                ApiError::NotFound(_) => ApiError::Unauthorized(INVALID_TOKEN),
+                other => other,
+            })?;
         if profile.user.status != "active" || session.created_at <= profile.sessions_valid_after {
             return Err(ApiError::Unauthorized(INVALID_TOKEN));
         }
+        tracing::Span::current().record("user_id", tracing::field::display(session.user_id));
         Ok(Auth {
             user_id: session.user_id,
             username: profile.user.username.clone(),
@@ -144,6 +149,8 @@ impl FromRequestParts<AppState> for Auth {
                 .collect(),
             store_ids: profile.user.store_ids.clone(),
             token_digest: digest,
+            profile,
+            profile_outcome,
         })
     }
 }

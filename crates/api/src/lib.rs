@@ -8,6 +8,7 @@
 //! - [`cached`]: reads through the cache and the keys each write makes stale.
 //! - [`error`]: [`error::ApiError`] and the problem+json responses.
 //! - [`extract`]: JSON, query and path extractors that reject with the contract's statuses.
+//! - [`metrics`]: every exported metric, the tracking middleware and `GET /metrics`.
 //! - [`pagination`]: cursors and the list envelope.
 //! - [`state`]: what handlers share.
 //! - [`warm`]: cache warming.
@@ -17,6 +18,7 @@ pub mod cached;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod metrics;
 pub mod pagination;
 pub mod router;
 pub mod state;

@@ -74,6 +74,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole service: API, health, docs, and the middleware every request passes.
 pub fn router(state: AppState) -> Router {
+    crate::metrics::install();
     let (api, doc) = api_routes().split_for_parts();
     let docs: Router<AppState> = SwaggerUi::new("/api/v1/docs")
         .url("/api/v1/openapi.json", doc)
@@ -81,9 +82,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(handlers::health::routes())
+        .route("/metrics", axum::routing::get(crate::metrics::render))
         .merge(docs)
         .fallback(|| async { ApiError::NotFound("no such endpoint; see /api/v1/docs".into()) })
         .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(middleware::from_fn(crate::metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(
             ServiceBuilder::new()
@@ -122,7 +125,14 @@ fn request_span(request: &Request) -> tracing::Span {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!("request", method = %request.method(), route, request_id)
+    // user_id is filled in by authentication; never a token, password or prescription.
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id,
+        user_id = tracing::field::Empty
+    )
 }
 
 /// axum answers a wrong method (405) with an empty body; clients of this API always get a

@@ -11,8 +11,13 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-/// What a finished flight carries: the loaded value, or `None` when its load failed.
-type Landing = Option<Option<Bytes>>;
+use crate::Outcome;
+
+/// What a finished flight hands its followers: the value and how it was found.
+pub(crate) type Value = (Bytes, Outcome);
+
+/// `None` while in flight; then the value, or `None` when the load failed.
+type Landing = Option<Option<Value>>;
 
 #[derive(Default)]
 pub(crate) struct Flights {
@@ -48,9 +53,20 @@ impl Flights {
     }
 }
 
+impl Flights {
+    /// Detaches the flights of `key` (every field): reads that start after an invalidation
+    /// must not be handed a value loaded before it. Reads already waiting keep theirs: they
+    /// began before the write finished.
+    pub(crate) fn forget(&self, key: &str) {
+        let prefix = format!("{key}\u{0}");
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.retain(|id, _| !id.starts_with(&prefix));
+    }
+}
+
 impl Leader {
-    /// Hands the loaded value (or `None` for a failed load) to every follower.
-    pub(crate) fn land(self, value: Option<Bytes>) {
+    /// Hands the value (or `None` for a failed load) to every follower.
+    pub(crate) fn land(self, value: Option<Value>) {
         let _ = self.sender.send(Some(value));
         // Drop removes the flight.
     }
@@ -74,7 +90,7 @@ impl Drop for Leader {
 }
 
 /// Waits for the leader; `None` when it failed or went away (load for yourself then).
-pub(crate) async fn wait(mut receiver: watch::Receiver<Landing>) -> Option<Bytes> {
+pub(crate) async fn wait(mut receiver: watch::Receiver<Landing>) -> Option<Value> {
     match receiver.wait_for(Option::is_some).await {
         Ok(landing) => landing.clone().flatten(),
         Err(_) => None,
@@ -91,11 +107,11 @@ mod tests {
             Role::Leader(leader) => {
                 loads.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                let value = Some(Bytes::from_static(b"v"));
-                leader.land(value.clone());
-                value
+                let value = Bytes::from_static(b"v");
+                leader.land(Some((value.clone(), Outcome::Miss)));
+                Some(value)
             }
-            Role::Follower(receiver) => wait(receiver).await,
+            Role::Follower(receiver) => wait(receiver).await.map(|(bytes, _)| bytes),
         }
     }
 

@@ -26,6 +26,7 @@ use serde::Serialize;
 
 pub use keys::{CacheType, Key};
 pub use stats::{Outcome, Stats, TypeStats};
+pub use store::Memory;
 use store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -87,15 +88,27 @@ impl Cache {
         &self.stats
     }
 
+    /// Whether requests are skipping Redis right now.
+    pub fn bypassing(&self) -> bool {
+        self.store.bypassing()
+    }
+
+    /// Redis memory use and limit, and evicted keys.
+    pub async fn memory(&self) -> Result<Memory, Error> {
+        self.store.memory().await
+    }
+
     /// Whether Redis answers a PING within the timeout.
     pub async fn ping(&self) -> Result<(), Error> {
         self.store.ping().await
     }
 
     /// Cache-aside read of `key`'s `field` (the variant: a query, a caller's scope): the cached
-    /// value when there is one; otherwise `load` (run once for all concurrent misses of the
-    /// same key and field) whose result is cached unless the key was invalidated meanwhile.
-    /// With Redis unavailable, `load` answers alone.
+    /// value when there is one; otherwise `load`, whose result is cached unless the key was
+    /// invalidated meanwhile. Concurrent reads of the same key and field form one flight: one
+    /// Redis read and, on a miss, one `load` serve them all; the leader caches the value before
+    /// the flight ends, so a read arriving after it finds the value in Redis. With Redis
+    /// unavailable, `load` answers alone (still once per flight).
     pub async fn get_or_load<T, E, F, Fut>(
         &self,
         key: &Key,
@@ -107,49 +120,71 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let version = match self.store.read(key, field).await {
-            Ok(store::Read::Hit(bytes)) => match serde_json::from_slice(&bytes) {
-                Ok(value) => {
-                    self.stats.record(key.kind, Outcome::Hit);
-                    return Ok((value, Outcome::Hit));
-                }
-                // A value of an older shape (after a deploy): reload it.
-                Err(_) => None,
-            },
-            Ok(store::Read::Miss { version }) => Some(version),
-            Err(e) => {
-                self.note_failure(&e);
-                self.stats.record(key.kind, Outcome::Bypass);
-                return load().await.map(|value| (value, Outcome::Bypass));
-            }
-        };
-        self.stats.record(key.kind, Outcome::Miss);
         let flight_id = format!("{}\u{0}{field}", key.name);
         match self.flights.join(&flight_id) {
             flight::Role::Leader(leader) => {
-                let loaded = load().await;
-                let bytes = loaded
-                    .as_ref()
-                    .ok()
-                    .and_then(|value| serde_json::to_vec(value).ok())
-                    .map(Bytes::from);
-                leader.land(bytes.clone());
-                if let (Some(bytes), Some(version)) = (bytes, version) {
-                    if let Err(e) = self.store.write(key, field, &bytes, version).await {
-                        self.note_failure(&e);
-                    }
-                }
-                loaded.map(|value| (value, Outcome::Miss))
+                let (result, landing) = self.lead(key, field, load).await;
+                leader.land(landing);
+                result
             }
             flight::Role::Follower(receiver) => {
                 let landed = flight::wait(receiver).await;
-                match landed.and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
-                    Some(value) => Ok((value, Outcome::Miss)),
-                    // The leader failed or went away: load alone.
-                    None => load().await.map(|value| (value, Outcome::Miss)),
+                let shared = landed.and_then(|(bytes, outcome)| {
+                    serde_json::from_slice(&bytes)
+                        .ok()
+                        .map(|value| (value, outcome))
+                });
+                match shared {
+                    Some((value, outcome)) => {
+                        self.stats.record(key.kind, outcome);
+                        Ok((value, outcome))
+                    }
+                    // The leader failed or went away: read alone.
+                    None => self.lead(key, field, load).await.0,
                 }
             }
         }
+    }
+
+    /// One read through the cache, and what it hands its followers.
+    async fn lead<T, E, F, Fut>(
+        &self,
+        key: &Key,
+        field: &str,
+        load: F,
+    ) -> (Result<(T, Outcome), E>, Option<(Bytes, Outcome)>)
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let (outcome, version) = match self.store.read(key, field).await {
+            Ok(store::Read::Hit(bytes)) => match serde_json::from_slice(&bytes) {
+                Ok(value) => {
+                    self.stats.record(key.kind, Outcome::Hit);
+                    return (Ok((value, Outcome::Hit)), Some((bytes, Outcome::Hit)));
+                }
+                // A value of an older shape (after a deploy): reload it, leave it to its TTL.
+                Err(_) => (Outcome::Miss, None),
+            },
+            Ok(store::Read::Miss { version }) => (Outcome::Miss, Some(version)),
+            Err(e) => {
+                self.note_failure(&e);
+                (Outcome::Bypass, None)
+            }
+        };
+        self.stats.record(key.kind, outcome);
+        let value = match load().await {
+            Ok(value) => value,
+            Err(e) => return (Err(e), None),
+        };
+        let bytes = serde_json::to_vec(&value).ok().map(Bytes::from);
+        if let (Some(bytes), Some(version)) = (&bytes, version) {
+            if let Err(e) = self.store.write(key, field, bytes, version).await {
+                self.note_failure(&e);
+            }
+        }
+        (Ok((value, outcome)), bytes.map(|b| (b, outcome)))
     }
 
     /// Forgets `keys` (every variant) and makes any read that began before this call unable to
@@ -158,6 +193,9 @@ impl Cache {
     pub async fn invalidate(&self, keys: &[Key]) {
         if keys.is_empty() {
             return;
+        }
+        for key in keys {
+            self.flights.forget(&key.name);
         }
         if let Err(e) = self.store.invalidate(keys).await {
             // The keys may still hold old values: the store forgets everything it cached

@@ -40,6 +40,15 @@ end
 return 1
 ";
 
+/// Redis memory figures for the metrics endpoint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Memory {
+    pub used_bytes: f64,
+    /// 0 when Redis has no limit.
+    pub max_bytes: f64,
+    pub evicted_keys: f64,
+}
+
 pub(crate) enum Read {
     Hit(Bytes),
     /// Not cached; `version` is what a write must still find to land.
@@ -122,10 +131,13 @@ impl Store {
         &self,
         step: impl std::future::Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
+        let started = Instant::now();
         let result = match tokio::time::timeout(self.config.timeout, step).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout(self.config.timeout)),
         };
+        metrics::histogram!("ims_redis_command_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         if result.is_err() {
             let cooldown = u64::try_from(self.config.cooldown.as_millis()).unwrap_or(1000);
             self.open_until_ms
@@ -202,6 +214,30 @@ impl Store {
             Ok(())
         })
         .await
+    }
+
+    /// Whether requests are skipping Redis right now (off, or within a failure's cooldown).
+    pub(crate) fn bypassing(&self) -> bool {
+        !self.config.enabled || self.now_ms() < self.open_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// Memory used, the `maxmemory` limit and evicted keys, from `INFO`.
+    pub(crate) async fn memory(&self) -> Result<Memory, Error> {
+        let mut conn = self.connection().await?;
+        let info: String = self
+            .guard(async { Ok(redis::cmd("INFO").query_async(&mut conn).await?) })
+            .await?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        Ok(Memory {
+            used_bytes: field("used_memory"),
+            max_bytes: field("maxmemory"),
+            evicted_keys: field("evicted_keys"),
+        })
     }
 
     pub(crate) fn mark_dirty(&self) {

@@ -34,6 +34,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Err(e) => anyhow::bail!("database not ready or not migrated (run `ims migrate`): {e}"),
     }
     let upkeep = tokio::spawn(upkeep(state.db.clone()));
+    let metrics = api::metrics::spawn_refresh(state.clone(), Duration::from_secs(15));
     // Warm in the background: requests are served (as misses) while it runs.
     let warming = state.clone();
     tokio::spawn(async move {
@@ -65,6 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Err(_) => tracing::warn!("grace period over; exiting with requests still in flight"),
     }
     upkeep.abort();
+    metrics.abort();
     state.db.close().await;
     tracing::info!("stopped");
     Ok(())

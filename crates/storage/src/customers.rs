@@ -61,8 +61,11 @@ pub async fn insert_customer(pool: &PgPool, customer: &NewCustomer) -> Result<Cu
 }
 
 pub async fn customer_by_id(pool: &PgPool, id: Uuid) -> Result<CustomerRecord> {
-    let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
-    Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
+    crate::monitoring::timed("customers.by_id", async move {
+        let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
+        Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
+    })
+    .await
 }
 
 /// `GET /customers?phone=&q=`, by name.
@@ -70,23 +73,26 @@ pub async fn list_customers(
     pool: &PgPool,
     filter: &CustomerFilter,
 ) -> Result<Page<CustomerRecord>> {
-    let mut qb = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM customers WHERE true"));
-    if let Some(phone) = &filter.phone {
-        qb.push(" AND phone = ")
-            .push_bind(phone.as_str().to_owned());
-    }
-    if let Some(part) = &filter.name_contains {
-        qb.push(" AND name ILIKE ").push_bind(like_pattern(part));
-    }
-    if let Some(after) = &filter.after {
-        push_keyset(&mut qb, "name", "id", Direction::Asc, after);
-    }
-    qb.push(" ORDER BY name, id LIMIT ")
-        .push_bind(filter.limit + 1);
-    let rows: Vec<CustomerRecord> = qb.build_query_as().fetch_all(pool).await?;
-    Ok(Page::from_rows(rows, filter.limit, |c| {
-        After::Text(c.name.clone(), c.id)
-    }))
+    crate::monitoring::timed("customers.list", async move {
+        let mut qb = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM customers WHERE true"));
+        if let Some(phone) = &filter.phone {
+            qb.push(" AND phone = ")
+                .push_bind(phone.as_str().to_owned());
+        }
+        if let Some(part) = &filter.name_contains {
+            qb.push(" AND name ILIKE ").push_bind(like_pattern(part));
+        }
+        if let Some(after) = &filter.after {
+            push_keyset(&mut qb, "name", "id", Direction::Asc, after);
+        }
+        qb.push(" ORDER BY name, id LIMIT ")
+            .push_bind(filter.limit + 1);
+        let rows: Vec<CustomerRecord> = qb.build_query_as().fetch_all(pool).await?;
+        Ok(Page::from_rows(rows, filter.limit, |c| {
+            After::Text(c.name.clone(), c.id)
+        }))
+    })
+    .await
 }
 
 /// `%part%` with the user's own `%`, `_` and `\` taken literally.

@@ -74,52 +74,55 @@ pub async fn dashboard_stats(
     stores: Option<&[Uuid]>,
     day_start: DateTime<Utc>,
 ) -> Result<DashboardStats> {
-    let scope = stores.is_some();
-    let stores: Vec<Uuid> = stores.map(<[Uuid]>::to_vec).unwrap_or_default();
-    let (orders_today, revenue_today): (i64, i64) = sqlx::query_as(&scoped(TODAY, scope))
-        .bind(day_start)
-        .bind(&stores)
-        .fetch_one(pool)
-        .await?;
-    let counted: Vec<(String, i64)> = sqlx::query_as(&scoped(OPEN_ORDERS, scope))
-        .bind(day_start)
-        .bind(&stores)
-        .fetch_all(pool)
-        .await?;
-    // Every open status is reported, with 0 where no order has it.
-    let open_orders_by_status = ["pending", "confirmed", "in_workshop", "ready"]
-        .into_iter()
-        .map(|status| {
-            let count = counted
-                .iter()
-                .find(|(s, _)| s == status)
-                .map_or(0, |(_, n)| *n);
-            (status.to_owned(), count)
-        })
-        .collect();
-    let workshop_queue_by_status: Vec<(String, i64)> = sqlx::query_as(&scoped(QUEUE, scope))
-        .bind(day_start)
-        .bind(&stores)
-        .fetch_all(pool)
-        .await?;
-    let (low_stock_count, out_of_stock_count): (i64, i64) =
-        sqlx::query_as(&scoped(LOW_STOCK, scope))
+    crate::monitoring::timed("dashboard.stats", async move {
+        let scope = stores.is_some();
+        let stores: Vec<Uuid> = stores.map(<[Uuid]>::to_vec).unwrap_or_default();
+        let (orders_today, revenue_today): (i64, i64) = sqlx::query_as(&scoped(TODAY, scope))
             .bind(day_start)
             .bind(&stores)
             .fetch_one(pool)
             .await?;
-    let top_products: Vec<TopProduct> = sqlx::query_as(&scoped(TOP_PRODUCTS, scope))
-        .bind(day_start)
-        .bind(&stores)
-        .fetch_all(pool)
-        .await?;
-    Ok(DashboardStats {
-        orders_today,
-        revenue_today,
-        open_orders_by_status,
-        workshop_queue_by_status,
-        low_stock_count,
-        out_of_stock_count,
-        top_products,
+        let counted: Vec<(String, i64)> = sqlx::query_as(&scoped(OPEN_ORDERS, scope))
+            .bind(day_start)
+            .bind(&stores)
+            .fetch_all(pool)
+            .await?;
+        // Every open status is reported, with 0 where no order has it.
+        let open_orders_by_status = ["pending", "confirmed", "in_workshop", "ready"]
+            .into_iter()
+            .map(|status| {
+                let count = counted
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
+                (status.to_owned(), count)
+            })
+            .collect();
+        let workshop_queue_by_status: Vec<(String, i64)> = sqlx::query_as(&scoped(QUEUE, scope))
+            .bind(day_start)
+            .bind(&stores)
+            .fetch_all(pool)
+            .await?;
+        let (low_stock_count, out_of_stock_count): (i64, i64) =
+            sqlx::query_as(&scoped(LOW_STOCK, scope))
+                .bind(day_start)
+                .bind(&stores)
+                .fetch_one(pool)
+                .await?;
+        let top_products: Vec<TopProduct> = sqlx::query_as(&scoped(TOP_PRODUCTS, scope))
+            .bind(day_start)
+            .bind(&stores)
+            .fetch_all(pool)
+            .await?;
+        Ok(DashboardStats {
+            orders_today,
+            revenue_today,
+            open_orders_by_status,
+            workshop_queue_by_status,
+            low_stock_count,
+            out_of_stock_count,
+            top_products,
+        })
     })
+    .await
 }

@@ -44,6 +44,7 @@ impl DbConfig {
 pub struct Db {
     primary: PgPool,
     read: PgPool,
+    separate_read: bool,
 }
 
 impl Db {
@@ -55,12 +56,21 @@ impl Db {
             Some(options) => pool(config, options.clone()),
             None => primary.clone(),
         };
-        Self { primary, read }
+        Self {
+            primary,
+            read,
+            separate_read: config.read.is_some(),
+        }
     }
 
     /// Writes, and reads that must see the caller's own writes.
     pub fn primary(&self) -> &PgPool {
         &self.primary
+    }
+
+    /// Whether reads go to a pool of their own (`IMS_DATABASE_READ_URL`).
+    pub fn has_separate_read_pool(&self) -> bool {
+        self.separate_read
     }
 
     /// Reads that may lag a little behind the primary.

@@ -54,11 +54,14 @@ pub async fn list_store_stock(
     limit: i64,
     after: Option<&After>,
 ) -> Result<Page<StockRecord>> {
-    let mut qb = list_store_stock_query("", filter, limit, after);
-    let rows: Vec<StockRecord> = qb.build_query_as().fetch_all(pool).await?;
-    Ok(Page::from_rows(rows, limit, |r| {
-        After::Int(i64::from(r.quantity), r.product_id)
-    }))
+    crate::monitoring::timed("inventory.list", async move {
+        let mut qb = list_store_stock_query("", filter, limit, after);
+        let rows: Vec<StockRecord> = qb.build_query_as().fetch_all(pool).await?;
+        Ok(Page::from_rows(rows, limit, |r| {
+            After::Int(i64::from(r.quantity), r.product_id)
+        }))
+    })
+    .await
 }
 
 /// The SQL of a store's stock list (after `prefix`, which `ims explain` sets).
@@ -90,11 +93,14 @@ pub(crate) const ROW: &str = "FROM inventory i JOIN products p ON p.id = i.produ
     WHERE i.product_id = $1 AND i.store_id = $2";
 
 pub async fn stock_row(pool: &PgPool, store_id: Uuid, product_id: Uuid) -> Result<StockRecord> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} {ROW}"))
-        .bind(product_id)
-        .bind(store_id)
-        .fetch_one(pool)
-        .await?)
+    crate::monitoring::timed("inventory.row", async move {
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} {ROW}"))
+            .bind(product_id)
+            .bind(store_id)
+            .fetch_one(pool)
+            .await?)
+    })
+    .await
 }
 
 /// Changes a row by `delta` (a count, a delivery, damage, ...) with the reason recorded.
@@ -106,21 +112,24 @@ pub async fn adjust_stock(
     reason: &str,
     actor: Uuid,
 ) -> Result<StockRecord> {
-    let mut tx = pool.begin().await?;
-    let change = StockChange {
-        product_id,
-        store_id,
-        delta,
-        kind: "adjustment",
-    };
-    let context = Context {
-        actor_id: Some(actor),
-        reason: Some(reason.to_owned()),
-        ..Default::default()
-    };
-    stock::apply(&mut tx, &[change], &context).await?;
-    tx.commit().await?;
-    stock_row(pool, store_id, product_id).await
+    crate::monitoring::timed("inventory.adjust", async move {
+        let mut tx = pool.begin().await?;
+        let change = StockChange {
+            product_id,
+            store_id,
+            delta,
+            kind: "adjustment",
+        };
+        let context = Context {
+            actor_id: Some(actor),
+            reason: Some(reason.to_owned()),
+            ..Default::default()
+        };
+        stock::apply(&mut tx, &[change], &context).await?;
+        tx.commit().await?;
+        stock_row(pool, store_id, product_id).await
+    })
+    .await
 }
 
 /// Moves units between two stores in one transaction: both rows change or neither.
@@ -132,37 +141,40 @@ pub async fn transfer_stock(
     quantity: i32,
     actor: Uuid,
 ) -> Result<(Uuid, StockRecord, StockRecord)> {
-    if from == to {
-        return Err(Error::rejected("toStoreId", "must differ from fromStoreId"));
-    }
-    let transfer_id = Uuid::now_v7();
-    let mut tx = pool.begin().await?;
-    let context = Context {
-        transfer_id: Some(transfer_id),
-        actor_id: Some(actor),
-        ..Default::default()
-    };
-    // Both rows in one call: they are locked together in a fixed order, so two transfers in
-    // opposite directions cannot deadlock.
-    let changes = [
-        StockChange {
-            product_id,
-            store_id: from,
-            delta: -quantity,
-            kind: "transfer_out",
-        },
-        StockChange {
-            product_id,
-            store_id: to,
-            delta: quantity,
-            kind: "transfer_in",
-        },
-    ];
-    stock::apply(&mut tx, &changes, &context).await?;
-    tx.commit().await?;
-    let source = stock_row(pool, from, product_id).await?;
-    let target = stock_row(pool, to, product_id).await?;
-    Ok((transfer_id, source, target))
+    crate::monitoring::timed("inventory.transfer", async move {
+        if from == to {
+            return Err(Error::rejected("toStoreId", "must differ from fromStoreId"));
+        }
+        let transfer_id = Uuid::now_v7();
+        let mut tx = pool.begin().await?;
+        let context = Context {
+            transfer_id: Some(transfer_id),
+            actor_id: Some(actor),
+            ..Default::default()
+        };
+        // Both rows in one call: they are locked together in a fixed order, so two transfers in
+        // opposite directions cannot deadlock.
+        let changes = [
+            StockChange {
+                product_id,
+                store_id: from,
+                delta: -quantity,
+                kind: "transfer_out",
+            },
+            StockChange {
+                product_id,
+                store_id: to,
+                delta: quantity,
+                kind: "transfer_in",
+            },
+        ];
+        stock::apply(&mut tx, &changes, &context).await?;
+        tx.commit().await?;
+        let source = stock_row(pool, from, product_id).await?;
+        let target = stock_row(pool, to, product_id).await?;
+        Ok((transfer_id, source, target))
+    })
+    .await
 }
 
 /// A row's movements, newest first.
@@ -173,19 +185,22 @@ pub async fn list_movements(
     limit: i64,
     after: Option<&After>,
 ) -> Result<Page<MovementRecord>> {
-    let mut qb = QueryBuilder::new(
-        "SELECT id, product_id, store_id, delta, kind, reason, order_id, transfer_id, actor_id, created_at
-         FROM inventory_movements WHERE product_id = ",
-    );
-    qb.push_bind(product_id)
-        .push(" AND store_id = ")
-        .push_bind(store_id);
-    if let Some(After::Int(id, _)) = after {
-        qb.push(" AND id < ").push_bind(*id);
-    }
-    qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit + 1);
-    let rows: Vec<MovementRecord> = qb.build_query_as().fetch_all(pool).await?;
-    Ok(Page::from_rows(rows, limit, |m| {
-        After::Int(m.id, Uuid::nil())
-    }))
+    crate::monitoring::timed("inventory.movements", async move {
+        let mut qb = QueryBuilder::new(
+            "SELECT id, product_id, store_id, delta, kind, reason, order_id, transfer_id, actor_id, created_at
+             FROM inventory_movements WHERE product_id = ",
+        );
+        qb.push_bind(product_id)
+            .push(" AND store_id = ")
+            .push_bind(store_id);
+        if let Some(After::Int(id, _)) = after {
+            qb.push(" AND id < ").push_bind(*id);
+        }
+        qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit + 1);
+        let rows: Vec<MovementRecord> = qb.build_query_as().fetch_all(pool).await?;
+        Ok(Page::from_rows(rows, limit, |m| {
+            After::Int(m.id, Uuid::nil())
+        }))
+    })
+    .await
 }

@@ -12,6 +12,7 @@
 //! - [`orders`], [`inventory`], [`prescriptions`], [`workshop`], [`dashboard`]: operations.
 //! - [`stock`]: the one code path that changes stock, keeping its invariants.
 //! - [`idempotency`]: replaying the first response to a retried request.
+//! - [`monitoring`]: database health figures for the metrics endpoint; query timing.
 //! - [`explain`]: plans of the hot queries, judged (`ims explain`).
 //! - [`demo`]: the small demo data set loaded by `ims seed`.
 
@@ -25,6 +26,7 @@ pub mod explain;
 pub mod generator;
 pub mod idempotency;
 pub mod inventory;
+pub mod monitoring;
 pub mod orders;
 pub mod page;
 pub mod prescriptions;

@@ -106,84 +106,89 @@ pub async fn place_order(
     key: Option<&IdempotencyKey>,
     render: impl FnOnce(&OrderRecord) -> serde_json::Value,
 ) -> Result<Placed> {
-    let mut tx = pool.begin().await?;
-    if let Some(key) = key {
-        match idempotency::claim(&mut tx, key).await? {
-            Claim::Fresh => {}
-            Claim::Replay { status, body } => return Ok(Placed::Replay { status, body }),
-            Claim::Mismatch => {
-                return Err(Error::InvalidState(
-                    "this Idempotency-Key was already used with a different request".into(),
-                ))
+    crate::monitoring::timed("orders.place", async move {
+        let mut tx = pool.begin().await?;
+        if let Some(key) = key {
+            match idempotency::claim(&mut tx, key).await? {
+                Claim::Fresh => {}
+                Claim::Replay { status, body } => return Ok(Placed::Replay { status, body }),
+                Claim::Mismatch => {
+                    return Err(Error::InvalidState(
+                        "this Idempotency-Key was already used with a different request".into(),
+                    ))
+                }
             }
         }
-    }
-    let (customer_name, customer_phone): (String, String) =
-        sqlx::query_as("SELECT name, phone FROM customers WHERE id = $1")
-            .bind(order.customer_id)
+        let (customer_name, customer_phone): (String, String) =
+            sqlx::query_as("SELECT name, phone FROM customers WHERE id = $1")
+                .bind(order.customer_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| Error::rejected("customerId", "no customer with this id"))?;
+        let store_status: String = sqlx::query_scalar("SELECT status FROM stores WHERE id = $1")
+            .bind(order.store_id)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or_else(|| Error::rejected("customerId", "no customer with this id"))?;
-    let store_status: String = sqlx::query_scalar("SELECT status FROM stores WHERE id = $1")
-        .bind(order.store_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| Error::rejected("storeId", "no store with this id"))?;
-    if store_status != "active" {
-        return Err(Error::rejected("storeId", "this store is closed"));
-    }
-    let items = priced_items(&mut tx, &order.lines).await?;
-    let changes: Vec<StockChange> = items
-        .iter()
-        .map(|item| StockChange {
-            product_id: item.product_id,
-            store_id: order.store_id,
-            delta: -item.quantity,
-            kind: "sale",
-        })
-        .collect();
-    let (id, created_at) = new_order_id();
-    let context = stock::Context {
-        order_id: Some(id),
-        actor_id: Some(order.created_by),
-        ..Default::default()
-    };
-    stock::apply(&mut tx, &changes, &context).await?;
+            .ok_or_else(|| Error::rejected("storeId", "no store with this id"))?;
+        if store_status != "active" {
+            return Err(Error::rejected("storeId", "this store is closed"));
+        }
+        let items = priced_items(&mut tx, &order.lines).await?;
+        let changes: Vec<StockChange> = items
+            .iter()
+            .map(|item| StockChange {
+                product_id: item.product_id,
+                store_id: order.store_id,
+                delta: -item.quantity,
+                kind: "sale",
+            })
+            .collect();
+        let (id, created_at) = new_order_id();
+        let context = stock::Context {
+            order_id: Some(id),
+            actor_id: Some(order.created_by),
+            ..Default::default()
+        };
+        stock::apply(&mut tx, &changes, &context).await?;
 
-    let sequence: i64 = sqlx::query_scalar("SELECT nextval('order_number_seq')")
-        .fetch_one(&mut *tx)
-        .await?;
-    let number = domain::order::order_number(chrono::Datelike::year(&created_at), sequence);
-    let total: i64 = items.iter().map(|i| i.line_total).sum();
-    sqlx::query("INSERT INTO order_keys (order_id, order_number, created_at) VALUES ($1, $2, $3)")
+        let sequence: i64 = sqlx::query_scalar("SELECT nextval('order_number_seq')")
+            .fetch_one(&mut *tx)
+            .await?;
+        let number = domain::order::order_number(chrono::Datelike::year(&created_at), sequence);
+        let total: i64 = items.iter().map(|i| i.line_total).sum();
+        sqlx::query(
+            "INSERT INTO order_keys (order_id, order_number, created_at) VALUES ($1, $2, $3)",
+        )
         .bind(id)
         .bind(&number)
         .bind(created_at)
         .execute(&mut *tx)
         .await?;
-    let record: OrderRecord = sqlx::query_as(&format!(
-        "INSERT INTO orders (id, created_at, order_number, store_id, customer_id, customer_name,
-            customer_phone, items, total, payment_status, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(created_at)
-    .bind(&number)
-    .bind(order.store_id)
-    .bind(order.customer_id)
-    .bind(&customer_name)
-    .bind(&customer_phone)
-    .bind(sqlx::types::Json(&items))
-    .bind(total)
-    .bind(PaymentStatus::of(0, total).as_str())
-    .bind(order.created_by)
-    .fetch_one(&mut *tx)
-    .await?;
-    if let Some(key) = key {
-        idempotency::record(&mut tx, key, 201, &render(&record)).await?;
-    }
-    tx.commit().await?;
-    Ok(Placed::New(Box::new(record)))
+        let record: OrderRecord = sqlx::query_as(&format!(
+            "INSERT INTO orders (id, created_at, order_number, store_id, customer_id, customer_name,
+                customer_phone, items, total, payment_status, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(created_at)
+        .bind(&number)
+        .bind(order.store_id)
+        .bind(order.customer_id)
+        .bind(&customer_name)
+        .bind(&customer_phone)
+        .bind(sqlx::types::Json(&items))
+        .bind(total)
+        .bind(PaymentStatus::of(0, total).as_str())
+        .bind(order.created_by)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(key) = key {
+            idempotency::record(&mut tx, key, 201, &render(&record)).await?;
+        }
+        tx.commit().await?;
+        Ok(Placed::New(Box::new(record)))
+    })
+    .await
 }
 
 /// Merges repeated products, then prices every line from the catalogue (only active
@@ -231,12 +236,15 @@ pub(crate) const BY_ID: &str = "FROM orders WHERE id = $1 AND created_at = $2";
 pub(crate) const NUMBER_TO_ID: &str = "SELECT order_id FROM order_keys WHERE order_number = $1";
 
 pub async fn order_by_id(pool: &PgPool, id: Uuid) -> Result<OrderRecord> {
-    let created_at = created_at_of(id).ok_or(Error::NotFound)?;
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} {BY_ID}"))
-        .bind(id)
-        .bind(created_at)
-        .fetch_one(pool)
-        .await?)
+    crate::monitoring::timed("orders.by_id", async move {
+        let created_at = created_at_of(id).ok_or(Error::NotFound)?;
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} {BY_ID}"))
+            .bind(id)
+            .bind(created_at)
+            .fetch_one(pool)
+            .await?)
+    })
+    .await
 }
 
 /// By number: the registry names the order's id, whose timestamp names its partition.
@@ -268,11 +276,14 @@ pub async fn list_orders(
     limit: i64,
     after: Option<&After>,
 ) -> Result<Page<OrderRecord>> {
-    let mut qb = list_orders_query("", filter, limit, after);
-    let rows: Vec<OrderRecord> = qb.build_query_as().fetch_all(pool).await?;
-    Ok(Page::from_rows(rows, limit, |o| {
-        After::Time(o.created_at, o.id)
-    }))
+    crate::monitoring::timed("orders.list", async move {
+        let mut qb = list_orders_query("", filter, limit, after);
+        let rows: Vec<OrderRecord> = qb.build_query_as().fetch_all(pool).await?;
+        Ok(Page::from_rows(rows, limit, |o| {
+            After::Time(o.created_at, o.id)
+        }))
+    })
+    .await
 }
 
 /// The SQL of an order list (after `prefix`, which `ims explain` sets to `EXPLAIN ...`).
@@ -339,39 +350,42 @@ pub async fn change_order_status(
     next: OrderStatus,
     actor: Uuid,
 ) -> Result<OrderRecord> {
-    let mut tx = pool.begin().await?;
-    let order = lock_order(&mut tx, id).await?;
-    let current = OrderStatus::from_name(&order.status)
-        .ok_or_else(|| Error::InvalidState(format!("unknown status {}", order.status)))?;
-    current.transition(next).map_err(Error::InvalidState)?;
-    if next == OrderStatus::Cancelled {
-        let changes: Vec<StockChange> = order
-            .items
-            .iter()
-            .map(|i| StockChange {
-                product_id: i.product_id,
-                store_id: order.store_id,
-                delta: i.quantity,
-                kind: "cancellation",
-            })
-            .collect();
-        let context = stock::Context {
-            order_id: Some(id),
-            actor_id: Some(actor),
-            ..Default::default()
-        };
-        stock::apply(&mut tx, &changes, &context).await?;
-    }
-    let updated: OrderRecord = sqlx::query_as(&format!(
-        "UPDATE orders SET status = $3 WHERE id = $1 AND created_at = $2 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(order.created_at)
-    .bind(next.as_str())
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(updated)
+    crate::monitoring::timed("orders.change_status", async move {
+        let mut tx = pool.begin().await?;
+        let order = lock_order(&mut tx, id).await?;
+        let current = OrderStatus::from_name(&order.status)
+            .ok_or_else(|| Error::InvalidState(format!("unknown status {}", order.status)))?;
+        current.transition(next).map_err(Error::InvalidState)?;
+        if next == OrderStatus::Cancelled {
+            let changes: Vec<StockChange> = order
+                .items
+                .iter()
+                .map(|i| StockChange {
+                    product_id: i.product_id,
+                    store_id: order.store_id,
+                    delta: i.quantity,
+                    kind: "cancellation",
+                })
+                .collect();
+            let context = stock::Context {
+                order_id: Some(id),
+                actor_id: Some(actor),
+                ..Default::default()
+            };
+            stock::apply(&mut tx, &changes, &context).await?;
+        }
+        let updated: OrderRecord = sqlx::query_as(&format!(
+            "UPDATE orders SET status = $3 WHERE id = $1 AND created_at = $2 RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(order.created_at)
+        .bind(next.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(updated)
+    })
+    .await
 }
 
 /// Records a payment; more than the amount due, or paying a cancelled order, is refused.
@@ -382,38 +396,41 @@ pub async fn add_payment(
     method: PaymentMethod,
     actor: Uuid,
 ) -> Result<OrderRecord> {
-    let mut tx = pool.begin().await?;
-    let order = lock_order(&mut tx, id).await?;
-    if order.status == OrderStatus::Cancelled.as_str() {
-        return Err(Error::InvalidState(
-            "a cancelled order cannot take payments".into(),
-        ));
-    }
-    let due = order.total - order.amount_paid;
-    if amount > due {
-        return Err(Error::InvalidState(format!(
-            "the payment of {amount} is more than the {due} still due"
-        )));
-    }
-    let payment = Payment {
-        id: Uuid::now_v7(),
-        amount,
-        method: method.as_str().into(),
-        paid_at: Utc::now(),
-        recorded_by: Some(actor),
-    };
-    let paid = order.amount_paid + amount;
-    let updated: OrderRecord = sqlx::query_as(&format!(
-        "UPDATE orders SET amount_paid = $3, payment_status = $4, payments = payments || $5
-         WHERE id = $1 AND created_at = $2 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(order.created_at)
-    .bind(paid)
-    .bind(PaymentStatus::of(paid, order.total).as_str())
-    .bind(sqlx::types::Json(vec![payment]))
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(updated)
+    crate::monitoring::timed("orders.add_payment", async move {
+        let mut tx = pool.begin().await?;
+        let order = lock_order(&mut tx, id).await?;
+        if order.status == OrderStatus::Cancelled.as_str() {
+            return Err(Error::InvalidState(
+                "a cancelled order cannot take payments".into(),
+            ));
+        }
+        let due = order.total - order.amount_paid;
+        if amount > due {
+            return Err(Error::InvalidState(format!(
+                "the payment of {amount} is more than the {due} still due"
+            )));
+        }
+        let payment = Payment {
+            id: Uuid::now_v7(),
+            amount,
+            method: method.as_str().into(),
+            paid_at: Utc::now(),
+            recorded_by: Some(actor),
+        };
+        let paid = order.amount_paid + amount;
+        let updated: OrderRecord = sqlx::query_as(&format!(
+            "UPDATE orders SET amount_paid = $3, payment_status = $4, payments = payments || $5
+             WHERE id = $1 AND created_at = $2 RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(order.created_at)
+        .bind(paid)
+        .bind(PaymentStatus::of(paid, order.total).as_str())
+        .bind(sqlx::types::Json(vec![payment]))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(updated)
+    })
+    .await
 }

@@ -45,40 +45,43 @@ const COLUMNS: &str = "id, customer_id, patient_id, test_date, expires_at, right
 /// Records a new test. The patient's earlier active prescriptions become `superseded` (and a
 /// test older than one on file is recorded as superseded itself).
 pub async fn insert_prescription(pool: &PgPool, p: &NewPrescription) -> Result<PrescriptionRecord> {
-    let mut tx = pool.begin().await?;
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "UPDATE prescriptions SET status = 'superseded'
-         WHERE patient_id = $1 AND status = 'active' AND test_date <= $2",
-    )
-    .bind(p.patient_id)
-    .bind(p.test_date)
-    .execute(&mut *tx)
-    .await?;
-    let record: PrescriptionRecord = sqlx::query_as(&format!(
-        "INSERT INTO prescriptions (id, customer_id, patient_id, test_date, expires_at, right_eye,
-            left_eye, notes, created_by, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-            -- An older test entered late is born superseded by the newer one already on file.
-            CASE WHEN EXISTS (SELECT 1 FROM prescriptions WHERE patient_id = $3
-                              AND status = 'active' AND test_date > $4)
-                 THEN 'superseded' ELSE 'active' END)
-         RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(p.customer_id)
-    .bind(p.patient_id)
-    .bind(p.test_date)
-    .bind(p.expires_at)
-    .bind(Json(&p.right_eye))
-    .bind(Json(&p.left_eye))
-    .bind(&p.notes)
-    .bind(p.created_by)
-    .fetch_one(&mut *tx)
-    .await?;
-    audit(&mut tx, p.created_by, "prescription.create", &[id]).await?;
-    tx.commit().await?;
-    Ok(record)
+    crate::monitoring::timed("prescriptions.insert", async move {
+        let mut tx = pool.begin().await?;
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "UPDATE prescriptions SET status = 'superseded'
+             WHERE patient_id = $1 AND status = 'active' AND test_date <= $2",
+        )
+        .bind(p.patient_id)
+        .bind(p.test_date)
+        .execute(&mut *tx)
+        .await?;
+        let record: PrescriptionRecord = sqlx::query_as(&format!(
+            "INSERT INTO prescriptions (id, customer_id, patient_id, test_date, expires_at, right_eye,
+                left_eye, notes, created_by, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                -- An older test entered late is born superseded by the newer one already on file.
+                CASE WHEN EXISTS (SELECT 1 FROM prescriptions WHERE patient_id = $3
+                                  AND status = 'active' AND test_date > $4)
+                     THEN 'superseded' ELSE 'active' END)
+             RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(p.customer_id)
+        .bind(p.patient_id)
+        .bind(p.test_date)
+        .bind(p.expires_at)
+        .bind(Json(&p.right_eye))
+        .bind(Json(&p.left_eye))
+        .bind(&p.notes)
+        .bind(p.created_by)
+        .fetch_one(&mut *tx)
+        .await?;
+        audit(&mut tx, p.created_by, "prescription.create", &[id]).await?;
+        tx.commit().await?;
+        Ok(record)
+    })
+    .await
 }
 
 /// One prescription, audited as read by `reader`.
@@ -87,16 +90,19 @@ pub async fn read_prescription(
     id: Uuid,
     reader: Uuid,
 ) -> Result<PrescriptionRecord> {
-    let mut tx = pool.begin().await?;
-    let record: PrescriptionRecord = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM prescriptions WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
-    audit(&mut tx, reader, "prescription.read", &[id]).await?;
-    tx.commit().await?;
-    Ok(record)
+    crate::monitoring::timed("prescriptions.read", async move {
+        let mut tx = pool.begin().await?;
+        let record: PrescriptionRecord = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM prescriptions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        audit(&mut tx, reader, "prescription.read", &[id]).await?;
+        tx.commit().await?;
+        Ok(record)
+    })
+    .await
 }
 
 #[derive(Debug, Default)]
@@ -114,14 +120,17 @@ pub async fn list_prescriptions(
     after: Option<&After>,
     reader: Uuid,
 ) -> Result<Page<PrescriptionRecord>> {
-    let mut qb = list_prescriptions_query("", filter, limit, after);
-    let mut tx = pool.begin().await?;
-    let rows: Vec<PrescriptionRecord> = qb.build_query_as().fetch_all(&mut *tx).await?;
-    let page = Page::from_rows(rows, limit, |p| After::Date(p.test_date, p.id));
-    let ids: Vec<Uuid> = page.items.iter().map(|p| p.id).collect();
-    audit(&mut tx, reader, "prescription.read", &ids).await?;
-    tx.commit().await?;
-    Ok(page)
+    crate::monitoring::timed("prescriptions.list", async move {
+        let mut qb = list_prescriptions_query("", filter, limit, after);
+        let mut tx = pool.begin().await?;
+        let rows: Vec<PrescriptionRecord> = qb.build_query_as().fetch_all(&mut *tx).await?;
+        let page = Page::from_rows(rows, limit, |p| After::Date(p.test_date, p.id));
+        let ids: Vec<Uuid> = page.items.iter().map(|p| p.id).collect();
+        audit(&mut tx, reader, "prescription.read", &ids).await?;
+        tx.commit().await?;
+        Ok(page)
+    })
+    .await
 }
 
 /// The SQL of a prescription list (after `prefix`, which `ims explain` sets).

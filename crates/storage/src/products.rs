@@ -147,18 +147,24 @@ pub async fn insert_product(pool: &PgPool, product: &NewProduct) -> Result<Produ
 }
 
 pub async fn product_by_id(pool: &PgPool, id: Uuid) -> Result<ProductRecord> {
-    let sql = format!("SELECT {COLUMNS} FROM products WHERE id = $1");
-    Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
+    crate::monitoring::timed("products.by_id", async move {
+        let sql = format!("SELECT {COLUMNS} FROM products WHERE id = $1");
+        Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
+    })
+    .await
 }
 
 pub(crate) const BY_SKU: &str = "FROM products WHERE sku = $1";
 
 pub async fn product_by_sku(pool: &PgPool, sku: &Sku) -> Result<ProductRecord> {
-    let sql = format!("SELECT {COLUMNS} {BY_SKU}");
-    Ok(sqlx::query_as(&sql)
-        .bind(sku.as_str())
-        .fetch_one(pool)
-        .await?)
+    crate::monitoring::timed("products.by_sku", async move {
+        let sql = format!("SELECT {COLUMNS} {BY_SKU}");
+        Ok(sqlx::query_as(&sql)
+            .bind(sku.as_str())
+            .fetch_one(pool)
+            .await?)
+    })
+    .await
 }
 
 /// Id, sku and category of each product: what its cache keys are named by.
@@ -183,11 +189,14 @@ pub async fn stores_stocking(pool: &PgPool, id: Uuid) -> Result<Vec<Uuid>> {
 
 /// Active products by units sold, most first.
 pub async fn bestsellers(pool: &PgPool, limit: i64) -> Result<Vec<ProductRecord>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM products WHERE status = 'active'
-         ORDER BY sales_count DESC, id DESC LIMIT $1"
-    );
-    Ok(sqlx::query_as(&sql).bind(limit).fetch_all(pool).await?)
+    crate::monitoring::timed("products.bestsellers", async move {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM products WHERE status = 'active'
+             ORDER BY sales_count DESC, id DESC LIMIT $1"
+        );
+        Ok(sqlx::query_as(&sql).bind(limit).fetch_all(pool).await?)
+    })
+    .await
 }
 
 /// `GET /products` and `GET /categories/{id}/products`: filters, search and one sort order.
@@ -199,22 +208,25 @@ pub async fn list_products(
     limit: i64,
     after: Option<&After>,
 ) -> Result<Page<ProductRecord>> {
-    let mut qb = list_products_query("", filter, sort, limit, after);
-    let rows: Vec<ProductRecord> = qb.build_query_as().fetch_all(pool).await?;
-    if sort == ProductSort::Relevance {
-        let offset = match after {
-            Some(After::Offset(n)) => *n,
-            _ => 0,
-        };
-        return Ok(Page::from_rows(rows, limit, |_| {
-            After::Offset(offset + limit)
-        }));
-    }
-    Ok(Page::from_rows(rows, limit, |p| match sort {
-        ProductSort::Price | ProductSort::PriceDesc => After::Int(p.price, p.id),
-        ProductSort::SalesDesc => After::Int(p.sales_count, p.id),
-        ProductSort::Name | ProductSort::Relevance => After::Text(p.name.clone(), p.id),
-    }))
+    crate::monitoring::timed("products.list", async move {
+        let mut qb = list_products_query("", filter, sort, limit, after);
+        let rows: Vec<ProductRecord> = qb.build_query_as().fetch_all(pool).await?;
+        if sort == ProductSort::Relevance {
+            let offset = match after {
+                Some(After::Offset(n)) => *n,
+                _ => 0,
+            };
+            return Ok(Page::from_rows(rows, limit, |_| {
+                After::Offset(offset + limit)
+            }));
+        }
+        Ok(Page::from_rows(rows, limit, |p| match sort {
+            ProductSort::Price | ProductSort::PriceDesc => After::Int(p.price, p.id),
+            ProductSort::SalesDesc => After::Int(p.sales_count, p.id),
+            ProductSort::Name | ProductSort::Relevance => After::Text(p.name.clone(), p.id),
+        }))
+    })
+    .await
 }
 
 /// The SQL of a product list (after `prefix`, which `ims explain` sets to `EXPLAIN ...`).

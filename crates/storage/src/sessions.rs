@@ -33,13 +33,16 @@ pub async fn insert_session(
 /// (active, not revoked wholesale since) is checked against the user's profile.
 #[tracing::instrument(skip_all)]
 pub async fn session_for_token(pool: &PgPool, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
-    Ok(sqlx::query_as(
-        "SELECT user_id, created_at, expires_at FROM sessions
-         WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()",
-    )
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await?)
+    crate::monitoring::timed("sessions.for_token", async move {
+        Ok(sqlx::query_as(
+            "SELECT user_id, created_at, expires_at FROM sessions
+             WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()",
+        )
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await?)
+    })
+    .await
 }
 
 pub async fn revoke_session(pool: &PgPool, token_hash: &[u8]) -> Result<()> {

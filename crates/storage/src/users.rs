@@ -114,8 +114,11 @@ pub async fn upsert_admin(
 }
 
 pub async fn user_by_id(pool: &PgPool, id: Uuid) -> Result<UserRecord> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
+    crate::monitoring::timed("users.by_id", async move {
+        let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+        Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
+    })
+    .await
 }
 
 pub(crate) const LOGIN: &str =
@@ -124,11 +127,14 @@ pub(crate) const LOGIN: &str =
 /// Finds the account a login names, by email or username, ignoring case.
 #[tracing::instrument(skip_all)]
 pub async fn user_for_login(pool: &PgPool, login: &str) -> Result<Option<LoginRecord>> {
-    let sql = format!("SELECT {COLUMNS}, password_hash {LOGIN}");
-    Ok(sqlx::query_as(&sql)
-        .bind(login)
-        .fetch_optional(pool)
-        .await?)
+    crate::monitoring::timed("users.for_login", async move {
+        let sql = format!("SELECT {COLUMNS}, password_hash {LOGIN}");
+        Ok(sqlx::query_as(&sql)
+            .bind(login)
+            .fetch_optional(pool)
+            .await?)
+    })
+    .await
 }
 
 pub async fn record_login(pool: &PgPool, id: Uuid) -> Result<()> {

@@ -126,12 +126,15 @@ async fn record_change(
 }
 
 pub async fn job_by_id(pool: &PgPool, id: Uuid) -> Result<JobRecord> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM workshop_jobs WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_one(pool)
-    .await?)
+    crate::monitoring::timed("workshop.by_id", async move {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM workshop_jobs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(pool)
+        .await?)
+    })
+    .await
 }
 
 pub async fn job_by_number(pool: &PgPool, number: &str) -> Result<JobRecord> {
@@ -179,11 +182,14 @@ pub async fn list_jobs(
     limit: i64,
     after: Option<&After>,
 ) -> Result<Page<JobRecord>> {
-    let mut qb = list_jobs_query("", filter, limit, after);
-    let rows: Vec<JobRecord> = qb.build_query_as().fetch_all(pool).await?;
-    Ok(Page::from_rows(rows, limit, |j| {
-        After::RankTime(j.priority_rank, j.created_at, j.id)
-    }))
+    crate::monitoring::timed("workshop.queue", async move {
+        let mut qb = list_jobs_query("", filter, limit, after);
+        let rows: Vec<JobRecord> = qb.build_query_as().fetch_all(pool).await?;
+        Ok(Page::from_rows(rows, limit, |j| {
+            After::RankTime(j.priority_rank, j.created_at, j.id)
+        }))
+    })
+    .await
 }
 
 /// The SQL of the queue (after `prefix`, which `ims explain` sets).
@@ -230,25 +236,28 @@ pub async fn change_job_status(
     note: &str,
     actor: Uuid,
 ) -> Result<JobRecord> {
-    let mut tx = pool.begin().await?;
-    let current: String =
-        sqlx::query_scalar("SELECT status FROM workshop_jobs WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-    let from = JobStatus::from_name(&current)
-        .ok_or_else(|| Error::InvalidState(format!("unknown status {current}")))?;
-    from.transition(next).map_err(Error::InvalidState)?;
-    let record: JobRecord = sqlx::query_as(&format!(
-        "UPDATE workshop_jobs SET status = $2,
-            completed_at = CASE WHEN $2 = 'completed' THEN now() ELSE completed_at END
-         WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(next.as_str())
-    .fetch_one(&mut *tx)
-    .await?;
-    record_change(&mut tx, id, Some(&current), next, note, actor).await?;
-    tx.commit().await?;
-    Ok(record)
+    crate::monitoring::timed("workshop.change_status", async move {
+        let mut tx = pool.begin().await?;
+        let current: String =
+            sqlx::query_scalar("SELECT status FROM workshop_jobs WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let from = JobStatus::from_name(&current)
+            .ok_or_else(|| Error::InvalidState(format!("unknown status {current}")))?;
+        from.transition(next).map_err(Error::InvalidState)?;
+        let record: JobRecord = sqlx::query_as(&format!(
+            "UPDATE workshop_jobs SET status = $2,
+                completed_at = CASE WHEN $2 = 'completed' THEN now() ELSE completed_at END
+             WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(next.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        record_change(&mut tx, id, Some(&current), next, note, actor).await?;
+        tx.commit().await?;
+        Ok(record)
+    })
+    .await
 }

@@ -82,9 +82,17 @@ async fn ensure_template(admin: &mut PgConnection) -> anyhow::Result<String> {
         });
         db.migrate().await.context("migrating the template")?;
         db.close().await;
-        admin
-            .execute(format!(r#"ALTER DATABASE "{building}" RENAME TO "{template}""#).as_str())
-            .await?;
+        // The server may take a moment to end the closed connections; a rename meanwhile
+        // fails with "being accessed by other users".
+        let rename = format!(r#"ALTER DATABASE "{building}" RENAME TO "{template}""#);
+        let mut attempts = 0;
+        while let Err(e) = admin.execute(rename.as_str()).await {
+            attempts += 1;
+            if attempts >= 50 {
+                return Err(e.into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         anyhow::Ok(())
     }
     .await;
@@ -146,6 +154,8 @@ impl TestApp {
             settings,
         };
 
+        // Database and Redis figures for /metrics, refreshed often so a test sees them soon.
+        api::metrics::spawn_refresh(state.clone(), Duration::from_millis(500));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");

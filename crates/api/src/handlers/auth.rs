@@ -117,7 +117,7 @@ async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<StatusCo
 /// The logged-in user.
 #[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = Problem)))]
-async fn me(State(state): State<AppState>, auth: Auth) -> ApiResult<Cached<UserView>> {
-    let (profile, outcome) = crate::auth::profile(&state, auth.user_id).await?;
-    Ok(Cached(profile.user, outcome))
+async fn me(auth: Auth) -> ApiResult<Cached<UserView>> {
+    // Authentication already read the profile (through the cache): answer with that read.
+    Ok(Cached(auth.profile.user, auth.profile_outcome))
 }

@@ -172,11 +172,14 @@ async fn get_product(
     State(state): State<AppState>,
     _auth: Auth,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<ProductView>> {
-    let product = storage::products::product_by_id(state.db.read(), id)
-        .await
-        .or_not_found("product")?;
-    Ok(Json(product.into()))
+) -> ApiResult<Cached<ProductView>> {
+    read_through(&state, &keys::product(id), "", || async {
+        let product = storage::products::product_by_id(state.db.read(), id)
+            .await
+            .or_not_found("product")?;
+        Ok(ProductView::from(product))
+    })
+    .await
 }
 
 /// One product by its sku.

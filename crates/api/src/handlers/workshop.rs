@@ -277,5 +277,10 @@ async fn change_job_status(
     )
     .await
     .or_not_found("workshop job")?;
+    invalidate(
+        &state,
+        vec![keys::dashboard(Some(job.store_id)), keys::dashboard(None)],
+    )
+    .await;
     Ok(Json(with_history(&state, job).await?))
 }

@@ -1,0 +1,261 @@
+//! Every metric the service exports, defined here: HTTP traffic by route template, the cache,
+//! Redis, the database pools and health, and the process. `GET /metrics` renders them in the
+//! Prometheus text format. Figures read from PostgreSQL or Redis are refreshed by
+//! [`spawn_refresh`] on an interval, never per scrape; the rest are recorded as things happen.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
+
+use crate::state::AppState;
+
+/// Latency buckets (seconds): fine where the service lives (around a millisecond), coarse up
+/// to the 10 s a request may take at most.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The global recorder, installed once per process (tests start several apps in one).
+fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let handle = PrometheusBuilder::new()
+            // A gauge nobody sets for two minutes is gone (a standby that left must not keep
+            // its last lag forever); every live gauge is set at least every refresh.
+            .idle_timeout(MetricKindMask::GAUGE, Some(Duration::from_secs(120)))
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+            .and_then(|builder| builder.install_recorder())
+            // Only fails if another recorder was installed first, which nothing here does.
+            .unwrap_or_else(|e| panic!("installing the metrics recorder: {e}"));
+        describe();
+        metrics_process::Collector::default().describe();
+        handle
+    })
+}
+
+/// Installs the recorder; call at start-up so the first requests are counted.
+pub fn install() {
+    handle();
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "ims_http_requests_total",
+        "HTTP requests by method, route template and status"
+    );
+    describe_histogram!(
+        "ims_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency"
+    );
+    describe_gauge!("ims_http_requests_in_flight", "HTTP requests being served");
+    describe_counter!(
+        "ims_cache_requests_total",
+        "Cached reads by cache type and outcome"
+    );
+    describe_counter!(
+        "ims_cache_errors_total",
+        "Redis operations that failed or timed out"
+    );
+    describe_gauge!(
+        "ims_cache_bypassed",
+        "1 while requests skip Redis after a failure"
+    );
+    describe_histogram!(
+        "ims_redis_command_duration_seconds",
+        Unit::Seconds,
+        "Redis round trips"
+    );
+    describe_gauge!(
+        "ims_redis_memory_used_bytes",
+        Unit::Bytes,
+        "Redis used_memory"
+    );
+    describe_gauge!(
+        "ims_redis_memory_max_bytes",
+        Unit::Bytes,
+        "Redis maxmemory (0: no limit)"
+    );
+    describe_gauge!(
+        "ims_redis_evicted_keys_total",
+        "Keys Redis evicted to stay under maxmemory"
+    );
+    describe_gauge!(
+        "ims_db_pool_connections",
+        "Database connections by pool and state"
+    );
+    describe_gauge!("ims_db_pool_max_connections", "Database pool size limit");
+    describe_gauge!(
+        "ims_db_pool_waiting",
+        "Database operations waiting for a connection (estimate)"
+    );
+    describe_histogram!(
+        "ims_db_query_duration_seconds",
+        Unit::Seconds,
+        "Repository operations by name"
+    );
+    describe_gauge!(
+        "ims_db_index_scans_total",
+        "Index scans per table (pg_stat_user_tables)"
+    );
+    describe_gauge!(
+        "ims_db_seq_scans_total",
+        "Sequential scans per table (pg_stat_user_tables)"
+    );
+    describe_gauge!(
+        "ims_db_buffer_hit_ratio",
+        "Share of block reads served from shared buffers"
+    );
+    describe_gauge!(
+        "ims_db_wal_bytes_total",
+        Unit::Bytes,
+        "WAL generated (the plan's oplog size)"
+    );
+    describe_gauge!(
+        "ims_db_replication_lag_seconds",
+        "Replay lag per standby, seconds"
+    );
+    describe_gauge!(
+        "ims_db_replication_lag_bytes",
+        Unit::Bytes,
+        "Replay lag per standby, bytes"
+    );
+    describe_gauge!(
+        "ims_ready",
+        "1 when the service can answer (the database responds)"
+    );
+}
+
+/// Middleware: counts, times and tracks every request by its route template (never the raw
+/// URI: ids would make every product a series of its own).
+pub async fn track(request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let in_flight = gauge!("ims_http_requests_in_flight");
+    in_flight.increment(1.0);
+    let started = Instant::now();
+    let response = next.run(request).await;
+    in_flight.decrement(1.0);
+    let status = response.status();
+    let class = format!("{}xx", status.as_u16() / 100);
+    histogram!("ims_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone(), "status_class" => class)
+        .record(started.elapsed().as_secs_f64());
+    counter!("ims_http_requests_total", "method" => method, "route" => route, "status" => status.as_u16().to_string())
+        .increment(1);
+    response
+}
+
+/// `GET /metrics`: everything in the Prometheus text format.
+pub async fn render(State(state): State<AppState>) -> Response {
+    record_pools(&state);
+    record_cache(&state);
+    metrics_process::Collector::default().collect();
+    let body = handle().render();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Pool figures are read from the pools themselves: cheap, so per scrape. Without a separate
+/// read URL both names are one pool, reported once as `primary`.
+fn record_pools(state: &AppState) {
+    let mut pools = vec![("primary", state.db.primary())];
+    if state.db.has_separate_read_pool() {
+        pools.push(("read", state.db.read()));
+    }
+    let mut active_total = 0.0;
+    for (name, pool) in pools {
+        let size = f64::from(pool.size());
+        let idle = pool.num_idle() as f64;
+        active_total += size - idle;
+        gauge!("ims_db_pool_connections", "pool" => name, "state" => "active").set(size - idle);
+        gauge!("ims_db_pool_connections", "pool" => name, "state" => "idle").set(idle);
+        gauge!("ims_db_pool_max_connections", "pool" => name)
+            .set(f64::from(pool.options().get_max_connections()));
+    }
+    // Operations under way beyond the connections in use are waiting for one. sqlx does not
+    // say which pool an operation waits on, so the estimate is the service's, shown on the
+    // primary pool (the one writes and the pool alert depend on).
+    let in_progress = storage::monitoring::operations_in_progress() as f64;
+    gauge!("ims_db_pool_waiting", "pool" => "primary").set((in_progress - active_total).max(0.0));
+}
+
+/// The cache's own counters, copied as they stand.
+fn record_cache(state: &AppState) {
+    for stats in state.cache.stats().snapshot() {
+        let kind = stats.kind.as_str();
+        for (outcome, value) in [
+            ("hit", stats.hits),
+            ("miss", stats.misses),
+            ("bypass", stats.bypasses),
+        ] {
+            counter!("ims_cache_requests_total", "cache_type" => kind, "outcome" => outcome)
+                .absolute(value);
+        }
+    }
+    counter!("ims_cache_errors_total").absolute(state.cache.stats().errors());
+    gauge!("ims_cache_bypassed").set(if state.cache.bypassing() { 1.0 } else { 0.0 });
+}
+
+/// Refreshes the figures read from PostgreSQL and Redis every `every`, in the background.
+pub fn spawn_refresh(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    install();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            refresh(&state).await;
+        }
+    })
+}
+
+async fn refresh(state: &AppState) {
+    let ready = state.db.ping().await.is_ok();
+    gauge!("ims_ready").set(if ready { 1.0 } else { 0.0 });
+    let pool = state.db.primary();
+    match storage::monitoring::table_scans(pool).await {
+        Ok(tables) => {
+            for t in tables {
+                gauge!("ims_db_index_scans_total", "table" => t.table.clone()).set(t.index_scans);
+                gauge!("ims_db_seq_scans_total", "table" => t.table).set(t.seq_scans);
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "table statistics unavailable"),
+    }
+    if let Ok(ratio) = storage::monitoring::buffer_hit_ratio(pool).await {
+        gauge!("ims_db_buffer_hit_ratio").set(ratio);
+    }
+    if let Ok(bytes) = storage::monitoring::wal_bytes(pool).await {
+        gauge!("ims_db_wal_bytes_total").set(bytes);
+    }
+    if let Ok(standbys) = storage::monitoring::replication_lag(pool).await {
+        for s in standbys {
+            gauge!("ims_db_replication_lag_seconds", "standby" => s.standby.clone()).set(s.seconds);
+            gauge!("ims_db_replication_lag_bytes", "standby" => s.standby).set(s.bytes);
+        }
+    }
+    match state.cache.memory().await {
+        Ok(memory) => {
+            gauge!("ims_redis_memory_used_bytes").set(memory.used_bytes);
+            gauge!("ims_redis_memory_max_bytes").set(memory.max_bytes);
+            gauge!("ims_redis_evicted_keys_total").set(memory.evicted_keys);
+        }
+        Err(e) => tracing::debug!(error = %e, "redis memory figures unavailable"),
+    }
+}
