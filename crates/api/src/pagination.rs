@@ -77,6 +77,16 @@ impl Sort {
     };
 }
 
+/// `?limit=&cursor=` for lists with no other parameters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1 to 100, default 20.
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct CursorData {
     /// The sort order the cursor belongs to.

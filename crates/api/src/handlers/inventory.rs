@@ -17,7 +17,7 @@ use crate::auth::Auth;
 use crate::cached::{field_of, invalidate, read_through, stock_keys, Cached};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List, Sort};
+use crate::pagination::{page_request, List, PageQuery, Sort};
 use crate::state::AppState;
 use cache::keys;
 
@@ -290,15 +290,6 @@ async fn transfer_stock(
             to: to.into(),
         }),
     ))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// 1 to 100, default 20.
-    limit: Option<i64>,
-    cursor: Option<String>,
 }
 
 /// A row's movements, newest first; they add up to its quantity.

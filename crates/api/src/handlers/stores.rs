@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::error::{ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List, Sort};
+use crate::pagination::{page_request, List, PageQuery, Sort};
 use crate::state::AppState;
 use domain::user::Role;
 
@@ -53,15 +53,6 @@ impl From<StoreRecord> for StoreView {
             updated_at: s.updated_at,
         }
     }
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// 1 to 100, default 20.
-    limit: Option<i64>,
-    cursor: Option<String>,
 }
 
 /// Lists every store of the chain, by code.
