@@ -8,6 +8,7 @@
 //! - [`cached`]: reads through the cache and the keys each write makes stale.
 //! - [`error`]: [`error::ApiError`] and the problem+json responses.
 //! - [`extract`]: JSON, query and path extractors that reject with the contract's statuses.
+//! - [`idempotent`]: `Idempotency-Key` keys and replays.
 //! - [`metrics`]: every exported metric, the tracking middleware and `GET /metrics`.
 //! - [`pagination`]: cursors and the list envelope.
 //! - [`state`]: what handlers share.
@@ -18,6 +19,7 @@ pub mod cached;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod idempotent;
 pub mod metrics;
 pub mod pagination;
 pub mod router;

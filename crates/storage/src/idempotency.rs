@@ -106,3 +106,84 @@ pub async fn purge_expired_keys(pool: &sqlx::PgPool) -> Result<u64> {
     .await?;
     Ok(done.rows_affected())
 }
+
+/// What an idempotent write did: its effect, or the first response to the same request.
+#[derive(Debug)]
+pub enum Done<T> {
+    New(T),
+    Replay {
+        status: u16,
+        body: serde_json::Value,
+    },
+}
+
+/// Starts an idempotent write in a function returning `Result<Done<_>>`: binds the attempt,
+/// or returns the replay.
+macro_rules! begin_or_replay {
+    ($pool:expr, $key:expr) => {
+        match $crate::idempotency::begin($pool, $key).await? {
+            $crate::idempotency::Begun::Fresh(attempt) => attempt,
+            $crate::idempotency::Begun::Replay { status, body } => {
+                return Ok($crate::idempotency::Done::Replay { status, body })
+            }
+        }
+    };
+}
+pub(crate) use begin_or_replay;
+
+/// How an idempotent write starts.
+pub enum Begun {
+    Fresh(Attempt),
+    /// Done before for the same request: answer this again.
+    Replay {
+        status: u16,
+        body: serde_json::Value,
+    },
+}
+
+/// A write under way: its transaction, holding the claim of its key (if any).
+pub struct Attempt {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    key: Option<IdempotencyKey>,
+}
+
+/// Starts an idempotent write: a transaction that has claimed `key`, or the first response
+/// when the key was used before for the same request. Without a key, a plain transaction.
+pub async fn begin(pool: &sqlx::PgPool, key: Option<&IdempotencyKey>) -> Result<Begun> {
+    let mut tx = pool.begin().await?;
+    if let Some(key) = key {
+        match claim(&mut tx, key).await? {
+            Claim::Fresh => {}
+            Claim::Replay { status, body } => return Ok(Begun::Replay { status, body }),
+            Claim::Mismatch => {
+                return Err(crate::Error::InvalidState(
+                    "this Idempotency-Key was already used with a different request".into(),
+                ))
+            }
+        }
+    }
+    Ok(Begun::Fresh(Attempt {
+        tx,
+        key: key.cloned(),
+    }))
+}
+
+impl Attempt {
+    /// The transaction the write's effect runs in.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// Records the response under the key and commits effect and record together.
+    pub async fn finish(
+        mut self,
+        status: u16,
+        body: impl FnOnce() -> serde_json::Value,
+    ) -> Result<()> {
+        if let Some(key) = &self.key {
+            record(&mut self.tx, key, status, &body()).await?;
+        }
+        self.tx.commit().await?;
+        Ok(())
+    }
+}

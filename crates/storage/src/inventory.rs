@@ -5,6 +5,7 @@ use domain::inventory::StockStatus;
 use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
 
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
 use crate::stock::{self, Context, StockChange};
 use crate::{After, Error, Page, Result};
@@ -92,6 +93,19 @@ pub(crate) fn list_store_stock_query<'a>(
 pub(crate) const ROW: &str = "FROM inventory i JOIN products p ON p.id = i.product_id \
     WHERE i.product_id = $1 AND i.store_id = $2";
 
+/// A row as the write that changed it sees it (inside its transaction).
+async fn row_in(
+    conn: &mut sqlx::PgConnection,
+    store_id: Uuid,
+    product_id: Uuid,
+) -> Result<StockRecord> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} {ROW}"))
+        .bind(product_id)
+        .bind(store_id)
+        .fetch_one(conn)
+        .await?)
+}
+
 pub async fn stock_row(pool: &PgPool, store_id: Uuid, product_id: Uuid) -> Result<StockRecord> {
     crate::monitoring::timed("inventory.row", async move {
         Ok(sqlx::query_as(&format!("SELECT {COLUMNS} {ROW}"))
@@ -104,16 +118,30 @@ pub async fn stock_row(pool: &PgPool, store_id: Uuid, product_id: Uuid) -> Resul
 }
 
 /// Changes a row by `delta` (a count, a delivery, damage, ...) with the reason recorded.
+/// A change of one row's stock by hand: a delivery, a count, damage.
+pub struct Adjustment<'a> {
+    pub store_id: Uuid,
+    pub product_id: Uuid,
+    pub delta: i32,
+    pub reason: &'a str,
+    pub actor: Uuid,
+}
+
 pub async fn adjust_stock(
     pool: &PgPool,
-    store_id: Uuid,
-    product_id: Uuid,
-    delta: i32,
-    reason: &str,
-    actor: Uuid,
-) -> Result<StockRecord> {
+    adjustment: &Adjustment<'_>,
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&StockRecord) -> serde_json::Value,
+) -> Result<Done<StockRecord>> {
+    let Adjustment {
+        store_id,
+        product_id,
+        delta,
+        reason,
+        actor,
+    } = *adjustment;
     crate::monitoring::timed("inventory.adjust", async move {
-        let mut tx = pool.begin().await?;
+        let mut attempt = idempotency::begin_or_replay!(pool, key);
         let change = StockChange {
             product_id,
             store_id,
@@ -125,28 +153,50 @@ pub async fn adjust_stock(
             reason: Some(reason.to_owned()),
             ..Default::default()
         };
-        stock::apply(&mut tx, &[change], &context).await?;
-        tx.commit().await?;
-        stock_row(pool, store_id, product_id).await
+        stock::apply(attempt.conn(), &[change], &context).await?;
+        let row = row_in(attempt.conn(), store_id, product_id).await?;
+        attempt.finish(201, || render(&row)).await?;
+        Ok(Done::New(row))
     })
     .await
 }
 
 /// Moves units between two stores in one transaction: both rows change or neither.
+/// Units to move between two stores.
+pub struct Transfer {
+    pub product_id: Uuid,
+    pub from: Uuid,
+    pub to: Uuid,
+    pub quantity: i32,
+    pub actor: Uuid,
+}
+
+/// What a transfer did: its id and both rows after it.
+pub struct TransferRecord {
+    pub transfer_id: Uuid,
+    pub from: StockRecord,
+    pub to: StockRecord,
+}
+
 pub async fn transfer_stock(
     pool: &PgPool,
-    product_id: Uuid,
-    from: Uuid,
-    to: Uuid,
-    quantity: i32,
-    actor: Uuid,
-) -> Result<(Uuid, StockRecord, StockRecord)> {
+    transfer: &Transfer,
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&TransferRecord) -> serde_json::Value,
+) -> Result<Done<TransferRecord>> {
+    let Transfer {
+        product_id,
+        from,
+        to,
+        quantity,
+        actor,
+    } = *transfer;
     crate::monitoring::timed("inventory.transfer", async move {
         if from == to {
             return Err(Error::rejected("toStoreId", "must differ from fromStoreId"));
         }
         let transfer_id = Uuid::now_v7();
-        let mut tx = pool.begin().await?;
+        let mut attempt = idempotency::begin_or_replay!(pool, key);
         let context = Context {
             transfer_id: Some(transfer_id),
             actor_id: Some(actor),
@@ -168,11 +218,14 @@ pub async fn transfer_stock(
                 kind: "transfer_in",
             },
         ];
-        stock::apply(&mut tx, &changes, &context).await?;
-        tx.commit().await?;
-        let source = stock_row(pool, from, product_id).await?;
-        let target = stock_row(pool, to, product_id).await?;
-        Ok((transfer_id, source, target))
+        stock::apply(attempt.conn(), &changes, &context).await?;
+        let record = TransferRecord {
+            transfer_id,
+            from: row_in(attempt.conn(), from, product_id).await?,
+            to: row_in(attempt.conn(), to, product_id).await?,
+        };
+        attempt.finish(201, || render(&record)).await?;
+        Ok(Done::New(record))
     })
     .await
 }

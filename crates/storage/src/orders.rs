@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::idempotency::{self, Claim, IdempotencyKey};
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
 use crate::stock::{self, StockChange};
 use crate::{After, Error, Page, Result};
@@ -65,16 +65,6 @@ pub struct NewOrder {
     pub created_by: Uuid,
 }
 
-/// The outcome of placing an order with an idempotency key.
-pub enum Placed {
-    New(Box<OrderRecord>),
-    /// The key was used before for this request: its first response.
-    Replay {
-        status: u16,
-        body: serde_json::Value,
-    },
-}
-
 const COLUMNS: &str = "id, created_at, order_number, store_id, customer_id, customer_name, \
     customer_phone, items, total, amount_paid, payments, status, payment_status, created_by, updated_at";
 
@@ -105,90 +95,79 @@ pub async fn place_order(
     order: &NewOrder,
     key: Option<&IdempotencyKey>,
     render: impl FnOnce(&OrderRecord) -> serde_json::Value,
-) -> Result<Placed> {
+) -> Result<Done<OrderRecord>> {
     crate::monitoring::timed("orders.place", async move {
-        let mut tx = pool.begin().await?;
-        if let Some(key) = key {
-            match idempotency::claim(&mut tx, key).await? {
-                Claim::Fresh => {}
-                Claim::Replay { status, body } => return Ok(Placed::Replay { status, body }),
-                Claim::Mismatch => {
-                    return Err(Error::InvalidState(
-                        "this Idempotency-Key was already used with a different request".into(),
-                    ))
-                }
-            }
-        }
-        let (customer_name, customer_phone): (String, String) =
-            sqlx::query_as("SELECT name, phone FROM customers WHERE id = $1")
-                .bind(order.customer_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| Error::rejected("customerId", "no customer with this id"))?;
-        let store_status: String = sqlx::query_scalar("SELECT status FROM stores WHERE id = $1")
-            .bind(order.store_id)
+        let mut attempt = idempotency::begin_or_replay!(pool, key);
+        let record = place_order_in(attempt.conn(), order).await?;
+        attempt.finish(201, || render(&record)).await?;
+        Ok(Done::New(record))
+    })
+    .await
+}
+
+async fn place_order_in(tx: &mut PgConnection, order: &NewOrder) -> Result<OrderRecord> {
+    let (customer_name, customer_phone): (String, String) =
+        sqlx::query_as("SELECT name, phone FROM customers WHERE id = $1")
+            .bind(order.customer_id)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or_else(|| Error::rejected("storeId", "no store with this id"))?;
-        if store_status != "active" {
-            return Err(Error::rejected("storeId", "this store is closed"));
-        }
-        let items = priced_items(&mut tx, &order.lines).await?;
-        let changes: Vec<StockChange> = items
-            .iter()
-            .map(|item| StockChange {
-                product_id: item.product_id,
-                store_id: order.store_id,
-                delta: -item.quantity,
-                kind: "sale",
-            })
-            .collect();
-        let (id, created_at) = new_order_id();
-        let context = stock::Context {
-            order_id: Some(id),
-            actor_id: Some(order.created_by),
-            ..Default::default()
-        };
-        stock::apply(&mut tx, &changes, &context).await?;
+            .ok_or_else(|| Error::rejected("customerId", "no customer with this id"))?;
+    let store_status: String = sqlx::query_scalar("SELECT status FROM stores WHERE id = $1")
+        .bind(order.store_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::rejected("storeId", "no store with this id"))?;
+    if store_status != "active" {
+        return Err(Error::rejected("storeId", "this store is closed"));
+    }
+    let items = priced_items(tx, &order.lines).await?;
+    let changes: Vec<StockChange> = items
+        .iter()
+        .map(|item| StockChange {
+            product_id: item.product_id,
+            store_id: order.store_id,
+            delta: -item.quantity,
+            kind: "sale",
+        })
+        .collect();
+    let (id, created_at) = new_order_id();
+    let context = stock::Context {
+        order_id: Some(id),
+        actor_id: Some(order.created_by),
+        ..Default::default()
+    };
+    stock::apply(tx, &changes, &context).await?;
 
-        let sequence: i64 = sqlx::query_scalar("SELECT nextval('order_number_seq')")
-            .fetch_one(&mut *tx)
-            .await?;
-        let number = domain::order::order_number(chrono::Datelike::year(&created_at), sequence);
-        let total: i64 = items.iter().map(|i| i.line_total).sum();
-        sqlx::query(
-            "INSERT INTO order_keys (order_id, order_number, created_at) VALUES ($1, $2, $3)",
-        )
+    let sequence: i64 = sqlx::query_scalar("SELECT nextval('order_number_seq')")
+        .fetch_one(&mut *tx)
+        .await?;
+    let number = domain::order::order_number(chrono::Datelike::year(&created_at), sequence);
+    let total: i64 = items.iter().map(|i| i.line_total).sum();
+    sqlx::query("INSERT INTO order_keys (order_id, order_number, created_at) VALUES ($1, $2, $3)")
         .bind(id)
         .bind(&number)
         .bind(created_at)
         .execute(&mut *tx)
         .await?;
-        let record: OrderRecord = sqlx::query_as(&format!(
-            "INSERT INTO orders (id, created_at, order_number, store_id, customer_id, customer_name,
-                customer_phone, items, total, payment_status, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
-        ))
-        .bind(id)
-        .bind(created_at)
-        .bind(&number)
-        .bind(order.store_id)
-        .bind(order.customer_id)
-        .bind(&customer_name)
-        .bind(&customer_phone)
-        .bind(sqlx::types::Json(&items))
-        .bind(total)
-        .bind(PaymentStatus::of(0, total).as_str())
-        .bind(order.created_by)
-        .fetch_one(&mut *tx)
-        .await?;
-        if let Some(key) = key {
-            idempotency::record(&mut tx, key, 201, &render(&record)).await?;
-        }
-        tx.commit().await?;
-        Ok(Placed::New(Box::new(record)))
-    })
-    .await
+    let record: OrderRecord = sqlx::query_as(&format!(
+        "INSERT INTO orders (id, created_at, order_number, store_id, customer_id, customer_name,
+            customer_phone, items, total, payment_status, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(created_at)
+    .bind(&number)
+    .bind(order.store_id)
+    .bind(order.customer_id)
+    .bind(&customer_name)
+    .bind(&customer_phone)
+    .bind(sqlx::types::Json(&items))
+    .bind(total)
+    .bind(PaymentStatus::of(0, total).as_str())
+    .bind(order.created_by)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(record)
 }
 
 /// Merges repeated products, then prices every line from the catalogue (only active
@@ -389,16 +368,29 @@ pub async fn change_order_status(
 }
 
 /// Records a payment; more than the amount due, or paying a cancelled order, is refused.
+/// A payment to record.
+pub struct NewPayment {
+    pub amount: i64,
+    pub method: PaymentMethod,
+    pub recorded_by: Uuid,
+}
+
 pub async fn add_payment(
     pool: &PgPool,
     id: Uuid,
-    amount: i64,
-    method: PaymentMethod,
-    actor: Uuid,
-) -> Result<OrderRecord> {
+    payment: &NewPayment,
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&OrderRecord) -> serde_json::Value,
+) -> Result<Done<OrderRecord>> {
+    let NewPayment {
+        amount,
+        method,
+        recorded_by: actor,
+    } = *payment;
     crate::monitoring::timed("orders.add_payment", async move {
-        let mut tx = pool.begin().await?;
-        let order = lock_order(&mut tx, id).await?;
+        let mut attempt = idempotency::begin_or_replay!(pool, key);
+        let tx = attempt.conn();
+        let order = lock_order(tx, id).await?;
         if order.status == OrderStatus::Cancelled.as_str() {
             return Err(Error::InvalidState(
                 "a cancelled order cannot take payments".into(),
@@ -429,8 +421,8 @@ pub async fn add_payment(
         .bind(sqlx::types::Json(vec![payment]))
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(updated)
+        attempt.finish(201, || render(&updated)).await?;
+        Ok(Done::New(updated))
     })
     .await
 }

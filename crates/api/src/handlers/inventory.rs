@@ -3,20 +3,26 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::inventory::{adjustment_delta, transfer_quantity, MovementKind, StockStatus};
 use domain::user::Role;
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
-use storage::inventory::{MovementRecord, StockFilter, StockRecord};
+use storage::idempotency::Done;
+use storage::inventory::{
+    Adjustment, MovementRecord, StockFilter, StockRecord, Transfer, TransferRecord,
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::{field_of, invalidate, read_through, stock_keys, Cached};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Body, Path, Query};
+use crate::extract::IdempotentBody;
+use crate::extract::{Path, Query};
+use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{page_request, List, PageQuery, Sort};
 use crate::state::AppState;
 use cache::keys;
@@ -176,48 +182,58 @@ pub struct AdjustStock {
 /// Adds or removes units with a reason; the change is kept as a movement.
 #[utoipa::path(post, path = "/stores/{storeId}/inventory/{productId}/adjustments", tag = "inventory",
     security(("bearer" = [])), request_body = AdjustStock,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = StockView), (status = 403, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
 async fn adjust_stock(
     State(state): State<AppState>,
     auth: Auth,
     Path((store_id, product_id)): Path<(Uuid, Uuid)>,
-    Body(body): Body<AdjustStock>,
-) -> ApiResult<(StatusCode, Json<StockView>)> {
+    request: IdempotentBody<AdjustStock>,
+) -> ApiResult<Response> {
     auth.require(KEEPERS)?;
     auth.require_store(store_id)?;
+    let body = &request.body;
     validate! {
         delta = "delta" => adjustment_delta(body.delta),
         reason = "reason" => text::bounded(&body.reason, 1, 500),
     }
-    let row = storage::inventory::adjust_stock(
-        state.db.primary(),
+    let adjustment = Adjustment {
         store_id,
         product_id,
         delta,
-        &reason,
-        auth.user_id,
-    )
-    .await
-    .map_err(|e| match e {
-        storage::Error::InsufficientStock(lines) => ApiError::Conflict {
-            detail: format!(
-                "only {} in stock; nothing was changed",
-                lines.first().map_or(0, |l| l.available)
-            ),
-            errors: vec![domain::FieldError::new(
-                "delta",
-                "would take the stock below zero",
-            )],
-        },
-        other => no_stock_row()(other),
-    })?;
-    invalidate(
-        &state,
-        stock_keys(&state, &[product_id], &[store_id]).await?,
-    )
-    .await;
-    Ok((StatusCode::CREATED, Json(row.into())))
+        reason: &reason,
+        actor: auth.user_id,
+    };
+    let key = key_of(&auth, &request);
+    let render = |row: &StockRecord| stored(StockView::from(row.clone()));
+    let done =
+        storage::inventory::adjust_stock(state.db.primary(), &adjustment, key.as_ref(), render)
+            .await
+            .map_err(|e| match e {
+                storage::Error::InsufficientStock(lines) => ApiError::Conflict {
+                    detail: format!(
+                        "only {} in stock; nothing was changed",
+                        lines.first().map_or(0, |l| l.available)
+                    ),
+                    errors: vec![domain::FieldError::new(
+                        "delta",
+                        "would take the stock below zero",
+                    )],
+                },
+                other => no_stock_row()(other),
+            })?;
+    match done {
+        Done::New(row) => {
+            invalidate(
+                &state,
+                stock_keys(&state, &[product_id], &[store_id]).await?,
+            )
+            .await;
+            Ok((StatusCode::CREATED, Json(StockView::from(row))).into_response())
+        }
+        Done::Replay { status, body } => Ok(replay(status, body)),
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -240,56 +256,69 @@ pub struct TransferView {
 
 /// Moves units from one store to another; both rows change or neither.
 #[utoipa::path(post, path = "/inventory/transfers", tag = "inventory", security(("bearer" = [])), request_body = TransferStock,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = TransferView), (status = 403, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
 async fn transfer_stock(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<TransferStock>,
-) -> ApiResult<(StatusCode, Json<TransferView>)> {
+    request: IdempotentBody<TransferStock>,
+) -> ApiResult<Response> {
     auth.require(KEEPERS)?;
+    let body = &request.body;
     // A transfer changes both stores' stock, so the caller must belong to both.
     auth.require_store(body.from_store_id)?;
     auth.require_store(body.to_store_id)?;
     validate! {
         quantity = "quantity" => transfer_quantity(body.quantity),
     }
-    let (transfer_id, from, to) = storage::inventory::transfer_stock(
-        state.db.primary(),
-        body.product_id,
-        body.from_store_id,
-        body.to_store_id,
+    let transfer = Transfer {
+        product_id: body.product_id,
+        from: body.from_store_id,
+        to: body.to_store_id,
         quantity,
-        auth.user_id,
-    )
-    .await
-    .map_err(|e| match e {
-        storage::Error::InsufficientStock(lines) => ApiError::Conflict {
-            detail: format!(
-                "the source store has only {} in stock; nothing was moved",
-                lines.first().map_or(0, |l| l.available)
-            ),
-            errors: vec![domain::FieldError::new(
-                "quantity",
-                "more than the source store has",
-            )],
-        },
-        other => other.into(),
-    })?;
-    let stores = [body.from_store_id, body.to_store_id];
-    invalidate(
-        &state,
-        stock_keys(&state, &[body.product_id], &stores).await?,
-    )
-    .await;
-    Ok((
-        StatusCode::CREATED,
-        Json(TransferView {
-            transfer_id,
-            from: from.into(),
-            to: to.into(),
-        }),
-    ))
+        actor: auth.user_id,
+    };
+    let key = key_of(&auth, &request);
+    let render = |record: &TransferRecord| stored(TransferView::from(record));
+    let done =
+        storage::inventory::transfer_stock(state.db.primary(), &transfer, key.as_ref(), render)
+            .await
+            .map_err(|e| match e {
+                storage::Error::InsufficientStock(lines) => ApiError::Conflict {
+                    detail: format!(
+                        "the source store has only {} in stock; nothing was moved",
+                        lines.first().map_or(0, |l| l.available)
+                    ),
+                    errors: vec![domain::FieldError::new(
+                        "quantity",
+                        "more than the source store has",
+                    )],
+                },
+                other => other.into(),
+            })?;
+    match done {
+        Done::New(record) => {
+            let stores = [body.from_store_id, body.to_store_id];
+            invalidate(
+                &state,
+                stock_keys(&state, &[body.product_id], &stores).await?,
+            )
+            .await;
+            Ok((StatusCode::CREATED, Json(TransferView::from(&record))).into_response())
+        }
+        Done::Replay { status, body } => Ok(replay(status, body)),
+    }
+}
+
+impl From<&TransferRecord> for TransferView {
+    fn from(r: &TransferRecord) -> Self {
+        Self {
+            transfer_id: r.transfer_id,
+            from: r.from.clone().into(),
+            to: r.to.clone().into(),
+        }
+    }
 }
 
 /// A row's movements, newest first; they add up to its quantity.

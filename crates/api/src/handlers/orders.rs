@@ -2,7 +2,7 @@
 //! `PATCH /orders/{id}/status`, `POST /orders/{id}/payments`, `GET /customers/{id}/orders`.
 
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -12,8 +12,8 @@ use domain::order::{
 use domain::user::Role;
 use domain::{FieldError, ValidationErrors};
 use serde::{Deserialize, Serialize};
-use storage::idempotency::IdempotencyKey;
-use storage::orders::{NewOrder, OrderFilter, OrderLine, OrderRecord, Placed};
+use storage::idempotency::Done;
+use storage::orders::{NewOrder, NewPayment, OrderFilter, OrderLine, OrderRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -21,6 +21,7 @@ use crate::auth::Auth;
 use crate::cached::{field_of, invalidate, order_keys, read_through, stock_keys, Cached};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, IdempotentBody, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
 use cache::keys;
@@ -188,7 +189,7 @@ async fn place_order(
     request: IdempotentBody<PlaceOrder>,
 ) -> ApiResult<Response> {
     auth.require(SELLERS)?;
-    let body = request.body;
+    let body = &request.body;
     auth.require_store(body.store_id)?;
     check_lines(&body.items)?;
     let order = NewOrder {
@@ -204,32 +205,18 @@ async fn place_order(
             .collect(),
         created_by: auth.user_id,
     };
-    let key = request.key.map(|key| IdempotencyKey {
-        user_id: auth.user_id,
-        key,
-        request_hash: request.request_hash,
-    });
-    let render = |record: &OrderRecord| {
-        serde_json::to_value(OrderView::from(record.clone())).unwrap_or_default()
-    };
+    let key = key_of(&auth, &request);
+    let render = |record: &OrderRecord| stored(OrderView::from(record.clone()));
     match storage::orders::place_order(state.db.primary(), &order, key.as_ref(), render).await? {
-        Placed::New(record) => {
+        Done::New(record) => {
             tracing::info!(order_id = %record.id, order_number = %record.order_number, "order placed");
             let products: Vec<Uuid> = record.items.iter().map(|i| i.product_id).collect();
             let mut stale = order_keys(record.id, record.customer_id, record.store_id);
             stale.extend(stock_keys(&state, &products, &[record.store_id]).await?);
             invalidate(&state, stale).await;
-            Ok((StatusCode::CREATED, Json(OrderView::from(*record))).into_response())
+            Ok((StatusCode::CREATED, Json(OrderView::from(record))).into_response())
         }
-        Placed::Replay { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
-            let mut response = (status, Json(body)).into_response();
-            response.headers_mut().insert(
-                HeaderName::from_static("idempotent-replayed"),
-                HeaderValue::from_static("true"),
-            );
-            Ok(response)
-        }
+        Done::Replay { status, body } => Ok(replay(status, body)),
     }
 }
 
@@ -436,32 +423,40 @@ pub struct AddPayment {
 
 /// Records a payment; the payment status follows from the sum paid.
 #[utoipa::path(post, path = "/orders/{id}/payments", tag = "orders", security(("bearer" = [])), request_body = AddPayment,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
 async fn add_payment(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Body(body): Body<AddPayment>,
-) -> ApiResult<(StatusCode, Json<OrderView>)> {
+    request: IdempotentBody<AddPayment>,
+) -> ApiResult<Response> {
     auth.require(SELLERS)?;
+    let body = &request.body;
     if body.amount <= 0 {
         return Err(ValidationErrors::single("amount", "must be above 0").into());
     }
     visible_order(&state, &auth, id, true).await?;
-    let order = storage::orders::add_payment(
-        state.db.primary(),
-        id,
-        body.amount,
-        body.method,
-        auth.user_id,
-    )
-    .await
-    .or_not_found("order")?;
-    invalidate(
-        &state,
-        order_keys(order.id, order.customer_id, order.store_id),
-    )
-    .await;
-    Ok((StatusCode::CREATED, Json(order.into())))
+    let payment = NewPayment {
+        amount: body.amount,
+        method: body.method,
+        recorded_by: auth.user_id,
+    };
+    let key = key_of(&auth, &request);
+    let render = |record: &OrderRecord| stored(OrderView::from(record.clone()));
+    let done = storage::orders::add_payment(state.db.primary(), id, &payment, key.as_ref(), render)
+        .await
+        .or_not_found("order")?;
+    match done {
+        Done::New(order) => {
+            invalidate(
+                &state,
+                order_keys(order.id, order.customer_id, order.store_id),
+            )
+            .await;
+            Ok((StatusCode::CREATED, Json(OrderView::from(order))).into_response())
+        }
+        Done::Replay { status, body } => Ok(replay(status, body)),
+    }
 }

@@ -1,0 +1,36 @@
+//! `Idempotency-Key` on writes that create things: the key (scoped to the caller) and the
+//! replay of a first response. Storage claims the key in the write's own transaction.
+
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use storage::idempotency::IdempotencyKey;
+
+use crate::auth::Auth;
+use crate::extract::IdempotentBody;
+
+/// The caller's key for this request, if it sent one.
+pub fn key_of<T>(auth: &Auth, request: &IdempotentBody<T>) -> Option<IdempotencyKey> {
+    request.key.clone().map(|key| IdempotencyKey {
+        user_id: auth.user_id,
+        key,
+        request_hash: request.request_hash.clone(),
+    })
+}
+
+/// What a response looks like when stored for replay.
+pub fn stored<V: Serialize>(view: V) -> serde_json::Value {
+    serde_json::to_value(view).unwrap_or_default()
+}
+
+/// The first response to a retried request, marked as a replay.
+pub fn replay(status: u16, body: serde_json::Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(
+        HeaderName::from_static("idempotent-replayed"),
+        HeaderValue::from_static("true"),
+    );
+    response
+}

@@ -1,0 +1,146 @@
+//! `Idempotency-Key` on the writes that move money or stock: a retry with the same key and body
+//! returns the first response and does nothing again; another body with the key is a 409.
+
+mod ops_common;
+
+use ops_common::{customer, i64_of, place_ok, product, stock_in, stock_quantity, uuid_of};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use testkit::{send, TestApp};
+use uuid::Uuid;
+
+/// Sends `body` to `path` as the admin with `key`; returns status, replay header and body.
+async fn post_keyed(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> (StatusCode, bool, Value) {
+    let response = app
+        .request(Method::POST, path, Some(&app.admin_token))
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("sent");
+    let status = response.status();
+    let replayed = response.headers().contains_key("idempotent-replayed");
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, replayed, body)
+}
+
+async fn setup(app: &TestApp) -> (Uuid, Uuid, Uuid) {
+    let store = app.create_store("IDM-01").await;
+    let category = app.create_category("Frames").await;
+    let product = product(app, category, "ID-001", 100_000).await;
+    (store, product, category)
+}
+
+#[tokio::test]
+async fn a_retried_payment_is_recorded_once() {
+    let app = TestApp::spawn().await;
+    let (store, product, _) = setup(&app).await;
+    stock_in(&app, store, product, 5).await;
+    let buyer = uuid_of(&customer(&app, "Asha Rao", "+919811111111").await, "id");
+    let order = place_ok(&app, &app.admin_token, store, buyer, &[(product, 2)]).await;
+    let path = format!("/orders/{}/payments", uuid_of(&order, "id"));
+    let payment = json!({ "amount": 50_000, "method": "upi" });
+
+    let (first, replayed, body) = post_keyed(&app, &path, "pay-1", &payment).await;
+    assert_eq!((first, replayed), (StatusCode::CREATED, false), "{body}");
+    let (again, replayed, body_again) = post_keyed(&app, &path, "pay-1", &payment).await;
+    assert_eq!((again, replayed), (StatusCode::CREATED, true));
+    assert_eq!(body_again, body, "the first response, again");
+    assert_eq!(i64_of(&body_again, "amountPaid"), 50_000);
+
+    let (_, now) = app
+        .call(
+            Method::GET,
+            &format!("/orders/{}", uuid_of(&order, "id")),
+            None,
+        )
+        .await;
+    assert_eq!(i64_of(&now, "amountPaid"), 50_000, "paid once: {now}");
+    assert_eq!(now["payments"].as_array().map(Vec::len), Some(1));
+
+    let (other, _, problem) = post_keyed(
+        &app,
+        &path,
+        "pay-1",
+        &json!({ "amount": 1, "method": "cash" }),
+    )
+    .await;
+    assert_eq!(other, StatusCode::CONFLICT, "{problem}");
+}
+
+#[tokio::test]
+async fn a_retried_adjustment_moves_stock_once_even_when_sent_concurrently() {
+    let app = TestApp::spawn().await;
+    let (store, product, _) = setup(&app).await;
+    let path = format!("/stores/{store}/inventory/{product}/adjustments");
+    let delivery = json!({ "delta": 7, "reason": "delivery note 42" });
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let request = app
+            .request(Method::POST, &path, Some(&app.admin_token))
+            .header("idempotency-key", "delivery-42")
+            .json(&delivery);
+        tasks.spawn(send(request));
+    }
+    let mut statuses = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        let (status, body) = result.expect("task");
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        statuses.push(i64_of(&body, "quantity"));
+    }
+    assert!(
+        statuses.iter().all(|q| *q == 7),
+        "every answer is the first: {statuses:?}"
+    );
+    assert_eq!(
+        stock_quantity(&app, store, product).await,
+        7,
+        "taken in once"
+    );
+
+    let (status, _, _) = post_keyed(
+        &app,
+        &path,
+        "delivery-42",
+        &json!({ "delta": 8, "reason": "x" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_retried_transfer_moves_units_once() {
+    let app = TestApp::spawn().await;
+    let (from, product, _) = setup(&app).await;
+    let to = app.create_store("IDM-02").await;
+    stock_in(&app, from, product, 10).await;
+    let transfer =
+        json!({ "productId": product, "fromStoreId": from, "toStoreId": to, "quantity": 4 });
+    let (first, _, body) = post_keyed(&app, "/inventory/transfers", "move-1", &transfer).await;
+    assert_eq!(first, StatusCode::CREATED, "{body}");
+    let (again, replayed, body_again) =
+        post_keyed(&app, "/inventory/transfers", "move-1", &transfer).await;
+    assert_eq!((again, replayed), (StatusCode::CREATED, true));
+    assert_eq!(body_again["transferId"], body["transferId"]);
+    assert_eq!(stock_quantity(&app, from, product).await, 6);
+    assert_eq!(stock_quantity(&app, to, product).await, 4);
+}
+
+#[tokio::test]
+async fn a_failed_write_does_not_use_up_its_key() {
+    let app = TestApp::spawn().await;
+    let (store, product, _) = setup(&app).await;
+    let path = format!("/stores/{store}/inventory/{product}/adjustments");
+    let removal = json!({ "delta": -3, "reason": "damaged" });
+    let (short, _, _) = post_keyed(&app, &path, "fix-1", &removal).await;
+    assert_eq!(short, StatusCode::CONFLICT, "no stock yet");
+    stock_in(&app, store, product, 5).await;
+    let (retried, replayed, body) = post_keyed(&app, &path, "fix-1", &removal).await;
+    assert_eq!((retried, replayed), (StatusCode::CREATED, false), "{body}");
+    assert_eq!(stock_quantity(&app, store, product).await, 2);
+}
