@@ -155,3 +155,34 @@ async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use utoipa::openapi::path::ParameterIn;
+
+    /// Every `{name}` in a documented path is a documented path parameter of each operation.
+    #[test]
+    fn every_path_parameter_is_documented() {
+        let doc = super::openapi();
+        let mut checked = 0;
+        for (path, item) in &doc.paths.paths {
+            let names: Vec<&str> = path
+                .split('{')
+                .skip(1)
+                .filter_map(|rest| rest.split('}').next())
+                .collect();
+            let operations = [&item.get, &item.post, &item.patch, &item.put, &item.delete];
+            for operation in operations.into_iter().flatten() {
+                for name in &names {
+                    let documented =
+                        operation.parameters.iter().flatten().any(|p| {
+                            p.name == *name && matches!(p.parameter_in, ParameterIn::Path)
+                        });
+                    assert!(documented, "{path}: {name} is not documented");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 20, "checked {checked} path parameters");
+    }
+}
