@@ -1,0 +1,386 @@
+//! The two load models. Closed: N virtual users, each on its own connection, send one
+//! request after another (what "N concurrent users" means). Open: requests are due at a fixed
+//! rate whatever the service does; each is timed from when it was due, not from when it could
+//! be sent, so a slow answer that holds up the next request is not hidden (coordinated
+//! omission). Users first open their connections (the ramp, not timed); then the warm-up,
+//! then the measured window, and they stop by themselves.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng as SmallRng;
+use rand::{Rng, SeedableRng};
+use std::sync::OnceLock;
+
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
+
+use crate::http::{source_address, Conn};
+use crate::mix::{Mix, Op, OpPicker};
+use crate::ops::{self, Ctx};
+use crate::record::{Recorder, Sample, STATUS_TIMEOUT, STATUS_TRANSPORT};
+use crate::sample::Sample as Ids;
+use crate::setup::StoreTokens;
+
+/// Connections being opened at once: more would overflow the server's accept backlog and
+/// leave SYNs to be retried a second later, which is the tool's fault, not the service's.
+const CONNECTING_AT_ONCE: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "model")]
+pub enum Model {
+    /// `users` virtual users, one connection each, pausing `think_ms` on average (drawn
+    /// from an exponential distribution) between an answer and their next request.
+    Closed {
+        users: usize,
+        #[serde(default)]
+        think_ms: u64,
+    },
+    /// `rate` requests per second over up to `connections` connections.
+    Open { rate: f64, connections: usize },
+}
+
+impl Model {
+    pub fn connections(&self) -> usize {
+        match self {
+            Model::Closed { users, .. } => *users,
+            Model::Open { connections, .. } => *connections,
+        }
+    }
+}
+
+/// Everything the users share.
+pub struct Shared {
+    pub ids: Ids,
+    pub tokens: Vec<StoreTokens>,
+    pub mix: Mix,
+    pub picker: OpPicker,
+    pub password: String,
+    pub target: SocketAddr,
+    pub source_addresses: usize,
+    pub timeout: Duration,
+    pub seed: u64,
+    pub recorder: Recorder,
+    /// Connections open now.
+    pub open: AtomicUsize,
+    pub connect_failures: AtomicU64,
+    /// Open-model requests that were due but not sent before the end.
+    pub unsent: AtomicU64,
+    pub connecting: Semaphore,
+    warmup: Duration,
+    duration: Duration,
+    /// Set once every user is connected (or the ramp gave up); users wait for it.
+    clock: OnceLock<Clock>,
+    go: watch::Sender<bool>,
+}
+
+/// When the load starts, measuring starts, and everything stops.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    pub start: Instant,
+    pub measure_from: Instant,
+    pub end: Instant,
+}
+
+impl Shared {
+    pub fn new(parts: SharedParts) -> Arc<Self> {
+        let SharedParts {
+            ids,
+            tokens,
+            mix,
+            password,
+            target,
+            source_addresses,
+            timeout,
+            seed,
+            warmup,
+            duration,
+        } = parts;
+        let picker = mix.picker();
+        Arc::new(Shared {
+            ids,
+            tokens,
+            picker,
+            mix,
+            password,
+            target,
+            source_addresses,
+            timeout,
+            seed,
+            recorder: Recorder::new(64),
+            open: AtomicUsize::new(0),
+            connect_failures: AtomicU64::new(0),
+            unsent: AtomicU64::new(0),
+            connecting: Semaphore::new(CONNECTING_AT_ONCE),
+            warmup,
+            duration,
+            clock: OnceLock::new(),
+            go: watch::Sender::new(false),
+        })
+    }
+
+    /// Starts the clock: warm-up from now, then the measured window. Called once the
+    /// connections are open.
+    pub fn begin(&self) -> Clock {
+        let start = Instant::now();
+        let clock = *self.clock.get_or_init(|| Clock {
+            start,
+            measure_from: start + self.warmup,
+            end: start + self.warmup + self.duration,
+        });
+        self.go.send_replace(true);
+        clock
+    }
+
+    /// Waits for [`Shared::begin`].
+    async fn started(&self) -> Option<Clock> {
+        let mut go = self.go.subscribe();
+        go.wait_for(|started| *started).await.ok()?;
+        self.clock.get().copied()
+    }
+}
+
+pub struct SharedParts {
+    pub ids: Ids,
+    pub tokens: Vec<StoreTokens>,
+    pub mix: Mix,
+    pub password: String,
+    pub target: SocketAddr,
+    pub source_addresses: usize,
+    pub timeout: Duration,
+    pub seed: u64,
+    pub warmup: Duration,
+    pub duration: Duration,
+}
+
+/// Starts the users of `model`: each opens its connection and waits for [`Shared::begin`];
+/// the handles finish by the clock's end plus one request timeout.
+pub fn start(model: Model, shared: &Arc<Shared>) -> Vec<tokio::task::JoinHandle<()>> {
+    let n = model.connections().max(1);
+    (0..n)
+        .map(|i| {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                match model {
+                    Model::Closed { think_ms, .. } => {
+                        closed_user(i, Duration::from_millis(think_ms), &shared).await
+                    }
+                    Model::Open { rate, connections } => {
+                        open_worker(i, connections.max(1), rate, &shared).await
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// When the `k`-th request of worker `worker` (of `workers`) is due, from the start: the
+/// workers interleave, so together they send request `i = k * workers + worker` at `i / rate`.
+pub fn due_offset(worker: usize, k: u64, workers: usize, rate: f64) -> Duration {
+    let i = k as f64 * workers as f64 + worker as f64;
+    Duration::from_secs_f64(i / rate)
+}
+
+/// A pause with mean `mean`, exponentially distributed (users act independently), from `u`
+/// uniform in [0, 1); capped at ten times the mean.
+pub fn think_time(mean: Duration, u: f64) -> Duration {
+    let factor = -(1.0 - u).max(f64::MIN_POSITIVE).ln();
+    mean.mul_f64(factor.min(10.0))
+}
+
+/// A user's connection, opened (again) when needed.
+struct Line {
+    conn: Option<Conn>,
+    user: usize,
+}
+
+impl Line {
+    async fn get(&mut self, shared: &Shared) -> Option<&mut Conn> {
+        if self.conn.as_ref().is_some_and(|c| !c.is_usable()) {
+            self.drop_conn(shared);
+        }
+        if self.conn.is_none() {
+            let _permit = shared.connecting.acquire().await.ok()?;
+            let source = source_address(self.user, shared.source_addresses);
+            let opened = tokio::time::timeout(shared.timeout, Conn::open(shared.target, source));
+            match opened.await {
+                Ok(Ok(conn)) => {
+                    shared.open.fetch_add(1, Ordering::Relaxed);
+                    self.conn = Some(conn);
+                }
+                _ => {
+                    shared.connect_failures.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+            }
+        }
+        self.conn.as_mut()
+    }
+
+    fn drop_conn(&mut self, shared: &Shared) {
+        if self.conn.take().is_some() {
+            shared.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Sends one request of the mix on `line` and records it, timed from `due`.
+async fn one_request(
+    user: usize,
+    line: &mut Line,
+    rng: &mut SmallRng,
+    (shared, clock): (&Shared, &Clock),
+    due: Instant,
+) {
+    let store = &shared.ids.stores[user % shared.ids.stores.len()];
+    let ctx = Ctx {
+        sample: &shared.ids,
+        mix: &shared.mix,
+        store,
+        tokens: &shared.tokens[user % shared.tokens.len()],
+        password: &shared.password,
+    };
+    // A store may lack what an operation needs (no open jobs left); pick again, a few times,
+    // then fall back to a product read, which every sample has.
+    let planned = (0..4)
+        .find_map(|_| ops::plan(shared.picker.pick(rng.gen()), &ctx, rng))
+        .or_else(|| ops::plan(Op::ProductById, &ctx, rng));
+    let Some(planned) = planned else { return };
+    let op = planned.op;
+    let (status, cache) = match line.get(shared).await {
+        None => (STATUS_TRANSPORT, crate::http::CacheSeen::None),
+        Some(conn) => match tokio::time::timeout(shared.timeout, conn.send(&planned.out)).await {
+            Ok(Ok(answer)) => (answer.status, answer.cache),
+            Ok(Err(_)) => {
+                line.drop_conn(shared);
+                (STATUS_TRANSPORT, crate::http::CacheSeen::None)
+            }
+            Err(_) => {
+                // The answer may still come; this connection is out of step now.
+                line.drop_conn(shared);
+                (STATUS_TIMEOUT, crate::http::CacheSeen::None)
+            }
+        },
+    };
+    let latency = Instant::now().saturating_duration_since(due);
+    ops::settle(planned, store, (200..300).contains(&status));
+    shared.recorder.record(
+        user,
+        Sample {
+            op,
+            latency,
+            status,
+            cache,
+            measured: due >= clock.measure_from && due < clock.end,
+        },
+    );
+    if status == STATUS_TRANSPORT {
+        // Do not spin on a refused connection.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn closed_user(user: usize, think: Duration, shared: &Shared) {
+    let mut rng = SmallRng::seed_from_u64(shared.seed ^ (user as u64).wrapping_mul(0x9e37_79b9));
+    let mut line = Line { conn: None, user };
+    // Connect before the clock starts, so connection set-up is not timed as a request.
+    let _ = line.get(shared).await;
+    let Some(clock) = shared.started().await else {
+        return;
+    };
+    if !think.is_zero() {
+        // Users arrive spread over a think time, not all in the first millisecond.
+        let first = think_time(think, rng.gen());
+        tokio::time::sleep_until((Instant::now() + first).min(clock.end)).await;
+    }
+    while Instant::now() < clock.end {
+        let sent = Instant::now();
+        one_request(user, &mut line, &mut rng, (shared, &clock), sent).await;
+        if !think.is_zero() {
+            let pause = think_time(think, rng.gen());
+            tokio::time::sleep_until((Instant::now() + pause).min(clock.end)).await;
+        }
+    }
+    line.drop_conn(shared);
+}
+
+async fn open_worker(worker: usize, workers: usize, rate: f64, shared: &Shared) {
+    let mut rng = SmallRng::seed_from_u64(shared.seed ^ (worker as u64).wrapping_mul(0x9e37_79b9));
+    let mut line = Line {
+        conn: None,
+        user: worker,
+    };
+    let _ = line.get(shared).await;
+    let Some(clock) = shared.started().await else {
+        return;
+    };
+    for k in 0.. {
+        let due = clock.start + due_offset(worker, k, workers, rate);
+        if due >= clock.end {
+            break;
+        }
+        if Instant::now() >= clock.end {
+            // Due before the end but never sent: the service (or this machine) fell behind.
+            let left = (clock.end - due).as_secs_f64() * rate / workers as f64;
+            shared
+                .unsent
+                .fetch_add(left.ceil() as u64, Ordering::Relaxed);
+            break;
+        }
+        tokio::time::sleep_until(due).await;
+        one_request(worker, &mut line, &mut rng, (shared, &clock), due).await;
+    }
+    // Hold the connection to the end, as the closed model does, even when this worker has
+    // nothing more due.
+    tokio::time::sleep_until(clock.end).await;
+    line.drop_conn(shared);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_together_send_at_the_rate_in_order() {
+        let (workers, rate) = (7, 350.0);
+        let mut due: Vec<(Duration, usize)> = Vec::new();
+        for w in 0..workers {
+            for k in 0..50 {
+                due.push((due_offset(w, k, workers, rate), w));
+            }
+        }
+        due.sort();
+        for (i, (at, worker)) in due.iter().enumerate() {
+            let expected = i as f64 / rate;
+            assert!((at.as_secs_f64() - expected).abs() < 1e-9, "request {i}");
+            assert_eq!(*worker, i % workers);
+        }
+        // 350 workers-requests in the first second, whatever the number of workers.
+        let first_second = due.iter().filter(|(at, _)| at.as_secs_f64() < 1.0).count();
+        assert_eq!(first_second, 350);
+    }
+
+    #[test]
+    fn think_times_average_the_mean_and_stay_bounded() {
+        let mean = Duration::from_millis(1000);
+        let n = 100_000;
+        let total: f64 = (0..n)
+            .map(|i| think_time(mean, (i as f64 + 0.5) / n as f64).as_secs_f64())
+            .sum();
+        assert!(
+            (total / n as f64 - 1.0).abs() < 0.01,
+            "{}",
+            total / n as f64
+        );
+        assert_eq!(think_time(mean, 0.0), Duration::ZERO);
+        assert!(think_time(mean, 0.999_999_999_9) <= mean * 10);
+    }
+
+    #[test]
+    fn each_worker_is_spaced_by_workers_over_rate() {
+        let gap = due_offset(3, 11, 10, 100.0) - due_offset(3, 10, 10, 100.0);
+        assert!((gap.as_secs_f64() - 0.1).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,290 @@
+//! The report as text: a table for the terminal and the same content as Markdown (what
+//! `docs/benchmarks.md` quotes). Both are built from one list of rows so they never differ.
+
+use std::fmt::Write as _;
+
+use super::{Report, Row};
+
+/// A table: a header and rows of cells, first column left-aligned, the rest right-aligned.
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "| {} |", self.header.join(" | "));
+        let aligns: Vec<&str> = (0..self.header.len())
+            .map(|i| if i == 0 { "---" } else { "---:" })
+            .collect();
+        let _ = writeln!(out, "| {} |", aligns.join(" | "));
+        for row in &self.rows {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+        out
+    }
+
+    pub fn terminal(&self) -> String {
+        let widths: Vec<usize> = (0..self.header.len())
+            .map(|i| {
+                std::iter::once(&self.header)
+                    .chain(&self.rows)
+                    .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: &[String]| {
+            let mut out = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                if i == 0 {
+                    out.push_str(cell);
+                    out.push_str(&" ".repeat(pad));
+                } else {
+                    out.push_str("  ");
+                    out.push_str(&" ".repeat(pad));
+                    out.push_str(cell);
+                }
+            }
+            out.trim_end().to_owned() + "\n"
+        };
+        let mut out = line(&self.header);
+        out.push_str(
+            &"-".repeat(widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1)),
+        );
+        out.push('\n');
+        for row in &self.rows {
+            out.push_str(&line(row));
+        }
+        out
+    }
+}
+
+pub fn fmt_ms(ms: f64) -> String {
+    if ms >= 100.0 {
+        format!("{ms:.0}")
+    } else if ms >= 10.0 {
+        format!("{ms:.1}")
+    } else {
+        format!("{ms:.2}")
+    }
+}
+
+pub fn pct(share: Option<f64>) -> String {
+    share.map_or_else(|| "-".into(), |s| format!("{:.1}%", s * 100.0))
+}
+
+fn errors(row: &Row) -> String {
+    if row.errors == 0 {
+        return "0".into();
+    }
+    let by: Vec<String> = row
+        .errors_by_status
+        .iter()
+        .map(|(s, n)| format!("{s}×{n}"))
+        .collect();
+    format!("{} ({})", row.errors, by.join(" "))
+}
+
+fn hit_rate(row: &Row) -> String {
+    let headed = row.cache_hits + row.cache_misses + row.cache_bypasses;
+    if headed == 0 {
+        "-".into()
+    } else {
+        pct(Some(row.cache_hits as f64 / headed as f64))
+    }
+}
+
+/// Per-endpoint rows and the overall row.
+pub fn endpoint_table(report: &Report) -> Table {
+    let header = [
+        "operation",
+        "route",
+        "requests",
+        "req/s",
+        "P50 ms",
+        "P95 ms",
+        "P99 ms",
+        "P99.9 ms",
+        "max ms",
+        "hits",
+        "errors",
+    ];
+    let cells = |r: &Row| {
+        vec![
+            r.name.clone(),
+            r.route.clone(),
+            r.requests.to_string(),
+            format!("{:.0}", r.rps),
+            fmt_ms(r.p50_ms),
+            fmt_ms(r.p95_ms),
+            fmt_ms(r.p99_ms),
+            fmt_ms(r.p999_ms),
+            fmt_ms(r.max_ms),
+            hit_rate(r),
+            errors(r),
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = report.endpoints.iter().map(cells).collect();
+    let mut all = cells(&report.overall);
+    all[0] = "**all**".into();
+    rows.push(all);
+    Table {
+        header: header.iter().map(|s| s.to_string()).collect(),
+        rows,
+    }
+}
+
+/// A few lines on the run, the cache, the database and the CPU.
+pub fn summary(report: &Report) -> Vec<String> {
+    let mut lines = Vec::new();
+    let model = match report.model {
+        crate::load::Model::Closed { users, think_ms } if think_ms > 0 => {
+            format!("closed model, {users} virtual users thinking {think_ms} ms on average")
+        }
+        crate::load::Model::Closed { users, .. } => format!("closed model, {users} virtual users"),
+        crate::load::Model::Open { rate, connections } => {
+            format!("open model, {rate:.0} requests/s due over up to {connections} connections")
+        }
+    };
+    lines.push(format!(
+        "{}: {} against {}, {:.0} s warm-up + {:.0} s measured, started {}",
+        report.label,
+        model,
+        report.target,
+        report.warmup_secs,
+        report.duration_secs,
+        report.started_at
+    ));
+    let c = &report.connections;
+    lines.push(format!(
+        "connections held during the window: {} to {} of {} wanted ({} failed to connect)",
+        c.min_held, c.max_held, c.wanted, c.connect_failures
+    ));
+    if report.unsent > 0 {
+        lines.push(format!(
+            "requests due but never sent before the end: {}",
+            report.unsent
+        ));
+    }
+    lines.push(format!(
+        "cache: {} hit rate over answers with X-Cache; {} of all reads served from Redis",
+        pct(report.cache.hit_rate),
+        pct(Some(report.cache.reads_from_cache))
+    ));
+    let by_type: Vec<String> = report
+        .cache
+        .by_type
+        .iter()
+        .map(|c| format!("{} {}", c.key, pct(c.hit_rate)))
+        .collect();
+    lines.push(format!("cache by key: {}", by_type.join(", ")));
+    if let Some(per) = &report.db_per_request {
+        let opt = |v: Option<f64>, unit: &str| {
+            v.map_or_else(|| "n/a".into(), |v| format!("{v:.2}{unit}"))
+        };
+        lines.push(format!(
+            "database per request: {} statements, {} execution, {} backend CPU; {} statements/s, {:.0} transactions/s",
+            opt(per.statements, ""),
+            opt(per.exec_ms, " ms"),
+            opt(per.db_cpu_ms, " ms"),
+            opt(per.statements_per_sec, ""),
+            per.transactions_per_sec
+        ));
+    }
+    if let Some(cpu) = &report.cpu {
+        let split: Vec<String> = cpu
+            .cores
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.2}"))
+            .collect();
+        lines.push(format!(
+            "CPU (cores of {:.0}): {}; machine busy {:.2}",
+            cpu.machine_cores,
+            split.join(", "),
+            cpu.machine_busy_cores
+        ));
+    }
+    lines.extend(report.notes.iter().cloned());
+    lines
+}
+
+/// The costliest statements of the window.
+pub fn top_queries(report: &Report) -> Option<Table> {
+    let db = report.db.as_ref()?;
+    if db.top.is_empty() {
+        return None;
+    }
+    Some(Table {
+        header: ["statement", "calls", "total ms", "mean ms"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        rows: db
+            .top
+            .iter()
+            .map(|q| {
+                vec![
+                    format!("`{}`", q.query.replace('|', "\\|")),
+                    q.calls.to_string(),
+                    format!("{:.0}", q.total_ms),
+                    format!("{:.3}", q.mean_ms),
+                ]
+            })
+            .collect(),
+    })
+}
+
+pub fn terminal(report: &Report) -> String {
+    let mut out = String::new();
+    for line in summary(report) {
+        let _ = writeln!(out, "{line}");
+    }
+    out.push('\n');
+    out.push_str(&endpoint_table(report).terminal());
+    out
+}
+
+pub fn markdown(report: &Report) -> String {
+    let mut out = format!("# ims-bench: {}\n\n", report.label);
+    for line in summary(report) {
+        let _ = writeln!(out, "- {line}");
+    }
+    out.push('\n');
+    out.push_str(&endpoint_table(report).markdown());
+    if let Some(top) = top_queries(report) {
+        out.push_str("\nCostliest statements of the window (pg_stat_statements):\n\n");
+        out.push_str(&top.markdown());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_render_aligned_for_the_terminal_and_as_markdown() {
+        let table = Table {
+            header: vec!["op".into(), "P99 ms".into()],
+            rows: vec![
+                vec!["search".into(), "12.5".into()],
+                vec!["login".into(), "250".into()],
+            ],
+        };
+        assert_eq!(
+            table.terminal(),
+            "op      P99 ms\n--------------\nsearch    12.5\nlogin      250\n"
+        );
+        assert_eq!(
+            table.markdown(),
+            "| op | P99 ms |\n| --- | ---: |\n| search | 12.5 |\n| login | 250 |\n"
+        );
+        assert_eq!(fmt_ms(0.456), "0.46");
+        assert_eq!(fmt_ms(45.61), "45.6");
+        assert_eq!(fmt_ms(456.1), "456");
+        assert_eq!(pct(Some(0.9234)), "92.3%");
+    }
+}

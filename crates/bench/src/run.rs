@@ -1,0 +1,340 @@
+//! One run, start to end: sample ids (unless given), log the sessions in, start the users,
+//! tick the timeline and the progress line, read the database's and the processes' counters
+//! at the measured window's edges, stop, and assemble the report.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::cpu;
+use crate::dbstat::{self, DbWatch};
+use crate::error::{Error, Result};
+use crate::load::{self, Clock, Model, Shared, SharedParts};
+use crate::mix::Mix;
+use crate::progress::Progress;
+use crate::report::{self, Connections, Measured, Meta, Report, Tick};
+use crate::sample::{self, RawSample, Sample};
+use crate::setup::{self, SetupClient};
+
+/// Longest run accepted (warm-up plus measured): loops must end by themselves.
+pub const MAX_RUN: Duration = Duration::from_secs(3600);
+/// Longest the connections may take to open before the clock starts anyway.
+const RAMP_LIMIT: Duration = Duration::from_secs(120);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Names the run in reports: `baseline`, `optimized`, `run`.
+    pub label: String,
+    /// The service, e.g. `http://127.0.0.1:8080` (plain HTTP).
+    pub url: String,
+    /// The service's database: ids are sampled from it and its statistics read.
+    pub database_url: Option<String>,
+    pub model: Model,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub mix: Mix,
+    /// An administrator, for sampling over HTTP when there is no database URL.
+    pub login: String,
+    /// The password of that administrator and of the staff the users log in as.
+    pub password: String,
+    pub timeout: Duration,
+    /// Loopback source addresses to spread connections over (0: the system's choice).
+    pub source_addresses: usize,
+    pub seed: u64,
+    pub progress: bool,
+    /// Redis's port, for its CPU share (same machine only).
+    pub redis_port: Option<u16>,
+}
+
+impl RunOptions {
+    pub fn target(&self) -> Result<(SocketAddr, String)> {
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|e| Error::Config(format!("--url {}: {e}", self.url)))?;
+        if url.scheme() != "http" {
+            return Err(Error::Config(format!(
+                "--url {}: only plain http is supported (benchmark behind the TLS terminator)",
+                self.url
+            )));
+        }
+        let host = url.host_str().unwrap_or("127.0.0.1").to_owned();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let ip: IpAddr = match host.trim_matches(['[', ']']).parse() {
+            Ok(ip) => ip,
+            Err(_) => std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))?
+                .next()
+                .map(|a| a.ip())
+                .ok_or_else(|| Error::Config(format!("--url: cannot resolve {host}")))?,
+        };
+        Ok((SocketAddr::new(ip, port), format!("http://{host}:{port}")))
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.warmup + self.duration > MAX_RUN {
+            return Err(Error::Config(format!(
+                "warm-up plus duration must be at most {} s",
+                MAX_RUN.as_secs()
+            )));
+        }
+        if self.duration.is_zero() {
+            return Err(Error::Config("--duration must be above 0".into()));
+        }
+        match self.model {
+            Model::Closed { users: 0, .. } => {
+                Err(Error::Config("--users must be at least 1".into()))
+            }
+            Model::Open { rate, connections }
+                if !(rate > 0.0 && rate.is_finite()) || connections == 0 =>
+            {
+                Err(Error::Config(
+                    "--rate and --connections must be above 0".into(),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Reads the sample: from `database_url` when given, else over the API as `login`.
+pub async fn sample_ids(opts: &RunOptions, database_url: Option<&str>) -> Result<RawSample> {
+    match database_url {
+        Some(url) => sample::from_database(url, &opts.mix.sample).await,
+        None => {
+            let (_, base) = opts.target()?;
+            let client = SetupClient::new(&base)?
+                .logged_in(&opts.login, &opts.password)
+                .await?;
+            sample::from_api(&client, &opts.mix.sample).await
+        }
+    }
+}
+
+/// Samples, then runs.
+pub async fn run(opts: &RunOptions) -> Result<Report> {
+    let raw = sample_ids(opts, opts.database_url.as_deref()).await?;
+    run_with(opts, &raw).await
+}
+
+/// Runs the load of `opts` with ids already sampled.
+pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
+    opts.check()?;
+    let (target, base) = opts.target()?;
+    let mut notes = Vec::new();
+    notes.extend(crate::limits::raise_for(opts.model.connections()));
+    let ids = Sample::build(raw, &opts.mix)?;
+    let client = SetupClient::new(&base)?;
+    let tokens = setup::sessions(&client, &ids, &opts.login, &opts.password).await?;
+    let mut watch = match &opts.database_url {
+        Some(url) => Some(DbWatch::connect(url).await?),
+        None => None,
+    };
+    let cpu_targets = cpu::Targets {
+        service_port: target.ip().is_loopback().then_some(target.port()),
+        redis_port: opts.redis_port,
+        database_port: opts.database_url.as_deref().and_then(database_port),
+    };
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+
+    let shared = Shared::new(SharedParts {
+        ids,
+        tokens,
+        mix: opts.mix.clone(),
+        password: opts.password.clone(),
+        target,
+        source_addresses: opts.source_addresses,
+        timeout: opts.timeout,
+        seed: opts.seed,
+        warmup: opts.warmup,
+        duration: opts.duration,
+    });
+    let users = load::start(opts.model, &shared);
+    let ramp = ramp(&shared, opts.model.connections(), opts.progress).await;
+    if ramp.0 < opts.model.connections() {
+        notes.push(format!(
+            "only {} of {} connections were open after the {} s the ramp may take",
+            ramp.0,
+            opts.model.connections(),
+            RAMP_LIMIT.as_secs()
+        ));
+    }
+    notes.push(format!(
+        "connections opened in {:.1} s before the warm-up (not timed)",
+        ramp.1.as_secs_f64()
+    ));
+    let clock = shared.begin();
+    let ticker = tokio::spawn(tick(shared.clone(), clock, opts.model, opts.progress));
+
+    tokio::time::sleep_until(clock.measure_from).await;
+    let db_before = match watch.as_mut() {
+        Some(w) => Some(w.snapshot().await?),
+        None => None,
+    };
+    let cpu_before = cpu::read(&cpu_targets);
+    let window_start = Instant::now();
+    tokio::time::sleep_until(clock.end).await;
+    let cpu_after = cpu::read(&cpu_targets);
+    let secs = window_start.elapsed().as_secs_f64();
+    let db = match (watch.as_mut(), db_before) {
+        (Some(w), Some(before)) => Some(dbstat::delta(&before, &w.snapshot().await?, 12)),
+        _ => None,
+    };
+    if let Some(w) = watch {
+        w.close().await;
+    }
+
+    // Users stop by themselves within one request timeout of the end; past that, stop them.
+    let deadline = clock.end + opts.timeout + Duration::from_secs(2);
+    for user in users {
+        let abort = user.abort_handle();
+        if tokio::time::timeout_at(deadline, user).await.is_err() {
+            abort.abort();
+        }
+    }
+    let (timeline, min_held, max_held) = ticker
+        .await
+        .map_err(|e| Error::Service(format!("ticker: {e}")))?;
+    let cpu = cpu_targets
+        .service_port
+        .map(|_| cpu::split(&cpu_before, &cpu_after, secs));
+    let unsent = shared.unsent.load(Ordering::Relaxed);
+    if unsent > 0 {
+        notes.push(format!(
+            "{unsent} requests were due but never sent: the open model's connections were all \
+             waiting on answers (raise --connections, or the service is saturated)"
+        ));
+    }
+    let meta = Meta {
+        label: opts.label.clone(),
+        target: base,
+        model: opts.model,
+        warmup_secs: opts.warmup.as_secs_f64(),
+        duration_secs: opts.duration.as_secs_f64(),
+        started_at,
+        mix: mix_shares(&opts.mix),
+    };
+    let measured = Measured {
+        timeline,
+        connections: Connections {
+            wanted: opts.model.connections(),
+            min_held,
+            max_held,
+            connect_failures: shared.connect_failures.load(Ordering::Relaxed),
+        },
+        unsent,
+        db,
+        cpu,
+        notes,
+    };
+    Ok(report::assemble(meta, &shared.recorder.totals(), measured))
+}
+
+fn mix_shares(mix: &Mix) -> BTreeMap<String, f64> {
+    mix.weights
+        .shares()
+        .into_iter()
+        .filter(|(_, s)| *s > 0.0)
+        .map(|(op, s)| (op.name().to_owned(), s))
+        .collect()
+}
+
+/// The port of a PostgreSQL URL on this machine (none for a remote database).
+fn database_port(url: &str) -> Option<u16> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let local = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    local.then(|| parsed.port().unwrap_or(5432))
+}
+
+/// Waits until `wanted` connections are open (or [`RAMP_LIMIT`]); returns how many and how
+/// long it took.
+async fn ramp(shared: &Shared, wanted: usize, progress: bool) -> (usize, Duration) {
+    let started = Instant::now();
+    let mut last_note = started;
+    loop {
+        let open = shared.open.load(Ordering::Relaxed);
+        let failed = shared.connect_failures.load(Ordering::Relaxed);
+        // Every user has tried once when opened plus failed attempts reach `wanted`.
+        if open + failed as usize >= wanted || started.elapsed() >= RAMP_LIMIT {
+            return (open, started.elapsed());
+        }
+        if progress && last_note.elapsed() >= Duration::from_secs(5) {
+            eprintln!("connecting: {open} of {wanted} open ({failed} attempts failed)");
+            last_note = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every second until the end: a timeline point, the progress line, and the fewest and most
+/// connections held inside the measured window.
+async fn tick(
+    shared: Arc<Shared>,
+    clock: Clock,
+    model: Model,
+    progress: bool,
+) -> (Vec<Tick>, usize, usize) {
+    let progress = Progress::new(progress);
+    let mut interval =
+        tokio::time::interval_at(clock.start + Duration::from_secs(1), Duration::from_secs(1));
+    let (mut timeline, mut min_held, mut max_held) = (Vec::new(), usize::MAX, 0);
+    let total = (clock.end - clock.start).as_secs();
+    for second in 1u32.. {
+        let now = interval.tick().await;
+        let window = shared.recorder.take_window();
+        let connections = shared.open.load(Ordering::Relaxed);
+        let measured = now > clock.measure_from && now <= clock.end + Duration::from_millis(500);
+        // Strictly inside the window: at its end users close their connections.
+        if now > clock.measure_from && now + Duration::from_millis(100) < clock.end {
+            min_held = min_held.min(connections);
+            max_held = max_held.max(connections);
+        }
+        let h = &window.latency;
+        let q = |quantile| {
+            if h.is_empty() {
+                0.0
+            } else {
+                report::ms(h.value_at_quantile(quantile))
+            }
+        };
+        let point = Tick {
+            second,
+            measured,
+            requests: h.len(),
+            errors: window.errors,
+            p50_ms: q(0.5),
+            p99_ms: q(0.99),
+            p999_ms: q(0.999),
+            connections,
+        };
+        let phase = if now <= clock.measure_from {
+            "warm-up"
+        } else {
+            "measuring"
+        };
+        let wanted = match model {
+            Model::Closed { users, .. } => format!("{users} users"),
+            Model::Open { rate, .. } => format!("{rate:.0}/s due"),
+        };
+        progress.update(
+            second,
+            &format!(
+                "{phase} {second}/{total}s  {wanted}  {} answers/s  P50 {:.1} ms  P99 {:.1} ms  errors {}  connections {}",
+                point.requests, point.p50_ms, point.p99_ms, point.errors, connections
+            ),
+        );
+        if now <= clock.end + Duration::from_millis(500) {
+            timeline.push(point);
+        } else {
+            break;
+        }
+    }
+    progress.finish();
+    (
+        timeline,
+        if min_held == usize::MAX { 0 } else { min_held },
+        max_held,
+    )
+}

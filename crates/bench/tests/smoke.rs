@@ -1,0 +1,111 @@
+//! A short run of the tool against the real service on a tiny generated chain, in both load
+//! models, so the tool cannot rot: every operation of the mix must be answered without
+//! errors and show up in the report. Timings are never asserted.
+
+use std::time::Duration;
+
+use bench::{Mix, Model, Report, RunOptions};
+
+/// The tiny chain: one store, a couple of hundred products, a few thousand orders.
+const SCALE: f64 = 0.002;
+
+fn options(url: &str, database_url: Option<String>, model: Model) -> RunOptions {
+    RunOptions {
+        label: "smoke".into(),
+        url: url.into(),
+        database_url,
+        model,
+        warmup: Duration::from_secs(1),
+        duration: Duration::from_secs(2),
+        mix: Mix::default(),
+        login: "admin01".into(),
+        password: storage::generator::STAFF_PASSWORD.into(),
+        timeout: Duration::from_secs(20),
+        source_addresses: 4,
+        seed: 7,
+        progress: false,
+        redis_port: None,
+    }
+}
+
+fn check(report: &Report) {
+    assert!(report.overall.requests > 0, "no requests: {report:#?}");
+    let failing: Vec<(&str, &std::collections::BTreeMap<String, u64>)> = report
+        .endpoints
+        .iter()
+        .filter(|r| r.errors > 0)
+        .map(|r| (r.name.as_str(), &r.errors_by_status))
+        .collect();
+    assert_eq!(report.overall.errors, 0, "errors: {failing:?}");
+    assert!(report.overall.p50_ms > 0.0 && report.overall.p99_ms >= report.overall.p50_ms);
+    assert!(!report.endpoints.is_empty());
+    for row in &report.endpoints {
+        assert!(row.requests > 0 && row.p50_ms > 0.0, "{row:?}");
+    }
+    let names: Vec<&str> = report.endpoints.iter().map(|r| r.name.as_str()).collect();
+    for read in ["browse_category", "product_by_sku", "stock"] {
+        assert!(names.contains(&read), "{read} missing from {names:?}");
+    }
+    assert!(report.connections.max_held > 0);
+    assert!(!report.timeline.is_empty());
+    let markdown = bench::report::text::markdown(report);
+    assert!(markdown.contains("| **all** |"), "{markdown}");
+    assert!(bench::report::svg::chart(report).starts_with("<svg"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_run_in_both_models_answers_every_operation_without_errors() {
+    let app = testkit::TestApp::spawn().await;
+    let mut options_gen = storage::generator::Options::new(SCALE, 42);
+    // The test app's own admin exists already; the generator replaces the accounts.
+    options_gen.force = true;
+    storage::generator::generate(app.db.primary(), &options_gen)
+        .await
+        .expect("tiny chain generated");
+    let database_url = {
+        let admin = std::env::var("IMS_TEST_DATABASE_URL").expect("run with scripts/test");
+        let mut url = reqwest::Url::parse(&admin).expect("URL");
+        url.set_path(&app.database_name);
+        url.to_string()
+    };
+
+    // Closed model, ids from the database (and its statistics read).
+    let closed = options(
+        &app.address,
+        Some(database_url),
+        Model::Closed {
+            users: 8,
+            think_ms: 0,
+        },
+    );
+    let report = bench::run(&closed).await.expect("closed run");
+    check(&report);
+    assert_eq!(report.connections.min_held, 8);
+    assert!(report.db.is_some());
+    // Writes of the mix went through too.
+    for write in ["place_order", "adjust_stock"] {
+        assert!(
+            report.endpoints.iter().any(|r| r.name == write),
+            "{write} not sent"
+        );
+    }
+
+    // Open model, ids from the API only (as against a remote deployment).
+    let open = options(
+        &app.address,
+        None,
+        Model::Open {
+            rate: 100.0,
+            connections: 16,
+        },
+    );
+    let report = bench::run(&open).await.expect("open run");
+    check(&report);
+    assert!(report.db.is_none());
+    let dir = std::env::temp_dir().join(format!("ims-bench-smoke-{}", app.database_name));
+    report.write(&dir, "report").expect("reports written");
+    for file in ["report.json", "report.md", "report.svg"] {
+        assert!(dir.join(file).exists(), "{file}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
