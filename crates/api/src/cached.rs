@@ -9,7 +9,7 @@ use std::future::Future;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cache::{keys, Key, Outcome};
+use cache::{keys, Key, Outcome, Stale};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
@@ -51,46 +51,74 @@ pub fn field_of<Q: Serialize>(query: &Q) -> String {
     serde_json::to_string(query).unwrap_or_default()
 }
 
-/// Forgets `keys`; see [`cache::Cache::invalidate`].
-pub async fn invalidate(state: &AppState, keys: Vec<Key>) {
-    state.cache.invalidate(&keys).await;
+/// Forgets `stale` (keys, or some of their variants); see [`cache::Cache::invalidate`].
+pub async fn invalidate<S: Clone + Into<Stale>>(state: &AppState, stale: Vec<S>) {
+    state.cache.invalidate(&stale).await;
 }
 
-/// Everything that shows a product's stock, price or name: the product by id and by sku, its
-/// category's lists and the bestsellers.
-pub async fn product_keys(state: &AppState, ids: &[Uuid]) -> ApiResult<Vec<Key>> {
-    let products = storage::products::cache_identities(state.db.primary(), ids).await?;
-    let mut out = vec![keys::bestsellers()];
-    for (id, sku, category) in products {
-        out.push(keys::product(id));
-        out.push(keys::product_sku(&sku));
-        out.push(keys::category_products(category));
-    }
-    Ok(out)
+/// Whether a stock change also changed units sold (a sale or its cancellation), which orders
+/// the bestsellers; an adjustment or a transfer does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sales {
+    Changed,
+    Unchanged,
 }
 
-/// What a stock change in `stores` of `products` makes stale: the products (their totals), the
-/// stores' stock lists, and the dashboards (low-stock counts).
+/// What a stock change in `stores` of `products` makes stale: the products' bodies (their
+/// totals) by id and sku; the list variants that filter by stock or sort by sales (lists
+/// hold ids, so no other variant changes); the bestsellers after a sale; the stores' rows of
+/// these products and their stock lists (not their other rows); the dashboards (low-stock
+/// counts).
 pub async fn stock_keys(
     state: &AppState,
     products: &[Uuid],
     stores: &[Uuid],
-) -> ApiResult<Vec<Key>> {
-    let mut out = product_keys(state, products).await?;
-    for store in stores {
-        out.push(keys::store_inventory(*store));
-        out.push(keys::dashboard(Some(*store)));
+    sales: Sales,
+) -> ApiResult<Vec<Stale>> {
+    let identities = storage::products::cache_identities(state.db.primary(), products).await?;
+    let mut out: Vec<Stale> = Vec::new();
+    let mut categories: Vec<Uuid> = Vec::new();
+    for (id, sku, category) in identities {
+        out.push(keys::product(id).into());
+        out.push(keys::product_sku(&sku).into());
+        if !categories.contains(&category) {
+            categories.push(category);
+        }
     }
-    out.push(keys::dashboard(None));
+    for category in categories {
+        out.push(Stale::prefixed(
+            keys::category_products(category),
+            keys::variant::AFTER_STOCK_CHANGE,
+        ));
+    }
+    out.push(Stale::prefixed(
+        keys::product_search(),
+        keys::variant::AFTER_STOCK_CHANGE,
+    ));
+    if sales == Sales::Changed {
+        out.push(keys::bestsellers().into());
+    }
+    for store in stores {
+        out.push(Stale::Variants {
+            key: keys::store_inventory(*store),
+            fields: products
+                .iter()
+                .map(|p| keys::variant::stock_item(*p))
+                .collect(),
+            prefixes: vec![keys::variant::STOCK_LIST.to_owned()],
+        });
+        out.push(keys::dashboard(Some(*store)).into());
+    }
+    out.push(keys::dashboard(None).into());
     Ok(out)
 }
 
 /// What a change of an order (placement, status, payment) makes stale.
-pub fn order_keys(order_id: Uuid, customer_id: Uuid, store_id: Uuid) -> Vec<Key> {
+pub fn order_keys(order_id: Uuid, customer_id: Uuid, store_id: Uuid) -> Vec<Stale> {
     vec![
-        keys::order(order_id),
-        keys::customer_recent_orders(customer_id),
-        keys::dashboard(Some(store_id)),
-        keys::dashboard(None),
+        keys::order(order_id).into(),
+        keys::customer_recent_orders(customer_id).into(),
+        keys::dashboard(Some(store_id)).into(),
+        keys::dashboard(None).into(),
     ]
 }

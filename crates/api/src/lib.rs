@@ -9,6 +9,7 @@
 //! - [`error`]: [`error::ApiError`] and the problem+json responses.
 //! - [`extract`]: JSON, query and path extractors that reject with the contract's statuses.
 //! - [`idempotent`]: `Idempotency-Key` keys and replays.
+//! - `listing`: product lists cached as pages of ids, bodies through `product:{id}`.
 //! - [`metrics`]: every exported metric, the tracking middleware and `GET /metrics`.
 //! - [`pagination`]: cursors and the list envelope.
 //! - [`state`]: what handlers share.
@@ -20,6 +21,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod idempotent;
+pub(crate) mod listing;
 pub mod metrics;
 pub mod pagination;
 pub mod router;

@@ -67,6 +67,83 @@ impl Key {
     }
 }
 
+/// What a write made stale: a whole key (every variant), or only some of its variants.
+///
+/// Variants are named so a write can forget just those it changes: a sale changes the stock
+/// shown in a store's list variants (`list:` fields) and of the sold products (`item:{id}`),
+/// not the rest of the store's stock; it changes the order of lists sorted by sales, not of
+/// lists sorted by name. See [`variant`] for the prefixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stale {
+    Key(Key),
+    Variants {
+        key: Key,
+        /// Exact field names.
+        fields: Vec<String>,
+        /// Every field starting with one of these.
+        prefixes: Vec<String>,
+    },
+}
+
+impl Stale {
+    pub fn key(&self) -> &Key {
+        match self {
+            Stale::Key(key) | Stale::Variants { key, .. } => key,
+        }
+    }
+
+    /// The variants of `key` that start with one of `prefixes`.
+    pub fn prefixed(key: Key, prefixes: &[&str]) -> Self {
+        Stale::Variants {
+            key,
+            fields: Vec::new(),
+            prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+}
+
+impl From<Key> for Stale {
+    fn from(key: Key) -> Self {
+        Stale::Key(key)
+    }
+}
+
+/// Field-name prefixes of list variants, by what their answer depends on beyond the list's
+/// membership and text (which every write to a listed product's name, status or category
+/// changes, and which forget the whole key).
+pub mod variant {
+    /// Depends on stock or units sold (an `inStock` filter, a sort by sales).
+    pub const STOCK: &str = "s:";
+    /// Depends on price (a price filter or sort).
+    pub const PRICE: &str = "p:";
+    /// Depends on both.
+    pub const STOCK_AND_PRICE: &str = "sp:";
+    /// Neither: only a change of text, status or category makes it stale.
+    pub const PLAIN: &str = "n:";
+    /// Forgotten by a stock change.
+    pub const AFTER_STOCK_CHANGE: &[&str] = &[STOCK, STOCK_AND_PRICE];
+    /// Forgotten by a price change.
+    pub const AFTER_PRICE_CHANGE: &[&str] = &[PRICE, STOCK_AND_PRICE];
+
+    /// The prefix of a list variant.
+    pub fn prefix(stock: bool, price: bool) -> &'static str {
+        match (stock, price) {
+            (true, true) => STOCK_AND_PRICE,
+            (true, false) => STOCK,
+            (false, true) => PRICE,
+            (false, false) => PLAIN,
+        }
+    }
+
+    /// In `store:{id}:inventory`: one product's stock row.
+    pub fn stock_item(product: uuid::Uuid) -> String {
+        format!("item:{product}")
+    }
+
+    /// In `store:{id}:inventory`: the prefix of list variants (every one shows quantities).
+    pub const STOCK_LIST: &str = "list:";
+}
+
 pub fn product(id: Uuid) -> Key {
     Key::new(format!("product:{id}"), CacheType::Products)
 }
@@ -99,6 +176,11 @@ pub fn order(id: Uuid) -> Key {
 
 pub fn customer_recent_orders(id: Uuid) -> Key {
     Key::new(format!("customer:{id}:orders:recent"), CacheType::Orders)
+}
+
+/// Search results (the query is the variant): not in the plan, which has no search cache.
+pub fn product_search() -> Key {
+    Key::new("products:search".into(), CacheType::Products)
 }
 
 pub fn bestsellers() -> Key {

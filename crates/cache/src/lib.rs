@@ -24,7 +24,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use keys::{CacheType, Key};
+pub use keys::{CacheType, Key, Stale};
 pub use stats::{Outcome, Stats, TypeStats};
 pub use store::Memory;
 use store::Store;
@@ -120,10 +120,42 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        self.read_through(key, field, load, true).await
+    }
+
+    /// [`Cache::get_or_load`] without counting the outcome: for a read that is one part of
+    /// an answer (a list's page of ids), whose caller counts the answer's outcome once with
+    /// [`Stats::record`].
+    pub async fn get_or_load_uncounted<T, E, F, Fut>(
+        &self,
+        key: &Key,
+        field: &str,
+        load: F,
+    ) -> Result<(T, Outcome), E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.read_through(key, field, load, false).await
+    }
+
+    async fn read_through<T, E, F, Fut>(
+        &self,
+        key: &Key,
+        field: &str,
+        load: F,
+        count: bool,
+    ) -> Result<(T, Outcome), E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let flight_id = format!("{}\u{0}{field}", key.name);
         match self.flights.join(&flight_id) {
             flight::Role::Leader(leader) => {
-                let (result, landing) = self.lead(key, field, load).await;
+                let (result, landing) = self.lead(key, field, load, count).await;
                 leader.land(landing);
                 result
             }
@@ -136,11 +168,13 @@ impl Cache {
                 });
                 match shared {
                     Some((value, outcome)) => {
-                        self.stats.record(key.kind, outcome);
+                        if count {
+                            self.stats.record(key.kind, outcome);
+                        }
                         Ok((value, outcome))
                     }
                     // The leader failed or went away: read alone.
-                    None => self.lead(key, field, load).await.0,
+                    None => self.lead(key, field, load, count).await.0,
                 }
             }
         }
@@ -152,6 +186,7 @@ impl Cache {
         key: &Key,
         field: &str,
         load: F,
+        count: bool,
     ) -> (Result<(T, Outcome), E>, Option<(Bytes, Outcome)>)
     where
         T: Serialize + DeserializeOwned,
@@ -161,7 +196,9 @@ impl Cache {
         let (outcome, version) = match self.store.read(key, field).await {
             Ok(store::Read::Hit(bytes)) => match serde_json::from_slice(&bytes) {
                 Ok(value) => {
-                    self.stats.record(key.kind, Outcome::Hit);
+                    if count {
+                        self.stats.record(key.kind, Outcome::Hit);
+                    }
                     return (Ok((value, Outcome::Hit)), Some((bytes, Outcome::Hit)));
                 }
                 // A value of an older shape (after a deploy): reload it, leave it to its TTL.
@@ -173,7 +210,9 @@ impl Cache {
                 (Outcome::Bypass, None)
             }
         };
-        self.stats.record(key.kind, outcome);
+        if count {
+            self.stats.record(key.kind, outcome);
+        }
         let value = match load().await {
             Ok(value) => value,
             Err(e) => return (Err(e), None),
@@ -187,17 +226,93 @@ impl Cache {
         (Ok((value, outcome)), bytes.map(|b| (b, outcome)))
     }
 
-    /// Forgets `keys` (every variant) and makes any read that began before this call unable to
-    /// write its now-old value back. Call after the write's transaction commits and before
-    /// its response is sent.
-    pub async fn invalidate(&self, keys: &[Key]) {
-        if keys.is_empty() {
+    /// Reads `field` of each of `keys` in one Redis round trip; the misses are loaded
+    /// together by `load`, given their positions, which answers the values it found (a
+    /// value it leaves out stays `None`). Each loaded value is written back under its key's
+    /// version, as [`Cache::get_or_load`] does; there is no single flight here, the keys
+    /// being many and each load one cheap query for all misses. The outcome is a hit only
+    /// when every key hit. Nothing is counted: the values are parts of an answer whose
+    /// caller counts its outcome once ([`Stats::record`]).
+    pub async fn get_many<T, E, F, Fut>(
+        &self,
+        keys: &[Key],
+        field: &str,
+        load: F,
+    ) -> Result<(Vec<Option<T>>, Outcome), E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(Vec<usize>) -> Fut,
+        Fut: Future<Output = Result<Vec<(usize, T)>, E>>,
+    {
+        let mut values: Vec<Option<T>> = keys.iter().map(|_| None).collect();
+        let mut versions: Vec<Option<String>> = vec![None; keys.len()];
+        let mut missing = Vec::new();
+        let bypass = match self.store.read_many(keys, field).await {
+            Ok(reads) => {
+                for (i, read) in reads.into_iter().enumerate() {
+                    match read {
+                        store::Read::Hit(bytes) => match serde_json::from_slice(&bytes) {
+                            Ok(value) => values[i] = Some(value),
+                            Err(_) => missing.push(i),
+                        },
+                        store::Read::Miss { version } => {
+                            versions[i] = Some(version);
+                            missing.push(i);
+                        }
+                    }
+                }
+                false
+            }
+            Err(e) => {
+                self.note_failure(&e);
+                missing = (0..keys.len()).collect();
+                true
+            }
+        };
+        let outcome = if bypass {
+            Outcome::Bypass
+        } else if missing.is_empty() {
+            Outcome::Hit
+        } else {
+            Outcome::Miss
+        };
+        if missing.is_empty() {
+            return Ok((values, outcome));
+        }
+        let loaded = load(missing).await?;
+        let mut writes = Vec::new();
+        for (i, value) in loaded {
+            if i >= keys.len() {
+                continue;
+            }
+            if let (Some(version), Ok(bytes)) = (versions[i].take(), serde_json::to_vec(&value)) {
+                writes
+                    .push(async move { self.store.write(&keys[i], field, &bytes, version).await });
+            }
+            values[i] = Some(value);
+        }
+        // Concurrent on the one multiplexed connection: the writes share round trips.
+        for result in futures_util::future::join_all(writes).await {
+            if let Err(e) = result {
+                self.note_failure(&e);
+                break;
+            }
+        }
+        Ok((values, outcome))
+    }
+
+    /// Forgets what `stale` names (whole keys or some variants) and makes any read of those
+    /// keys that began before this call unable to write its now-old value back. Call after
+    /// the write's transaction commits and before its response is sent.
+    pub async fn invalidate<S: Clone + Into<Stale>>(&self, stale: &[S]) {
+        if stale.is_empty() {
             return;
         }
-        for key in keys {
-            self.flights.forget(&key.name);
+        let stale: Vec<Stale> = stale.iter().cloned().map(Into::into).collect();
+        for item in &stale {
+            self.flights.forget(&item.key().name);
         }
-        if let Err(e) = self.store.invalidate(keys).await {
+        if let Err(e) = self.store.invalidate(&stale).await {
             // The keys may still hold old values: the store forgets everything it cached
             // before it is trusted again.
             self.store.mark_dirty();

@@ -53,7 +53,7 @@ impl Stats {
         &self.counters[index]
     }
 
-    pub(crate) fn record(&self, kind: CacheType, outcome: Outcome) {
+    pub fn record(&self, kind: CacheType, outcome: Outcome) {
         let counters = self.slot(kind);
         let counter = match outcome {
             Outcome::Hit => &counters.hits,

@@ -15,7 +15,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 use tokio::sync::OnceCell;
 
-use crate::keys::Key;
+use crate::keys::{Key, Stale};
 use crate::{CacheConfig, Error};
 
 /// How long a version outlives its key: longer than any database read can take.
@@ -30,12 +30,30 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) 
 return 1
 ";
 
-/// For each (key, version) pair: bump the version, forget the key.
+/// For each (key, version) pair: bump the version, then forget the key or some of its
+/// variants. ARGV[1] is the version TTL; then per key a field count (-1: the whole key), the
+/// fields, a prefix count and the prefixes (every field starting with one goes).
 const INVALIDATE: &str = r"
+local a = 2
 for i = 1, #KEYS, 2 do
   redis.call('INCR', KEYS[i + 1])
   redis.call('PEXPIRE', KEYS[i + 1], ARGV[1])
-  redis.call('UNLINK', KEYS[i])
+  local n = tonumber(ARGV[a]); a = a + 1
+  if n < 0 then
+    redis.call('UNLINK', KEYS[i])
+  else
+    for j = 1, n do redis.call('HDEL', KEYS[i], ARGV[a]); a = a + 1 end
+    local p = tonumber(ARGV[a]); a = a + 1
+    if p > 0 then
+      local prefixes = {}
+      for j = 1, p do prefixes[j] = ARGV[a]; a = a + 1 end
+      for _, f in ipairs(redis.call('HKEYS', KEYS[i])) do
+        for _, pre in ipairs(prefixes) do
+          if string.sub(f, 1, #pre) == pre then redis.call('HDEL', KEYS[i], f); break end
+        end
+      end
+    end
+  end
 end
 return 1
 ";
@@ -202,13 +220,57 @@ impl Store {
         .await
     }
 
-    pub(crate) async fn invalidate(&self, keys: &[Key]) -> Result<(), Error> {
+    /// Reads `field` of every key in one round trip.
+    pub(crate) async fn read_many(&self, keys: &[Key], field: &str) -> Result<Vec<Read>, Error> {
+        let mut conn = self.connection().await?;
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.hget(self.name(key), field).get(self.version_name(key));
+        }
+        let answers: Vec<(Option<Vec<u8>>, Option<String>)> = self
+            .guard(async {
+                let flat: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+                let mut pairs = Vec::with_capacity(keys.len());
+                let mut values = flat.into_iter();
+                while let (Some(value), Some(version)) = (values.next(), values.next()) {
+                    pairs.push((
+                        redis::from_redis_value(&value)?,
+                        redis::from_redis_value(&version)?,
+                    ));
+                }
+                Ok(pairs)
+            })
+            .await?;
+        Ok(answers
+            .into_iter()
+            .map(|(value, version)| match value {
+                Some(bytes) => Read::Hit(Bytes::from(bytes)),
+                None => Read::Miss {
+                    version: version.unwrap_or_else(|| "0".into()),
+                },
+            })
+            .collect())
+    }
+
+    pub(crate) async fn invalidate(&self, stale: &[Stale]) -> Result<(), Error> {
         let mut conn = self.connection().await?;
         let mut invocation = self.invalidate_script.prepare_invoke();
-        for key in keys {
-            invocation.key(self.name(key)).key(self.version_name(key));
-        }
         invocation.arg(VERSION_TTL_MS);
+        for item in stale {
+            let key = item.key();
+            invocation.key(self.name(key)).key(self.version_name(key));
+            match item {
+                Stale::Key(_) => {
+                    invocation.arg(-1);
+                }
+                Stale::Variants {
+                    fields, prefixes, ..
+                } => {
+                    invocation.arg(fields.len()).arg(fields);
+                    invocation.arg(prefixes.len()).arg(prefixes);
+                }
+            }
+        }
         self.guard(async {
             let _: i64 = invocation.invoke_async(&mut conn).await?;
             Ok(())

@@ -1328,3 +1328,115 @@ async fn counters_count_hits_and_misses_per_cache_type() {
     );
     assert_eq!(app.cache.stats().errors(), 0, "no Redis errors");
 }
+
+// --------------------------------------------------- what a write leaves in the cache
+
+const PRODUCT_LIST: &str = "%FROM products WHERE true%";
+const PRODUCTS_BY_IDS: &str = "%FROM products WHERE id = ANY($1)%";
+
+/// A second product in the shop's category and store, dearer than the first.
+async fn second_product(s: &Shop) -> Uuid {
+    let other = product(&s.app, s.category, "CACHE-02", 5 * PRICE).await;
+    stock_in(&s.app, s.store, other, STOCK).await;
+    other
+}
+
+/// Reads `path` and returns its body, with how often the list query and the query for
+/// product bodies ran during the read.
+async fn read_counting(s: &Shop, path: &str) -> ((String, Value), i64, i64) {
+    let (app, token) = (&s.app, s.token());
+    let (calls, answer) = calls_during(app, &[PRODUCT_LIST, PRODUCTS_BY_IDS], |_| async {
+        read(app, token, path).await
+    })
+    .await;
+    (answer, calls[0], calls[1])
+}
+
+#[tokio::test]
+async fn a_sale_forgets_only_what_shows_the_sold_product_s_stock() {
+    let s = shop().await;
+    enable_statement_stats(&s.app).await;
+    let other = second_product(&s).await;
+    let (app, token) = (&s.app, s.token());
+    let by_name = format!("/categories/{}/products", s.category);
+    let by_sales = format!("/categories/{}/products?sort=-sales", s.category);
+    let only_other = format!("/categories/{}/products?minPrice={}", s.category, 4 * PRICE);
+    let sold_row = format!("/stores/{}/inventory/{}", s.store, s.product);
+    let other_row = format!("/stores/{}/inventory/{other}", s.store);
+    for path in [&by_name, &by_sales, &only_other, &sold_row, &other_row] {
+        cache_it(app, token, path).await;
+    }
+
+    s.order(2).await;
+
+    // The page of ids by name still stands; the sold product's body is read afresh.
+    let ((outcome, page), list_queries, body_queries) = read_counting(&s, &by_name).await;
+    assert_eq!(
+        outcome, "miss",
+        "the sold product's body was forgotten: {page}"
+    );
+    assert_eq!((list_queries, body_queries), (0, 1), "{page}");
+    let sold = item_with(&page, "id", s.product).expect("sold product listed");
+    assert_eq!(sold["quantity"], STOCK - 2, "{page}");
+    assert_eq!(sold["salesCount"], 2, "{page}");
+    assert_eq!(cache_it(app, token, &by_name).await, page);
+    // A list sorted by sales is in a new order.
+    let page = miss_then_hit(app, token, &by_sales).await;
+    assert_eq!(ids(items(&page)), vec![s.product, other], "{page}");
+    // A page without the sold product, and the store's other rows, are untouched.
+    let (outcome, page) = read(app, token, &only_other).await;
+    assert_eq!(outcome, "hit", "{page}");
+    assert_eq!(ids(items(&page)), vec![other], "{page}");
+    assert_eq!(read(app, token, &other_row).await.0, "hit");
+    assert_eq!(
+        miss_then_hit(app, token, &sold_row).await["quantity"],
+        STOCK - 2
+    );
+}
+
+#[tokio::test]
+async fn a_price_change_reorders_lists_by_price_and_keeps_pages_by_name() {
+    let s = shop().await;
+    enable_statement_stats(&s.app).await;
+    let other = second_product(&s).await;
+    let (app, token) = (&s.app, s.token());
+    let by_name = format!("/categories/{}/products", s.category);
+    let by_price = format!("/categories/{}/products?sort=price", s.category);
+    assert_eq!(
+        ids(items(&cache_it(app, token, &by_price).await)),
+        vec![s.product, other]
+    );
+    cache_it(app, token, &by_name).await;
+
+    s.patch_product(json!({ "price": 9 * PRICE })).await;
+
+    let ((outcome, page), list_queries, body_queries) = read_counting(&s, &by_name).await;
+    assert_eq!(outcome, "miss", "the product's body was forgotten: {page}");
+    assert_eq!((list_queries, body_queries), (0, 1), "{page}");
+    let changed = item_with(&page, "id", s.product).expect("listed");
+    assert_eq!(changed["price"], 9 * PRICE, "{page}");
+    // The body is cached again, so only the page by price is read afresh.
+    let page = miss_then_hit(app, token, &by_price).await;
+    assert_eq!(ids(items(&page)), vec![other, s.product], "{page}");
+}
+
+#[tokio::test]
+async fn searches_are_cached_and_a_renamed_product_is_found_by_its_new_name_at_once() {
+    let s = shop().await;
+    let other = second_product(&s).await;
+    let (app, token) = (&s.app, s.token());
+    let old_word = "/products?q=product";
+    let new_word = "/products?q=lorgnette";
+    let found = cache_it(app, token, old_word).await;
+    assert_eq!(items(&found).len(), 2, "{found}");
+    assert!(items(&cache_it(app, token, new_word).await).is_empty());
+
+    s.patch_product(json!({ "name": "Lorgnette Classic", "description": "gold" }))
+        .await;
+
+    let found = miss_then_hit(app, token, old_word).await;
+    assert_eq!(ids(items(&found)), vec![other], "{found}");
+    let found = miss_then_hit(app, token, new_word).await;
+    assert_eq!(ids(items(&found)), vec![s.product], "{found}");
+    assert_eq!(items(&found)[0]["name"], "Lorgnette Classic", "{found}");
+}

@@ -154,6 +154,16 @@ pub async fn product_by_id(pool: &PgPool, id: Uuid) -> Result<ProductRecord> {
     .await
 }
 
+/// The products of `ids` that exist, in no particular order: the bodies of a cached page
+/// of ids that were not in the cache.
+pub async fn products_by_ids(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<ProductRecord>> {
+    crate::monitoring::timed("products.by_ids", async move {
+        let sql = format!("SELECT {COLUMNS} FROM products WHERE id = ANY($1)");
+        Ok(sqlx::query_as(&sql).bind(ids).fetch_all(pool).await?)
+    })
+    .await
+}
+
 pub(crate) const BY_SKU: &str = "FROM products WHERE sku = $1";
 
 pub async fn product_by_sku(pool: &PgPool, sku: &Sku) -> Result<ProductRecord> {

@@ -16,9 +16,10 @@ use uuid::Uuid;
 
 use super::products::{product_list, ProductQuery, ProductView};
 use crate::auth::Auth;
-use crate::cached::{field_of, invalidate, read_through, Cached};
+use crate::cached::{invalidate, Cached};
 use crate::error::{ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, Body, Path, Query};
+use crate::listing::cached_product_list;
 use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
 use cache::keys;
@@ -191,8 +192,8 @@ pub(crate) async fn category_products(
     id: Uuid,
     query: ProductQuery,
 ) -> ApiResult<Cached<List<ProductView>>> {
-    let field = field_of(&query);
-    read_through(state, &keys::category_products(id), &field, || async {
+    let variant = query.variant();
+    cached_product_list(state, &keys::category_products(id), &variant, || async {
         storage::categories::category_by_id(state.db.read(), id)
             .await
             .or_not_found("category")?;

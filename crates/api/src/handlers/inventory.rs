@@ -18,7 +18,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::cached::{field_of, invalidate, read_through, stock_keys, Cached};
+use crate::cached::{field_of, invalidate, read_through, stock_keys, Cached, Sales};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::IdempotentBody;
 use crate::extract::{Path, Query};
@@ -125,7 +125,8 @@ async fn list_store_stock(
     auth.require(READERS)?;
     auth.require_store(store_id)?;
     let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::QUANTITY)?;
-    let field = field_of(&query);
+    // Every list shows quantities: any stock change in the store forgets the `list:` variants.
+    let field = format!("{}{}", keys::variant::STOCK_LIST, field_of(&query));
     read_through(&state, &keys::store_inventory(store_id), &field, || async {
         let filter = StockFilter {
             store_id,
@@ -159,8 +160,9 @@ async fn get_stock(
 ) -> ApiResult<Cached<StockView>> {
     auth.require(READERS)?;
     auth.require_store(store_id)?;
-    // One row is a variant of the store's stock key: any change of the store's stock forgets it.
-    let field = format!("row:{product_id}");
+    // One row is a variant of the store's stock key: a change of this product's stock in
+    // the store forgets it (and not the store's other rows).
+    let field = keys::variant::stock_item(product_id);
     read_through(&state, &keys::store_inventory(store_id), &field, || async {
         let row = storage::inventory::stock_row(state.db.read(), store_id, product_id)
             .await
@@ -227,7 +229,7 @@ async fn adjust_stock(
         Done::New(row) => {
             invalidate(
                 &state,
-                stock_keys(&state, &[product_id], &[store_id]).await?,
+                stock_keys(&state, &[product_id], &[store_id], Sales::Unchanged).await?,
             )
             .await;
             Ok((StatusCode::CREATED, Json(StockView::from(row))).into_response())
@@ -302,7 +304,7 @@ async fn transfer_stock(
             let stores = [body.from_store_id, body.to_store_id];
             invalidate(
                 &state,
-                stock_keys(&state, &[body.product_id], &stores).await?,
+                stock_keys(&state, &[body.product_id], &stores, Sales::Unchanged).await?,
             )
             .await;
             Ok((StatusCode::CREATED, Json(TransferView::from(&record))).into_response())

@@ -18,7 +18,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::cached::{field_of, invalidate, order_keys, read_through, stock_keys, Cached};
+use crate::cached::{field_of, invalidate, order_keys, read_through, stock_keys, Cached, Sales};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, IdempotentBody, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
@@ -212,7 +212,7 @@ async fn place_order(
             tracing::info!(order_id = %record.id, order_number = %record.order_number, "order placed");
             let products: Vec<Uuid> = record.items.iter().map(|i| i.product_id).collect();
             let mut stale = order_keys(record.id, record.customer_id, record.store_id);
-            stale.extend(stock_keys(&state, &products, &[record.store_id]).await?);
+            stale.extend(stock_keys(&state, &products, &[record.store_id], Sales::Changed).await?);
             invalidate(&state, stale).await;
             Ok((StatusCode::CREATED, Json(OrderView::from(record))).into_response())
         }
@@ -407,7 +407,7 @@ async fn change_order_status(
     let mut stale = order_keys(order.id, order.customer_id, order.store_id);
     if body.status == OrderStatus::Cancelled {
         let products: Vec<Uuid> = order.items.iter().map(|i| i.product_id).collect();
-        stale.extend(stock_keys(&state, &products, &[order.store_id]).await?);
+        stale.extend(stock_keys(&state, &products, &[order.store_id], Sales::Changed).await?);
     }
     invalidate(&state, stale).await;
     Ok(Json(order.into()))

@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::catalog::{brand, Money, ProductStatus, Sku};
@@ -15,12 +16,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::cached::{invalidate, read_through, Cached};
+use crate::cached::{field_of, invalidate, read_through, Cached};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, Body, Path, Query};
+use crate::listing::cached_product_list;
 use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
-use cache::keys;
+use cache::keys::{self, variant};
+use cache::Stale;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,6 +59,12 @@ pub struct ProductView {
     sales_count: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+}
+
+impl ProductView {
+    pub(crate) fn id(&self) -> Uuid {
+        self.id
+    }
 }
 
 impl From<ProductRecord> for ProductView {
@@ -112,6 +121,18 @@ pub struct ProductQuery {
     cursor: Option<String>,
 }
 
+impl ProductQuery {
+    /// This query's variant name in a list key: what its answer depends on beyond the list's
+    /// membership and text (see [`keys::variant`]), then its canonical JSON.
+    pub(crate) fn variant(&self) -> String {
+        let by_sales = matches!(self.sort, Some(SortParam::SalesDesc));
+        let by_price = matches!(self.sort, Some(SortParam::Price | SortParam::PriceDesc));
+        let stock = by_sales || self.in_stock.is_some();
+        let price = by_price || self.min_price.is_some() || self.max_price.is_some();
+        format!("{}{}", keys::variant::prefix(stock, price), field_of(self))
+    }
+}
+
 /// Runs a product list for `GET /products` and `GET /categories/{id}/products`.
 pub(crate) async fn product_list(
     state: &AppState,
@@ -154,15 +175,31 @@ pub(crate) async fn product_list(
     Ok(List::from_page(page, tag, ProductView::from))
 }
 
-/// Lists products with filters, search and sorting.
+/// Lists products with filters, search and sorting. A search is cached under
+/// `products:search`, a list of one category under its `category:{id}:products`; other lists
+/// are read from the database.
 #[utoipa::path(get, path = "/products", tag = "products", security(("bearer" = [])), params(ProductQuery),
     responses((status = 200, body = List<ProductView>), (status = 400, body = Problem), (status = 401, body = Problem)))]
 async fn list_products(
     State(state): State<AppState>,
     _auth: Auth,
     Query(query): Query<ProductQuery>,
-) -> ApiResult<Json<List<ProductView>>> {
-    Ok(Json(product_list(&state, query, None).await?))
+) -> ApiResult<Response> {
+    let searching = query.q.as_deref().is_some_and(|q| !q.trim().is_empty());
+    let key = match query.category {
+        Some(category) => Some(keys::category_products(category)),
+        None if searching => Some(keys::product_search()),
+        None => None,
+    };
+    Ok(match key {
+        Some(key) => {
+            let variant = query.variant();
+            cached_product_list(&state, &key, &variant, || product_list(&state, query, None))
+                .await?
+                .into_response()
+        }
+        None => Json(product_list(&state, query, None).await?).into_response(),
+    })
 }
 
 /// One product.
@@ -224,13 +261,13 @@ async fn bestsellers(
     cached_bestsellers(&state, limit).await
 }
 
-/// The top `limit` sellers through `bestsellers` (the limit is the variant); also what warming
-/// loads.
+/// The top `limit` sellers through `bestsellers` (the limit is the variant; ids only, the
+/// bodies through their own keys); also what warming loads.
 pub(crate) async fn cached_bestsellers(
     state: &AppState,
     limit: i64,
 ) -> ApiResult<Cached<List<ProductView>>> {
-    read_through(state, &keys::bestsellers(), &limit.to_string(), || async {
+    cached_product_list(state, &keys::bestsellers(), &limit.to_string(), || async {
         let products = storage::products::bestsellers(state.db.read(), limit).await?;
         Ok(List {
             items: products.into_iter().map(ProductView::from).collect(),
@@ -308,6 +345,7 @@ async fn create_product(
         &state,
         vec![
             keys::category_products(created.category_id),
+            keys::product_search(),
             keys::bestsellers(),
         ],
     )
@@ -366,21 +404,51 @@ async fn update_product(
     let updated = storage::products::update_product(state.db.primary(), id, &changes)
         .await
         .or_not_found("product")?;
-    let (before, after) = (&updated.before, &updated.after);
-    // Both the old and the new sku and category: a moved product must leave the old list.
-    let mut stale = vec![
-        keys::product(id),
-        keys::product_sku(&before.sku),
-        keys::product_sku(&after.sku),
-        keys::category_products(before.category_id),
-        keys::category_products(after.category_id),
-        keys::bestsellers(),
-    ];
-    if before.sku != after.sku || before.name != after.name {
-        // Stock lists show the sku and name.
-        let stores = storage::products::stores_stocking(state.db.primary(), id).await?;
-        stale.extend(stores.into_iter().map(keys::store_inventory));
-    }
+    let stale = stale_after_update(&state, &updated).await?;
     invalidate(&state, stale).await;
     Ok(Json(updated.after.into()))
+}
+
+/// What a product update makes stale. Lists hold ids, so only a change of what they filter,
+/// search or sort by forgets them: text, status or category all of a list key, a price only
+/// its variants by price; the body itself is the product's own keys.
+async fn stale_after_update(
+    state: &AppState,
+    updated: &storage::products::UpdatedProduct,
+) -> ApiResult<Vec<Stale>> {
+    let (before, after) = (&updated.before, &updated.after);
+    let mut stale: Vec<Stale> = vec![
+        keys::product(after.id).into(),
+        keys::product_sku(&before.sku).into(),
+        keys::product_sku(&after.sku).into(),
+    ];
+    let listed_differently = before.name != after.name
+        || before.description != after.description
+        || before.brand != after.brand
+        || before.status != after.status
+        || before.category_id != after.category_id;
+    if listed_differently {
+        // Both the old and the new category: a moved product must leave the old list.
+        stale.push(keys::category_products(before.category_id).into());
+        stale.push(keys::category_products(after.category_id).into());
+        stale.push(keys::product_search().into());
+        if before.status != after.status {
+            stale.push(keys::bestsellers().into());
+        }
+    } else if before.price != after.price {
+        stale.push(Stale::prefixed(
+            keys::category_products(after.category_id),
+            variant::AFTER_PRICE_CHANGE,
+        ));
+        stale.push(Stale::prefixed(
+            keys::product_search(),
+            variant::AFTER_PRICE_CHANGE,
+        ));
+    }
+    if before.sku != after.sku || before.name != after.name {
+        // Stock lists show the sku and name.
+        let stores = storage::products::stores_stocking(state.db.primary(), after.id).await?;
+        stale.extend(stores.into_iter().map(|s| keys::store_inventory(s).into()));
+    }
+    Ok(stale)
 }
