@@ -152,6 +152,10 @@ fn problem_response(status: StatusCode, problem: &Problem, err: &ApiError) -> Re
         ApiError::Unauthorized(_) => {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        // A dependency is down or the service is saturated: worth retrying soon.
+        ApiError::Unavailable(_) => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+        }
         _ => {}
     }
     response
@@ -236,13 +240,6 @@ impl From<cache::Error> for ApiError {
     fn from(err: cache::Error) -> Self {
         ApiError::Internal(err.into())
     }
-}
-
-/// Runs CPU-heavy work (password hashing) off the async threads.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// Turns storage's bare `NotFound` into a 404 that names what was missing.

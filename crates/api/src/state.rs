@@ -1,15 +1,70 @@
-//! What every handler shares: the database pools, the cache, and the settings that shape
-//! behaviour (token lifetime, login throttling).
+//! What every handler shares: the database pools, the cache, the bound on password checks,
+//! and the settings that shape behaviour (token lifetime, login throttling).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use storage::throttle::ThrottlePolicy;
+use tokio::sync::Semaphore;
+
+use crate::error::{ApiError, ApiResult};
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: storage::Db,
     pub cache: cache::Cache,
     pub settings: Settings,
+    pub password_checks: PasswordChecks,
+}
+
+impl AppState {
+    pub fn new(db: storage::Db, cache: cache::Cache, settings: Settings) -> Self {
+        Self {
+            db,
+            cache,
+            settings,
+            password_checks: PasswordChecks::new(),
+        }
+    }
+}
+
+/// Runs argon2 (about 15 ms of one core and 19 MiB per check) on the blocking pool, at most
+/// one check per core at a time. Without the bound every login in flight is a thread of its
+/// own, and a burst of logins takes every core from the requests that need a millisecond;
+/// with it, a login waits its turn, and one that cannot start within [`Self::MAX_WAIT`] is
+/// answered 503 (with `Retry-After`) instead of queueing without end.
+#[derive(Clone)]
+pub struct PasswordChecks {
+    permits: Arc<Semaphore>,
+}
+
+impl PasswordChecks {
+    pub const MAX_WAIT: Duration = Duration::from_secs(3);
+
+    fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self {
+            permits: Arc::new(Semaphore::new(cores)),
+        }
+    }
+
+    /// Runs `check` once a core is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        check: impl FnOnce() -> T + Send + 'static,
+    ) -> ApiResult<T> {
+        let permit = tokio::time::timeout(Self::MAX_WAIT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::Unavailable("too many logins at once; retry shortly".into()))?
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        tokio::task::spawn_blocking(move || {
+            let out = check();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -19,11 +19,7 @@ pub fn app_state(config: &Config) -> anyhow::Result<AppState> {
         business_offset: config.business_utc_offset,
         ..Settings::default()
     };
-    Ok(AppState {
-        db,
-        cache,
-        settings,
-    })
+    Ok(AppState::new(db, cache, settings))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {

@@ -14,15 +14,26 @@ pub struct SessionRecord {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn insert_session(
+/// A successful login, in one statement: the throttle forgets the attempt
+/// ([`crate::throttle::succeeded`]), the user's last login is stamped and the session (by the
+/// token's digest) starts.
+pub async fn start_session(
     pool: &PgPool,
+    (account_key, address_key): (&str, &str),
     token_hash: &[u8],
     user_id: Uuid,
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
-        .bind(token_hash)
+    let sql = format!(
+        "WITH {}, stamped AS (UPDATE users SET last_login_at = now() WHERE id = $3)
+         INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($4, $3, $5)",
+        crate::throttle::SUCCEEDED
+    );
+    sqlx::query(&sql)
+        .bind(account_key)
+        .bind(address_key)
         .bind(user_id)
+        .bind(token_hash)
         .bind(expires_at)
         .execute(pool)
         .await?;

@@ -13,53 +13,81 @@ pub struct ThrottlePolicy {
     pub lock_for: chrono::Duration,
 }
 
-/// Counts one login attempt against `key` *before* the password is checked, in one atomic
-/// statement, and returns the time the key is locked until if it is locked now. Counting first
-/// is what makes the limit hold under concurrency: twelve simultaneous guesses get counts
-/// 1..=12 and only the first `max_failures` are let through to the password check. A
-/// successful login takes its attempt back ([`forgive`] / [`clear`]).
-pub async fn begin_attempt(
-    pool: &PgPool,
-    key: &str,
-    policy: ThrottlePolicy,
-) -> Result<Option<DateTime<Utc>>> {
-    let locked_until: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "INSERT INTO login_throttle AS t (key, failures, window_started) VALUES ($1, 1, now())
+/// One key's upsert of [`begin_attempts`], its parameters starting at `$n`.
+fn count_attempt(n: usize) -> String {
+    let (key, window, max, lock) = (n, n + 1, n + 2, n + 3);
+    format!(
+        "INSERT INTO login_throttle AS t (key, failures, window_started) VALUES (${key}, 1, now())
          ON CONFLICT (key) DO UPDATE SET
-            failures = CASE WHEN t.window_started < now() - $2
+            failures = CASE WHEN t.window_started < now() - ${window}
                              AND coalesce(t.locked_until <= now(), true) THEN 1
                             ELSE t.failures + 1 END,
-            window_started = CASE WHEN t.window_started < now() - $2
+            window_started = CASE WHEN t.window_started < now() - ${window}
                                    AND coalesce(t.locked_until <= now(), true) THEN now()
                                   ELSE t.window_started END,
             locked_until = CASE
                 WHEN t.locked_until > now() THEN t.locked_until
-                WHEN t.window_started >= now() - $2 AND t.failures + 1 > $3 THEN now() + $4
+                WHEN t.window_started >= now() - ${window} AND t.failures + 1 > ${max} THEN now() + ${lock}
                 ELSE NULL END
-         RETURNING CASE WHEN locked_until > now() THEN locked_until END",
+         RETURNING CASE WHEN locked_until > now() THEN locked_until END AS until"
     )
-    .bind(key)
-    .bind(policy.window)
-    .bind(policy.max_failures)
-    .bind(policy.lock_for)
-    .fetch_one(pool)
-    .await?;
+}
+
+/// Counts one login attempt against the account's key and the address's key *before* the
+/// password is checked, in one atomic statement, and returns the time until which either is
+/// locked, if one is locked now. Counting first is what makes the limit hold under
+/// concurrency: twelve simultaneous guesses get counts 1..=12 and only the first
+/// `max_failures` are let through to the password check. A successful login takes its
+/// attempt back ([`succeeded`], or [`crate::sessions::start_session`]), and so does one
+/// that never reached the check ([`forgive`]).
+pub async fn begin_attempts(
+    pool: &PgPool,
+    (account, account_policy): (&str, ThrottlePolicy),
+    (address, address_policy): (&str, ThrottlePolicy),
+) -> Result<Option<DateTime<Utc>>> {
+    let sql = format!(
+        "WITH account AS ({}), address AS ({})
+         SELECT greatest((SELECT until FROM account), (SELECT until FROM address))",
+        count_attempt(1),
+        count_attempt(5)
+    );
+    let locked_until: Option<DateTime<Utc>> = sqlx::query_scalar(&sql)
+        .bind(account)
+        .bind(account_policy.window)
+        .bind(account_policy.max_failures)
+        .bind(account_policy.lock_for)
+        .bind(address)
+        .bind(address_policy.window)
+        .bind(address_policy.max_failures)
+        .bind(address_policy.lock_for)
+        .fetch_one(pool)
+        .await?;
     Ok(locked_until)
 }
 
-/// A successful login forgives the account's earlier failures.
-pub async fn clear(pool: &PgPool, key: &str) -> Result<()> {
-    sqlx::query("DELETE FROM login_throttle WHERE key = $1")
-        .bind(key)
-        .execute(pool)
-        .await?;
+/// Takes back one attempt of each key: an attempt that never reached the password check (the
+/// request failed or was abandoned first) is no failure.
+pub async fn forgive(pool: &PgPool, keys: &[String]) -> Result<()> {
+    sqlx::query(
+        "UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = ANY($1)",
+    )
+    .bind(keys)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
-/// Takes back one attempt (a successful login from an address is not a failure).
-pub async fn forgive(pool: &PgPool, key: &str) -> Result<()> {
-    sqlx::query("UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = $1")
-        .bind(key)
+/// What a correct password does to the throttle: the account's failures are forgotten and the
+/// address's attempt is taken back. Also a CTE of [`crate::sessions::start_session`].
+pub(crate) const SUCCEEDED: &str = "cleared AS (DELETE FROM login_throttle WHERE key = $1),
+    forgiven AS (UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = $2)";
+
+/// A correct password of an account that may not log in (suspended): the throttle forgets as
+/// for any correct password, and no session starts.
+pub async fn succeeded(pool: &PgPool, account: &str, address: &str) -> Result<()> {
+    sqlx::query(&format!("WITH {SUCCEEDED} SELECT 1"))
+        .bind(account)
+        .bind(address)
         .execute(pool)
         .await?;
     Ok(())

@@ -137,14 +137,6 @@ pub async fn user_for_login(pool: &PgPool, login: &str) -> Result<Option<LoginRe
     .await
 }
 
-pub async fn record_login(pool: &PgPool, id: Uuid) -> Result<()> {
-    sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
 pub struct UserFilter {
     pub status: Option<UserStatus>,
     pub role: Option<Role>,

@@ -82,8 +82,17 @@ async fn ensure_template(admin: &mut PgConnection) -> anyhow::Result<String> {
         });
         db.migrate().await.context("migrating the template")?;
         db.close().await;
-        // The server may take a moment to end the closed connections; a rename meanwhile
-        // fails with "being accessed by other users".
+        // A connection the migration used can still be on its way back to the closed pool
+        // (on a multi-threaded runtime it is returned by a task of its own), and a rename
+        // waits 5 s for each session in the database before failing with "being accessed by
+        // other users": end whatever is left; nobody else uses a template being built.
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&building)
+        .execute(&mut *admin)
+        .await?;
         let rename = format!(r#"ALTER DATABASE "{building}" RENAME TO "{template}""#);
         let mut attempts = 0;
         while let Err(e) = admin.execute(rename.as_str()).await {
@@ -148,11 +157,7 @@ impl TestApp {
         // One Redis serves every test: each app gets its own key prefix.
         cache_config.prefix = format!("{database_name}:");
         let cache = cache::Cache::new(cache_config).expect("redis url");
-        let state = api::AppState {
-            db: db.clone(),
-            cache: cache.clone(),
-            settings,
-        };
+        let state = api::AppState::new(db.clone(), cache.clone(), settings);
 
         // Database and Redis figures for /metrics, refreshed often so a test sees them soon.
         api::metrics::spawn_refresh(state.clone(), Duration::from_millis(500));

@@ -10,7 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::users::UserView;
 use crate::auth::{new_token, Auth};
 use crate::cached::{invalidate, Cached};
-use crate::error::{blocking, ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Body, ClientAddr};
 use crate::state::AppState;
 
@@ -60,49 +60,98 @@ async fn login(
         Some(record) => format!("user:{}", record.user.id),
         None => format!("login:{}", body.login.trim().to_lowercase()),
     };
-    // Every attempt is counted before the password is checked (see throttle::begin_attempt).
-    let account_lock =
-        storage::throttle::begin_attempt(pool, &account_key, state.settings.account_throttle)
-            .await?;
-    let address_lock =
-        storage::throttle::begin_attempt(pool, &address_key, state.settings.address_throttle)
-            .await?;
-    if let Some(until) = account_lock.max(address_lock) {
+    // Every attempt is counted before the password is checked (see throttle::begin_attempts).
+    let locked = storage::throttle::begin_attempts(
+        pool,
+        (&account_key, state.settings.account_throttle),
+        (&address_key, state.settings.address_throttle),
+    )
+    .await?;
+    if let Some(until) = locked {
         let secs = (until - Utc::now()).num_seconds().max(1) as u64;
         return Err(ApiError::TooManyRequests {
             retry_after_secs: secs,
             detail: format!("too many failed logins; try again in {secs} seconds"),
         });
     }
+    let attempt = PendingAttempt::new(&state, [account_key, address_key]);
 
     let stored_hash = found.as_ref().map_or_else(
         || domain::user::decoy_hash().to_owned(),
         |r| r.password_hash.clone(),
     );
     let password = body.password;
-    let matches = blocking(move || domain::user::verify_password(&password, &stored_hash)).await?;
+    let matches = state
+        .password_checks
+        .run(move || domain::user::verify_password(&password, &stored_hash))
+        .await?;
+    let [account_key, address_key] = attempt.checked();
     let Some(record) = found.filter(|_| matches) else {
         return Err(ApiError::Unauthorized(BAD_LOGIN));
     };
-    storage::throttle::clear(pool, &account_key).await?;
-    storage::throttle::forgive(pool, &address_key).await?;
     if record.user.status != "active" {
+        storage::throttle::succeeded(pool, &account_key, &address_key).await?;
         return Err(ApiError::Forbidden("this account is suspended".into()));
     }
 
-    storage::users::record_login(pool, record.user.id).await?;
-    invalidate(&state, vec![cache::keys::user_profile(record.user.id)]).await;
     let (token, digest) = new_token();
     let ttl = chrono::Duration::from_std(state.settings.token_ttl)
         .map_err(|e| ApiError::Internal(e.into()))?;
     let expires_at = Utc::now() + ttl;
-    storage::sessions::insert_session(pool, &digest, record.user.id, expires_at).await?;
+    storage::sessions::start_session(
+        pool,
+        (&account_key, &address_key),
+        &digest,
+        record.user.id,
+        expires_at,
+    )
+    .await?;
+    // The profile shows the last login.
+    invalidate(&state, vec![cache::keys::user_profile(record.user.id)]).await;
     tracing::info!(user_id = %record.user.id, "login");
     Ok(Json(LoginResponse {
         token,
         expires_at,
         user: record.user.into(),
     }))
+}
+
+/// A counted login attempt whose password check has not finished. If the request ends first
+/// (a 503 while waiting for a free core or a pool connection, a client that hung up and so
+/// dropped the handler), the attempt is taken back on drop: overload must never lock an
+/// account or a till's address for fifteen minutes.
+struct PendingAttempt {
+    db: storage::Db,
+    keys: Option<[String; 2]>,
+}
+
+impl PendingAttempt {
+    fn new(state: &AppState, keys: [String; 2]) -> Self {
+        Self {
+            db: state.db.clone(),
+            keys: Some(keys),
+        }
+    }
+
+    /// The password was checked: the attempt stands (or the caller takes it back itself).
+    fn checked(mut self) -> [String; 2] {
+        self.keys.take().unwrap_or_default()
+    }
+}
+
+impl Drop for PendingAttempt {
+    fn drop(&mut self) {
+        let (Some(keys), Ok(runtime)) = (self.keys.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let db = self.db.clone();
+        runtime.spawn(async move {
+            if let Err(e) = storage::throttle::forgive(db.primary(), &keys).await {
+                tracing::warn!(error = %e, "could not take back an unfinished login attempt");
+            }
+        });
+    }
 }
 
 /// Revokes the token of this request; it stops working at once.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::invalidate;
-use crate::error::{blocking, ApiError, ApiResult, OrNotFound, Problem};
+use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, Path, Query};
 use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
@@ -113,7 +113,7 @@ async fn create_user(
     }
     check_roles(&body.roles, &body.store_ids)?;
     check_stores_exist(&state, &body.store_ids).await?;
-    let password_hash = blocking(move || password.hash()).await?;
+    let password_hash = state.password_checks.run(move || password.hash()).await?;
     let user = storage::users::NewUser {
         email,
         username,
@@ -233,7 +233,7 @@ async fn update_user(
         check_stores_exist(&state, store_ids).await?;
     }
     let password_hash = match password {
-        Some(p) => Some(blocking(move || p.hash()).await?),
+        Some(p) => Some(state.password_checks.run(move || p.hash()).await?),
         None => None,
     };
     let changes = UserChanges {
