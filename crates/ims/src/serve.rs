@@ -68,8 +68,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Hourly: keep next months' order partitions ahead of time, purge long-expired sessions and
-/// idempotency keys past their 24 hours.
+/// Hourly: keep next months' order partitions ahead of time, purge long-expired sessions,
+/// idempotency keys past their 24 hours and sales figures older than the dashboard's window.
 async fn upkeep(db: storage::Db) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -86,6 +86,11 @@ async fn upkeep(db: storage::Db) {
             Ok(purged) if purged > 0 => tracing::info!(purged, "expired idempotency keys purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        }
+        match storage::dashboard::purge_product_sales(db.primary()).await {
+            Ok(purged) if purged > 0 => tracing::info!(purged, "old sales figures purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not purge old sales figures"),
         }
     }
 }

@@ -106,6 +106,19 @@ const INVARIANTS: &[(&str, &str)] = &[
         (SELECT (x->>'productId')::uuid AS id, sum((x->>'quantity')::int) AS sold
            FROM orders o, jsonb_array_elements(o.items) x WHERE o.status <> 'cancelled' GROUP BY 1) s
         USING (id) WHERE p.sales_count <> coalesce(s.sold, 0)"),
+    ("the dashboard's sales figures are the recent non-cancelled orders' lines",
+     "WITH recent AS (
+        SELECT o.store_id, product_sales_slot(o.created_at) AS slot,
+               (x->>'productId')::uuid AS product_id,
+               sum((x->>'quantity')::bigint) AS units, sum((x->>'lineTotal')::bigint) AS revenue
+          FROM orders o, jsonb_array_elements(o.items) x
+         WHERE o.status <> 'cancelled' AND o.created_at >= now() - interval '31 days'
+         GROUP BY 1, 2, 3 HAVING product_sales_slot(min(o.created_at)) >= now() - interval '31 days'),
+      kept AS (SELECT store_id, slot, product_id, units, revenue FROM product_sales
+                WHERE slot >= now() - interval '31 days')
+      SELECT (SELECT count(*) FROM (SELECT * FROM recent EXCEPT SELECT * FROM kept) a)
+           + (SELECT count(*) FROM (SELECT * FROM kept EXCEPT SELECT * FROM recent) b)
+           + (SELECT CASE WHEN EXISTS (SELECT 1 FROM recent) THEN 0 ELSE 1 END)"),
     ("an order id's timestamp is its created_at",
      "SELECT count(*) FROM orders WHERE created_at <>
         to_timestamp(('x' || substr(replace(id::text, '-', ''), 1, 12))::bit(48)::bigint / 1000.0)"),

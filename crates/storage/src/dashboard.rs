@@ -44,14 +44,25 @@ pub(crate) const QUEUE: &str = "SELECT s.status,
 pub(crate) const LOW_STOCK: &str = "SELECT count(*) FILTER (WHERE status = 'low_stock'),
         count(*) FILTER (WHERE status = 'out_of_stock')
     FROM inventory WHERE status IN ('low_stock', 'out_of_stock') AND $1::timestamptz IS NOT NULL {stores}";
-pub(crate) const TOP_PRODUCTS: &str = "SELECT (item->>'productId')::uuid AS product_id,
-        min(item->>'sku') AS sku, min(item->>'name') AS name,
-        sum((item->>'quantity')::int)::bigint AS units_sold,
-        sum((item->>'lineTotal')::bigint)::bigint AS revenue
-    FROM orders CROSS JOIN LATERAL jsonb_array_elements(items) AS item
-    WHERE created_at >= $1 - interval '30 days' AND created_at < $1 + interval '1 day'
-      AND status <> 'cancelled' {stores}
-    GROUP BY 1 ORDER BY units_sold DESC, product_id LIMIT 10";
+// From the quarter-hour sums of `product_sales` (migration 0003), kept by the orders' own
+// triggers; the product's current sku and name.
+pub(crate) const TOP_PRODUCTS: &str = "WITH top AS (
+        SELECT product_id, sum(units)::bigint AS units_sold, sum(revenue)::bigint AS revenue
+        FROM product_sales
+        WHERE slot >= $1 - interval '30 days' AND slot < $1 + interval '1 day' {stores}
+        GROUP BY product_id HAVING sum(units) > 0
+        ORDER BY units_sold DESC, product_id LIMIT 10)
+    SELECT t.product_id, p.sku, p.name, t.units_sold, t.revenue
+    FROM top t JOIN products p ON p.id = t.product_id
+    ORDER BY t.units_sold DESC, t.product_id";
+
+/// Forgets sales older than any dashboard window (hourly, from the service's upkeep).
+pub async fn purge_product_sales(pool: &PgPool) -> Result<u64> {
+    let done = sqlx::query("DELETE FROM product_sales WHERE slot < now() - interval '32 days'")
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
 
 /// One of the queries above, for the whole chain or for the stores in `$2`. Every variant
 /// takes both parameters (a statement must use each one it is given): the chain-wide one

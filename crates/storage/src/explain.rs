@@ -340,7 +340,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         ("dashboard: open orders by status", OPEN_ORDERS, None),
         ("dashboard: workshop queue by status", QUEUE, None),
         ("dashboard: low-stock count", LOW_STOCK, None),
-        ("dashboard: top products, 30 days", TOP_PRODUCTS, Some(3)),
+        ("dashboard: top products, 30 days", TOP_PRODUCTS, Some(0)),
     ] {
         let sql = scoped(template, true);
         run(

@@ -18,6 +18,7 @@ pub(crate) const GENERATED: &[&str] = &[
     "inventory_movements",
     "orders",
     "order_keys",
+    "product_sales",
     "prescriptions",
     "workshop_jobs",
     "workshop_job_history",
@@ -184,6 +185,17 @@ pub(crate) async fn advance_sequences(
     sqlx::query("SELECT setval('order_number_seq', $1), setval('job_number_seq', $2)")
         .bind(orders as i64)
         .bind(jobs as i64)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The dashboard's sales figures of the last 32 days, in one statement: the orders were
+/// loaded with `ims.bulk_load` on, which their per-row trigger skips.
+pub(crate) async fn fill_product_sales(conn: &mut PgConnection, now_ms: i64) -> Result<()> {
+    let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    sqlx::query("SELECT refill_product_sales($1 - interval '32 days')")
+        .bind(now)
         .execute(&mut *conn)
         .await?;
     Ok(())
