@@ -29,10 +29,13 @@ impl AppState {
 }
 
 /// Runs argon2 (about 15 ms of one core and 19 MiB per check) on the blocking pool, at most
-/// one check per core at a time. Without the bound every login in flight is a thread of its
-/// own, and a burst of logins takes every core from the requests that need a millisecond;
-/// with it, a login waits its turn, and one that cannot start within [`Self::MAX_WAIT`] is
-/// answered 503 (with `Retry-After`) instead of queueing without end.
+/// [`Self::PER_CORE`] checks per core at a time. Without a bound every login in flight is a
+/// thread of its own with its 19 MiB, and a burst of logins takes every core from the
+/// requests that need a millisecond; with it, a login waits its turn, and one that cannot
+/// start within [`Self::MAX_WAIT`] is answered 503 (with `Retry-After`) instead of queueing
+/// without end. Not one per core: the threads share the cores with PostgreSQL's backends,
+/// and with two checks for two cores a check got so small a share that logins queued for
+/// seconds at 20 logins/s (docs/benchmarks.md).
 #[derive(Clone)]
 pub struct PasswordChecks {
     permits: Arc<Semaphore>,
@@ -40,11 +43,12 @@ pub struct PasswordChecks {
 
 impl PasswordChecks {
     pub const MAX_WAIT: Duration = Duration::from_secs(3);
+    pub const PER_CORE: usize = 4;
 
     fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Self {
-            permits: Arc::new(Semaphore::new(cores)),
+            permits: Arc::new(Semaphore::new(cores * Self::PER_CORE)),
         }
     }
 
