@@ -790,3 +790,34 @@ async fn nul_characters_in_input_are_refused_never_a_500() {
     }
     assert_eq!(customer_count(&app).await, 0);
 }
+
+/// An overloaded database that cancels a statement at `IMS_DB_STATEMENT_TIMEOUT_MS` is a
+/// dependency that could not answer in time: 503 with `Retry-After`, never a 500.
+#[tokio::test]
+async fn a_statement_past_its_timeout_is_503_not_500() {
+    use axum::response::IntoResponse;
+    let name = testkit::fresh_database().await.expect("fresh database");
+    let url = std::env::var("IMS_TEST_DATABASE_URL").expect("run the tests with scripts/test");
+    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a PostgreSQL URL");
+    let db = storage::Db::connect(&storage::DbConfig {
+        min_connections: 0,
+        max_connections: 1,
+        statement_timeout: std::time::Duration::from_millis(50),
+        ..storage::DbConfig::new(options.database(&name))
+    });
+    let cancelled = sqlx::query("SELECT pg_sleep(5)")
+        .execute(db.primary())
+        .await
+        .expect_err("the statement runs past its timeout");
+    let error = storage::Error::from(cancelled);
+    assert!(matches!(error, storage::Error::Unavailable(_)), "{error:?}");
+    let response = api::error::ApiError::from(error).into_response();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+}

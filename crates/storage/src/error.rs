@@ -70,8 +70,10 @@ impl From<sqlx::Error> for Error {
                         Error::InvalidText
                     }
                     // 57P01 admin_shutdown, 57P03 cannot_connect_now: a restarting or failing
-                    // over server, which a retry elsewhere may get past.
-                    _ if matches!(db.code().as_deref(), Some("57P01" | "57P03")) => {
+                    // over server, which a retry elsewhere may get past. 57014
+                    // query_canceled: the statement ran past IMS_DB_STATEMENT_TIMEOUT_MS (an
+                    // overloaded server; nothing was changed, the transaction rolls back).
+                    _ if matches!(db.code().as_deref(), Some("57P01" | "57P03" | "57014")) => {
                         Error::Unavailable(err)
                     }
                     _ => Error::Database(err),
