@@ -11,6 +11,7 @@
 //! - [`idempotent`]: `Idempotency-Key` keys and replays.
 //! - [`metrics`]: every exported metric, the tracking middleware and `GET /metrics`.
 //! - [`pagination`]: cursors and the list envelope.
+//! - [`ratelimit`]: the per-client rate limit middleware and its `X-RateLimit-*` headers.
 //! - [`state`]: what handlers share.
 //! - [`warm`]: cache warming.
 
@@ -22,6 +23,7 @@ pub mod handlers;
 pub mod idempotent;
 pub mod metrics;
 pub mod pagination;
+pub mod ratelimit;
 pub mod router;
 pub mod state;
 pub mod warm;

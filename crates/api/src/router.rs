@@ -1,6 +1,6 @@
 //! Routes and middleware. Every business route sits under `/api/v1` and needs a token (the
 //! `Auth` extractor in its handler); health checks, the OpenAPI document and the docs page
-//! do not.
+//! do not. Everything under `/api/v1` passes the rate limit (`ratelimit`).
 
 use std::time::Duration;
 
@@ -86,6 +86,10 @@ pub fn router(state: AppState) -> Router {
         .merge(docs)
         .fallback(|| async { ApiError::NotFound("no such endpoint; see /api/v1/docs".into()) })
         .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::enforce,
+        ))
         .layer(middleware::from_fn(crate::metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(
