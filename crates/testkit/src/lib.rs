@@ -5,6 +5,11 @@
 //! migrations (cloning takes milliseconds; migrating takes far longer). The servers are the
 //! project's private test instances that `scripts/test` starts and names in
 //! `IMS_TEST_DATABASE_URL` (an admin connection) and `IMS_TEST_REDIS_URL`.
+//!
+//! [`gateway`] starts the whole stack instead: nginx from the repository's template in front
+//! of several `ims serve` processes.
+
+pub mod gateway;
 
 use std::time::Duration;
 
