@@ -202,6 +202,32 @@ async fn login_is_limited_harder_per_address() {
 }
 
 #[tokio::test]
+async fn the_flood_shield_answers_for_nginx_with_a_problem() {
+    // A shield set far below the service's limit, so nginx is the one that refuses.
+    let gateway = start(GatewayOptions {
+        flood: (1, 5, 512),
+        ..GatewayOptions::default()
+    })
+    .await;
+    let (client, url) = (
+        gateway.client.clone(),
+        format!("{}/api/v1/stores", gateway.address),
+    );
+    let (results, _) = burst(40, 4, move |_| client.get(&url)).await;
+    let (_, headers) = results
+        .iter()
+        .find(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS)
+        .expect("nginx refused some");
+    assert_eq!(header(headers, "retry-after"), Some("1"));
+    assert_eq!(
+        header(headers, "content-type"),
+        Some("application/problem+json")
+    );
+    // The service never saw it, so it carries no per-client figures.
+    assert!(headers.get("x-ratelimit-limit").is_none());
+}
+
+#[tokio::test]
 async fn without_redis_each_instance_limits_alone() {
     let (rate, burst_size) = (1, 20);
     let mut gateway = start(GatewayOptions {

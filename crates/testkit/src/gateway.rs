@@ -24,6 +24,8 @@ pub struct GatewayOptions {
     pub rate: (u32, u32),
     /// `IMS_LOGIN_RATE_LIMIT_PER_SEC` / `IMS_LOGIN_RATE_LIMIT_BURST`.
     pub login_rate: (u32, u32),
+    /// nginx's per-address flood shield: requests/s, burst, connections.
+    pub flood: (u32, u32, u32),
 }
 
 impl Default for GatewayOptions {
@@ -33,6 +35,7 @@ impl Default for GatewayOptions {
             instances: 2,
             rate: (1_000_000, 1_000_000),
             login_rate: (1_000_000, 1_000_000),
+            flood: (1000, 2000, 512),
         }
     }
 }
@@ -75,8 +78,13 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// The template filled in for `prefix`, `listen` and the instances' ports.
-pub fn render_config(prefix: &Path, listen: &str, ports: &[u16]) -> String {
+/// The template filled in for `prefix`, `listen`, the instances' ports and the flood shield.
+pub fn render_config(
+    prefix: &Path,
+    listen: &str,
+    ports: &[u16],
+    (rate, burst, conn): (u32, u32, u32),
+) -> String {
     let upstreams: Vec<String> = ports
         .iter()
         .map(|p| format!("server 127.0.0.1:{p} max_fails=2 fail_timeout=5s;"))
@@ -91,6 +99,9 @@ pub fn render_config(prefix: &Path, listen: &str, ports: &[u16]) -> String {
         .replace("{{LISTEN}}", listen)
         .replace("{{UPSTREAMS}}", &upstreams.join("\n        "))
         .replace("{{USER}}", user)
+        .replace("{{FLOOD_RATE}}", &rate.to_string())
+        .replace("{{FLOOD_BURST}}", &burst.to_string())
+        .replace("{{FLOOD_CONN}}", &conn.to_string())
 }
 
 async fn wait_for_port(port: u16, what: &str) {
@@ -150,7 +161,7 @@ impl Gateway {
         for instance in &gateway.instances {
             wait_for_port(instance.port, "ims serve").await;
         }
-        gateway.start_nginx().await;
+        gateway.start_nginx(options.flood).await;
         gateway.admin_token = gateway.login("admin", ADMIN_PASSWORD).await;
         gateway
     }
@@ -196,12 +207,13 @@ impl Gateway {
         }
     }
 
-    async fn start_nginx(&mut self) {
+    async fn start_nginx(&mut self, flood: (u32, u32, u32)) {
         let port = free_port();
         let ports: Vec<u16> = self.instances.iter().map(|i| i.port).collect();
         let conf = self.dir.join("nginx.conf");
         let listen = format!("127.0.0.1:{port}");
-        std::fs::write(&conf, render_config(&self.dir, &listen, &ports)).expect("nginx.conf");
+        std::fs::write(&conf, render_config(&self.dir, &listen, &ports, flood))
+            .expect("nginx.conf");
         // Debian puts it in /usr/sbin, which a non-login PATH may lack.
         let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
             .into_iter()
