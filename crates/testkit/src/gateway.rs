@@ -105,7 +105,8 @@ pub fn render_config(
 }
 
 async fn wait_for_port(port: u16, what: &str) {
-    for _ in 0..300 {
+    // Generous: start-up competes with every other test on a small machine.
+    for _ in 0..600 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
