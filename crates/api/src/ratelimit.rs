@@ -136,7 +136,7 @@ impl Limiter {
             Err(not_until) => Decision {
                 allowed: false,
                 remaining: 0,
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+                retry_after: not_until.wait_time_from(local.clock().now()),
                 reset_after: full,
             },
         }
