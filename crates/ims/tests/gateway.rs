@@ -281,6 +281,14 @@ async fn the_catalogue_is_cached_and_nothing_authenticated_is() {
     );
     let second = get(None).await.expect("sent");
     assert_eq!(header(second.headers(), "x-cache-status"), Some("HIT"));
+    // A stored answer carries neither the rate-limit figures nor the X-Cache of the request
+    // that filled it.
+    for name in ["x-ratelimit-remaining", "ratelimit", "x-cache"] {
+        assert!(
+            second.headers().get(name).is_none(),
+            "{name} on a stored answer"
+        );
+    }
     // A stored answer does not replay the request id of the request that filled it.
     let own_id = second
         .headers()
