@@ -6,7 +6,7 @@
 # $IMS_DATA_DIR/NAME, on its own ports, so the machine's own PostgreSQL (5432)
 # and Redis (6379), if any, are never used or touched.
 #
-#   ims_ensure_packages
+#   ims_ensure_packages              (PostgreSQL, Redis and nginx from Debian)
 #   ims_start_postgres NAME PORT     ims_stop_postgres NAME
 #   ims_start_redis NAME PORT        ims_stop_redis NAME
 #   ims_status NAME                  (returns 1 if something is not running)
@@ -148,6 +148,8 @@ _ims_packages_ok() {
     [[ -n "$bin" ]] || return 1
     command -v redis-server >/dev/null || return 1
     command -v redis-cli >/dev/null || return 1
+    # The gateway (scripts/stack and its tests); /usr/sbin may be missing from a user's PATH.
+    command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || return 1
     share="$(_ims_pg_sharedir "$bin")"
     # pg_trgm backs the search indexes; pg_stat_statements is preloaded.
     [[ -f "$share/extension/pg_trgm.control" && -f "$share/extension/pg_stat_statements.control" ]]
@@ -155,14 +157,22 @@ _ims_packages_ok() {
 
 ims_ensure_packages() {
     _ims_packages_ok && return 0
-    ((EUID == 0)) || _ims_die "PostgreSQL/Redis missing; as root run: apt-get install postgresql postgresql-contrib redis-server"
-    _ims_note "installing postgresql, postgresql-contrib, redis-server (apt-get)"
-    # Installing may start the distribution's own cluster on 5432 and Redis on
-    # 6379; that is fine, IMS uses its own instances on other ports.
+    ((EUID == 0)) || _ims_die "PostgreSQL/Redis/nginx missing; as root run: apt-get install postgresql postgresql-contrib redis-server nginx"
+    _ims_note "installing postgresql, postgresql-contrib, redis-server, nginx (apt-get)"
+    # IMS runs its own instances on private ports; the distribution's services
+    # (PostgreSQL on 5432, Redis on 6379, nginx on port 80) are not wanted, so
+    # a policy-rc.d (Debian's switch for this) keeps the packages from starting
+    # them where an init system would.
+    local policy=/usr/sbin/policy-rc.d made_policy=""
+    if [[ ! -e "$policy" ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+    fi
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq postgresql postgresql-contrib redis-server >/dev/null
-    _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements) or redis-server still not found"
+    local rc=0
+    { apt-get update -qq && apt-get install -y -qq postgresql postgresql-contrib redis-server nginx >/dev/null; } || rc=$?
+    [[ -z "$made_policy" ]] || rm -f "$policy"
+    ((rc == 0)) || _ims_die "apt-get failed (exit $rc)"
+    _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements), redis-server or nginx still not found"
 }
 
 # ------------------------------------------------------------ postgres

@@ -98,6 +98,10 @@ impl FromRequestParts<AppState> for Auth {
     /// forgotten) or a suspension or password change (the profile key is forgotten and the
     /// reloaded profile voids older sessions).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The rate limit middleware already checked this request's token.
+        if let Some(auth) = parts.extensions.get::<Auth>() {
+            return Ok(auth.clone());
+        }
         let header = parts
             .headers
             .get(AUTHORIZATION)

@@ -12,6 +12,7 @@
 //! - `listing`: product lists cached as pages of ids, bodies through `product:{id}`.
 //! - [`metrics`]: every exported metric, the tracking middleware and `GET /metrics`.
 //! - [`pagination`]: cursors and the list envelope.
+//! - [`ratelimit`]: the per-client rate limit middleware and its `X-RateLimit-*` headers.
 //! - [`state`]: what handlers share.
 //! - [`warm`]: cache warming.
 
@@ -24,6 +25,7 @@ pub mod idempotent;
 pub(crate) mod listing;
 pub mod metrics;
 pub mod pagination;
+pub mod ratelimit;
 pub mod router;
 pub mod state;
 pub mod warm;

@@ -62,6 +62,14 @@ fn describe() {
         "Cached reads by cache type and outcome"
     );
     describe_counter!(
+        "ims_rate_limited_total",
+        "Requests refused with 429 by the per-client rate limit, by policy (api, login)"
+    );
+    describe_counter!(
+        "ims_rate_limit_fallback_total",
+        "Rate limit steps taken in this instance's memory because Redis failed, by policy"
+    );
+    describe_counter!(
         "ims_cache_errors_total",
         "Redis operations that failed or timed out"
     );

@@ -1,6 +1,7 @@
 //! Routes and middleware. Every business route sits under `/api/v1` and needs a token (the
-//! `Auth` extractor in its handler); health checks, the OpenAPI document and the docs page
-//! do not.
+//! `Auth` extractor in its handler); the public catalogue (`/api/v1/catalog/...`), health
+//! checks, the OpenAPI document and the docs page do not. Everything under `/api/v1` passes
+//! the rate limit (`ratelimit`).
 
 use std::time::Duration;
 
@@ -36,7 +37,8 @@ const MAX_BODY: usize = 1024 * 1024;
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "users"), (name = "stores"), (name = "categories"),
          (name = "products"), (name = "customers"), (name = "orders"), (name = "inventory"),
-         (name = "prescriptions"), (name = "workshop"), (name = "dashboard"))
+         (name = "prescriptions"), (name = "workshop"), (name = "dashboard"),
+         (name = "catalog", description = "The public catalogue: no token, cacheable for 5 minutes"))
 )]
 struct ApiDoc;
 
@@ -65,6 +67,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(handlers::prescriptions::routes())
         .merge(handlers::workshop::routes())
         .merge(handlers::dashboard::routes())
+        .merge(handlers::catalog::routes())
 }
 
 /// The OpenAPI document, generated from the handlers' annotations.
@@ -86,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .merge(docs)
         .fallback(|| async { ApiError::NotFound("no such endpoint; see /api/v1/docs".into()) })
         .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::enforce,
+        ))
         .layer(middleware::from_fn(crate::metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(

@@ -1,5 +1,6 @@
-//! What every handler shares: the database pools, the cache, the bound on password checks,
-//! and the settings that shape behaviour (token lifetime, login throttling).
+//! What every handler shares: the database pools, the cache, the per-client rate limiter,
+//! the bound on password checks, and the settings that shape behaviour (token lifetime,
+//! login throttling, rate limits, which proxies are believed).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,15 +15,23 @@ pub struct AppState {
     pub db: storage::Db,
     pub cache: cache::Cache,
     pub settings: Settings,
+    /// The per-client rate limit (Redis, or in memory while Redis is down).
+    pub limiter: crate::ratelimit::Limiter,
     pub password_checks: PasswordChecks,
 }
 
 impl AppState {
-    pub fn new(db: storage::Db, cache: cache::Cache, settings: Settings) -> Self {
+    pub fn new(
+        db: storage::Db,
+        cache: cache::Cache,
+        settings: Settings,
+        limiter: crate::ratelimit::Limiter,
+    ) -> Self {
         Self {
             db,
             cache,
             settings,
+            limiter,
             password_checks: PasswordChecks::new(),
         }
     }
@@ -82,6 +91,14 @@ pub struct Settings {
     pub account_throttle: ThrottlePolicy,
     /// Failed logins from one client address before it is locked for a while.
     pub address_throttle: ThrottlePolicy,
+    /// Requests under `/api/v1` per client: the token's user, or the address when anonymous
+    /// (the plan: 100/s, bursts of 200).
+    pub rate_limit: cache::Rate,
+    /// `POST /auth/login` per client address, instead of `rate_limit` (5/s, bursts of 10).
+    pub login_rate_limit: cache::Rate,
+    /// Peers (the gateway) whose `X-Forwarded-For` names the client; from anyone else the
+    /// header is ignored, so a client cannot pick the address it is limited by.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Settings {
@@ -100,6 +117,9 @@ impl Default for Settings {
                 window: chrono::Duration::minutes(15),
                 lock_for: chrono::Duration::minutes(15),
             },
+            rate_limit: cache::Rate::new(100, 200),
+            login_rate_limit: cache::Rate::new(5, 10),
+            trusted_proxies: Vec::new(),
         }
     }
 }

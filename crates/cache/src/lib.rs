@@ -8,11 +8,13 @@
 //! # Layout
 //! - [`keys`]: the plan's key names and TTLs.
 //! - [`stats`]: hit, miss and bypass counters per cache type.
+//! - [`ratelimit`]: the exact, cross-instance rate limit (GCRA in a Lua script).
 //! - `flight`: single flight for concurrent misses of one key.
 //! - `store`: the Redis connection, the Lua scripts, the breaker.
 
 mod flight;
 pub mod keys;
+pub mod ratelimit;
 pub mod stats;
 mod store;
 
@@ -25,6 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use keys::{CacheType, Key, Stale};
+pub use ratelimit::{Decision, Rate, RateLimiter};
 pub use stats::{Outcome, Stats, TypeStats};
 pub use store::Memory;
 use store::Store;

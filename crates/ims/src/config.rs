@@ -44,6 +44,16 @@ pub struct Config {
     /// `IMS_SHUTDOWN_GRACE_SECS` (default 30): how long in-flight requests may finish after
     /// SIGTERM before the process exits anyway.
     pub shutdown_grace: Duration,
+    /// `IMS_RATE_LIMIT_PER_SEC` / `IMS_RATE_LIMIT_BURST` (default 100 / 200, the plan's):
+    /// requests under `/api/v1` per client (a token's user, else the address), counted in
+    /// Redis across all instances.
+    pub rate_limit: cache::Rate,
+    /// `IMS_LOGIN_RATE_LIMIT_PER_SEC` / `IMS_LOGIN_RATE_LIMIT_BURST` (default 5 / 10):
+    /// `POST /auth/login` per client address.
+    pub login_rate_limit: cache::Rate,
+    /// `IMS_TRUSTED_PROXIES` (default none): comma-separated addresses or CIDR blocks of the
+    /// gateways whose `X-Forwarded-For` names the client (e.g. `127.0.0.1,10.0.0.0/8`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +122,13 @@ impl Config {
             log_format: env.parse("IMS_LOG_FORMAT", LogFormat::Text)?,
             token_ttl: Duration::from_secs(env.parse("IMS_TOKEN_TTL_SECS", 43_200)?),
             shutdown_grace: Duration::from_secs(env.parse("IMS_SHUTDOWN_GRACE_SECS", 30)?),
+            rate_limit: env.rate("IMS_RATE_LIMIT_PER_SEC", "IMS_RATE_LIMIT_BURST", (100, 200))?,
+            login_rate_limit: env.rate(
+                "IMS_LOGIN_RATE_LIMIT_PER_SEC",
+                "IMS_LOGIN_RATE_LIMIT_BURST",
+                (5, 10),
+            )?,
+            trusted_proxies: env.networks("IMS_TRUSTED_PROXIES")?,
             business_utc_offset: env.parse(
                 "IMS_BUSINESS_UTC_OFFSET",
                 chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60)
@@ -179,6 +196,45 @@ impl Env<'_> {
             });
         }
         Ok(Duration::from_millis(ms))
+    }
+
+    /// A rate from its two variables, each above 0.
+    fn rate(
+        &self,
+        per_sec_var: &'static str,
+        burst_var: &'static str,
+        (per_sec, burst): (u32, u32),
+    ) -> Result<cache::Rate, ConfigError> {
+        let positive = |var: &'static str, default: u32| {
+            let value: u32 = self.parse(var, default)?;
+            std::num::NonZeroU32::new(value).ok_or(ConfigError {
+                var,
+                message: "must be above 0".into(),
+            })
+        };
+        Ok(cache::Rate {
+            per_second: positive(per_sec_var, per_sec)?,
+            burst: positive(burst_var, burst)?,
+        })
+    }
+
+    /// Comma-separated addresses (`127.0.0.1`, `::1`) or CIDR blocks (`10.0.0.0/8`).
+    fn networks(&self, var: &'static str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        let Some(raw) = self.get(var) else {
+            return Ok(Vec::new());
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ConfigError {
+                        var,
+                        message: format!("{s:?} is not an address or CIDR block"),
+                    })
+            })
+            .collect()
     }
 
     fn optional_url(
@@ -256,5 +312,33 @@ mod tests {
         let err =
             config(&[("IMS_DATABASE_URL", "mysql://x:pw@h/db"), BASE[1]]).expect_err("scheme");
         assert!(!err.to_string().contains("pw"));
+    }
+
+    #[test]
+    fn rate_limits_and_trusted_proxies() {
+        let c = config(&BASE).expect("valid");
+        assert_eq!(c.rate_limit, cache::Rate::new(100, 200));
+        assert_eq!(c.login_rate_limit, cache::Rate::new(5, 10));
+        assert!(c.trusted_proxies.is_empty());
+        let mut pairs = BASE.to_vec();
+        pairs.extend([
+            ("IMS_RATE_LIMIT_PER_SEC", "50"),
+            ("IMS_LOGIN_RATE_LIMIT_BURST", "3"),
+            ("IMS_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1"),
+        ]);
+        let c = config(&pairs).expect("valid");
+        assert_eq!(c.rate_limit, cache::Rate::new(50, 200));
+        assert_eq!(c.login_rate_limit, cache::Rate::new(5, 3));
+        let nets: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        let mut pairs = BASE.to_vec();
+        pairs.push(("IMS_RATE_LIMIT_BURST", "0"));
+        assert_eq!(
+            config(&pairs).expect_err("zero").var,
+            "IMS_RATE_LIMIT_BURST"
+        );
+        let mut pairs = BASE.to_vec();
+        pairs.push(("IMS_TRUSTED_PROXIES", "gateway"));
+        assert_eq!(config(&pairs).expect_err("bad").var, "IMS_TRUSTED_PROXIES");
     }
 }

@@ -14,12 +14,18 @@ pub fn app_state(config: &Config) -> anyhow::Result<AppState> {
     let db = storage::Db::connect(&config.db_config()?);
     let cache = cache::Cache::new(config.cache_config())
         .map_err(|e| anyhow::anyhow!("IMS_REDIS_URL: {e}"))?;
+    let redis_limiter = cache::RateLimiter::new(&config.cache_config())
+        .map_err(|e| anyhow::anyhow!("IMS_REDIS_URL: {e}"))?;
     let settings = Settings {
         token_ttl: config.token_ttl,
         business_offset: config.business_utc_offset,
+        rate_limit: config.rate_limit,
+        login_rate_limit: config.login_rate_limit,
+        trusted_proxies: config.trusted_proxies.clone(),
         ..Settings::default()
     };
-    Ok(AppState::new(db, cache, settings))
+    let limiter = api::ratelimit::Limiter::new(redis_limiter, &settings);
+    Ok(AppState::new(db, cache, settings, limiter))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {

@@ -912,7 +912,7 @@ async fn concurrent_misses_of_a_product_by_sku_load_it_once() {
 
 /// A shop whose service caches in a Redis of the test's own.
 async fn shop_with(redis: &PrivateRedis) -> Shop {
-    shop_on(TestApp::spawn_custom(api::Settings::default(), Some(redis.url())).await).await
+    shop_on(TestApp::spawn_custom(testkit::settings(), Some(redis.url())).await).await
 }
 
 /// What a request of the stream saw.

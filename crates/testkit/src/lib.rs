@@ -5,6 +5,11 @@
 //! migrations (cloning takes milliseconds; migrating takes far longer). The servers are the
 //! project's private test instances that `scripts/test` starts and names in
 //! `IMS_TEST_DATABASE_URL` (an admin connection) and `IMS_TEST_REDIS_URL`.
+//!
+//! [`gateway`] starts the whole stack instead: nginx from the repository's template in front
+//! of several `ims serve` processes.
+
+pub mod gateway;
 
 use std::time::Duration;
 
@@ -123,10 +128,20 @@ pub async fn fresh_database() -> anyhow::Result<String> {
     Ok(name)
 }
 
+/// The service's default settings with rate limits no test reaches: tests send hundreds of
+/// requests a second from one address and one user. Tests of the limits set their own.
+pub fn settings() -> api::Settings {
+    api::Settings {
+        rate_limit: cache::Rate::new(1_000_000, 1_000_000),
+        login_rate_limit: cache::Rate::new(1_000_000, 1_000_000),
+        ..api::Settings::default()
+    }
+}
+
 impl TestApp {
     /// Starts the service on a fresh database, with an admin logged in.
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(api::Settings::default()).await
+        Self::spawn_with(settings()).await
     }
 
     pub async fn spawn_with(settings: api::Settings) -> TestApp {
@@ -156,8 +171,10 @@ impl TestApp {
         let mut cache_config = cache::CacheConfig::new(redis_url);
         // One Redis serves every test: each app gets its own key prefix.
         cache_config.prefix = format!("{database_name}:");
+        let redis_limiter = cache::RateLimiter::new(&cache_config).expect("redis url");
         let cache = cache::Cache::new(cache_config).expect("redis url");
-        let state = api::AppState::new(db.clone(), cache.clone(), settings);
+        let limiter = api::ratelimit::Limiter::new(redis_limiter, &settings);
+        let state = api::AppState::new(db.clone(), cache.clone(), settings, limiter);
 
         // Database and Redis figures for /metrics, refreshed often so a test sees them soon.
         api::metrics::spawn_refresh(state.clone(), Duration::from_millis(500));

@@ -1,6 +1,7 @@
 //! One module per resource of the contract; each exposes `routes()` for the router.
 
 pub mod auth;
+pub mod catalog;
 pub mod categories;
 pub mod customers;
 pub mod dashboard;

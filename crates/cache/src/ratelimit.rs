@@ -1,0 +1,193 @@
+//! The exact rate limit shared by every instance: one GCRA step per request, done by a Lua
+//! script inside Redis, so two instances (or twenty) together never let a client through
+//! faster than its rate. What a request is keyed by and what to do without Redis is the HTTP
+//! layer's business (`api::ratelimit`); this module only asks Redis.
+//!
+//! GCRA (the generic cell rate algorithm) keeps one number per client: the theoretical
+//! arrival time (TAT) of its next request. A rate of `r`/s gives an emission interval
+//! `T = 1/r`; a burst of `b` lets the TAT run up to `b·T` ahead of now. A request is allowed
+//! when `max(TAT, now) + T - b·T <= now`, and then moves the TAT on by `T`. That is a bucket of
+//! `b` requests refilled at `r` per second, in one key with no timers, and the clock is Redis's
+//! own (`TIME`), so instances whose clocks disagree still agree on the count.
+//!
+//! The script is sent once per connection at most: `EVALSHA` by its digest, and `EVAL` (which
+//! also caches it in Redis) only when Redis answers `NOSCRIPT` (after a restart or a
+//! `SCRIPT FLUSH`).
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::OnceCell;
+
+use crate::{CacheConfig, Error};
+
+/// One GCRA step. KEYS[1] holds the TAT in microseconds of Redis time; ARGV[1] is the
+/// emission interval and ARGV[2] the burst, both in microseconds-of-interval units.
+/// Returns {allowed (0|1), remaining, retry_after_us, reset_after_us}.
+const GCRA: &str = r"
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local interval = tonumber(ARGV[1])
+local capacity = interval * tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - capacity
+if now < allow_at then
+  return {0, 0, allow_at - now, tat - now}
+end
+local ahead = new_tat - now
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor(ahead / 1000) + 1)
+return {1, math.floor((capacity - ahead) / interval), 0, ahead}
+";
+
+/// A rate: `per_second` requests each second on average, `burst` at once from rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+impl Rate {
+    /// # Panics
+    /// When either number is 0 (a constant's mistake, caught by the first test).
+    pub const fn new(per_second: u32, burst: u32) -> Rate {
+        match (NonZeroU32::new(per_second), NonZeroU32::new(burst)) {
+            (Some(per_second), Some(burst)) => Rate { per_second, burst },
+            _ => panic!("a rate needs a non-zero rate and burst"),
+        }
+    }
+
+    /// Time between two requests at the steady rate.
+    pub fn interval(&self) -> Duration {
+        Duration::from_micros(1_000_000 / u64::from(self.per_second.get())).max(MIN_INTERVAL)
+    }
+}
+
+/// Rates above a million per second are treated as a million (one microsecond apart).
+const MIN_INTERVAL: Duration = Duration::from_micros(1);
+
+/// What one request's step decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Requests that would still be allowed right now after this one.
+    pub remaining: u32,
+    /// When refused: how long until one request is allowed again.
+    pub retry_after: Duration,
+    /// How long until the bucket is full again (the client back at rest).
+    pub reset_after: Duration,
+}
+
+/// The Redis side of the rate limit. Shares the cache's URL, key prefix and timeout, but not
+/// its on/off switch: turning the cache off for a baseline must not turn the limit off.
+pub struct RateLimiter {
+    client: redis::Client,
+    prefix: String,
+    timeout: Duration,
+    cooldown: Duration,
+    connection: OnceCell<ConnectionManager>,
+    script: redis::Script,
+    started: Instant,
+    /// Milliseconds since `started` until which Redis is not asked (after a failure).
+    open_until_ms: AtomicU64,
+}
+
+impl RateLimiter {
+    /// Checks the URL only; the connection is made on first use.
+    pub fn new(config: &CacheConfig) -> Result<Self, Error> {
+        Ok(Self {
+            client: redis::Client::open(config.url.as_str())?,
+            prefix: config.prefix.clone(),
+            timeout: config.timeout,
+            cooldown: config.cooldown,
+            connection: OnceCell::new(),
+            script: redis::Script::new(GCRA),
+            started: Instant::now(),
+            open_until_ms: AtomicU64::new(0),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// One atomic step for `client` (already naming the policy, e.g. `api:user:<id>`) at
+    /// `rate`. Fails fast, without asking Redis, for a second after a failure.
+    pub async fn check(&self, client: &str, rate: Rate) -> Result<Decision, Error> {
+        if self.now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
+            return Err(Error::Bypassed);
+        }
+        let result = match tokio::time::timeout(self.timeout, self.step(client, rate)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout(self.timeout)),
+        };
+        if result.is_err() {
+            let cooldown = u64::try_from(self.cooldown.as_millis()).unwrap_or(1000);
+            self.open_until_ms
+                .store(self.now_ms() + cooldown, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn step(&self, client: &str, rate: Rate) -> Result<Decision, Error> {
+        let mut conn = self
+            .connection
+            .get_or_try_init(|| {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(self.timeout)
+                    .set_response_timeout(self.timeout)
+                    .set_number_of_retries(0);
+                ConnectionManager::new_with_config(self.client.clone(), config)
+            })
+            .await?
+            .clone();
+        let key = format!("{}rl:{client}", self.prefix);
+        let interval = u64::try_from(rate.interval().as_micros()).unwrap_or(u64::MAX);
+        let burst = rate.burst.get();
+        let evalsha = redis::cmd("EVALSHA")
+            .arg(self.script.get_hash())
+            .arg(1)
+            .arg(&key)
+            .arg(interval)
+            .arg(burst)
+            .query_async::<(i64, i64, i64, i64)>(&mut conn)
+            .await;
+        let reply = match evalsha {
+            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                redis::cmd("EVAL")
+                    .arg(GCRA)
+                    .arg(1)
+                    .arg(&key)
+                    .arg(interval)
+                    .arg(burst)
+                    .query_async::<(i64, i64, i64, i64)>(&mut conn)
+                    .await?
+            }
+            other => other?,
+        };
+        let (allowed, remaining, retry_us, reset_us) = reply;
+        let micros = |us: i64| Duration::from_micros(u64::try_from(us).unwrap_or(0));
+        Ok(Decision {
+            allowed: allowed == 1,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            retry_after: micros(retry_us),
+            reset_after: micros(reset_us),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rate;
+    use std::time::Duration;
+
+    #[test]
+    fn interval_is_the_inverse_of_the_rate() {
+        assert_eq!(Rate::new(100, 200).interval(), Duration::from_millis(10));
+        assert_eq!(Rate::new(5, 10).interval(), Duration::from_millis(200));
+        assert_eq!(Rate::new(4_000_000, 1).interval(), Duration::from_micros(1));
+    }
+}

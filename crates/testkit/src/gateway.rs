@@ -1,0 +1,329 @@
+//! The whole stack for gateway tests: a Redis of the test's own, a fresh database, several
+//! `ims serve` processes sharing both, and nginx from the repository's template
+//! (`deploy/nginx/nginx.conf.template`) on a free port in front of them. Instances are real
+//! processes so a test can kill one as a crash would. Everything stops when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::{admin_options, fresh_database, send, PrivateRedis, ADMIN_PASSWORD};
+
+/// The template, as the repository has it when the tests were built.
+const TEMPLATE: &str = include_str!("../../../deploy/nginx/nginx.conf.template");
+
+/// How to start the stack.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    pub instances: usize,
+    /// `IMS_RATE_LIMIT_PER_SEC` / `IMS_RATE_LIMIT_BURST` of every instance.
+    pub rate: (u32, u32),
+    /// `IMS_LOGIN_RATE_LIMIT_PER_SEC` / `IMS_LOGIN_RATE_LIMIT_BURST`.
+    pub login_rate: (u32, u32),
+    /// nginx's per-address flood shield: requests/s, burst, connections.
+    pub flood: (u32, u32, u32),
+}
+
+impl Default for GatewayOptions {
+    /// Two instances with limits no test reaches by accident.
+    fn default() -> Self {
+        Self {
+            instances: 2,
+            rate: (1_000_000, 1_000_000),
+            login_rate: (1_000_000, 1_000_000),
+            flood: (1000, 2000, 512),
+        }
+    }
+}
+
+/// One `ims serve` process.
+pub struct Instance {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+/// nginx in front of the instances.
+pub struct Gateway {
+    /// e.g. `http://127.0.0.1:41234`: the gateway.
+    pub address: String,
+    pub instances: Vec<Instance>,
+    pub redis: PrivateRedis,
+    pub client: reqwest::Client,
+    pub database_name: String,
+    /// A token of the admin `admin`, from a login through the gateway.
+    pub admin_token: String,
+    dir: PathBuf,
+    nginx: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|ids| ids.split_whitespace().next() == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The template filled in for `prefix`, `listen`, the instances' ports and the flood shield.
+pub fn render_config(
+    prefix: &Path,
+    listen: &str,
+    ports: &[u16],
+    (rate, burst, conn): (u32, u32, u32),
+) -> String {
+    let upstreams: Vec<String> = ports
+        .iter()
+        .map(|p| format!("server 127.0.0.1:{p} max_fails=2 fail_timeout=5s;"))
+        .collect();
+    let user = if is_root() {
+        "user nobody nogroup;"
+    } else {
+        ""
+    };
+    TEMPLATE
+        .replace("{{PREFIX}}", &prefix.display().to_string())
+        .replace("{{LISTEN}}", listen)
+        .replace("{{UPSTREAMS}}", &upstreams.join("\n        "))
+        .replace("{{USER}}", user)
+        .replace("{{FLOOD_RATE}}", &rate.to_string())
+        .replace("{{FLOOD_BURST}}", &burst.to_string())
+        .replace("{{FLOOD_CONN}}", &conn.to_string())
+}
+
+async fn wait_for_port(port: u16, what: &str) {
+    // Generous: start-up competes with every other test on a small machine.
+    for _ in 0..600 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not listen on port {port}");
+}
+
+impl Gateway {
+    /// Starts the stack; `ims` is the service binary (`env!("CARGO_BIN_EXE_ims")`).
+    pub async fn start(ims: &Path, options: GatewayOptions) -> Gateway {
+        let redis = PrivateRedis::start(&[]).await;
+        let database_name = fresh_database().await.expect("fresh test database");
+        let db = storage::Db::connect(&storage::DbConfig {
+            min_connections: 0,
+            max_connections: 2,
+            ..storage::DbConfig::new(admin_options().database(&database_name))
+        });
+        let hash = domain::user::Password::parse(ADMIN_PASSWORD)
+            .expect("valid")
+            .hash();
+        storage::users::upsert_admin(
+            db.primary(),
+            &domain::user::Email::parse("admin@example.com").expect("valid"),
+            &domain::user::Username::parse("admin").expect("valid"),
+            &hash,
+        )
+        .await
+        .expect("admin user");
+        db.close().await;
+
+        let dir = std::env::temp_dir().join(format!("ims-gateway-{}", Uuid::new_v4().simple()));
+        for sub in ["cache", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("gateway folder");
+        }
+        let mut gateway = Gateway {
+            address: String::new(),
+            instances: Vec::new(),
+            redis,
+            client: reqwest::Client::new(),
+            database_name,
+            admin_token: String::new(),
+            dir,
+            nginx: None,
+        };
+        for _ in 0..options.instances {
+            let instance = gateway.spawn_instance(ims, &options);
+            gateway.instances.push(instance);
+        }
+        for instance in &gateway.instances {
+            wait_for_port(instance.port, "ims serve").await;
+        }
+        gateway.start_nginx(options.flood).await;
+        gateway.admin_token = gateway.login("admin", ADMIN_PASSWORD).await;
+        gateway
+    }
+
+    fn spawn_instance(&self, ims: &Path, options: &GatewayOptions) -> Instance {
+        let port = free_port();
+        let base = std::env::var("IMS_TEST_DATABASE_URL").expect("IMS_TEST_DATABASE_URL");
+        let (server, _) = base.rsplit_once('/').expect("a database URL with a path");
+        let log = std::env::var_os("TEST_LOG").is_some();
+        let child = Command::new(ims)
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env(
+                "IMS_DATABASE_URL",
+                format!("{server}/{}", self.database_name),
+            )
+            .env("IMS_REDIS_URL", self.redis.url())
+            .env("IMS_LISTEN", format!("127.0.0.1:{port}"))
+            .env("IMS_TRUSTED_PROXIES", "127.0.0.1")
+            .env("IMS_RATE_LIMIT_PER_SEC", options.rate.0.to_string())
+            .env("IMS_RATE_LIMIT_BURST", options.rate.1.to_string())
+            .env(
+                "IMS_LOGIN_RATE_LIMIT_PER_SEC",
+                options.login_rate.0.to_string(),
+            )
+            .env(
+                "IMS_LOGIN_RATE_LIMIT_BURST",
+                options.login_rate.1.to_string(),
+            )
+            // Many tests run at once against one PostgreSQL.
+            .env("IMS_DB_POOL_MAX", "8")
+            .env("IMS_DB_POOL_MIN", "0")
+            .env("IMS_SHUTDOWN_GRACE_SECS", "1")
+            .env("IMS_LOG", if log { "info" } else { "warn" })
+            .stdout(if log { Stdio::inherit() } else { Stdio::null() })
+            .stderr(if log { Stdio::inherit() } else { Stdio::null() })
+            .spawn()
+            .expect("ims serve starts");
+        Instance {
+            port,
+            child: Some(child),
+        }
+    }
+
+    async fn start_nginx(&mut self, flood: (u32, u32, u32)) {
+        let port = free_port();
+        let ports: Vec<u16> = self.instances.iter().map(|i| i.port).collect();
+        let conf = self.dir.join("nginx.conf");
+        let listen = format!("127.0.0.1:{port}");
+        std::fs::write(&conf, render_config(&self.dir, &listen, &ports, flood))
+            .expect("nginx.conf");
+        // Debian puts it in /usr/sbin, which a non-login PATH may lack.
+        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("nginx");
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(&self.dir)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(self.dir.join("error.log"))
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("nginx runs (scripts/test installs it)");
+        self.nginx = Some(child);
+        for _ in 0..300 {
+            if let Some(Ok(Some(exit))) = self.nginx.as_mut().map(Child::try_wait) {
+                panic!("nginx exited ({exit}); its complaint is above");
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        wait_for_port(port, "nginx").await;
+        self.address = format!("http://{listen}");
+    }
+
+    /// Kills instance `index` with SIGKILL, as a crash would.
+    pub fn kill_instance(&mut self, index: usize) {
+        if let Some(mut child) = self.instances[index].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// A request to the gateway's `/api/v1{path}` with `token` as bearer, if any.
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let builder = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.address));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    /// As the admin, through the gateway: status and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, Value) {
+        let mut request = self.request(method, path, Some(&self.admin_token));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request).await
+    }
+
+    /// Logs in through the gateway; panics unless it succeeds.
+    pub async fn login(&self, login: &str, password: &str) -> String {
+        let (status, body) = send(
+            self.request(Method::POST, "/auth/login", None)
+                .json(&json!({ "login": login, "password": password })),
+        )
+        .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "login failed: {body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// The access log so far, one JSON object per request.
+    pub fn access_log(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("access log line is not JSON ({e}): {line}"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut nginx) = self.nginx.take() {
+            // SIGTERM: nginx's master stops its workers too (SIGKILL would orphan them).
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(nginx.id().to_string())
+                .status();
+            let _ = nginx.wait();
+        }
+        for index in 0..self.instances.len() {
+            self.kill_instance(index);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
