@@ -247,6 +247,10 @@ impl Cache {
         F: FnOnce(Vec<usize>) -> Fut,
         Fut: Future<Output = Result<Vec<(usize, T)>, E>>,
     {
+        if keys.is_empty() {
+            // An empty page: nothing to read, no round trip.
+            return Ok((Vec::new(), Outcome::Hit));
+        }
         let mut values: Vec<Option<T>> = keys.iter().map(|_| None).collect();
         let mut versions: Vec<Option<String>> = vec![None; keys.len()];
         let mut missing = Vec::new();

@@ -167,3 +167,88 @@ async fn an_unreachable_redis_is_bypassed_quickly() {
         "after one failure the breaker skips Redis"
     );
 }
+
+/// `get_many` with a loader that records which positions it was asked for.
+async fn read_many(
+    cache: &Cache,
+    keys: &[cache::Key],
+    asked: &std::sync::Mutex<Vec<usize>>,
+) -> (Vec<Option<String>>, Outcome) {
+    cache
+        .get_many(keys, "", |missing| async move {
+            asked.lock().expect("lock").extend(missing.iter().copied());
+            Ok::<_, ()>(missing.into_iter().map(|i| (i, format!("v{i}"))).collect())
+        })
+        .await
+        .expect("infallible load")
+}
+
+#[tokio::test]
+async fn many_keys_load_only_their_misses_and_cache_them() {
+    let cache = cache();
+    let keys: Vec<cache::Key> = (0..3).map(|_| keys::product(Uuid::new_v4())).collect();
+    let asked = std::sync::Mutex::new(Vec::new());
+    let all = vec![Some("v0".into()), Some("v1".into()), Some("v2".into())];
+    assert_eq!(
+        read_many(&cache, &keys, &asked).await,
+        (all.clone(), Outcome::Miss)
+    );
+    assert_eq!(*asked.lock().expect("lock"), vec![0, 1, 2]);
+    asked.lock().expect("lock").clear();
+    assert_eq!(
+        read_many(&cache, &keys, &asked).await,
+        (all.clone(), Outcome::Hit)
+    );
+    assert!(
+        asked.lock().expect("lock").is_empty(),
+        "nothing loaded on a hit"
+    );
+    cache.invalidate(&[keys[1].clone()]).await;
+    assert_eq!(read_many(&cache, &keys, &asked).await, (all, Outcome::Miss));
+    assert_eq!(
+        *asked.lock().expect("lock"),
+        vec![1],
+        "only the forgotten key"
+    );
+    // An empty page reads nothing and must not count as a Redis failure.
+    assert_eq!(read_many(&cache, &[], &asked).await, (vec![], Outcome::Hit));
+    assert_eq!(
+        read(&cache, &keys[0], "x").await,
+        ("v0".into(), Outcome::Hit)
+    );
+}
+
+#[tokio::test]
+async fn forgetting_variants_leaves_the_key_s_other_variants() {
+    let cache = cache();
+    let key = keys::store_inventory(Uuid::new_v4());
+    let variant = |field: &'static str, value: &'static str| {
+        let cache = cache.clone();
+        let key = key.clone();
+        async move {
+            cache
+                .get_or_load(&key, field, || async move { Ok::<_, ()>(value.to_owned()) })
+                .await
+                .expect("infallible load")
+        }
+    };
+    for (field, value) in [
+        ("item:a", "a1"),
+        ("item:b", "b1"),
+        ("list:x", "x1"),
+        ("n:y", "y1"),
+    ] {
+        assert_eq!(variant(field, value).await.1, Outcome::Miss);
+    }
+    cache
+        .invalidate(&[cache::Stale::Variants {
+            key: key.clone(),
+            fields: vec!["item:a".into()],
+            prefixes: vec!["list:".into()],
+        }])
+        .await;
+    assert_eq!(variant("item:a", "a2").await, ("a2".into(), Outcome::Miss));
+    assert_eq!(variant("list:x", "x2").await, ("x2".into(), Outcome::Miss));
+    assert_eq!(variant("item:b", "b2").await, ("b1".into(), Outcome::Hit));
+    assert_eq!(variant("n:y", "y2").await, ("y1".into(), Outcome::Hit));
+}
