@@ -284,6 +284,10 @@ _ims_cluster_redis_up() {
 
 ims_cluster_up() {
     local n
+    # While a new node registers, a SIGHUP that pg_autoctl means for a service it reloads has
+    # been seen to reach the calling shell. A handler (not an ignore, which children would
+    # inherit: pg_autoctl and PostgreSQL reload on SIGHUP) lets the script carry on.
+    trap ':' HUP
     _ims_cluster_prepare_dirs
     _ims_cluster_start_monitor
     # One at a time: node1 becomes the primary, the others clone it.
@@ -381,14 +385,14 @@ ims_cluster_status() { # prints the state; returns 1 if something is down
     return "$rc"
 }
 
-# The settings of an `ims serve` on the cluster, as shell assignments: the primary
-# PostgreSQL node as the monitor knows it now (sqlx takes one host per URL) and the Redis
-# master as the Sentinels know it now.
+# The settings of an `ims serve` on the cluster, as shell assignments: every node in both
+# URLs (the primary pool follows the primary, the read pool the freshest standby) and the
+# Redis master as the Sentinels know it now.
 ims_cluster_env() {
-    local primary master
-    primary="$(_ims_cluster_monitor_sql "select nodehost || ':' || nodeport from pgautofailover.node
-        where reportedstate in ('primary', 'wait_primary', 'single') limit 1" 2>/dev/null)" || true
+    local hosts="" n master
+    for n in 1 2 3; do hosts+="${hosts:+,}127.0.0.1:$(_ims_cluster_node_port "$n")"; done
     master="$(_ims_cluster_sentinel_master)" || master="127.0.0.1 $IMS_CLUSTER_REDIS_PORT"
-    printf "IMS_DATABASE_URL='postgres://postgres@%s/ims'\n" "${primary:-127.0.0.1:$(_ims_cluster_node_port 1)}"
+    printf "IMS_DATABASE_URL='postgres://postgres@%s/ims?target_session_attrs=read-write'\n" "$hosts"
+    printf "IMS_DATABASE_READ_URL='postgres://postgres@%s/ims?target_session_attrs=prefer-standby'\n" "$hosts"
     printf "IMS_REDIS_URL='redis://%s'\n" "${master/ /:}"
 }
