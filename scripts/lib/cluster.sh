@@ -12,14 +12,16 @@
 # postgres user cannot reach the checkout) and listens on 127.0.0.1 only:
 #
 #   monitor  IMS_CLUSTER_PG_PORT (55430)      nodes node1..3 on the next three ports
-#   Redis    IMS_CLUSTER_REDIS_PORT (63800)   redis-1 (first master) and redis-2 on +1
+#   Redis    IMS_CLUSTER_REDIS_PORT (63805)   redis-1 (first master) and redis-2 on +1
 #   Sentinel IMS_CLUSTER_SENTINEL_PORT (26380) sentinel-1..3 on it and the next two ports
 #
 # Failure detection is tuned far below pg_auto_failover's defaults (see docs/operations.md
 # for the numbers and the trade-off against false failovers).
 
 IMS_CLUSTER_PG_PORT="${IMS_CLUSTER_PG_PORT:-55430}"
-IMS_CLUSTER_REDIS_PORT="${IMS_CLUSTER_REDIS_PORT:-63800}"
+# 63805: off the grid scripts/services moves a taken dev/test Redis port along (63790, 63800,
+# 63810, ... and 63791, 63801, ...), so the two never meet.
+IMS_CLUSTER_REDIS_PORT="${IMS_CLUSTER_REDIS_PORT:-63805}"
 IMS_CLUSTER_SENTINEL_PORT="${IMS_CLUSTER_SENTINEL_PORT:-26380}"
 # The Sentinel name of the Redis master set; the service's IMS_REDIS_SENTINEL_MASTER.
 IMS_CLUSTER_REDIS_MASTER=ims
@@ -156,8 +158,8 @@ _ims_cluster_node_settled() { # N -> 0 once nodeN is a primary or a secondary, r
     esac
 }
 
-_ims_cluster_start_node() { # N
-    local n="$1" base pgdata port bin kv
+_ims_cluster_start_node() { # N -> starts nodeN's keeper (creating the node) unless it runs
+    local n="$1" base pgdata port bin
     base="$(_ims_cluster_base)"
     pgdata="$(_ims_cluster_pgdata "node$n")"
     port="$(_ims_cluster_node_port "$n")"
@@ -174,7 +176,18 @@ _ims_cluster_start_node() { # N
                 --pgctl "$bin/pg_ctl" --candidate-priority "${_ims_cluster_priorities[n - 1]}" \
                 --replication-quorum true --run
         fi
+        # Until its pid file exists it does not count as running: a second call must not
+        # start another.
+        _ims_wait _ims_cluster_running "node$n" || true
     fi
+}
+
+_ims_cluster_settle_node() { # N -> applies the keeper timeouts, waits for primary/secondary
+    local n="$1" base pgdata port kv
+    base="$(_ims_cluster_base)"
+    pgdata="$(_ims_cluster_pgdata "node$n")"
+    port="$(_ims_cluster_node_port "$n")"
+    _ims_cluster_start_node "$n"
     # A standby's first start copies the primary (pg_basebackup): give it time.
     IMS_START_TIMEOUT=120 _ims_wait _ims_cluster_created "node$n" ||
         _ims_die "node$n was not created; see $base/node$n.log"
@@ -284,25 +297,35 @@ _ims_cluster_redis_up() {
 
 ims_cluster_up() {
     local n
-    # While a new node registers, a SIGHUP that pg_autoctl means for a service it reloads has
-    # been seen to reach the calling shell. A handler (not an ignore, which children would
-    # inherit: pg_autoctl and PostgreSQL reload on SIGHUP) lets the script carry on.
-    trap ':' HUP
+    # While nodes start, a SIGHUP has been seen to reach this script's process group (not
+    # traced to its sender; pg_autoctl signals its services by pid file). Ignored here and in
+    # what this starts: pg_autoctl and PostgreSQL install their own SIGHUP handlers (reload),
+    # which replace an inherited ignore; Redis ignores SIGHUP anyway.
+    trap '' HUP
     _ims_cluster_prepare_dirs
     _ims_cluster_start_monitor
-    # One at a time: node1 becomes the primary, the others clone it.
-    for n in 1 2 3; do _ims_cluster_start_node "$n"; done
+    # Existing nodes start together: a former standby started alone is asked to take part in
+    # an election (report_lsn) that needs the others. New nodes are created one at a time:
+    # node1 becomes the primary, the others clone it.
+    for n in 1 2 3; do
+        ! _ims_cluster_created "node$n" || _ims_cluster_start_node "$n"
+    done
+    for n in 1 2 3; do _ims_cluster_settle_node "$n"; done
     _ims_cluster_quorum
     _ims_cluster_redis_up
 }
 
 _ims_cluster_stop_autoctl() { # NAME
-    local pgdata
+    local pgdata pidfile pid=""
     _ims_cluster_running "$1" || return 0
     pgdata="$(_ims_cluster_pgdata "$1")"
+    pidfile="$(_ims_cluster_base)/xdg/run/pg_autoctl$pgdata/pg_autoctl.pid"
+    [[ -f "$pidfile" ]] && pid="$(sed -n 1p "$pidfile")"
     ims_cluster_autoctl stop --pgdata "$pgdata" >/dev/null 2>&1 || true
     local deadline=$((SECONDS + 60))
-    while _ims_cluster_running "$1"; do
+    # `pg_autoctl status` says "not running" while the supervisor still stops its services
+    # and holds its pid file; a `run` started then fails. Wait for the process itself.
+    while _ims_cluster_running "$1" || { [[ "$pid" =~ ^[0-9]+$ ]] && _ims_pid_alive "$pid" pg_autoctl; }; do
         ((SECONDS < deadline)) || _ims_die "pg_autoctl ($1) did not stop"
         sleep 0.5
     done

@@ -105,7 +105,7 @@ async fn app_on_cluster() -> TestApp {
     });
     db.migrate().await.expect("migrate on the cluster");
     let redis =
-        std::env::var("IMS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:63800".into());
+        std::env::var("IMS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:63805".into());
     TestApp::spawn_on(testkit::settings(), db, name, redis).await
 }
 
