@@ -100,8 +100,10 @@ async fn app_on_cluster() -> TestApp {
         min_connections: 0,
         max_connections: 20,
         acquire_timeout: Duration::from_secs(3),
-        primary_hosts: hosts.clone(),
-        ..storage::DbConfig::new(hosts[0].clone())
+        primary_hosts: hosts,
+        // The primary first: a standby may not have replayed CREATE DATABASE yet (a commit
+        // waits for one standby to flush it, not for every standby to apply it).
+        ..storage::DbConfig::new(node(primary).database(&name))
     });
     db.migrate().await.expect("migrate on the cluster");
     let redis =
@@ -123,8 +125,8 @@ fn kill_node(port: u16) {
 
 #[derive(Default)]
 struct Tally {
-    /// (order id, when the 201 arrived)
-    acknowledged: Vec<(Uuid, Instant)>,
+    /// (order id, when its request was sent, when the 201 arrived)
+    acknowledged: Vec<(Uuid, Instant, Instant)>,
     /// (request start, status or 0 for no answer)
     failed_writes: Vec<(Instant, u16)>,
     reads: usize,
@@ -149,6 +151,36 @@ async fn request(app: &TestApp, method: Method, path: &str, body: Option<&Value>
     }
 }
 
+/// How many standbys `/metrics` reports a replication lag for (waits up to 10 s for two).
+async fn standbys_in_metrics(app: &TestApp) -> usize {
+    let mut count = 0;
+    for _ in 0..20 {
+        let text = app
+            .client
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        count = ["seconds", "bytes"]
+            .iter()
+            .map(|unit| {
+                text.lines()
+                    .filter(|l| l.starts_with(&format!("ims_db_replication_lag_{unit}{{standby=")))
+                    .count()
+            })
+            .min()
+            .unwrap_or(0);
+        if count >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    count
+}
+
 /// (a) kill -9 the primary under a steady stream of orders and reads; (c) it rejoins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_primary_loses_no_acknowledged_order_and_it_rejoins_as_a_standby() {
@@ -163,6 +195,12 @@ async fn killing_the_primary_loses_no_acknowledged_order_and_it_rejoins_as_a_sta
     let customer_id = id_of(&customer(&app, "Asha Rao", "+91 98765 43210").await);
     let order = order_body(store, customer_id, &[(frame, 1)]);
 
+    assert_eq!(
+        standbys_in_metrics(&app).await,
+        2,
+        "both standbys' lag in /metrics"
+    );
+
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Mutex::new(Tally::default()));
     let mut tasks = Vec::new();
@@ -174,7 +212,7 @@ async fn killing_the_primary_loses_no_acknowledged_order_and_it_rejoins_as_a_sta
                 let (status, body) = request(&app, Method::POST, "/orders", Some(&order)).await;
                 let mut t = tally.lock().await;
                 match (status, body["id"].as_str().and_then(|s| s.parse().ok())) {
-                    (201, Some(id)) => t.acknowledged.push((id, Instant::now())),
+                    (201, Some(id)) => t.acknowledged.push((id, started, Instant::now())),
                     _ => t.failed_writes.push((started, status)),
                 }
                 drop(t);
@@ -205,40 +243,38 @@ async fn killing_the_primary_loses_no_acknowledged_order_and_it_rejoins_as_a_sta
     let victim = primary_port().await.expect("a primary before the kill");
     let killed_at = Instant::now();
     kill_node(victim);
-    // Load goes on until a write has failed and one has succeeded after it (or 60 s), then 3 s.
+    // Load goes on until writes have succeeded for 3 s since the last failed one (or 60 s).
     let deadline = killed_at + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let t = tally.lock().await;
-        let last_failure = t
-            .failed_writes
+    let last_failure = |t: &Tally| {
+        t.failed_writes
             .iter()
             .map(|(s, _)| *s)
             .filter(|s| *s > killed_at)
-            .max();
-        if last_failure.is_some_and(|f| t.acknowledged.iter().any(|(_, at)| *at > f)) {
-            break;
+            .max()
+    };
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let t = tally.lock().await;
+        if let Some(f) = last_failure(&t) {
+            if f.elapsed() > Duration::from_secs(3)
+                && t.acknowledged.iter().any(|(_, sent, _)| *sent > f)
+            {
+                break;
+            }
         }
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         task.await.expect("load task");
     }
-    // Writes again: the first 201 after the last write that failed after the kill.
+    // Writes again: the first 201 to a request sent after the last write that failed.
     let writes_again = {
         let t = tally.lock().await;
-        let last_failure = t
-            .failed_writes
-            .iter()
-            .map(|(s, _)| *s)
-            .filter(|s| *s > killed_at)
-            .max();
-        let after = last_failure.unwrap_or(killed_at);
+        let after = last_failure(&t).unwrap_or(killed_at);
         t.acknowledged
             .iter()
-            .map(|(_, at)| *at)
-            .filter(|at| *at > after)
+            .filter(|(_, sent, _)| *sent > after)
+            .map(|(_, _, at)| *at)
             .min()
             .map(|at| at - killed_at)
     };
@@ -246,7 +282,7 @@ async fn killing_the_primary_loses_no_acknowledged_order_and_it_rejoins_as_a_sta
 
     // Every acknowledged order exists once; the extra ones (committed, answer lost) are counted.
     let t = tally.lock().await;
-    let acked: Vec<Uuid> = t.acknowledged.iter().map(|(id, _)| *id).collect();
+    let acked: Vec<Uuid> = t.acknowledged.iter().map(|(id, _, _)| *id).collect();
     let found: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM orders WHERE id = ANY($1)")
         .bind(&acked)
         .fetch_all(app.db.primary())
