@@ -418,4 +418,6 @@ ims_cluster_env() {
     printf "IMS_DATABASE_URL='postgres://postgres@%s/ims?target_session_attrs=read-write'\n" "$hosts"
     printf "IMS_DATABASE_READ_URL='postgres://postgres@%s/ims?target_session_attrs=prefer-standby'\n" "$hosts"
     printf "IMS_REDIS_URL='redis://%s'\n" "${master/ /:}"
+    # Each node allows PostgreSQL's default 100 connections; two pools of 100 would exhaust it.
+    printf "IMS_DB_POOL_MAX=40\n"
 }
