@@ -6,7 +6,8 @@
 # $IMS_DATA_DIR/NAME, on its own ports, so the machine's own PostgreSQL (5432)
 # and Redis (6379), if any, are never used or touched.
 #
-#   ims_ensure_packages              (PostgreSQL, Redis and nginx from Debian)
+#   ims_ensure_packages [cluster]    (PostgreSQL, Redis and nginx from Debian; with `cluster`
+#                                     also pg_auto_failover and Redis Sentinel)
 #   ims_start_postgres NAME PORT     ims_stop_postgres NAME
 #   ims_start_redis NAME PORT        ims_stop_redis NAME
 #   ims_status NAME                  (returns 1 if something is not running)
@@ -155,24 +156,52 @@ _ims_packages_ok() {
     [[ -f "$share/extension/pg_trgm.control" && -f "$share/extension/pg_stat_statements.control" ]]
 }
 
+_ims_cluster_packages_ok() { # pg_autoctl (pg_auto_failover) and redis-sentinel, for scripts/cluster
+    command -v pg_autoctl >/dev/null || return 1
+    command -v redis-sentinel >/dev/null || return 1
+    local share
+    share="$(_ims_pg_sharedir "$(_ims_pg_bin_latest)")"
+    [[ -f "$share/extension/pgautofailover.control" ]]
+}
+
+# [cluster] -> installs what is missing: PostgreSQL (with contrib), Redis and nginx; with
+# `cluster` also pg_auto_failover for the newest PostgreSQL and Redis Sentinel.
 ims_ensure_packages() {
-    _ims_packages_ok && return 0
-    ((EUID == 0)) || _ims_die "PostgreSQL/Redis/nginx missing; as root run: apt-get install postgresql postgresql-contrib redis-server nginx"
-    _ims_note "installing postgresql, postgresql-contrib, redis-server, nginx (apt-get)"
+    local want_cluster="" ok=1 pgver
+    [[ "${1:-}" == cluster ]] && want_cluster=1
+    _ims_packages_ok || ok=""
+    [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok || ok=""
+    [[ -z "$ok" ]] || return 0
+    local -a pkgs=(postgresql postgresql-contrib redis-server nginx)
+    if [[ -n "$want_cluster" ]]; then
+        # Debian names the extension after the server's major version (postgresql-15-auto-failover).
+        pgver="$(basename "$(dirname "$(_ims_pg_bin_latest)")")"
+        [[ "$pgver" =~ ^[0-9]+$ ]] || pgver=15
+        pkgs+=("postgresql-$pgver-auto-failover" redis-sentinel)
+    fi
+    ((EUID == 0)) || _ims_die "packages missing; as root run: apt-get install ${pkgs[*]}"
+    _ims_note "installing ${pkgs[*]} (apt-get)"
     # IMS runs its own instances on private ports; the distribution's services
-    # (PostgreSQL on 5432, Redis on 6379, nginx on port 80) are not wanted, so
-    # a policy-rc.d (Debian's switch for this) keeps the packages from starting
+    # (PostgreSQL on 5432, Redis on 6379, Sentinel on 26379, nginx on port 80) are not
+    # wanted, so a policy-rc.d (Debian's switch for this) keeps the packages from starting
     # them where an init system would.
     local policy=/usr/sbin/policy-rc.d made_policy=""
     if [[ ! -e "$policy" ]]; then
         printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
     fi
     export DEBIAN_FRONTEND=noninteractive
-    local rc=0
-    { apt-get update -qq && apt-get install -y -qq postgresql postgresql-contrib redis-server nginx >/dev/null; } || rc=$?
+    local rc=0 pkg need_update=""
+    # The package lists are fetched only when apt does not know a package (a fresh box).
+    for pkg in "${pkgs[@]}"; do
+        apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]' || need_update=1
+    done
+    { [[ -z "$need_update" ]] || apt-get update -qq; } || rc=$?
+    ((rc != 0)) || apt-get install -y -qq "${pkgs[@]}" >/dev/null || rc=$?
     [[ -z "$made_policy" ]] || rm -f "$policy"
     ((rc == 0)) || _ims_die "apt-get failed (exit $rc)"
     _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements), redis-server or nginx still not found"
+    [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok ||
+        _ims_die "packages installed but pg_autoctl, the pgautofailover extension or redis-sentinel still not found"
 }
 
 # ------------------------------------------------------------ postgres

@@ -11,7 +11,9 @@ use secrecy::{ExposeSecret, SecretString};
 /// Every setting of the service. Each field names its variable and default.
 #[derive(Debug)]
 pub struct Config {
-    /// `IMS_DATABASE_URL` (required): the primary PostgreSQL, for writes and fresh reads.
+    /// `IMS_DATABASE_URL` (required): the primary PostgreSQL, for writes and fresh reads. May
+    /// name several hosts (`postgres://u@h1:p1,h2:p2/db?target_session_attrs=read-write`):
+    /// the pool follows whichever is the primary.
     pub database_url: SecretString,
     /// `IMS_DATABASE_READ_URL` (optional): where reads that may lag go; the primary if unset.
     pub database_read_url: Option<SecretString>,
@@ -23,6 +25,9 @@ pub struct Config {
     pub db_acquire_timeout: Duration,
     /// `IMS_DB_STATEMENT_TIMEOUT_MS` (default 10000): the server-side cap on any statement.
     pub db_statement_timeout: Duration,
+    /// `IMS_DB_READ_MAX_LAG_MS` (default 1000): a standby further behind takes no reads (with
+    /// a multi-host `IMS_DATABASE_READ_URL`).
+    pub db_read_max_lag: Duration,
     /// `IMS_REDIS_URL` (required): the cache.
     pub redis_url: SecretString,
     /// `IMS_REDIS_TIMEOUT_MS` (default 250): after this the cache is bypassed for the request.
@@ -114,6 +119,7 @@ impl Config {
             db_pool_min: env.parse("IMS_DB_POOL_MIN", 10)?,
             db_acquire_timeout: env.millis("IMS_DB_ACQUIRE_TIMEOUT_MS", 5000)?,
             db_statement_timeout: env.millis("IMS_DB_STATEMENT_TIMEOUT_MS", 10_000)?,
+            db_read_max_lag: env.millis("IMS_DB_READ_MAX_LAG_MS", 1000)?,
             redis_url: env.url("IMS_REDIS_URL", &["redis", "rediss"])?,
             redis_timeout: env.millis("IMS_REDIS_TIMEOUT_MS", 250)?,
             cache_enabled: env.parse::<Switch>("IMS_CACHE", Switch(true))?.0,
@@ -147,22 +153,40 @@ impl Config {
 
     /// The database settings for the storage layer.
     pub fn db_config(&self) -> Result<storage::DbConfig, ConfigError> {
+        // A URL may name several hosts (a cluster): see storage::hosts.
         let parse = |var: &'static str, url: &SecretString| {
-            url.expose_secret().parse().map_err(|e| ConfigError {
+            storage::hosts::parse_hosts(url.expose_secret()).map_err(|e| ConfigError {
                 var,
                 message: format!("not a valid PostgreSQL URL ({e})"),
             })
         };
-        let mut db = storage::DbConfig::new(parse("IMS_DATABASE_URL", &self.database_url)?);
-        db.read = self
+        let primary = parse("IMS_DATABASE_URL", &self.database_url)?;
+        if primary.target == storage::hosts::TargetSession::PreferStandby {
+            return Err(ConfigError {
+                var: "IMS_DATABASE_URL",
+                message: "the primary URL takes target_session_attrs=read-write (or none)".into(),
+            });
+        }
+        let read = self
             .database_read_url
             .as_ref()
             .map(|url| parse("IMS_DATABASE_READ_URL", url))
             .transpose()?;
+        let mut db = storage::DbConfig::new(primary.hosts[0].clone());
+        if primary.hosts.len() > 1 {
+            db.primary_hosts = primary.hosts;
+        }
+        if let Some(read) = read {
+            db.read = Some(read.hosts[0].clone());
+            if read.hosts.len() > 1 {
+                db.read_hosts = read.hosts;
+            }
+        }
         db.max_connections = self.db_pool_max;
         db.min_connections = self.db_pool_min;
         db.acquire_timeout = self.db_acquire_timeout;
         db.statement_timeout = self.db_statement_timeout;
+        db.read_max_lag = self.db_read_max_lag;
         Ok(db)
     }
 }
@@ -312,6 +336,34 @@ mod tests {
         let err =
             config(&[("IMS_DATABASE_URL", "mysql://x:pw@h/db"), BASE[1]]).expect_err("scheme");
         assert!(!err.to_string().contains("pw"));
+    }
+
+    #[test]
+    fn multi_host_urls_feed_the_followed_pools() {
+        let mut pairs = vec![
+            (
+                "IMS_DATABASE_URL",
+                "postgres://u:secret@127.0.0.1:1,127.0.0.1:2/ims?target_session_attrs=read-write",
+            ),
+            (
+                "IMS_DATABASE_READ_URL",
+                "postgres://u:secret@127.0.0.1:1,127.0.0.1:2/ims?target_session_attrs=prefer-standby",
+            ),
+            BASE[1],
+        ];
+        let db = config(&pairs).expect("valid").db_config().expect("db");
+        assert_eq!(db.primary_hosts.len(), 2);
+        assert_eq!(db.read_hosts.len(), 2);
+        assert_eq!(db.read_max_lag, Duration::from_secs(1));
+        pairs[0].1 = "postgres://u:secret@h1,h2/ims?target_session_attrs=prefer-standby";
+        let err = config(&pairs)
+            .expect("valid")
+            .db_config()
+            .expect_err("standby primary");
+        assert_eq!(err.var, "IMS_DATABASE_URL");
+        assert!(!err.to_string().contains("secret"));
+        let single = config(&BASE).expect("valid").db_config().expect("db");
+        assert!(single.primary_hosts.is_empty() && single.read.is_none());
     }
 
     #[test]

@@ -24,6 +24,14 @@ pub struct DbConfig {
     pub acquire_timeout: Duration,
     /// Server-side cap on any one statement, so a runaway query cannot hold a connection.
     pub statement_timeout: Duration,
+    /// Every host of a multi-host `IMS_DATABASE_URL` (empty for one host): the primary pool
+    /// follows whichever of them is the primary ([`crate::hosts`]).
+    pub primary_hosts: Vec<PgConnectOptions>,
+    /// Every host of a multi-host `IMS_DATABASE_READ_URL`: the read pool goes to the freshest
+    /// standby among them within `read_max_lag`, else the primary.
+    pub read_hosts: Vec<PgConnectOptions>,
+    /// A standby further behind than this takes no reads.
+    pub read_max_lag: Duration,
 }
 
 impl DbConfig {
@@ -35,6 +43,9 @@ impl DbConfig {
             min_connections: 10,
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
+            primary_hosts: Vec::new(),
+            read_hosts: Vec::new(),
+            read_max_lag: Duration::from_secs(1),
         }
     }
 }
@@ -51,11 +62,26 @@ impl Db {
     /// Opens both pools lazily: the service starts (and reports not-ready) while the database
     /// is still coming up, instead of crashing.
     pub fn connect(config: &DbConfig) -> Self {
-        let primary = pool(config, config.primary.clone());
+        let follow_primary = config.primary_hosts.len() > 1;
+        let follow_read = config.read.is_some() && config.read_hosts.len() > 1;
+        let primary = pool(config, config.primary.clone(), follow_primary);
         let read = match &config.read {
-            Some(options) => pool(config, options.clone()),
+            Some(options) => pool(config, options.clone(), false),
             None => primary.clone(),
         };
+        if follow_primary || follow_read {
+            let statement_timeout = config.statement_timeout;
+            crate::hosts::spawn_follower(
+                crate::hosts::Steered {
+                    primary: follow_primary
+                        .then(|| (primary.clone(), config.primary_hosts.clone())),
+                    read: follow_read.then(|| (read.clone(), config.read_hosts.clone())),
+                    decorate: std::sync::Arc::new(move |o| decorate(o, statement_timeout)),
+                    max_lag: config.read_max_lag,
+                },
+                Duration::from_millis(500),
+            );
+        }
         Self {
             primary,
             read,
@@ -111,14 +137,36 @@ impl Db {
     }
 }
 
-fn pool(config: &DbConfig, options: PgConnectOptions) -> PgPool {
-    let statement_timeout = config.statement_timeout.as_millis().to_string();
-    let options = options
+/// The options every pool connection gets on top of its host's.
+fn decorate(options: PgConnectOptions, statement_timeout: Duration) -> PgConnectOptions {
+    let statement_timeout = statement_timeout.as_millis().to_string();
+    options
         .application_name("ims")
-        .options([("statement_timeout", statement_timeout.as_str())]);
-    PgPoolOptions::new()
+        .options([("statement_timeout", statement_timeout.as_str())])
+}
+
+/// `read_write_only`: the pool of a multi-host primary URL refuses a connection to a standby
+/// (during a failover the follower may not have moved the pool yet); sqlx then backs off and
+/// connects again, to wherever the follower points by then, until the acquire timeout.
+fn pool(config: &DbConfig, options: PgConnectOptions, read_write_only: bool) -> PgPool {
+    let mut pool = PgPoolOptions::new()
         .max_connections(config.max_connections)
         .min_connections(config.min_connections.min(config.max_connections))
-        .acquire_timeout(config.acquire_timeout)
-        .connect_lazy_with(options)
+        .acquire_timeout(config.acquire_timeout);
+    if read_write_only {
+        pool = pool.after_connect(|conn, _meta| {
+            Box::pin(async move {
+                let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                if in_recovery {
+                    return Err(sqlx::Error::Protocol(
+                        "connected to a standby; the primary pool wants the primary".into(),
+                    ));
+                }
+                Ok(())
+            })
+        });
+    }
+    pool.connect_lazy_with(decorate(options, config.statement_timeout))
 }

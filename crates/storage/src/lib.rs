@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - [`db`]: the primary and read pools, migrations, order partitions, readiness.
+//! - [`hosts`]: multi-host URLs; pools that follow the primary and the freshest standby.
 //! - [`error`]: the storage error, with unique and foreign-key violations named.
 //! - [`page`]: keyset pagination positions shared by every list.
 //! - [`users`], [`sessions`], [`throttle`]: accounts, bearer tokens, failed-login throttling.
@@ -24,6 +25,7 @@ pub mod demo;
 pub mod error;
 pub mod explain;
 pub mod generator;
+pub mod hosts;
 pub mod idempotency;
 pub mod inventory;
 pub mod monitoring;

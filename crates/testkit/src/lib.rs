@@ -162,12 +162,23 @@ impl TestApp {
             max_connections: 10,
             ..storage::DbConfig::new(admin_options().database(&database_name))
         });
-        db.ensure_order_partitions(3)
-            .await
-            .expect("order partitions");
         let redis_url = redis_url.unwrap_or_else(|| {
             std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)")
         });
+        Self::spawn_on(settings, db, database_name, redis_url).await
+    }
+
+    /// Starts the service on `db` (migrated; `database_name` names it and the cache prefix),
+    /// caching in the Redis at `redis_url`: for tests on other servers (the HA cluster).
+    pub async fn spawn_on(
+        settings: api::Settings,
+        db: storage::Db,
+        database_name: String,
+        redis_url: String,
+    ) -> TestApp {
+        db.ensure_order_partitions(3)
+            .await
+            .expect("order partitions");
         let mut cache_config = cache::CacheConfig::new(redis_url);
         // One Redis serves every test: each app gets its own key prefix.
         cache_config.prefix = format!("{database_name}:");

@@ -1,0 +1,423 @@
+# shellcheck shell=bash
+# The local high-availability cluster (issue 8): a pg_auto_failover monitor and three
+# PostgreSQL nodes, a Redis master with one replica and three Sentinels. Sourced by
+# scripts/cluster after scripts/lib/services.sh (which it builds on: packages, the postgres
+# user, ports, pid checks).
+#
+#   ims_cluster_up / ims_cluster_down / ims_cluster_status
+#   ims_cluster_env                 prints the IMS_* settings of a service on the cluster
+#   ims_cluster_autoctl ARGS...     pg_autoctl as the postgres user with the cluster's XDG dirs
+#
+# Everything lives under $IMS_DATA_DIR/cluster (or /var/lib/ims/<hash>/cluster when the
+# postgres user cannot reach the checkout) and listens on 127.0.0.1 only:
+#
+#   monitor  IMS_CLUSTER_PG_PORT (55430)      nodes node1..3 on the next three ports
+#   Redis    IMS_CLUSTER_REDIS_PORT (63805)   redis-1 (first master) and redis-2 on +1
+#   Sentinel IMS_CLUSTER_SENTINEL_PORT (26380) sentinel-1..3 on it and the next two ports
+#
+# Failure detection is tuned far below pg_auto_failover's defaults (see docs/operations.md
+# for the numbers and the trade-off against false failovers).
+
+IMS_CLUSTER_PG_PORT="${IMS_CLUSTER_PG_PORT:-55430}"
+# 63805: off the grid scripts/services moves a taken dev/test Redis port along (63790, 63800,
+# 63810, ... and 63791, 63801, ...), so the two never meet.
+IMS_CLUSTER_REDIS_PORT="${IMS_CLUSTER_REDIS_PORT:-63805}"
+IMS_CLUSTER_SENTINEL_PORT="${IMS_CLUSTER_SENTINEL_PORT:-26380}"
+# The Sentinel name of the Redis master set; the service's IMS_REDIS_SENTINEL_MASTER.
+IMS_CLUSTER_REDIS_MASTER=ims
+# Candidate priorities of node1..3: node1 is the preferred primary, node3 the last resort.
+_ims_cluster_priorities=(3 2 1)
+
+# Monitor settings (pgautofailover.*, milliseconds). The defaults (5000, 5000, 2, 2000,
+# 20000, 30000) take about 50 s to replace a crashed primary.
+_ims_cluster_monitor_gucs=(
+    "health_check_period=1000"
+    "health_check_timeout=1000"
+    "health_check_max_retries=1"
+    "health_check_retry_delay=500"
+    "node_considered_unhealthy_timeout=3000"
+    # Must exceed the keepers' network_partition_timeout below: a primary cut off from the
+    # monitor and its standbys demotes itself before another node may be promoted.
+    "primary_demote_timeout=6000"
+    "startup_grace_period=5000"
+)
+# Keeper settings (pg_autoctl.cfg, seconds). Defaults: 20, 30, 5.
+_ims_cluster_keeper_timeouts=(
+    "timeout.network_partition_timeout=4"
+    "timeout.prepare_promotion_catchup=10"
+    "timeout.prepare_promotion_walreceiver=2"
+)
+
+for _v in IMS_CLUSTER_PG_PORT IMS_CLUSTER_REDIS_PORT IMS_CLUSTER_SENTINEL_PORT; do
+    if ! [[ "${!_v}" =~ ^[0-9]+$ ]] || ((10#${!_v} < 1 || 10#${!_v} > 65532)); then
+        _ims_die "$_v='${!_v}' is not a port number"
+    fi
+done
+unset _v
+
+_ims_cluster_base() { _ims_pg_base cluster; }
+_ims_cluster_pgdata() { printf '%s/%s/pg\n' "$(_ims_cluster_base)" "$1"; } # monitor|nodeN
+_ims_cluster_node_port() { printf '%s\n' $((IMS_CLUSTER_PG_PORT + $1)); }  # N (0 = monitor)
+
+ims_cluster_monitor_url() {
+    printf 'postgres://autoctl_node@127.0.0.1:%s/pg_auto_failover?sslmode=disable\n' "$IMS_CLUSTER_PG_PORT"
+}
+
+# pg_autoctl refuses to run as root; as the postgres user it keeps its configuration,
+# state and pid files under the XDG directories, here the cluster's own.
+ims_cluster_autoctl() {
+    local xdg
+    xdg="$(_ims_cluster_base)/xdg"
+    # setsid -w: pg_autoctl signals the running service by the pid in its pid file; while
+    # that file is being written a signal can go to pid 0, our own process group. In a
+    # session of its own such a stray signal hits only this command.
+    _ims_as_pg setsid -w env "XDG_CONFIG_HOME=$xdg/config" "XDG_DATA_HOME=$xdg/data" \
+        "XDG_RUNTIME_DIR=$xdg/run" pg_autoctl "$@"
+}
+
+_ims_cluster_autoctl_bg() { # LOG ARGS... -> pg_autoctl in the background, outliving this script
+    local log="$1" xdg
+    shift
+    xdg="$(_ims_cluster_base)/xdg"
+    # setsid: a session of its own, so the terminal's Ctrl-C or hang-up does not reach it;
+    # exec and the redirections: no shell lingers holding this script's output open.
+    local -a cmd=(env "XDG_CONFIG_HOME=$xdg/config" "XDG_DATA_HOME=$xdg/data"
+        "XDG_RUNTIME_DIR=$xdg/run" pg_autoctl "$@")
+    ((EUID != 0)) || cmd=(runuser -u postgres -- "${cmd[@]}")
+    (cd / && exec setsid "${cmd[@]}") >>"$log" 2>&1 </dev/null &
+}
+
+_ims_cluster_running() { # NAME -> 0 if the pg_autoctl service of NAME (monitor|nodeN) runs
+    ims_cluster_autoctl status --pgdata "$(_ims_cluster_pgdata "$1")" >/dev/null 2>&1
+}
+
+_ims_cluster_created() { # NAME -> 0 if pg_autoctl has a configuration for NAME
+    local pgdata
+    pgdata="$(_ims_cluster_pgdata "$1")"
+    [[ -f "$(_ims_cluster_base)/xdg/config/pg_autoctl$pgdata/pg_autoctl.cfg" ]]
+}
+
+_ims_cluster_psql() { # PORT DB SQL -> one unaligned value per line
+    "$(_ims_pg_bin_latest)/psql" -X -q -tA -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" \
+        -U postgres -d "$2" -c "$3"
+}
+
+_ims_cluster_monitor_sql() { _ims_cluster_psql "$IMS_CLUSTER_PG_PORT" pg_auto_failover "$1"; }
+
+_ims_cluster_prepare_dirs() {
+    local base
+    base="$(_ims_cluster_base)"
+    (umask 022 && mkdir -p "$base/xdg/config" "$base/xdg/data" "$base/xdg/run" "$base/monitor" \
+        "$base/node1" "$base/node2" "$base/node3")
+    chmod 0700 "$base/xdg/run"
+    if ((EUID == 0)); then
+        chown postgres:postgres "$base/xdg" "$base/xdg/config" "$base/xdg/data" "$base/xdg/run" \
+            "$base/monitor" "$base/node1" "$base/node2" "$base/node3"
+    fi
+}
+
+_ims_cluster_start_monitor() {
+    local base pgdata bin
+    base="$(_ims_cluster_base)"
+    pgdata="$(_ims_cluster_pgdata monitor)"
+    bin="$(_ims_pg_bin_latest)"
+    if ! _ims_cluster_running monitor; then
+        if _ims_cluster_created monitor; then
+            _ims_cluster_autoctl_bg "$base/monitor.log" run --pgdata "$pgdata"
+        else
+            _ims_port_open "$IMS_CLUSTER_PG_PORT" &&
+                _ims_die "port $IMS_CLUSTER_PG_PORT is taken; set IMS_CLUSTER_PG_PORT"
+            _ims_note "creating the pg_auto_failover monitor in $pgdata"
+            _ims_cluster_autoctl_bg "$base/monitor.log" create monitor --pgdata "$pgdata" \
+                --pgport "$IMS_CLUSTER_PG_PORT" --hostname 127.0.0.1 --listen 127.0.0.1 \
+                --auth trust --no-ssl --pgctl "$bin/pg_ctl" --run
+        fi
+    fi
+    IMS_START_TIMEOUT=60 _ims_wait _ims_cluster_monitor_sql "select 1 from pgautofailover.formation" ||
+        _ims_die "the monitor does not answer on port $IMS_CLUSTER_PG_PORT; see $base/monitor.log"
+    local guc changed=""
+    for guc in "${_ims_cluster_monitor_gucs[@]}"; do
+        if [[ "$(_ims_cluster_monitor_sql "show pgautofailover.${guc%%=*}")" != "${guc#*=}"* ]]; then
+            _ims_cluster_monitor_sql "alter system set pgautofailover.${guc%%=*} = ${guc#*=}" >/dev/null
+            changed=1
+        fi
+    done
+    [[ -z "$changed" ]] || _ims_cluster_monitor_sql "select pg_reload_conf()" >/dev/null
+    _ims_note "pg_auto_failover monitor on 127.0.0.1:$IMS_CLUSTER_PG_PORT"
+}
+
+_ims_cluster_node_state() { # N -> "reported/goal" state of nodeN on the monitor, or nothing
+    _ims_cluster_monitor_sql "select reportedstate || '/' || goalstate from pgautofailover.node
+        where nodename = 'node$1'" 2>/dev/null
+}
+
+_ims_cluster_node_settled() { # N -> 0 once nodeN is a primary or a secondary, reported and goal
+    case "$(_ims_cluster_node_state "$1")" in
+        single/single | primary/primary | secondary/secondary | wait_primary/wait_primary) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+
+_ims_cluster_start_node() { # N -> starts nodeN's keeper (creating the node) unless it runs
+    local n="$1" base pgdata port bin
+    base="$(_ims_cluster_base)"
+    pgdata="$(_ims_cluster_pgdata "node$n")"
+    port="$(_ims_cluster_node_port "$n")"
+    bin="$(_ims_pg_bin_latest)"
+    if ! _ims_cluster_running "node$n"; then
+        if _ims_cluster_created "node$n"; then
+            _ims_cluster_autoctl_bg "$base/node$n.log" run --pgdata "$pgdata"
+        else
+            _ims_port_open "$port" && _ims_die "port $port is taken (node$n); set IMS_CLUSTER_PG_PORT"
+            _ims_note "creating PostgreSQL node$n (port $port, candidate priority ${_ims_cluster_priorities[n - 1]})"
+            _ims_cluster_autoctl_bg "$base/node$n.log" create postgres --pgdata "$pgdata" \
+                --pgport "$port" --hostname 127.0.0.1 --listen 127.0.0.1 --name "node$n" \
+                --dbname ims --monitor "$(ims_cluster_monitor_url)" --auth trust --no-ssl \
+                --pgctl "$bin/pg_ctl" --candidate-priority "${_ims_cluster_priorities[n - 1]}" \
+                --replication-quorum true --run
+        fi
+        # Until its pid file exists it does not count as running: a second call must not
+        # start another.
+        _ims_wait _ims_cluster_running "node$n" || true
+    fi
+}
+
+_ims_cluster_settle_node() { # N -> applies the keeper timeouts, waits for primary/secondary
+    local n="$1" base pgdata port kv
+    base="$(_ims_cluster_base)"
+    pgdata="$(_ims_cluster_pgdata "node$n")"
+    port="$(_ims_cluster_node_port "$n")"
+    _ims_cluster_start_node "$n"
+    # A standby's first start copies the primary (pg_basebackup): give it time.
+    IMS_START_TIMEOUT=120 _ims_wait _ims_cluster_created "node$n" ||
+        _ims_die "node$n was not created; see $base/node$n.log"
+    local changed=""
+    for kv in "${_ims_cluster_keeper_timeouts[@]}"; do
+        if [[ "$(ims_cluster_autoctl config get --pgdata "$pgdata" "${kv%%=*}" 2>/dev/null)" != "${kv#*=}" ]]; then
+            ims_cluster_autoctl config set --pgdata "$pgdata" "${kv%%=*}" "${kv#*=}" >/dev/null
+            changed=1
+        fi
+    done
+    if [[ -n "$changed" ]] && _ims_cluster_running "node$n"; then
+        ims_cluster_autoctl reload --pgdata "$pgdata" >/dev/null 2>&1 || true
+    fi
+    IMS_START_TIMEOUT=180 _ims_wait _ims_cluster_node_settled "$n" ||
+        _ims_die "node$n did not become primary or secondary (state: $(_ims_cluster_node_state "$n")); see $base/node$n.log"
+    _ims_note "PostgreSQL node$n on 127.0.0.1:$port: $(_ims_cluster_node_state "$n")"
+}
+
+_ims_cluster_quorum() {
+    # The plan's w: majority: a commit waits for one standby (of the two) to have it.
+    if [[ "$(_ims_cluster_monitor_sql "select number_sync_standbys from pgautofailover.formation
+            where formationid = 'default'")" != 1 ]]; then
+        _ims_cluster_monitor_sql "select pgautofailover.set_formation_number_sync_standbys('default', 1)" >/dev/null
+    fi
+}
+
+# -------------------------------------------------------------- redis
+
+_ims_cluster_redis_dir() { printf '%s/%s\n' "$(_ims_cluster_base)" "$1"; } # redis-N|sentinel-N
+
+_ims_cluster_pid_of() { # DIR COMM -> pid of the live COMM whose pid file is DIR/redis.pid
+    local pid
+    [[ -f "$1/redis.pid" ]] || return 1
+    pid="$(cat "$1/redis.pid")"
+    [[ "$pid" =~ ^[0-9]+$ ]] && _ims_pid_alive "$pid" "$2" && printf '%s\n' "$pid"
+}
+
+_ims_cluster_sentinel_master() { # -> "host port" of the master as the Sentinels know it
+    local i reply
+    for ((i = 0; i < 3; i++)); do
+        reply="$(redis-cli -h 127.0.0.1 -p $((IMS_CLUSTER_SENTINEL_PORT + i)) \
+            sentinel get-master-addr-by-name "$IMS_CLUSTER_REDIS_MASTER" 2>/dev/null | paste -sd' ')"
+        if [[ "$reply" =~ ^[0-9.]+\ [0-9]+$ ]]; then
+            printf '%s\n' "$reply"
+            return 0
+        fi
+    done
+    return 1
+}
+
+_ims_cluster_start_redis() { # N MASTER_PORT
+    local n="$1" master_port="$2" dir port
+    dir="$(_ims_cluster_redis_dir "redis-$n")"
+    port=$((IMS_CLUSTER_REDIS_PORT + n - 1))
+    _ims_cluster_pid_of "$dir" redis-server >/dev/null && return 0
+    _ims_port_open "$port" && _ims_die "port $port is taken (redis-$n); set IMS_CLUSTER_REDIS_PORT"
+    (umask 022 && mkdir -p "$dir")
+    local -a role=()
+    # Sentinel turns a returning old master into a replica too; starting it as one avoids a
+    # moment with two masters.
+    [[ "$port" == "$master_port" ]] || role=(--replicaof 127.0.0.1 "$master_port")
+    redis-server "$IMS_REPO_ROOT/deploy/redis/redis.conf" --port "$port" --dir "$dir" \
+        --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --daemonize yes "${role[@]}" ||
+        _ims_die "redis-$n failed to start; log: $dir/redis.log"
+    _ims_wait _ims_redis_ping "$port" || _ims_die "redis-$n does not answer on $port; log: $dir/redis.log"
+}
+
+_ims_cluster_start_sentinel() { # N (0..2)
+    local n="$1" dir port
+    dir="$(_ims_cluster_redis_dir "sentinel-$((n + 1))")"
+    port=$((IMS_CLUSTER_SENTINEL_PORT + n))
+    _ims_cluster_pid_of "$dir" redis-sentinel >/dev/null && return 0
+    _ims_port_open "$port" && _ims_die "port $port is taken (sentinel-$((n + 1))); set IMS_CLUSTER_SENTINEL_PORT"
+    (umask 022 && mkdir -p "$dir")
+    # Sentinel rewrites its file with what it learns (master, replicas, peers, epoch), so it
+    # is written once and kept: a restarted Sentinel remembers a failover.
+    if [[ ! -f "$dir/sentinel.conf" ]]; then
+        cat >"$dir/sentinel.conf" <<CONF
+bind 127.0.0.1
+port $port
+dir $dir
+sentinel monitor $IMS_CLUSTER_REDIS_MASTER 127.0.0.1 $IMS_CLUSTER_REDIS_PORT 2
+sentinel down-after-milliseconds $IMS_CLUSTER_REDIS_MASTER 2000
+sentinel failover-timeout $IMS_CLUSTER_REDIS_MASTER 10000
+sentinel parallel-syncs $IMS_CLUSTER_REDIS_MASTER 1
+CONF
+    fi
+    redis-sentinel "$dir/sentinel.conf" --pidfile "$dir/redis.pid" --logfile "$dir/sentinel.log" \
+        --daemonize yes || _ims_die "sentinel-$((n + 1)) failed to start; log: $dir/sentinel.log"
+    _ims_wait _ims_redis_ping "$port" || _ims_die "sentinel-$((n + 1)) does not answer on $port"
+}
+
+_ims_cluster_redis_up() {
+    local i master master_port
+    for ((i = 0; i < 3; i++)); do _ims_cluster_start_sentinel "$i"; done
+    master="$(_ims_cluster_sentinel_master)" || master="127.0.0.1 $IMS_CLUSTER_REDIS_PORT"
+    master_port="${master#* }"
+    # The master first, so the replica's first sync finds it.
+    for i in 1 2; do
+        ((IMS_CLUSTER_REDIS_PORT + i - 1 == master_port)) && _ims_cluster_start_redis "$i" "$master_port"
+    done
+    for i in 1 2; do _ims_cluster_start_redis "$i" "$master_port"; done
+    _ims_note "Redis master 127.0.0.1:$master_port, Sentinels on $IMS_CLUSTER_SENTINEL_PORT-$((IMS_CLUSTER_SENTINEL_PORT + 2))"
+}
+
+# ----------------------------------------------------------- commands
+
+ims_cluster_up() {
+    local n
+    # While nodes start, a SIGHUP has been seen to reach this script's process group (not
+    # traced to its sender; pg_autoctl signals its services by pid file). Ignored here and in
+    # what this starts: pg_autoctl and PostgreSQL install their own SIGHUP handlers (reload),
+    # which replace an inherited ignore; Redis ignores SIGHUP anyway.
+    trap '' HUP
+    _ims_cluster_prepare_dirs
+    _ims_cluster_start_monitor
+    # Existing nodes start together: a former standby started alone is asked to take part in
+    # an election (report_lsn) that needs the others. New nodes are created one at a time:
+    # node1 becomes the primary, the others clone it.
+    for n in 1 2 3; do
+        ! _ims_cluster_created "node$n" || _ims_cluster_start_node "$n"
+    done
+    for n in 1 2 3; do _ims_cluster_settle_node "$n"; done
+    _ims_cluster_quorum
+    _ims_cluster_redis_up
+}
+
+_ims_cluster_stop_autoctl() { # NAME
+    local pgdata pidfile pid=""
+    _ims_cluster_running "$1" || return 0
+    pgdata="$(_ims_cluster_pgdata "$1")"
+    pidfile="$(_ims_cluster_base)/xdg/run/pg_autoctl$pgdata/pg_autoctl.pid"
+    [[ -f "$pidfile" ]] && pid="$(sed -n 1p "$pidfile")"
+    ims_cluster_autoctl stop --pgdata "$pgdata" >/dev/null 2>&1 || true
+    local deadline=$((SECONDS + 60))
+    # `pg_autoctl status` says "not running" while the supervisor still stops its services
+    # and holds its pid file; a `run` started then fails. Wait for the process itself.
+    while _ims_cluster_running "$1" || { [[ "$pid" =~ ^[0-9]+$ ]] && _ims_pid_alive "$pid" pg_autoctl; }; do
+        ((SECONDS < deadline)) || _ims_die "pg_autoctl ($1) did not stop"
+        sleep 0.5
+    done
+    _ims_note "$1 stopped"
+}
+
+ims_cluster_down() {
+    local name dir pid comm
+    for name in sentinel-1 sentinel-2 sentinel-3 redis-1 redis-2; do
+        dir="$(_ims_cluster_redis_dir "$name")"
+        for comm in redis-server redis-sentinel; do
+            if pid="$(_ims_cluster_pid_of "$dir" "$comm")"; then
+                kill -TERM "$pid"
+                _ims_wait _ims_cluster_pid_gone_as "$pid" "$comm" || _ims_die "$name (pid $pid) did not stop"
+                _ims_note "$name stopped"
+            fi
+        done
+    done
+    # Standbys before the primary, the monitor last, so nobody fails over on the way down.
+    local primary
+    primary="$(_ims_cluster_monitor_sql "select nodename from pgautofailover.node
+        where reportedstate in ('primary', 'wait_primary', 'single')" 2>/dev/null | head -n 1)" || true
+    for name in node3 node2 node1; do
+        [[ "$name" == "$primary" ]] || _ims_cluster_stop_autoctl "$name"
+    done
+    [[ -z "$primary" ]] || _ims_cluster_stop_autoctl "$primary"
+    _ims_cluster_stop_autoctl monitor
+}
+
+_ims_cluster_pid_gone_as() { ! _ims_pid_alive "$1" "$2"; }
+
+ims_cluster_status() { # prints the state; returns 1 if something is down
+    local rc=0 n name dir port role pid
+    if _ims_cluster_running monitor; then
+        echo "monitor:  running on 127.0.0.1:$IMS_CLUSTER_PG_PORT, data $(_ims_cluster_pgdata monitor)"
+        ims_cluster_autoctl show state --pgdata "$(_ims_cluster_pgdata monitor)" 2>/dev/null || rc=1
+        echo "number_sync_standbys: $(_ims_cluster_monitor_sql "select number_sync_standbys from
+            pgautofailover.formation where formationid = 'default'" 2>/dev/null || echo '?')"
+    else
+        echo "monitor:  stopped (port $IMS_CLUSTER_PG_PORT)"
+        rc=1
+    fi
+    for n in 1 2 3; do
+        if _ims_cluster_running "node$n"; then
+            echo "node$n:    pg_autoctl running, port $(_ims_cluster_node_port "$n")"
+        else
+            echo "node$n:    stopped (port $(_ims_cluster_node_port "$n"))"
+            rc=1
+        fi
+    done
+    for n in 1 2; do
+        name="redis-$n"
+        dir="$(_ims_cluster_redis_dir "$name")"
+        port=$((IMS_CLUSTER_REDIS_PORT + n - 1))
+        if pid="$(_ims_cluster_pid_of "$dir" redis-server)"; then
+            role="$(redis-cli -h 127.0.0.1 -p "$port" role 2>/dev/null | head -n 1)"
+            echo "$name:  ${role:-not answering} on 127.0.0.1:$port, pid $pid"
+        else
+            echo "$name:  stopped (port $port)"
+            rc=1
+        fi
+    done
+    for n in 0 1 2; do
+        name="sentinel-$((n + 1))"
+        port=$((IMS_CLUSTER_SENTINEL_PORT + n))
+        if pid="$(_ims_cluster_pid_of "$(_ims_cluster_redis_dir "$name")" redis-sentinel)"; then
+            echo "$name: running on 127.0.0.1:$port, pid $pid"
+        else
+            echo "$name: stopped (port $port)"
+            rc=1
+        fi
+    done
+    local master
+    if master="$(_ims_cluster_sentinel_master)"; then
+        echo "sentinels: master '$IMS_CLUSTER_REDIS_MASTER' is ${master/ /:}"
+    else
+        echo "sentinels: no master known"
+        rc=1
+    fi
+    return "$rc"
+}
+
+# The settings of an `ims serve` on the cluster, as shell assignments: every node in both
+# URLs (the primary pool follows the primary, the read pool the freshest standby) and the
+# Redis master as the Sentinels know it now.
+ims_cluster_env() {
+    local hosts="" n master
+    for n in 1 2 3; do hosts+="${hosts:+,}127.0.0.1:$(_ims_cluster_node_port "$n")"; done
+    master="$(_ims_cluster_sentinel_master)" || master="127.0.0.1 $IMS_CLUSTER_REDIS_PORT"
+    printf "IMS_DATABASE_URL='postgres://postgres@%s/ims?target_session_attrs=read-write'\n" "$hosts"
+    printf "IMS_DATABASE_READ_URL='postgres://postgres@%s/ims?target_session_attrs=prefer-standby'\n" "$hosts"
+    printf "IMS_REDIS_URL='redis://%s'\n" "${master/ /:}"
+    # Each node allows PostgreSQL's default 100 connections; two pools of 100 would exhaust it.
+    printf "IMS_DB_POOL_MAX=40\n"
+}
