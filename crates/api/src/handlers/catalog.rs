@@ -10,11 +10,11 @@ use axum::response::{IntoResponse, Response};
 use domain::catalog::{CategoryStatus, ProductStatus};
 use serde::{Deserialize, Serialize};
 use storage::categories::CategoryRecord;
-use storage::products::{ProductFilter, ProductRecord, ProductSort};
+use storage::products::{ProductFilter, ProductRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::products::SortParam;
+use super::products::{search_of, sort_of, SortParam};
 use crate::cached::{read_through, Cached};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
@@ -120,19 +120,8 @@ async fn list_catalog_products(
     State(state): State<AppState>,
     Query(query): Query<CatalogQuery>,
 ) -> ApiResult<Public<axum::Json<List<PublicProduct>>>> {
-    let search = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        Some(q) => Some(storage::products::search_terms(q).ok_or_else(|| {
-            ApiError::BadRequest("q must contain at least one letter or digit".into())
-        })?),
-        None => None,
-    };
-    let (sort, tag) = match (query.sort, search.is_some()) {
-        (Some(SortParam::Name), _) | (None, false) => (ProductSort::Name, Sort::NAME),
-        (Some(SortParam::Price), _) => (ProductSort::Price, Sort::PRICE),
-        (Some(SortParam::PriceDesc), _) => (ProductSort::PriceDesc, Sort::PRICE_DESC),
-        (Some(SortParam::SalesDesc), _) => (ProductSort::SalesDesc, Sort::SALES_DESC),
-        (None, true) => (ProductSort::Relevance, Sort::RELEVANCE),
-    };
+    let search = search_of(query.q.as_deref())?;
+    let (sort, tag) = sort_of(query.sort, search.is_some());
     let (limit, after) = page_request(query.limit, query.cursor.as_deref(), tag)?;
     let filter = ProductFilter {
         search,

@@ -133,18 +133,35 @@ impl ProductQuery {
     }
 }
 
+/// The search words of `q` (`None` without a query); a query with no letter or digit is 400.
+pub(crate) fn search_of(q: Option<&str>) -> ApiResult<Option<storage::products::SearchTerms>> {
+    match q.map(str::trim).filter(|q| !q.is_empty()) {
+        Some(q) => Ok(Some(storage::products::search_terms(q).ok_or_else(
+            || ApiError::BadRequest("q must contain at least one letter or digit".into()),
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// The order of a product list and its cursor tag: `sort` if given, else relevance for a
+/// search and name for a plain list.
+pub(crate) fn sort_of(sort: Option<SortParam>, searching: bool) -> (ProductSort, Sort) {
+    match (sort, searching) {
+        (Some(SortParam::Name), _) | (None, false) => (ProductSort::Name, Sort::NAME),
+        (Some(SortParam::Price), _) => (ProductSort::Price, Sort::PRICE),
+        (Some(SortParam::PriceDesc), _) => (ProductSort::PriceDesc, Sort::PRICE_DESC),
+        (Some(SortParam::SalesDesc), _) => (ProductSort::SalesDesc, Sort::SALES_DESC),
+        (None, true) => (ProductSort::Relevance, Sort::RELEVANCE),
+    }
+}
+
 /// Runs a product list for `GET /products` and `GET /categories/{id}/products`.
 pub(crate) async fn product_list(
     state: &AppState,
     query: ProductQuery,
     category: Option<Uuid>,
 ) -> ApiResult<List<ProductView>> {
-    let search = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        Some(q) => Some(storage::products::search_terms(q).ok_or_else(|| {
-            ApiError::BadRequest("q must contain at least one letter or digit".into())
-        })?),
-        None => None,
-    };
+    let search = search_of(query.q.as_deref())?;
     if let (Some(min), Some(max)) = (query.min_price, query.max_price) {
         if min > max {
             return Err(ApiError::BadRequest(
@@ -152,13 +169,7 @@ pub(crate) async fn product_list(
             ));
         }
     }
-    let (sort, tag) = match (query.sort, search.is_some()) {
-        (Some(SortParam::Name), _) | (None, false) => (ProductSort::Name, Sort::NAME),
-        (Some(SortParam::Price), _) => (ProductSort::Price, Sort::PRICE),
-        (Some(SortParam::PriceDesc), _) => (ProductSort::PriceDesc, Sort::PRICE_DESC),
-        (Some(SortParam::SalesDesc), _) => (ProductSort::SalesDesc, Sort::SALES_DESC),
-        (None, true) => (ProductSort::Relevance, Sort::RELEVANCE),
-    };
+    let (sort, tag) = sort_of(query.sort, search.is_some());
     let (limit, after) = page_request(query.limit, query.cursor.as_deref(), tag)?;
     let filter = ProductFilter {
         search,
