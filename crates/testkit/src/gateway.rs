@@ -264,13 +264,7 @@ impl Gateway {
         path: &str,
         token: Option<&str>,
     ) -> reqwest::RequestBuilder {
-        let builder = self
-            .client
-            .request(method, format!("{}/api/v1{path}", self.address));
-        match token {
-            Some(token) => builder.bearer_auth(token),
-            None => builder,
-        }
+        crate::api_request(&self.client, &self.address, method, path, token)
     }
 
     /// As the admin, through the gateway: status and JSON body.

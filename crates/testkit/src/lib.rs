@@ -138,6 +138,22 @@ pub fn settings() -> api::Settings {
     }
 }
 
+/// A request to `{address}/api/v1{path}` with `token` as bearer, if any: the service's own
+/// address, or a gateway's.
+pub(crate) fn api_request(
+    client: &reqwest::Client,
+    address: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+) -> RequestBuilder {
+    let builder = client.request(method, format!("{address}/api/v1{path}"));
+    match token {
+        Some(token) => builder.bearer_auth(token),
+        None => builder,
+    }
+}
+
 impl TestApp {
     /// Starts the service on a fresh database, with an admin logged in.
     pub async fn spawn() -> TestApp {
@@ -222,13 +238,7 @@ impl TestApp {
 
     /// A request to `/api/v1{path}` with `token` as bearer, if any.
     pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
-        let builder = self
-            .client
-            .request(method, format!("{}/api/v1{path}", self.address));
-        match token {
-            Some(token) => builder.bearer_auth(token),
-            None => builder,
-        }
+        api_request(&self.client, &self.address, method, path, token)
     }
 
     /// Sends a request as the admin and returns status and JSON body (`Null` when empty).
