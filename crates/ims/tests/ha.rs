@@ -9,111 +9,23 @@
 //!
 //! Each run appends one line to `.data/cluster/ha-runs.tsv` (the table in docs/operations.md).
 
+mod cluster_common;
 mod ops_common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cluster_common::*;
 use ops_common::*;
 use reqwest::Method;
 use serde_json::Value;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use sqlx::{Connection, PgConnection};
 use testkit::{id_of, TestApp};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-const NODES: [u16; 3] = [55431, 55432, 55433];
 const STOCK: i64 = 100_000;
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs a shell snippet with the cluster's library loaded; returns its output, panics on failure.
-fn cluster_shell(snippet: &str) -> String {
-    let script = format!("set -euo pipefail; source scripts/lib/services.sh; source scripts/lib/cluster.sh; {snippet}");
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .current_dir(repo_root())
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "{snippet} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn node(port: u16) -> PgConnectOptions {
-    PgConnectOptions::new()
-        .host("127.0.0.1")
-        .port(port)
-        .username("postgres")
-        .disable_statement_logging()
-}
-
-/// The port of the node that is not in recovery, asking each with a short timeout.
-async fn primary_port() -> Option<u16> {
-    for port in NODES {
-        let attempt = async {
-            let mut conn = PgConnection::connect_with(&node(port).database("postgres")).await?;
-            let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
-                .fetch_one(&mut conn)
-                .await?;
-            Ok::<_, sqlx::Error>(standby)
-        };
-        if let Ok(Ok(false)) = tokio::time::timeout(Duration::from_secs(1), attempt).await {
-            return Some(port);
-        }
-    }
-    None
-}
-
-/// The cluster up, a fresh migrated database on it, and the service on all three nodes.
-async fn app_on_cluster() -> TestApp {
-    cluster_shell("ims_ensure_packages cluster && ims_cluster_up >&2");
-    let primary = primary_port().await.expect("the cluster has a primary");
-    let name = format!("ims_ha_{}", Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect_with(&node(primary).database("postgres"))
-        .await
-        .expect("connect to the primary");
-    admin
-        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .expect("create the test database");
-    let hosts: Vec<PgConnectOptions> = NODES.iter().map(|p| node(*p).database(&name)).collect();
-    let db = storage::Db::connect(&storage::DbConfig {
-        min_connections: 0,
-        max_connections: 20,
-        acquire_timeout: Duration::from_secs(3),
-        primary_hosts: hosts,
-        // The primary first: a standby may not have replayed CREATE DATABASE yet (a commit
-        // waits for one standby to flush it, not for every standby to apply it).
-        ..storage::DbConfig::new(node(primary).database(&name))
-    });
-    db.migrate().await.expect("migrate on the cluster");
-    let redis =
-        std::env::var("IMS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:63805".into());
-    TestApp::spawn_on(testkit::settings(), db, name, redis).await
-}
-
-/// Kills the node's keeper (every pg_autoctl process of it) and its postmaster with SIGKILL.
-fn kill_node(port: u16) {
-    let n = port - NODES[0] + 1;
-    let pids = cluster_shell(&format!(
-        r#"d="$(_ims_cluster_pgdata node{n})"; run="$(_ims_cluster_base)/xdg/run/pg_autoctl$d"
-           for f in "$run"/pg_autoctl*.pid; do sed -n 1p "$f"; done; sed -n 1p "$d/postmaster.pid""#
-    ));
-    for pid in pids.lines().filter(|l| !l.trim().is_empty()) {
-        let _ = Command::new("kill").args(["-9", pid.trim()]).status();
-    }
-}
 
 #[derive(Default)]
 struct Tally {
@@ -123,24 +35,6 @@ struct Tally {
     failed_writes: Vec<(Instant, u16)>,
     reads: usize,
     failed_reads: usize,
-}
-
-async fn request(app: &TestApp, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
-    // No request may wait forever during a failover.
-    let mut req = app
-        .request(method, path, Some(&app.admin_token))
-        .timeout(Duration::from_secs(15));
-    if let Some(body) = body {
-        req = req.json(body);
-    }
-    match req.send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let body = response.json().await.unwrap_or(Value::Null);
-            (status, body)
-        }
-        Err(_) => (0, Value::Null),
-    }
 }
 
 /// How many standbys `/metrics` reports a replication lag for (waits up to 10 s for two).
@@ -326,7 +220,7 @@ async fn killing_the_primary_loses_no_acknowledged_order_and_it_rejoins_as_a_sta
     drop(t);
 
     // (c) The old primary rejoins as a standby when its keeper runs again.
-    cluster_shell("ims_cluster_up >&2");
+    cluster_up();
     let mut conn = PgConnection::connect_with(&node(victim).database("postgres"))
         .await
         .expect("the old primary is back");
@@ -337,13 +231,5 @@ async fn killing_the_primary_loses_no_acknowledged_order_and_it_rejoins_as_a_sta
     assert!(standby, "the old primary came back as a standby");
     drop(conn);
 
-    let name = app.database_name.clone();
-    app.db.close().await;
-    let primary = primary_port().await.expect("a primary after the rejoin");
-    let mut admin = PgConnection::connect_with(&node(primary).database("postgres"))
-        .await
-        .expect("connect to the primary");
-    let _ = admin
-        .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
-        .await;
+    drop_database(&app).await;
 }

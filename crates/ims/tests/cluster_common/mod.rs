@@ -1,0 +1,187 @@
+//! The local high-availability cluster (`scripts/cluster`, scripts/lib/cluster.sh) as the
+//! failure tests (`tests/ha*.rs`) drive it: start it, find and kill its nodes, and run the
+//! service on it. Ports come from the same variables as the scripts' (IMS_CLUSTER_PG_PORT,
+//! IMS_CLUSTER_REDIS_PORT, IMS_CLUSTER_SENTINEL_PORT), so two checkouts can run two clusters.
+//!
+//! The tests sharing this cluster run one at a time (`.config/nextest.toml`, group `cluster`).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::Value;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use testkit::TestApp;
+use uuid::Uuid;
+
+fn port_from_env(name: &str, default: u16) -> u16 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The monitor's port; the nodes listen on the next three.
+pub fn monitor_port() -> u16 {
+    port_from_env("IMS_CLUSTER_PG_PORT", 55430)
+}
+
+/// The three PostgreSQL nodes' ports, node1 first.
+pub fn nodes() -> [u16; 3] {
+    let monitor = monitor_port();
+    [monitor + 1, monitor + 2, monitor + 3]
+}
+
+/// The two Redis servers (the first master, its replica).
+pub fn redis_ports() -> [u16; 2] {
+    let first = port_from_env("IMS_CLUSTER_REDIS_PORT", 63805);
+    [first, first + 1]
+}
+
+/// The three Sentinels.
+pub fn sentinel_ports() -> [u16; 3] {
+    let first = port_from_env("IMS_CLUSTER_SENTINEL_PORT", 26380);
+    [first, first + 1, first + 2]
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs a shell snippet with the cluster's library loaded; returns its output, panics on failure.
+pub fn cluster_shell(snippet: &str) -> String {
+    let script = format!(
+        "set -euo pipefail; source scripts/lib/services.sh; source scripts/lib/cluster.sh; {snippet}"
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(repo_root())
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{snippet} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Starts whatever part of the cluster is not running (installing what is missing).
+pub fn cluster_up() {
+    cluster_shell("ims_ensure_packages cluster && ims_cluster_up >&2");
+}
+
+pub fn node(port: u16) -> PgConnectOptions {
+    PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(port)
+        .username("postgres")
+        .disable_statement_logging()
+}
+
+/// The port of the node that is not in recovery, asking each with a short timeout.
+pub async fn primary_port() -> Option<u16> {
+    for port in nodes() {
+        let attempt = async {
+            let mut conn = PgConnection::connect_with(&node(port).database("postgres")).await?;
+            let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+                .fetch_one(&mut conn)
+                .await?;
+            Ok::<_, sqlx::Error>(standby)
+        };
+        if let Ok(Ok(false)) = tokio::time::timeout(Duration::from_secs(1), attempt).await {
+            return Some(port);
+        }
+    }
+    None
+}
+
+/// The cluster up, a fresh migrated database on it, and the service on it: writes through the
+/// multi-host primary URL, reads on the standbys (prefer-standby over all three nodes).
+pub async fn app_on_cluster() -> TestApp {
+    app_on_cluster_with(testkit::settings(), None).await
+}
+
+/// As [`app_on_cluster`], with the given settings and cache (`None`: the test Redis).
+pub async fn app_on_cluster_with(settings: api::Settings, redis_url: Option<String>) -> TestApp {
+    cluster_up();
+    let primary = primary_port().await.expect("the cluster has a primary");
+    let name = format!("ims_ha_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect_with(&node(primary).database("postgres"))
+        .await
+        .expect("connect to the primary");
+    admin
+        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("create the test database");
+    let hosts: Vec<PgConnectOptions> = nodes().iter().map(|p| node(*p).database(&name)).collect();
+    let db = storage::Db::connect(&storage::DbConfig {
+        min_connections: 0,
+        max_connections: 20,
+        acquire_timeout: Duration::from_secs(3),
+        primary_hosts: hosts.clone(),
+        read: Some(node(primary).database(&name)),
+        read_hosts: hosts,
+        // The primary first: a standby may not have replayed CREATE DATABASE yet (a commit
+        // waits for one standby to flush it, not for every standby to apply it).
+        ..storage::DbConfig::new(node(primary).database(&name))
+    });
+    db.migrate().await.expect("migrate on the cluster");
+    let redis = redis_url.unwrap_or_else(|| {
+        std::env::var("IMS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:63791".into())
+    });
+    TestApp::spawn_on(settings, db, name, redis).await
+}
+
+/// Drops the test's database on whichever node is the primary now.
+pub async fn drop_database(app: &TestApp) {
+    let name = app.database_name.clone();
+    app.db.close().await;
+    let primary = primary_port().await.expect("a primary");
+    let mut admin = PgConnection::connect_with(&node(primary).database("postgres"))
+        .await
+        .expect("connect to the primary");
+    let _ = admin
+        .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
+        .await;
+}
+
+/// Kills the node's keeper (every pg_autoctl process of it) and its postmaster with SIGKILL.
+pub fn kill_node(port: u16) {
+    let n = port - nodes()[0] + 1;
+    let pids = cluster_shell(&format!(
+        r#"d="$(_ims_cluster_pgdata node{n})"; run="$(_ims_cluster_base)/xdg/run/pg_autoctl$d"
+           for f in "$run"/pg_autoctl*.pid; do sed -n 1p "$f"; done; sed -n 1p "$d/postmaster.pid""#
+    ));
+    for pid in pids.lines().filter(|l| !l.trim().is_empty()) {
+        let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+    }
+}
+
+/// One request as the admin with a 15 s limit (no request may wait forever during a
+/// failover): the status (0 when no answer came) and the body.
+pub async fn request(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = app
+        .request(method, path, Some(&app.admin_token))
+        .timeout(Duration::from_secs(15));
+    if let Some(body) = body {
+        req = req.json(body);
+    }
+    match req.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body = response.json().await.unwrap_or(Value::Null);
+            (status, body)
+        }
+        Err(_) => (0, Value::Null),
+    }
+}
