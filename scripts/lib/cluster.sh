@@ -38,12 +38,12 @@ _ims_cluster_monitor_gucs=(
     "node_considered_unhealthy_timeout=3000"
     # Must exceed the keepers' network_partition_timeout below: a primary cut off from the
     # monitor and its standbys demotes itself before another node may be promoted.
-    "primary_demote_timeout=6000"
+    "primary_demote_timeout=3000"
     "startup_grace_period=5000"
 )
 # Keeper settings (pg_autoctl.cfg, seconds). Defaults: 20, 30, 5.
 _ims_cluster_keeper_timeouts=(
-    "timeout.network_partition_timeout=4"
+    "timeout.network_partition_timeout=2"
     "timeout.prepare_promotion_catchup=10"
     "timeout.prepare_promotion_walreceiver=2"
 )

@@ -52,8 +52,22 @@ pub fn field_of<Q: Serialize>(query: &Q) -> String {
 }
 
 /// Forgets `stale` (keys, or some of their variants); see [`cache::Cache::invalidate`].
-pub async fn invalidate<S: Clone + Into<Stale>>(state: &AppState, stale: Vec<S>) {
+///
+/// With reads on standbys, a read that misses right after this may load from a standby that
+/// has not replayed the write yet and cache the old value. Forgetting the keys again once every
+/// standby that takes reads must have replayed it bounds how long such a value can live.
+pub async fn invalidate<S>(state: &AppState, stale: Vec<S>)
+where
+    S: Clone + Into<Stale> + Send + Sync + 'static,
+{
     state.cache.invalidate(&stale).await;
+    if let Some(window) = state.db.stale_read_window() {
+        let cache = state.cache.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(window).await;
+            cache.invalidate(&stale).await;
+        });
+    }
 }
 
 /// Whether a stock change also changed units sold (a sale or its cancellation), which orders

@@ -54,6 +54,10 @@ pub enum ApiError {
     },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The database failed under the request; `node_lost` when the node went away (a crash or
+    /// failover), which [`crate::failover`] may retry elsewhere.
+    #[error("database unavailable")]
+    DatabaseUnavailable { node_lost: bool },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -84,7 +88,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::DatabaseUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,6 +108,9 @@ impl ApiError {
             }
             ApiError::Unprocessable(e) => format!("{e}; see errors for what to fix"),
             ApiError::Unavailable(d) => d.clone(),
+            ApiError::DatabaseUnavailable { .. } => {
+                "the database is unavailable; retry shortly".into()
+            }
             ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
         }
     }
@@ -156,6 +165,14 @@ fn problem_response(status: StatusCode, problem: &Problem, err: &ApiError) -> Re
         ApiError::Unavailable(_) => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
         }
+        ApiError::DatabaseUnavailable { node_lost } => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+            response
+                .extensions_mut()
+                .insert(crate::failover::DatabaseFailed {
+                    node_lost: *node_lost,
+                });
+        }
         _ => {}
     }
     response
@@ -178,9 +195,11 @@ impl From<storage::Error> for ApiError {
             storage::Error::InvalidText => {
                 ApiError::BadRequest("text must not contain NUL (U+0000) characters".into())
             }
-            storage::Error::Unavailable(e) => {
+            storage::Error::Unavailable(ref e) => {
                 tracing::warn!(error = %e, "database unavailable");
-                ApiError::Unavailable("the database is unavailable; retry shortly".into())
+                ApiError::DatabaseUnavailable {
+                    node_lost: err.node_lost(),
+                }
             }
             storage::Error::Database(e) => ApiError::Internal(e.into()),
         }

@@ -175,6 +175,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for IdempotentBody<T> {
                 )
             }
         };
+        // Keys let a write be retried after a failover (`crate::failover`): the client's own,
+        // or one the failover middleware made up for this request.
+        let retry_key = req.extensions().get::<crate::failover::RetryKey>();
+        let key = match (key, retry_key) {
+            (Some(key), Some(retry)) => {
+                retry.claim_client_key();
+                Some(key)
+            }
+            (None, Some(retry)) => Some(retry.claim()),
+            (key, None) => key,
+        };
         let is_json = req
             .headers()
             .get(axum::http::header::CONTENT_TYPE)

@@ -7,6 +7,7 @@
 //! - [`auth`]: bearer tokens, the authenticated-user extractor, role and store checks.
 //! - [`cached`]: reads through the cache and the keys each write makes stale.
 //! - [`error`]: [`error::ApiError`] and the problem+json responses.
+//! - [`failover`]: read routing, retries across a database failover, consistency tokens.
 //! - [`extract`]: JSON, query and path extractors that reject with the contract's statuses.
 //! - [`idempotent`]: `Idempotency-Key` keys and replays.
 //! - `listing`: product lists cached as pages of ids, bodies through `product:{id}`.
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod cached;
 pub mod error;
 pub mod extract;
+pub mod failover;
 pub mod handlers;
 pub mod idempotent;
 pub(crate) mod listing;

@@ -92,7 +92,7 @@ pub(crate) async fn products_by_id(
         .cache
         .get_many(&keys, "", |missing| async move {
             let wanted: Vec<Uuid> = missing.iter().map(|&i| ids[i]).collect();
-            let records = storage::products::products_by_ids(state.db.read(), &wanted).await?;
+            let records = storage::products::products_by_ids(&state.db.read(), &wanted).await?;
             let mut by_id: HashMap<Uuid, _> = records.into_iter().map(|r| (r.id, r)).collect();
             Ok::<_, ApiError>(
                 missing

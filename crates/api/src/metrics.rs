@@ -70,6 +70,22 @@ fn describe() {
         "Rate limit steps taken in this instance's memory because Redis failed, by policy"
     );
     describe_counter!(
+        "ims_db_retries_total",
+        "Requests run a second time after a database node failed under them, by kind (read, write)"
+    );
+    describe_gauge!(
+        "ims_db_requests_awaiting_primary",
+        "Writes held after their node failed, until the follower finds a primary to retry on"
+    );
+    describe_gauge!(
+        "ims_db_node_up",
+        "Whether the service's follower reached this cluster host in its last probe (1 or 0)"
+    );
+    describe_gauge!(
+        "ims_db_node_primary",
+        "Whether this cluster host is the primary as the follower saw it last (1 or 0)"
+    );
+    describe_counter!(
         "ims_cache_errors_total",
         "Redis operations that failed or timed out"
     );
@@ -181,20 +197,28 @@ pub async fn render(State(state): State<AppState>) -> Response {
 }
 
 /// Pool figures are read from the pools themselves: cheap, so per scrape. Without a separate
-/// read URL both names are one pool, reported once as `primary`.
+/// read URL both names are one pool, reported once as `primary`; on a cluster each standby's
+/// pool is reported as `read-N` (N: the host's place in the URLs).
 fn record_pools(state: &AppState) {
-    let mut pools = vec![("primary", state.db.primary())];
-    if state.db.has_separate_read_pool() {
-        pools.push(("read", state.db.read()));
+    let pools = state.db.pools();
+    if let Some(topology) = state.db.topology() {
+        for (i, node) in topology.nodes.iter().enumerate() {
+            let host = format!("{}", i + 1);
+            let up = node.role != storage::hosts::Role::Down;
+            let primary = node.role == storage::hosts::Role::Primary;
+            gauge!("ims_db_node_up", "host" => host.clone()).set(f64::from(u8::from(up)));
+            gauge!("ims_db_node_primary", "host" => host).set(f64::from(u8::from(primary)));
+        }
     }
     let mut active_total = 0.0;
-    for (name, pool) in pools {
+    for (name, pool) in &pools {
         let size = f64::from(pool.size());
         let idle = pool.num_idle() as f64;
         active_total += size - idle;
-        gauge!("ims_db_pool_connections", "pool" => name, "state" => "active").set(size - idle);
-        gauge!("ims_db_pool_connections", "pool" => name, "state" => "idle").set(idle);
-        gauge!("ims_db_pool_max_connections", "pool" => name)
+        gauge!("ims_db_pool_connections", "pool" => name.clone(), "state" => "active")
+            .set(size - idle);
+        gauge!("ims_db_pool_connections", "pool" => name.clone(), "state" => "idle").set(idle);
+        gauge!("ims_db_pool_max_connections", "pool" => name.clone())
             .set(f64::from(pool.options().get_max_connections()));
     }
     // Operations under way beyond the connections in use are waiting for one. sqlx does not

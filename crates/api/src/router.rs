@@ -88,6 +88,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", axum::routing::get(crate::metrics::render))
         .merge(docs)
         .fallback(|| async { ApiError::NotFound("no such endpoint; see /api/v1/docs".into()) })
+        // Innermost: a retry runs the handler again, not the rate limit or the metrics.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::failover::route_and_retry,
+        ))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),

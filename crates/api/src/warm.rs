@@ -24,7 +24,7 @@ pub async fn warm_cache(state: &AppState) -> ApiResult<Warmed> {
     let mut after = None;
     loop {
         let page = storage::categories::list_categories(
-            state.db.read(),
+            &state.db.read(),
             CategoryStatus::Active,
             100,
             after.as_ref(),
@@ -45,7 +45,7 @@ pub async fn warm_cache(state: &AppState) -> ApiResult<Warmed> {
     warmed += 2;
     let mut after = None;
     loop {
-        let page = storage::stores::list_stores(state.db.read(), 100, after.as_ref()).await?;
+        let page = storage::stores::list_stores(&state.db.read(), 100, after.as_ref()).await?;
         for store in &page.items {
             dashboard::cached_dashboard(state, Some(store.id), Some(vec![store.id])).await?;
             warmed += 1;

@@ -4,14 +4,23 @@
 //! everything else. They share a URL until `IMS_DATABASE_READ_URL` points reads at standbys, so
 //! replicas can take reads later without touching a single query.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use tokio::sync::watch;
+
+use crate::hosts::Topology;
+use crate::routing::Target;
 
 use crate::Result;
 
 /// The migrations compiled into the binary (`crates/storage/migrations`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How often the follower asks every host of a cluster for its role and lag.
+const PROBE_PERIOD: Duration = Duration::from_millis(500);
 
 /// How to reach PostgreSQL; built by the binary from its typed configuration.
 #[derive(Debug, Clone)]
@@ -56,36 +65,84 @@ pub struct Db {
     primary: PgPool,
     read: PgPool,
     separate_read: bool,
+    /// Set when the URLs name several hosts: the follower's view and a pool per readable host.
+    cluster: Option<Arc<Cluster>>,
+}
+
+/// A multi-host deployment as the service sees it ([`crate::hosts`], [`crate::routing`]).
+#[derive(Debug)]
+struct Cluster {
+    topology: watch::Receiver<Topology>,
+    /// One pool per host of the topology; `None` for a host outside `IMS_DATABASE_READ_URL`.
+    host_pools: Vec<Option<PgPool>>,
+    readable: Vec<bool>,
+    max_lag_secs: f64,
+    turn: AtomicUsize,
 }
 
 impl Db {
-    /// Opens both pools lazily: the service starts (and reports not-ready) while the database
+    /// Opens the pools lazily: the service starts (and reports not-ready) while the database
     /// is still coming up, instead of crashing.
     pub fn connect(config: &DbConfig) -> Self {
         let follow_primary = config.primary_hosts.len() > 1;
-        let follow_read = config.read.is_some() && config.read_hosts.len() > 1;
+        let spread_reads = config.read.is_some() && config.read_hosts.len() > 1;
         let primary = pool(config, config.primary.clone(), follow_primary);
         let read = match &config.read {
             Some(options) => pool(config, options.clone(), false),
             None => primary.clone(),
         };
-        if follow_primary || follow_read {
+        let mut cluster = None;
+        if follow_primary || spread_reads {
+            // Every host once, primary URL's first: the topology's indices.
+            let mut hosts: Vec<PgConnectOptions> = Vec::new();
+            for host in config.primary_hosts.iter().chain(&config.read_hosts) {
+                if !hosts.iter().any(|h| crate::hosts::same_host(h, host)) {
+                    hosts.push(host.clone());
+                }
+            }
+            let readable: Vec<bool> = hosts
+                .iter()
+                .map(|h| {
+                    spread_reads
+                        && config
+                            .read_hosts
+                            .iter()
+                            .any(|r| crate::hosts::same_host(h, r))
+                })
+                .collect();
+            let host_pools = hosts
+                .iter()
+                .zip(&readable)
+                .map(|(host, readable)| readable.then(|| pool(config, host.clone(), false)))
+                .collect();
+            let (sender, receiver) = watch::channel(Topology {
+                nodes: vec![crate::hosts::NodeState::DOWN; hosts.len()],
+                ..Topology::default()
+            });
             let statement_timeout = config.statement_timeout;
             crate::hosts::spawn_follower(
                 crate::hosts::Steered {
-                    primary: follow_primary
-                        .then(|| (primary.clone(), config.primary_hosts.clone())),
-                    read: follow_read.then(|| (read.clone(), config.read_hosts.clone())),
-                    decorate: std::sync::Arc::new(move |o| decorate(o, statement_timeout)),
-                    max_lag: config.read_max_lag,
+                    primary: follow_primary.then(|| primary.clone()),
+                    hosts,
+                    decorate: Arc::new(move |o| decorate(o, statement_timeout)),
+                    topology: sender,
+                    lifeline: primary.clone(),
                 },
-                Duration::from_millis(500),
+                PROBE_PERIOD,
             );
+            cluster = Some(Arc::new(Cluster {
+                topology: receiver,
+                host_pools,
+                readable,
+                max_lag_secs: config.read_max_lag.as_secs_f64(),
+                turn: AtomicUsize::new(0),
+            }));
         }
         Self {
             primary,
             read,
             separate_read: config.read.is_some(),
+            cluster,
         }
     }
 
@@ -99,9 +156,101 @@ impl Db {
         self.separate_read
     }
 
-    /// Reads that may lag a little behind the primary.
-    pub fn read(&self) -> &PgPool {
-        &self.read
+    /// Reads that may lag a little behind the primary: on a cluster, a standby chosen by
+    /// [`crate::routing`] (or the primary), else the read URL's pool.
+    pub fn read(&self) -> PgPool {
+        let Some(cluster) = self
+            .cluster
+            .as_deref()
+            .filter(|c| c.readable.contains(&true))
+        else {
+            return self.read.clone();
+        };
+        let turn = cluster.turn.fetch_add(1, Ordering::Relaxed);
+        let target = crate::routing::pick(
+            &cluster.topology.borrow(),
+            &cluster.readable,
+            cluster.max_lag_secs,
+            turn,
+        );
+        match target {
+            Target::Host(i) => cluster.host_pools[i]
+                .clone()
+                .unwrap_or_else(|| self.primary.clone()),
+            Target::Primary => self.primary.clone(),
+        }
+    }
+
+    /// The pools to report in metrics: `(name, pool)`, one per readable host on a cluster.
+    pub fn pools(&self) -> Vec<(String, PgPool)> {
+        let mut pools = vec![("primary".to_owned(), self.primary.clone())];
+        match self.cluster.as_deref() {
+            Some(cluster) if cluster.readable.contains(&true) => {
+                for (i, pool) in cluster.host_pools.iter().enumerate() {
+                    if let Some(pool) = pool {
+                        pools.push((format!("read-{}", i + 1), pool.clone()));
+                    }
+                }
+            }
+            _ if self.separate_read => pools.push(("read".to_owned(), self.read.clone())),
+            _ => {}
+        }
+        pools
+    }
+
+    /// Whether this service follows a cluster (a multi-host URL), so a node can fail under a
+    /// request and another can take over.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// The follower's latest view of the cluster (`None` for a single host).
+    pub fn topology(&self) -> Option<Topology> {
+        self.cluster.as_ref().map(|c| c.topology.borrow().clone())
+    }
+
+    /// Whether reads may go to standbys, so a client needs a token to read its own writes.
+    pub fn reads_on_standbys(&self) -> bool {
+        self.cluster
+            .as_deref()
+            .is_some_and(|c| c.readable.contains(&true))
+    }
+
+    /// How long after a commit a standby taking reads may still not show it: the lag bound
+    /// plus the follower's probe period (its view of the lag is that old), twice for safety.
+    /// `None` when reads never go to a standby.
+    pub fn stale_read_window(&self) -> Option<Duration> {
+        self.reads_on_standbys().then(|| {
+            let cluster = self.cluster.as_deref().map_or(0.0, |c| c.max_lag_secs);
+            Duration::from_secs_f64(cluster) + 2 * PROBE_PERIOD
+        })
+    }
+
+    /// After a request failed on a dying node: waits (at most `limit`) until a probe round
+    /// that began after now has found a primary — the same one alive or its successor.
+    /// `false` when none appeared in time (or this is no cluster).
+    pub async fn await_primary(&self, limit: Duration) -> bool {
+        let Some(cluster) = self.cluster.as_deref() else {
+            return false;
+        };
+        let mut topology = cluster.topology.clone();
+        // The round under way may have begun before the failure: wait for the one after it.
+        let after = topology.borrow().round + 1;
+        tokio::time::timeout(
+            limit,
+            topology.wait_for(|t| t.round > after && t.primary.is_some()),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok())
+    }
+
+    /// The primary's WAL position now: after a commit, at or past it. A standby that has
+    /// replayed this far shows the commit ([`crate::routing::Route::min_lsn`]).
+    pub async fn write_position(&self) -> Result<u64> {
+        let lsn: i64 = sqlx::query_scalar("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8")
+            .fetch_one(&self.primary)
+            .await?;
+        Ok(u64::try_from(lsn).unwrap_or_default())
     }
 
     /// Applies pending migrations, then makes sure the next months' order partitions exist.
@@ -124,16 +273,21 @@ impl Db {
         Ok(created)
     }
 
-    /// Readiness: both pools can run a query now.
+    /// Readiness: the primary and the read pool can run a query now.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.primary).await?;
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        sqlx::query("SELECT 1").execute(&self.read()).await?;
         Ok(())
     }
 
     pub async fn close(&self) {
         self.primary.close().await;
         self.read.close().await;
+        if let Some(cluster) = &self.cluster {
+            for pool in cluster.host_pools.iter().flatten() {
+                pool.close().await;
+            }
+        }
     }
 }
 
@@ -156,10 +310,14 @@ fn pool(config: &DbConfig, options: PgConnectOptions, read_write_only: bool) -> 
     if read_write_only {
         pool = pool.after_connect(|conn, _meta| {
             Box::pin(async move {
-                let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
-                    .fetch_one(&mut *conn)
-                    .await?;
-                if in_recovery {
+                // As libpq's target_session_attrs=read-write: a node being promoted is out of
+                // recovery but still read-only.
+                let read_only: bool = sqlx::query_scalar(
+                    "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool",
+                )
+                .fetch_one(&mut *conn)
+                .await?;
+                if read_only {
                     return Err(sqlx::Error::Protocol(
                         "connected to a standby; the primary pool wants the primary".into(),
                     ));

@@ -52,6 +52,31 @@ pub enum Error {
     Database(#[source] sqlx::Error),
 }
 
+impl Error {
+    /// Whether the database failed because the node itself went away or stopped being what the
+    /// pool wanted (a crash, a failover, a demoted primary), rather than because it was busy:
+    /// another node, or the same one after a failover, may well succeed.
+    pub fn node_lost(&self) -> bool {
+        match self {
+            Error::Unavailable(err) => match err {
+                sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
+                sqlx::Error::Database(db) => lost_node_code(db.code().as_deref()),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// SQLSTATEs of a node going away: 57P01 admin_shutdown (a fast shutdown, or the "canceling
+/// the wait for synchronous replication" of a primary being stopped), 57P02 crash_shutdown,
+/// 57P03 cannot_connect_now (starting or promoting), class 08 (connection exceptions), and
+/// 25006 read_only_sql_transaction (a write on a primary that has just been demoted).
+fn lost_node_code(code: Option<&str>) -> bool {
+    matches!(code, Some("57P01" | "57P02" | "57P03" | "25006"))
+        || code.is_some_and(|c| c.starts_with("08"))
+}
+
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         match &err {
@@ -69,11 +94,12 @@ impl From<sqlx::Error> for Error {
                     _ if matches!(db.code().as_deref(), Some("22021" | "22P05")) => {
                         Error::InvalidText
                     }
-                    // 57P01 admin_shutdown, 57P03 cannot_connect_now: a restarting or failing
-                    // over server, which a retry elsewhere may get past. 57014
+                    // A node going away or changing role (see `node_lost`), or 57014
                     // query_canceled: the statement ran past IMS_DB_STATEMENT_TIMEOUT_MS (an
                     // overloaded server; nothing was changed, the transaction rolls back).
-                    _ if matches!(db.code().as_deref(), Some("57P01" | "57P03" | "57014")) => {
+                    _ if lost_node_code(db.code().as_deref())
+                        || db.code().as_deref() == Some("57014") =>
+                    {
                         Error::Unavailable(err)
                     }
                     _ => Error::Database(err),

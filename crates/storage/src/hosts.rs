@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{ConnectOptions, Connection, PgConnection};
+use tokio::sync::watch;
 
 /// libpq's `target_session_attrs`, the values the service honours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,25 +84,61 @@ pub fn parse_hosts(url: &str) -> Result<Hosts, String> {
     Ok(Hosts { hosts, target })
 }
 
-/// What one probe saw of a host.
+/// A host's role as the last probe saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Standby,
+    /// No answer within a second.
+    Down,
+}
+
+/// What the last probe saw of one host.
 #[derive(Debug, Clone, Copy)]
-struct Seen {
-    in_recovery: bool,
-    /// Seconds the standby's replay trails its last received WAL (0 when caught up).
-    lag_secs: f64,
+pub struct NodeState {
+    pub role: Role,
+    /// Seconds the standby's replay trails its last received WAL (0 when caught up or primary).
+    pub lag_secs: f64,
+    /// WAL replayed (standby) or written (primary), as a byte position (`pg_lsn - '0/0'`).
+    pub lsn: u64,
+}
+
+impl NodeState {
+    pub(crate) const DOWN: NodeState = NodeState {
+        role: Role::Down,
+        lag_secs: 0.0,
+        lsn: 0,
+    };
+}
+
+/// The cluster as the follower sees it, one entry per host in the order of the URL.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    pub nodes: Vec<NodeState>,
+    /// The index of the host that accepts writes, if one answered the last round.
+    pub primary: Option<usize>,
+    /// How many times the primary has moved (a failover or switchover) since start-up.
+    pub generation: u64,
+    /// Probe rounds completed; a waiter knows a round saw the cluster after its failure.
+    pub round: u64,
 }
 
 /// The pools a follower steers, with the options every pool connection gets on top of a host's.
 pub(crate) struct Steered {
-    pub primary: Option<(PgPool, Vec<PgConnectOptions>)>,
-    pub read: Option<(PgPool, Vec<PgConnectOptions>)>,
+    /// The primary pool and the hosts it may point at.
+    pub primary: Option<PgPool>,
+    /// Every host, in the order of [`Topology::nodes`].
+    pub hosts: Vec<PgConnectOptions>,
     /// Applied to a host's options before they go to a pool (application name, timeouts).
     pub decorate: Arc<dyn Fn(PgConnectOptions) -> PgConnectOptions + Send + Sync>,
-    /// A standby further behind than this does not take reads.
-    pub max_lag: Duration,
+    /// Where each round's view is published.
+    pub topology: watch::Sender<Topology>,
+    /// The follower stops when this pool closes (the service is shutting down).
+    pub lifeline: PgPool,
 }
 
-/// Probes the hosts every `period` and re-points the pools; stops when both pools are closed.
+/// Probes the hosts every `period`, re-points the primary pool and publishes the topology;
+/// stops when the service's pools close.
 pub(crate) fn spawn_follower(steered: Steered, period: Duration) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         tracing::warn!("no async runtime: multi-host URLs use their first host only");
@@ -111,62 +148,52 @@ pub(crate) fn spawn_follower(steered: Steered, period: Duration) {
 }
 
 async fn follow(steered: Steered, period: Duration) {
-    let hosts: Vec<PgConnectOptions> = steered
-        .primary
-        .iter()
-        .chain(steered.read.iter())
-        .flat_map(|(_, hosts)| hosts.iter().cloned())
-        .fold(Vec::new(), |mut all: Vec<PgConnectOptions>, h| {
-            if !all.iter().any(|a| same_host(a, &h)) {
-                all.push(h);
-            }
-            all
-        });
+    let hosts = &steered.hosts;
     let mut probes: Vec<Option<PgConnection>> = hosts.iter().map(|_| None).collect();
-    let mut current: (Option<usize>, Option<usize>) = (None, None);
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let closed = |p: &Option<(PgPool, Vec<PgConnectOptions>)>| {
-            p.as_ref().is_none_or(|(pool, _)| pool.is_closed())
-        };
-        if closed(&steered.primary) && closed(&steered.read) {
+        if steered.lifeline.is_closed() {
             return;
         }
-        let mut seen = Vec::with_capacity(hosts.len());
-        for (host, probe) in hosts.iter().zip(probes.iter_mut()) {
-            seen.push(probe_host(host, probe).await);
-        }
-        let primary = seen.iter().position(|s| s.is_some_and(|s| !s.in_recovery));
-        let standby = seen
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.map(|s| (i, s)))
-            .filter(|(_, s)| s.in_recovery && s.lag_secs <= steered.max_lag.as_secs_f64())
-            .min_by(|a, b| a.1.lag_secs.total_cmp(&b.1.lag_secs))
-            .map(|(i, _)| i);
-        if let (Some((pool, _)), Some(p)) = (&steered.primary, primary) {
-            if current.0 != Some(p) {
-                tracing::info!(host = %describe(&hosts[p]), "primary pool follows the primary");
+        // All hosts at once: a hung host costs the round its one-second limit, not more.
+        let seen: Vec<NodeState> = futures_util::future::join_all(
+            hosts
+                .iter()
+                .zip(probes.iter_mut())
+                .map(|(host, probe)| async move {
+                    probe_host(host, probe).await.unwrap_or(NodeState::DOWN)
+                }),
+        )
+        .await;
+        let primary = seen.iter().position(|s| s.role == Role::Primary);
+        let previous = steered.topology.borrow().primary;
+        let moved = primary.is_some() && primary != previous;
+        if moved {
+            let p = primary.unwrap_or_default();
+            tracing::info!(host = %describe(&hosts[p]), "the primary is now this host");
+            if let Some(pool) = &steered.primary {
                 pool.set_connect_options((steered.decorate)(hosts[p].clone()));
-                current.0 = Some(p);
             }
         }
-        if let Some((pool, _)) = &steered.read {
-            if let Some(r) = standby.or(primary) {
-                if current.1 != Some(r) {
-                    tracing::info!(host = %describe(&hosts[r]), "read pool moves");
-                    pool.set_connect_options((steered.decorate)(hosts[r].clone()));
-                    current.1 = Some(r);
-                }
+        steered.topology.send_modify(|t| {
+            t.nodes = seen;
+            // Between a dead primary and its successor there is none: writes wait for one.
+            t.primary = primary;
+            if moved {
+                t.generation += 1;
             }
-        }
+            t.round += 1;
+        });
     }
 }
 
 /// One probe on the host's kept connection, opened (within a second) when missing.
-async fn probe_host(host: &PgConnectOptions, probe: &mut Option<PgConnection>) -> Option<Seen> {
+async fn probe_host(
+    host: &PgConnectOptions,
+    probe: &mut Option<PgConnection>,
+) -> Option<NodeState> {
     const LIMIT: Duration = Duration::from_secs(1);
     if probe.is_none() {
         let options = host.clone().application_name("ims-follower");
@@ -176,14 +203,18 @@ async fn probe_host(host: &PgConnectOptions, probe: &mut Option<PgConnection>) -
             .and_then(Result::ok);
     }
     let conn = probe.as_mut()?;
-    let row: Option<(bool, f64)> = tokio::time::timeout(
+    // transaction_read_only as libpq's target_session_attrs=read-write checks it: a node being
+    // promoted by pg_auto_failover is out of recovery but refuses writes until it is primary.
+    let row: Option<(bool, bool, f64, i64)> = tokio::time::timeout(
         LIMIT,
         sqlx::query_as(
-            "SELECT pg_is_in_recovery(),
+            "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')::bool,
                     CASE WHEN NOT pg_is_in_recovery()
                            OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
                          ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
-                    END::float8",
+                    END::float8,
+                    (CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0')
+                          ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8",
         )
         .fetch_one(&mut *conn),
     )
@@ -191,9 +222,15 @@ async fn probe_host(host: &PgConnectOptions, probe: &mut Option<PgConnection>) -
     .ok()
     .and_then(Result::ok);
     match row {
-        Some((in_recovery, lag_secs)) => Some(Seen {
-            in_recovery,
+        Some((in_recovery, read_only, lag_secs, lsn)) => Some(NodeState {
+            // A read-only node that is out of recovery has every commit: it serves reads.
+            role: if in_recovery || read_only {
+                Role::Standby
+            } else {
+                Role::Primary
+            },
             lag_secs,
+            lsn: u64::try_from(lsn).unwrap_or_default(),
         }),
         None => {
             // A dead or hung host: drop the connection, reopen on the next round.
@@ -205,7 +242,7 @@ async fn probe_host(host: &PgConnectOptions, probe: &mut Option<PgConnection>) -
     }
 }
 
-fn same_host(a: &PgConnectOptions, b: &PgConnectOptions) -> bool {
+pub(crate) fn same_host(a: &PgConnectOptions, b: &PgConnectOptions) -> bool {
     a.get_host() == b.get_host() && a.get_port() == b.get_port()
 }
 

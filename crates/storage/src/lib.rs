@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //! - [`db`]: the primary and read pools, migrations, order partitions, readiness.
-//! - [`hosts`]: multi-host URLs; pools that follow the primary and the freshest standby.
+//! - [`hosts`]: multi-host URLs; the follower that finds the primary and watches the standbys.
+//! - [`routing`]: which node a read goes to (standbys in turn, a client's token, retries).
 //! - [`error`]: the storage error, with unique and foreign-key violations named.
 //! - [`page`]: keyset pagination positions shared by every list.
 //! - [`users`], [`sessions`], [`throttle`]: accounts, bearer tokens, failed-login throttling.
@@ -33,6 +34,7 @@ pub mod orders;
 pub mod page;
 pub mod prescriptions;
 pub mod products;
+pub mod routing;
 pub mod sessions;
 pub mod stock;
 pub mod stores;

@@ -37,7 +37,7 @@ pub struct TestApp {
     pub cache: cache::Cache,
 }
 
-fn admin_options() -> PgConnectOptions {
+pub fn admin_options() -> PgConnectOptions {
     let url = std::env::var("IMS_TEST_DATABASE_URL").expect(
         "IMS_TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts the \
          private test PostgreSQL and Redis",
@@ -167,11 +167,6 @@ impl TestApp {
     /// Starts the service with `settings`, caching in the Redis at `redis_url` (default: the
     /// shared test Redis, under a key prefix of the app's own).
     pub async fn spawn_custom(settings: api::Settings, redis_url: Option<String>) -> TestApp {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter("info,sqlx=warn")
-                .try_init();
-        }
         let database_name = fresh_database().await.expect("fresh test database");
         let db = storage::Db::connect(&storage::DbConfig {
             min_connections: 0,
@@ -192,6 +187,11 @@ impl TestApp {
         database_name: String,
         redis_url: String,
     ) -> TestApp {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info,sqlx=warn")
+                .try_init();
+        }
         db.ensure_order_partitions(3)
             .await
             .expect("order partitions");

@@ -131,7 +131,7 @@ async fn list_catalog_products(
         ..ProductFilter::default()
     };
     let page =
-        storage::products::list_products(state.db.read(), &filter, sort, limit, after.as_ref())
+        storage::products::list_products(&state.db.read(), &filter, sort, limit, after.as_ref())
             .await?;
     Ok(Public(axum::Json(List::from_page(
         page,
@@ -150,7 +150,7 @@ async fn get_catalog_product(
     let missing = || ApiError::NotFound("no product with this id in the catalogue".into());
     // The public variant of the product's key: forgotten with it on every change.
     let cached = read_through(&state, &keys::product(id), "public", || async {
-        match storage::products::product_by_id(state.db.read(), id).await {
+        match storage::products::product_by_id(&state.db.read(), id).await {
             Ok(p) if p.status == ProductStatus::Active.as_str() => Ok(PublicProduct::from(p)),
             Ok(_) | Err(storage::Error::NotFound) => Err(missing()),
             Err(other) => Err(other.into()),
@@ -178,7 +178,7 @@ async fn list_catalog_categories(
 ) -> ApiResult<Public<axum::Json<List<PublicCategory>>>> {
     let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::NAME)?;
     let page = storage::categories::list_categories(
-        state.db.read(),
+        &state.db.read(),
         CategoryStatus::Active,
         limit,
         after.as_ref(),
@@ -209,7 +209,7 @@ async fn catalog_bestsellers(
     let (limit, _) = page_request(Some(query.limit.unwrap_or(10)), None, Sort::SALES_DESC)?;
     let field = format!("public:{limit}");
     let cached = read_through(&state, &keys::bestsellers(), &field, || async {
-        let products = storage::products::bestsellers(state.db.read(), limit).await?;
+        let products = storage::products::bestsellers(&state.db.read(), limit).await?;
         Ok(List {
             items: products.into_iter().map(PublicProduct::from).collect(),
             next_cursor: None,

@@ -81,8 +81,9 @@ async fn list_categories(
 ) -> ApiResult<Json<List<CategoryView>>> {
     let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::NAME)?;
     let status = query.status.unwrap_or(CategoryStatus::Active);
-    let page = storage::categories::list_categories(state.db.read(), status, limit, after.as_ref())
-        .await?;
+    let page =
+        storage::categories::list_categories(&state.db.read(), status, limit, after.as_ref())
+            .await?;
     Ok(Json(List::from_page(page, Sort::NAME, CategoryView::from)))
 }
 
@@ -194,7 +195,7 @@ pub(crate) async fn category_products(
 ) -> ApiResult<Cached<List<ProductView>>> {
     let variant = query.variant();
     cached_product_list(state, &keys::category_products(id), &variant, || async {
-        storage::categories::category_by_id(state.db.read(), id)
+        storage::categories::category_by_id(&state.db.read(), id)
             .await
             .or_not_found("category")?;
         product_list(state, query, Some(id)).await

@@ -147,7 +147,7 @@ async fn list_customers(
         limit,
         after,
     };
-    let page = storage::customers::list_customers(state.db.read(), &filter).await?;
+    let page = storage::customers::list_customers(&state.db.read(), &filter).await?;
     Ok(Json(List::from_page(page, Sort::NAME, CustomerView::from)))
 }
 
@@ -160,7 +160,7 @@ async fn get_customer(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<CustomerView>> {
     auth.require(STAFF)?;
-    let customer = storage::customers::customer_by_id(state.db.read(), id)
+    let customer = storage::customers::customer_by_id(&state.db.read(), id)
         .await
         .or_not_found("customer")?;
     Ok(Json(customer.into()))

@@ -105,7 +105,7 @@ async fn load(
     stores: Option<&[Uuid]>,
     day_start: DateTime<Utc>,
 ) -> ApiResult<DashboardView> {
-    let stats = storage::dashboard::dashboard_stats(state.db.read(), stores, day_start).await?;
+    let stats = storage::dashboard::dashboard_stats(&state.db.read(), stores, day_start).await?;
     Ok(DashboardView {
         store_id,
         orders_today: stats.orders_today,

@@ -134,7 +134,7 @@ async fn list_store_stock(
             low_stock: query.low_stock.unwrap_or(false),
         };
         let page =
-            storage::inventory::list_store_stock(state.db.read(), &filter, limit, after.as_ref())
+            storage::inventory::list_store_stock(&state.db.read(), &filter, limit, after.as_ref())
                 .await?;
         Ok(List::from_page(page, Sort::QUANTITY, StockView::from))
     })
@@ -164,7 +164,7 @@ async fn get_stock(
     // the store forgets it (and not the store's other rows).
     let field = keys::variant::stock_item(product_id);
     read_through(&state, &keys::store_inventory(store_id), &field, || async {
-        let row = storage::inventory::stock_row(state.db.read(), store_id, product_id)
+        let row = storage::inventory::stock_row(&state.db.read(), store_id, product_id)
             .await
             .map_err(no_stock_row())?;
         Ok(StockView::from(row))
@@ -336,7 +336,7 @@ async fn list_movements(
     auth.require_store(store_id)?;
     let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::MOVEMENT)?;
     let page = storage::inventory::list_movements(
-        state.db.read(),
+        &state.db.read(),
         store_id,
         product_id,
         limit,

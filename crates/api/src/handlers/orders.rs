@@ -230,7 +230,7 @@ pub(crate) async fn visible_order(
     let pool = if fresh {
         state.db.primary()
     } else {
-        state.db.read()
+        &state.db.read()
     };
     let order = storage::orders::order_by_id(pool, id)
         .await
@@ -251,7 +251,7 @@ async fn get_order(
 ) -> ApiResult<Cached<OrderView>> {
     auth.require(READERS)?;
     let order: Cached<OrderView> = read_through(&state, &keys::order(id), "", || async {
-        let order = storage::orders::order_by_id(state.db.read(), id)
+        let order = storage::orders::order_by_id(&state.db.read(), id)
             .await
             .or_not_found("order")?;
         Ok(OrderView::from(order))
@@ -274,7 +274,7 @@ async fn get_order_by_number(
 ) -> ApiResult<Json<OrderView>> {
     auth.require(READERS)?;
     let missing = || ApiError::NotFound("no order with this number".into());
-    let order = storage::orders::order_by_number(state.db.read(), &number)
+    let order = storage::orders::order_by_number(&state.db.read(), &number)
         .await
         .map_err(|e| match e {
             storage::Error::NotFound => missing(),
@@ -333,7 +333,7 @@ async fn order_list(
         to: query.to,
     };
     let page =
-        storage::orders::list_orders(state.db.read(), &filter, limit, after.as_ref()).await?;
+        storage::orders::list_orders(&state.db.read(), &filter, limit, after.as_ref()).await?;
     Ok(List::from_page(page, Sort::CREATED, OrderView::from))
 }
 
@@ -373,7 +373,7 @@ async fn list_customer_orders(
         &keys::customer_recent_orders(id),
         &field,
         || async {
-            storage::customers::customer_by_id(state.db.read(), id)
+            storage::customers::customer_by_id(&state.db.read(), id)
                 .await
                 .or_not_found("customer")?;
             order_list(&state, &auth, query, Some(id)).await

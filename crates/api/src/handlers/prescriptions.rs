@@ -211,7 +211,7 @@ async fn list_customer_prescriptions(
     Query(query): Query<PrescriptionQuery>,
 ) -> ApiResult<Json<List<PrescriptionView>>> {
     auth.require(READERS)?;
-    storage::customers::customer_by_id(state.db.read(), id)
+    storage::customers::customer_by_id(&state.db.read(), id)
         .await
         .or_not_found("customer")?;
     let filter = PrescriptionFilter {

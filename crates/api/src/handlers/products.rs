@@ -181,7 +181,7 @@ pub(crate) async fn product_list(
         in_stock: query.in_stock,
     };
     let page =
-        storage::products::list_products(state.db.read(), &filter, sort, limit, after.as_ref())
+        storage::products::list_products(&state.db.read(), &filter, sort, limit, after.as_ref())
             .await?;
     Ok(List::from_page(page, tag, ProductView::from))
 }
@@ -222,7 +222,7 @@ async fn get_product(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Cached<ProductView>> {
     read_through(&state, &keys::product(id), "", || async {
-        let product = storage::products::product_by_id(state.db.read(), id)
+        let product = storage::products::product_by_id(&state.db.read(), id)
             .await
             .or_not_found("product")?;
         Ok(ProductView::from(product))
@@ -241,7 +241,7 @@ async fn get_product_by_sku(
     let missing = || ApiError::NotFound("no product with this sku".into());
     let sku = Sku::parse(&sku).map_err(|_| missing())?;
     read_through(&state, &keys::product_sku(sku.as_str()), "", || async {
-        let product = storage::products::product_by_sku(state.db.read(), &sku)
+        let product = storage::products::product_by_sku(&state.db.read(), &sku)
             .await
             .map_err(|e| match e {
                 storage::Error::NotFound => missing(),
@@ -279,7 +279,7 @@ pub(crate) async fn cached_bestsellers(
     limit: i64,
 ) -> ApiResult<Cached<List<ProductView>>> {
     cached_product_list(state, &keys::bestsellers(), &limit.to_string(), || async {
-        let products = storage::products::bestsellers(state.db.read(), limit).await?;
+        let products = storage::products::bestsellers(&state.db.read(), limit).await?;
         Ok(List {
             items: products.into_iter().map(ProductView::from).collect(),
             next_cursor: None,

@@ -64,7 +64,7 @@ async fn list_stores(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<Json<List<StoreView>>> {
     let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::CODE)?;
-    let page = storage::stores::list_stores(state.db.read(), limit, after.as_ref()).await?;
+    let page = storage::stores::list_stores(&state.db.read(), limit, after.as_ref()).await?;
     Ok(Json(List::from_page(page, Sort::CODE, StoreView::from)))
 }
 
@@ -112,7 +112,7 @@ async fn get_store(
     _auth: Auth,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<StoreView>> {
-    let store = storage::stores::store_by_id(state.db.read(), id)
+    let store = storage::stores::store_by_id(&state.db.read(), id)
         .await
         .or_not_found("store")?;
     Ok(Json(store.into()))

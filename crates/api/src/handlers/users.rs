@@ -164,7 +164,7 @@ async fn list_users(
         limit,
         after,
     };
-    let page = storage::users::list_users(state.db.read(), &filter).await?;
+    let page = storage::users::list_users(&state.db.read(), &filter).await?;
     Ok(Json(List::from_page(page, Sort::CREATED, UserView::from)))
 }
 
@@ -177,7 +177,7 @@ async fn get_user(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<UserView>> {
     auth.require_admin()?;
-    let user = storage::users::user_by_id(state.db.read(), id)
+    let user = storage::users::user_by_id(&state.db.read(), id)
         .await
         .or_not_found("user")?;
     Ok(Json(user.into()))

@@ -171,7 +171,7 @@ async fn get_job(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<JobView>> {
     auth.require(READERS)?;
-    let job = storage::workshop::job_by_id(state.db.read(), id)
+    let job = storage::workshop::job_by_id(&state.db.read(), id)
         .await
         .or_not_found("workshop job")?;
     Ok(Json(with_history(&state, visible(&auth, job)?).await?))
@@ -186,7 +186,7 @@ async fn get_job_by_number(
     Path(number): Path<String>,
 ) -> ApiResult<Json<JobView>> {
     auth.require(READERS)?;
-    let job = storage::workshop::job_by_number(state.db.read(), &number)
+    let job = storage::workshop::job_by_number(&state.db.read(), &number)
         .await
         .or_not_found("workshop job")?;
     Ok(Json(with_history(&state, visible(&auth, job)?).await?))
@@ -202,7 +202,7 @@ async fn list_order_jobs(
 ) -> ApiResult<Json<List<JobView>>> {
     auth.require(READERS)?;
     visible_order(&state, &auth, id, false).await?;
-    let jobs = storage::workshop::jobs_of_order(state.db.read(), id).await?;
+    let jobs = storage::workshop::jobs_of_order(&state.db.read(), id).await?;
     Ok(Json(List {
         items: jobs.into_iter().map(JobView::from).collect(),
         next_cursor: None,
@@ -237,7 +237,7 @@ async fn list_jobs(
         visible_stores: (!auth.is_admin()).then(|| auth.store_ids.clone()),
     };
     let page =
-        storage::workshop::list_jobs(state.db.read(), &filter, limit, after.as_ref()).await?;
+        storage::workshop::list_jobs(&state.db.read(), &filter, limit, after.as_ref()).await?;
     Ok(Json(List::from_page(page, Sort::QUEUE, JobView::from)))
 }
 
