@@ -38,9 +38,13 @@ use crate::state::AppState;
 pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("x-consistency-token");
 
 /// How long a write that failed with its node waits for the follower to find a primary before
-/// it is retried. A crashed primary is replaced in about 10 s (docs/operations.md); a request
-/// must still finish well inside the 30 s the router allows it.
-const PRIMARY_WAIT: Duration = Duration::from_secs(12);
+/// it is retried. A crashed primary is replaced in 9 to 14 s here (docs/operations.md); with the
+/// first attempt's acquire timeout (5 s) the request still ends inside the 30 s the router
+/// allows it, and the gateway's 35 s.
+const PRIMARY_WAIT: Duration = Duration::from_secs(20);
+
+/// How long a read retry that must see the client's own write waits for fresh standby positions.
+const READ_RETRY_WAIT: Duration = Duration::from_millis(1500);
 
 /// The largest body buffered for a retry: the contract's limit (larger ones are refused 413
 /// anyway, by the handler's extractor).
@@ -161,8 +165,14 @@ pub async fn route_and_retry(
         return first;
     }
     if read {
-        if let Ok(mut route) = route.lock() {
+        let wants_own_writes = route.lock().is_ok_and(|mut route| {
             route.avoid_used();
+            route.min_lsn.is_some()
+        });
+        if wants_own_writes {
+            // The standbys' positions the router knows predate the client's write; after a
+            // fresh probe one of them (a synchronous standby has the commit) can serve it.
+            state.db.await_probe_round(READ_RETRY_WAIT).await;
         }
     } else {
         let waiting = gauge!("ims_db_requests_awaiting_primary");

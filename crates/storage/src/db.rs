@@ -244,6 +244,17 @@ impl Db {
         .is_ok_and(|r| r.is_ok())
     }
 
+    /// Waits (at most `limit`) for a probe round that began after now: the standbys' replay
+    /// positions are then no older than this call.
+    pub async fn await_probe_round(&self, limit: Duration) {
+        let Some(cluster) = self.cluster.as_deref() else {
+            return;
+        };
+        let mut topology = cluster.topology.clone();
+        let after = topology.borrow().round + 1;
+        let _ = tokio::time::timeout(limit, topology.wait_for(|t| t.round > after)).await;
+    }
+
     /// The primary's WAL position now: after a commit, at or past it. A standby that has
     /// replayed this far shows the commit ([`crate::routing::Route::min_lsn`]).
     pub async fn write_position(&self) -> Result<u64> {

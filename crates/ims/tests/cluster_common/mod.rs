@@ -162,8 +162,8 @@ pub fn kill_node(port: u16) {
     }
 }
 
-/// One request as the admin with a 15 s limit (no request may wait forever during a
-/// failover): the status (0 when no answer came) and the body.
+/// One request as the admin with a 35 s limit, past the 30 s the service gives any request (no
+/// request may wait forever during a failover): the status (0 when no answer came) and the body.
 pub async fn request(
     app: &TestApp,
     method: Method,
@@ -172,7 +172,7 @@ pub async fn request(
 ) -> (u16, Value) {
     let mut req = app
         .request(method, path, Some(&app.admin_token))
-        .timeout(Duration::from_secs(15));
+        .timeout(Duration::from_secs(35));
     if let Some(body) = body {
         req = req.json(body);
     }
