@@ -19,7 +19,7 @@
 //! asynchronous and the last invalidations the old master acknowledged may never have reached
 //! the new one.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::Duration;
 
@@ -79,7 +79,12 @@ enum Source {
 }
 
 struct Followed {
-    sentinel: tokio::sync::Mutex<Sentinel>,
+    /// One crate `Sentinel` per Sentinel: the crate asks its list in order without a timeout,
+    /// so one that hangs (rather than refusing) would stall every lookup behind it. Each is
+    /// asked alone, under the caller's timeout, starting with `preferred`.
+    by_sentinel: Vec<tokio::sync::Mutex<Sentinel>>,
+    /// The Sentinel to ask first: the next one after a failed lookup.
+    preferred: AtomicUsize,
     sentinels: Vec<ConnectionInfo>,
     master: String,
     /// Database, user, password and TLS for the master, from `IMS_REDIS_URL`.
@@ -99,6 +104,12 @@ impl Connector {
     pub(crate) fn new(config: &CacheConfig, user: &'static str) -> Result<Self, Error> {
         let source = match &config.sentinel {
             None => Source::Fixed(redis::Client::open(config.url.as_str())?),
+            Some(sentinel) if sentinel.sentinels.is_empty() => {
+                return Err(Error::Redis(redis::RedisError::from((
+                    redis::ErrorKind::EmptySentinelList,
+                    "at least one Sentinel is required",
+                ))));
+            }
             Some(sentinel) => {
                 let url = config.url.as_str().into_connection_info()?;
                 let sentinels = sentinel
@@ -112,7 +123,13 @@ impl Connector {
                     _ => None,
                 };
                 Source::Sentinels(Followed {
-                    sentinel: tokio::sync::Mutex::new(Sentinel::build(sentinels.clone())?),
+                    by_sentinel: sentinels
+                        .iter()
+                        .map(|info| {
+                            Sentinel::build(vec![info.clone()]).map(tokio::sync::Mutex::new)
+                        })
+                        .collect::<Result<_, _>>()?,
+                    preferred: AtomicUsize::new(0),
                     sentinels,
                     master: sentinel.master.clone(),
                     node: SentinelNodeConnectionInfo {
@@ -197,12 +214,7 @@ impl Inner {
     async fn connect(&self) -> Result<Connection, Error> {
         let client = match &self.source {
             Source::Fixed(client) => client.clone(),
-            Source::Sentinels(followed) => {
-                let mut sentinel = followed.sentinel.lock().await;
-                sentinel
-                    .async_master_for(&followed.master, Some(&followed.node))
-                    .await?
-            }
+            Source::Sentinels(followed) => followed.master_client(self.timeout).await?,
         };
         let addr = client.get_connection_info().addr.to_string();
         let manager =
@@ -224,6 +236,31 @@ impl Inner {
         state.manager = Some(manager.clone());
         self.generation.store(state.generation, Ordering::Release);
         Ok((manager, state.generation))
+    }
+}
+
+impl Followed {
+    /// A client for the master, from the first Sentinel that names a live one. Each is given
+    /// `timeout`; a failed one makes the next the first to ask from now on.
+    async fn master_client(&self, timeout: Duration) -> Result<redis::Client, Error> {
+        let count = self.by_sentinel.len();
+        let start = self.preferred.load(Ordering::Relaxed);
+        let mut last = Error::Timeout(timeout);
+        for i in (0..count).map(|k| (start + k) % count) {
+            let ask = async {
+                let mut sentinel = self.by_sentinel[i].lock().await;
+                sentinel
+                    .async_master_for(&self.master, Some(&self.node))
+                    .await
+            };
+            match tokio::time::timeout(timeout, ask).await {
+                Ok(Ok(client)) => return Ok(client),
+                Ok(Err(e)) => last = Error::Redis(e),
+                Err(_) => last = Error::Timeout(timeout),
+            }
+            self.preferred.store((i + 1) % count, Ordering::Relaxed);
+        }
+        Err(last)
     }
 }
 

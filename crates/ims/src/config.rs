@@ -297,7 +297,14 @@ impl Env<'_> {
                     }),
                 }
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|list| match list.is_empty() {
+                true => Err(ConfigError {
+                    var,
+                    message: "names no host:port".into(),
+                }),
+                false => Ok(list),
+            })
     }
 
     /// Comma-separated addresses (`127.0.0.1`, `::1`) or CIDR blocks (`10.0.0.0/8`).
@@ -456,6 +463,8 @@ mod tests {
         let err = config(&bad).expect_err("bad port");
         assert_eq!(err.var, "IMS_REDIS_SENTINELS");
         assert!(err.to_string().contains("127.0.0.1:port"));
+        bad[1].1 = " , ";
+        assert_eq!(config(&bad).expect_err("empty").var, "IMS_REDIS_SENTINELS");
         let err = config(&[BASE[0]]).expect_err("neither URL nor Sentinels");
         assert_eq!(err.var, "IMS_REDIS_URL");
     }
