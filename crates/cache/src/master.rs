@@ -247,6 +247,9 @@ impl Followed {
         let start = self.preferred.load(Ordering::Relaxed);
         let mut last = Error::Timeout(timeout);
         for i in (0..count).map(|k| (start + k) % count) {
+            // The next one first unless this one answers: the caller's own timeout may cancel
+            // this lookup before ours fires.
+            self.preferred.store((i + 1) % count, Ordering::Relaxed);
             let ask = async {
                 let mut sentinel = self.by_sentinel[i].lock().await;
                 sentinel
@@ -254,11 +257,13 @@ impl Followed {
                     .await
             };
             match tokio::time::timeout(timeout, ask).await {
-                Ok(Ok(client)) => return Ok(client),
+                Ok(Ok(client)) => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    return Ok(client);
+                }
                 Ok(Err(e)) => last = Error::Redis(e),
                 Err(_) => last = Error::Timeout(timeout),
             }
-            self.preferred.store((i + 1) % count, Ordering::Relaxed);
         }
         Err(last)
     }
