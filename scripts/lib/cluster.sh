@@ -48,6 +48,14 @@ _ims_cluster_keeper_timeouts=(
     "timeout.prepare_promotion_walreceiver=2"
 )
 
+# Sentinel settings (milliseconds). Defaults: 30000 and 180000, so a dead master would be
+# replaced after half a minute. A master silent for 1 s is down; a failover that does not
+# finish in 5 s is retried by another Sentinel after 10 s (twice this). The price of 1 s is a
+# failover when the master merely stalls that long (a CPU-starved host): cheap here, since the
+# cache is an accelerator the service bypasses while it moves (and purges after it).
+_ims_cluster_sentinel_down_after=1000
+_ims_cluster_sentinel_failover_timeout=5000
+
 for _v in IMS_CLUSTER_PG_PORT IMS_CLUSTER_REDIS_PORT IMS_CLUSTER_SENTINEL_PORT; do
     if ! [[ "${!_v}" =~ ^[0-9]+$ ]] || ((10#${!_v} < 1 || 10#${!_v} > 65532)); then
         _ims_die "$_v='${!_v}' is not a port number"
@@ -249,7 +257,10 @@ _ims_cluster_start_redis() { # N MASTER_PORT
     # Sentinel turns a returning old master into a replica too; starting it as one avoids a
     # moment with two masters.
     [[ "$port" == "$master_port" ]] || role=(--replicaof 127.0.0.1 "$master_port")
-    redis-server "$IMS_REPO_ROOT/deploy/redis/redis.conf" --port "$port" --dir "$dir" \
+    # Its own file including the deployed one: in a failover Sentinel makes each server
+    # CONFIG REWRITE its file, which must not be the repository's deploy/redis/redis.conf.
+    printf 'include %s\n' "$IMS_REPO_ROOT/deploy/redis/redis.conf" >"$dir/redis.conf"
+    redis-server "$dir/redis.conf" --port "$port" --dir "$dir" \
         --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --daemonize yes "${role[@]}" ||
         _ims_die "redis-$n failed to start; log: $dir/redis.log"
     _ims_wait _ims_redis_ping "$port" || _ims_die "redis-$n does not answer on $port; log: $dir/redis.log"
@@ -270,14 +281,19 @@ bind 127.0.0.1
 port $port
 dir $dir
 sentinel monitor $IMS_CLUSTER_REDIS_MASTER 127.0.0.1 $IMS_CLUSTER_REDIS_PORT 2
-sentinel down-after-milliseconds $IMS_CLUSTER_REDIS_MASTER 2000
-sentinel failover-timeout $IMS_CLUSTER_REDIS_MASTER 10000
+sentinel down-after-milliseconds $IMS_CLUSTER_REDIS_MASTER $_ims_cluster_sentinel_down_after
+sentinel failover-timeout $IMS_CLUSTER_REDIS_MASTER $_ims_cluster_sentinel_failover_timeout
 sentinel parallel-syncs $IMS_CLUSTER_REDIS_MASTER 1
 CONF
     fi
     redis-sentinel "$dir/sentinel.conf" --pidfile "$dir/redis.pid" --logfile "$dir/sentinel.log" \
         --daemonize yes || _ims_die "sentinel-$((n + 1)) failed to start; log: $dir/sentinel.log"
     _ims_wait _ims_redis_ping "$port" || _ims_die "sentinel-$((n + 1)) does not answer on $port"
+    # A kept file may hold older timings: the ones above win.
+    redis-cli -h 127.0.0.1 -p "$port" sentinel set "$IMS_CLUSTER_REDIS_MASTER" \
+        down-after-milliseconds "$_ims_cluster_sentinel_down_after" \
+        failover-timeout "$_ims_cluster_sentinel_failover_timeout" >/dev/null ||
+        _ims_die "sentinel-$((n + 1)) refused its timings"
 }
 
 _ims_cluster_redis_up() {
@@ -410,14 +426,15 @@ ims_cluster_status() { # prints the state; returns 1 if something is down
 
 # The settings of an `ims serve` on the cluster, as shell assignments: every node in both
 # URLs (the primary pool follows the primary, the read pool the freshest standby) and the
-# Redis master as the Sentinels know it now.
+# three Sentinels, through which the cache follows the Redis master.
 ims_cluster_env() {
-    local hosts="" n master
+    local hosts="" sentinels="" n
     for n in 1 2 3; do hosts+="${hosts:+,}127.0.0.1:$(_ims_cluster_node_port "$n")"; done
-    master="$(_ims_cluster_sentinel_master)" || master="127.0.0.1 $IMS_CLUSTER_REDIS_PORT"
+    for n in 0 1 2; do sentinels+="${sentinels:+,}127.0.0.1:$((IMS_CLUSTER_SENTINEL_PORT + n))"; done
     printf "IMS_DATABASE_URL='postgres://postgres@%s/ims?target_session_attrs=read-write'\n" "$hosts"
     printf "IMS_DATABASE_READ_URL='postgres://postgres@%s/ims?target_session_attrs=prefer-standby'\n" "$hosts"
-    printf "IMS_REDIS_URL='redis://%s'\n" "${master/ /:}"
+    printf "IMS_REDIS_SENTINELS='%s'\n" "$sentinels"
+    printf "IMS_REDIS_SENTINEL_MASTER='%s'\n" "$IMS_CLUSTER_REDIS_MASTER"
     # Each node allows PostgreSQL's default 100 connections; two pools of 100 would exhaust it.
     printf "IMS_DB_POOL_MAX=40\n"
 }

@@ -17,6 +17,10 @@
 //! - [`state`]: what handlers share.
 //! - [`warm`]: cache warming.
 
+// The handlers' futures nest the cache's, the router's and sqlx's deeply enough to pass the
+// default limit of 128 when rustc computes their layout.
+#![recursion_limit = "256"]
+
 pub mod auth;
 pub mod cached;
 pub mod error;

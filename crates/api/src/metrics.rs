@@ -98,6 +98,10 @@ fn describe() {
         Unit::Seconds,
         "Redis round trips"
     );
+    describe_counter!(
+        "ims_redis_master_switches_total",
+        "Moves of the Redis connection to a new master named by the Sentinels, by client"
+    );
     describe_gauge!(
         "ims_redis_memory_used_bytes",
         Unit::Bytes,

@@ -10,10 +10,13 @@
 //! - [`stats`]: hit, miss and bypass counters per cache type.
 //! - [`ratelimit`]: the exact, cross-instance rate limit (GCRA in a Lua script).
 //! - `flight`: single flight for concurrent misses of one key.
-//! - `store`: the Redis connection, the Lua scripts, the breaker.
+//! - `store`: the Lua scripts, the breaker, the purge.
+//! - `master`: where Redis is: a fixed server, or the master the Sentinels name, followed
+//!   through failovers.
 
 mod flight;
 pub mod keys;
+mod master;
 pub mod ratelimit;
 pub mod stats;
 mod store;
@@ -27,6 +30,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use keys::{CacheType, Key, Stale};
+pub use master::SentinelConfig;
 pub use ratelimit::{Decision, Rate, RateLimiter};
 pub use stats::{Outcome, Stats, TypeStats};
 pub use store::Memory;
@@ -45,7 +49,11 @@ pub enum Error {
 /// How to reach and use Redis.
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
+    /// The server; with `sentinel`, only its user, password, database number and TLS are
+    /// used, for the master the Sentinels name.
     pub url: String,
+    /// Follow the master of a Sentinel-monitored set instead of a fixed server.
+    pub sentinel: Option<SentinelConfig>,
     /// Per operation; after it the request is served from the database.
     pub timeout: Duration,
     /// Prepended to every key: lets tests (or two services) share one Redis.
@@ -60,6 +68,7 @@ impl CacheConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            sentinel: None,
             timeout: Duration::from_millis(250),
             prefix: String::new(),
             cooldown: Duration::from_secs(1),

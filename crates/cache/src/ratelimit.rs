@@ -18,9 +18,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::OnceCell;
-
+use crate::master::Connector;
 use crate::{CacheConfig, Error};
 
 /// One GCRA step. KEYS[1] holds the TAT in microseconds of Redis time; ARGV[1] is the
@@ -81,32 +79,34 @@ pub struct Decision {
     pub reset_after: Duration,
 }
 
-/// The Redis side of the rate limit. Shares the cache's URL, key prefix and timeout, but not
-/// its on/off switch: turning the cache off for a baseline must not turn the limit off.
+/// The Redis side of the rate limit. Shares the cache's server (or Sentinels), key prefix and
+/// timeout, but not its on/off switch: turning the cache off for a baseline must not turn the
+/// limit off.
 pub struct RateLimiter {
-    client: redis::Client,
+    connector: Connector,
     prefix: String,
     timeout: Duration,
     cooldown: Duration,
-    connection: OnceCell<ConnectionManager>,
     script: redis::Script,
     started: Instant,
-    /// Milliseconds since `started` until which Redis is not asked (after a failure).
+    /// Milliseconds since `started` until which Redis is not asked (after a failure)...
     open_until_ms: AtomicU64,
+    /// ...unless the connector has a newer connection than the one that failed.
+    open_generation: AtomicU64,
 }
 
 impl RateLimiter {
-    /// Checks the URL only; the connection is made on first use.
+    /// Checks the settings only; the connection is made on first use.
     pub fn new(config: &CacheConfig) -> Result<Self, Error> {
         Ok(Self {
-            client: redis::Client::open(config.url.as_str())?,
+            connector: Connector::new(config, "ratelimit")?,
             prefix: config.prefix.clone(),
             timeout: config.timeout,
             cooldown: config.cooldown,
-            connection: OnceCell::new(),
             script: redis::Script::new(GCRA),
             started: Instant::now(),
             open_until_ms: AtomicU64::new(0),
+            open_generation: AtomicU64::new(0),
         })
     }
 
@@ -115,35 +115,40 @@ impl RateLimiter {
     }
 
     /// One atomic step for `client` (already naming the policy, e.g. `api:user:<id>`) at
-    /// `rate`. Fails fast, without asking Redis, for a second after a failure.
+    /// `rate`. Fails fast, without asking Redis, for a second after a failure (unless a new
+    /// connection was made since: a new master after a failover).
     pub async fn check(&self, client: &str, rate: Rate) -> Result<Decision, Error> {
-        if self.now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
+        if self.now_ms() < self.open_until_ms.load(Ordering::Relaxed)
+            && self.open_generation.load(Ordering::Relaxed) == self.connector.generation()
+        {
             return Err(Error::Bypassed);
         }
-        let result = match tokio::time::timeout(self.timeout, self.step(client, rate)).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::Timeout(self.timeout)),
-        };
+        // The generation of the connection the step uses, learnt once it has one.
+        let generation = AtomicU64::new(self.connector.generation());
+        let result =
+            match tokio::time::timeout(self.timeout, self.step(client, rate, &generation)).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::Timeout(self.timeout)),
+            };
         if result.is_err() {
+            self.connector.failed(generation.load(Ordering::Relaxed));
             let cooldown = u64::try_from(self.cooldown.as_millis()).unwrap_or(1000);
+            self.open_generation
+                .store(self.connector.generation(), Ordering::Relaxed);
             self.open_until_ms
                 .store(self.now_ms() + cooldown, Ordering::Relaxed);
         }
         result
     }
 
-    async fn step(&self, client: &str, rate: Rate) -> Result<Decision, Error> {
-        let mut conn = self
-            .connection
-            .get_or_try_init(|| {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(self.timeout)
-                    .set_response_timeout(self.timeout)
-                    .set_number_of_retries(0);
-                ConnectionManager::new_with_config(self.client.clone(), config)
-            })
-            .await?
-            .clone();
+    async fn step(
+        &self,
+        client: &str,
+        rate: Rate,
+        generation: &AtomicU64,
+    ) -> Result<Decision, Error> {
+        let (mut conn, current) = self.connector.connection().await?;
+        generation.store(current, Ordering::Relaxed);
         let key = format!("{}rl:{client}", self.prefix);
         let interval = u64::try_from(rate.interval().as_micros()).unwrap_or(u64::MAX);
         let burst = rate.burst.get();

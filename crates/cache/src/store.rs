@@ -1,5 +1,5 @@
-//! Redis itself: the connection, the three Lua scripts, the breaker and the purge after a
-//! failed invalidation.
+//! Redis itself: the Lua scripts, the breaker, and the purge after a failed invalidation or
+//! a master switch. Where Redis is, and following its master, is `master`'s.
 //!
 //! Why versions: a reader that missed, then read the database *before* a write committed, may
 //! finish *after* the write invalidated the key; a plain SET would put the old value back for
@@ -11,11 +11,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rand::Rng;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::Script;
-use tokio::sync::OnceCell;
 
 use crate::keys::{Key, Stale};
+use crate::master::Connector;
 use crate::{CacheConfig, Error};
 
 /// How long a version outlives its key: longer than any database read can take.
@@ -77,28 +77,36 @@ pub(crate) enum Read {
 
 pub(crate) struct Store {
     config: CacheConfig,
-    client: redis::Client,
-    connection: OnceCell<ConnectionManager>,
+    connector: Connector,
     write_script: Script,
     invalidate_script: Script,
     started: Instant,
-    /// Milliseconds since `started` until which Redis is skipped.
+    /// Milliseconds since `started` until which Redis is skipped...
     open_until_ms: AtomicU64,
-    /// An invalidation failed: cached values may be stale until everything is purged.
+    /// ...unless the connector has a newer connection than the one that failed.
+    open_generation: AtomicU64,
+    /// An invalidation failed, or the master switched: cached values may be stale until
+    /// everything is purged.
     dirty: AtomicBool,
+    /// The connector's switches already seen (each one makes the store dirty).
+    seen_switches: AtomicU64,
+    /// One purge at a time; requests arriving meanwhile bypass the cache.
+    purging: tokio::sync::Mutex<()>,
 }
 
 impl Store {
     pub(crate) fn new(config: CacheConfig) -> Result<Self, Error> {
         Ok(Self {
-            client: redis::Client::open(config.url.as_str())?,
+            connector: Connector::new(&config, "cache")?,
             config,
-            connection: OnceCell::new(),
             write_script: Script::new(WRITE),
             invalidate_script: Script::new(INVALIDATE),
             started: Instant::now(),
             open_until_ms: AtomicU64::new(0),
+            open_generation: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
+            seen_switches: AtomicU64::new(0),
+            purging: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -114,39 +122,41 @@ impl Store {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// A connection, unless the cache is off or Redis failed within the cooldown.
-    async fn connection(&self) -> Result<ConnectionManager, Error> {
-        if !self.config.enabled || self.now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
+    /// A connection and its generation, unless the cache is off, Redis failed within the
+    /// cooldown (on the connection still current), or a purge is under way.
+    async fn connection(&self) -> Result<(ConnectionManager, u64), Error> {
+        if !self.config.enabled || self.breaker_open() {
             return Err(Error::Bypassed);
         }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.config.timeout)
-            .set_response_timeout(self.config.timeout)
-            .set_number_of_retries(0);
-        let connect = ConnectionManager::new_with_config(self.client.clone(), config);
-        let timeout = self.config.timeout;
-        let connection = self
-            .guard(async {
-                self.connection
-                    .get_or_try_init(|| async {
-                        match tokio::time::timeout(timeout, connect).await {
-                            Ok(result) => result.map_err(Error::from),
-                            Err(_) => Err(Error::Timeout(timeout)),
-                        }
-                    })
-                    .await
-                    .cloned()
-            })
+        let (connection, generation) = self
+            .guard(self.connector.generation(), self.connector.connection())
             .await?;
-        if self.dirty.load(Ordering::Acquire) {
-            self.purge(connection.clone()).await?;
+        let switches = self.connector.switches();
+        if self.seen_switches.swap(switches, Ordering::AcqRel) != switches {
+            self.mark_dirty();
         }
-        Ok(connection)
+        if self.dirty.load(Ordering::Acquire) {
+            let Ok(_one) = self.purging.try_lock() else {
+                return Err(Error::Bypassed);
+            };
+            // Another request may have purged while this one waited for the lock.
+            if self.dirty.load(Ordering::Acquire) {
+                self.purge(connection.clone(), generation).await?;
+            }
+        }
+        Ok((connection, generation))
     }
 
-    /// Runs one Redis step with the timeout; a failure opens the breaker for the cooldown.
+    fn breaker_open(&self) -> bool {
+        self.now_ms() < self.open_until_ms.load(Ordering::Relaxed)
+            && self.open_generation.load(Ordering::Relaxed) == self.connector.generation()
+    }
+
+    /// Runs one Redis step on the connection of `generation` with the timeout; a failure
+    /// opens the breaker for the cooldown and tells the connector.
     async fn guard<T>(
         &self,
+        generation: u64,
         step: impl std::future::Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
         let started = Instant::now();
@@ -157,7 +167,10 @@ impl Store {
         metrics::histogram!("ims_redis_command_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         if result.is_err() {
+            self.connector.failed(generation);
             let cooldown = u64::try_from(self.config.cooldown.as_millis()).unwrap_or(1000);
+            self.open_generation
+                .store(self.connector.generation(), Ordering::Relaxed);
             self.open_until_ms
                 .store(self.now_ms() + cooldown, Ordering::Relaxed);
         }
@@ -165,8 +178,8 @@ impl Store {
     }
 
     pub(crate) async fn ping(&self) -> Result<(), Error> {
-        let mut conn = self.connection().await?;
-        self.guard(async {
+        let (mut conn, generation) = self.connection().await?;
+        self.guard(generation, async {
             Ok(redis::cmd("PING")
                 .query_async::<String>(&mut conn)
                 .await
@@ -176,9 +189,9 @@ impl Store {
     }
 
     pub(crate) async fn read(&self, key: &Key, field: &str) -> Result<Read, Error> {
-        let mut conn = self.connection().await?;
+        let (mut conn, generation) = self.connection().await?;
         let (value, version): (Option<Vec<u8>>, Option<String>) = self
-            .guard(async {
+            .guard(generation, async {
                 Ok(redis::pipe()
                     .hget(self.name(key), field)
                     .get(self.version_name(key))
@@ -201,10 +214,10 @@ impl Store {
         value: &[u8],
         version: String,
     ) -> Result<(), Error> {
-        let mut conn = self.connection().await?;
+        let (mut conn, generation) = self.connection().await?;
         let (min, max) = key.kind.ttl_range();
         let ttl_ms = rand::thread_rng().gen_range(min.as_millis()..=max.as_millis());
-        self.guard(async {
+        self.guard(generation, async {
             let _: i64 = self
                 .write_script
                 .key(self.name(key))
@@ -222,13 +235,13 @@ impl Store {
 
     /// Reads `field` of every key in one round trip.
     pub(crate) async fn read_many(&self, keys: &[Key], field: &str) -> Result<Vec<Read>, Error> {
-        let mut conn = self.connection().await?;
+        let (mut conn, generation) = self.connection().await?;
         let mut pipe = redis::pipe();
         for key in keys {
             pipe.hget(self.name(key), field).get(self.version_name(key));
         }
         let answers: Vec<(Option<Vec<u8>>, Option<String>)> = self
-            .guard(async {
+            .guard(generation, async {
                 let flat: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
                 let mut pairs = Vec::with_capacity(keys.len());
                 let mut values = flat.into_iter();
@@ -253,7 +266,7 @@ impl Store {
     }
 
     pub(crate) async fn invalidate(&self, stale: &[Stale]) -> Result<(), Error> {
-        let mut conn = self.connection().await?;
+        let (mut conn, generation) = self.connection().await?;
         let mut invocation = self.invalidate_script.prepare_invoke();
         invocation.arg(VERSION_TTL_MS);
         for item in stale {
@@ -271,7 +284,7 @@ impl Store {
                 }
             }
         }
-        self.guard(async {
+        self.guard(generation, async {
             let _: i64 = invocation.invoke_async(&mut conn).await?;
             Ok(())
         })
@@ -280,14 +293,16 @@ impl Store {
 
     /// Whether requests are skipping Redis right now (off, or within a failure's cooldown).
     pub(crate) fn bypassing(&self) -> bool {
-        !self.config.enabled || self.now_ms() < self.open_until_ms.load(Ordering::Relaxed)
+        !self.config.enabled || self.breaker_open()
     }
 
     /// Memory used, the `maxmemory` limit and evicted keys, from `INFO`.
     pub(crate) async fn memory(&self) -> Result<Memory, Error> {
-        let mut conn = self.connection().await?;
+        let (mut conn, generation) = self.connection().await?;
         let info: String = self
-            .guard(async { Ok(redis::cmd("INFO").query_async(&mut conn).await?) })
+            .guard(generation, async {
+                Ok(redis::cmd("INFO").query_async(&mut conn).await?)
+            })
             .await?;
         let field = |name: &str| {
             info.lines()
@@ -308,14 +323,14 @@ impl Store {
 
     /// Forgets every key under the prefix (bumping nothing: versions of purged keys restart
     /// at "no version", which no in-flight reader that saw a number can match).
-    async fn purge(&self, mut conn: ConnectionManager) -> Result<(), Error> {
+    async fn purge(&self, mut conn: ConnectionManager, generation: u64) -> Result<(), Error> {
         let pattern = format!("{}*", self.config.prefix);
         let started = Instant::now();
         let mut cursor: u64 = 0;
         let mut purged = 0usize;
         loop {
             let (next, keys): (u64, Vec<String>) = self
-                .guard(async {
+                .guard(generation, async {
                     Ok(redis::cmd("SCAN")
                         .arg(cursor)
                         .arg("MATCH")
@@ -329,7 +344,7 @@ impl Store {
             let data: Vec<&String> = keys.iter().filter(|k| !k.ends_with("#v")).collect();
             if !data.is_empty() {
                 purged += data.len();
-                self.guard(async {
+                self.guard(generation, async {
                     Ok(redis::cmd("UNLINK")
                         .arg(&data)
                         .query_async::<i64>(&mut conn)

@@ -1,4 +1,7 @@
 //! The cache against the real test Redis: versioned writes, single flight, bypass.
+// The cache's futures (a Sentinel lookup inside a Redis call inside a load) nest deeper than
+// rustc's default limit of 128 when it computes their layout.
+#![recursion_limit = "256"]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -165,6 +168,32 @@ async fn an_unreachable_redis_is_bypassed_quickly() {
         cache.stats().errors(),
         1,
         "after one failure the breaker skips Redis"
+    );
+}
+
+#[tokio::test]
+async fn no_sentinel_answering_is_a_bypass_not_an_error() {
+    // Nothing listens on ports 1 and 2; the URL's host is never used with Sentinels.
+    let mut config = CacheConfig::new("redis://unused-host");
+    config.sentinel = Some(cache::SentinelConfig {
+        sentinels: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],
+        master: "ims".into(),
+    });
+    config.timeout = Duration::from_millis(200);
+    config.cooldown = Duration::from_secs(600);
+    let cache = Cache::new(config).expect("cache");
+    let key = keys::product(Uuid::new_v4());
+    for _ in 0..5 {
+        assert_eq!(
+            read(&cache, &key, "db").await,
+            ("db".into(), Outcome::Bypass)
+        );
+    }
+    cache.invalidate(&[key]).await;
+    assert_eq!(
+        cache.stats().errors(),
+        1,
+        "the breaker skips Redis after one failure"
     );
 }
 

@@ -28,8 +28,17 @@ pub struct Config {
     /// `IMS_DB_READ_MAX_LAG_MS` (default 1000): a standby further behind takes no reads (with
     /// a multi-host `IMS_DATABASE_READ_URL`).
     pub db_read_max_lag: Duration,
-    /// `IMS_REDIS_URL` (required): the cache.
-    pub redis_url: SecretString,
+    /// `IMS_REDIS_URL` (required without `IMS_REDIS_SENTINELS`): the cache. With Sentinels,
+    /// only its user, password, database number and scheme (`rediss` for TLS) are used, for
+    /// whichever server they name master; its host is ignored.
+    pub redis_url: Option<SecretString>,
+    /// `IMS_REDIS_SENTINELS` (default none): comma-separated `host:port` of Redis Sentinels
+    /// (port default 26379). When set, the cache and the rate limit follow the master they
+    /// name through failovers, and bypass Redis while it is being replaced.
+    pub redis_sentinels: Vec<String>,
+    /// `IMS_REDIS_SENTINEL_MASTER` (required with `IMS_REDIS_SENTINELS`): the name the
+    /// Sentinels monitor the master under (`sentinel monitor <name> ...`).
+    pub redis_sentinel_master: Option<String>,
     /// `IMS_REDIS_TIMEOUT_MS` (default 250): after this the cache is bypassed for the request.
     pub redis_timeout: Duration,
     /// `IMS_CACHE` (default `on`): `off` serves every read from the database (a baseline
@@ -120,7 +129,18 @@ impl Config {
             db_acquire_timeout: env.millis("IMS_DB_ACQUIRE_TIMEOUT_MS", 5000)?,
             db_statement_timeout: env.millis("IMS_DB_STATEMENT_TIMEOUT_MS", 10_000)?,
             db_read_max_lag: env.millis("IMS_DB_READ_MAX_LAG_MS", 1000)?,
-            redis_url: env.url("IMS_REDIS_URL", &["redis", "rediss"])?,
+            redis_url: match env.get("IMS_REDIS_SENTINELS") {
+                None => Some(env.url("IMS_REDIS_URL", &["redis", "rediss"])?),
+                Some(_) => env.optional_url("IMS_REDIS_URL", &["redis", "rediss"])?,
+            },
+            redis_sentinels: env.addresses("IMS_REDIS_SENTINELS", 26379)?,
+            redis_sentinel_master: match env.get("IMS_REDIS_SENTINELS") {
+                None => None,
+                Some(_) => Some(env.get("IMS_REDIS_SENTINEL_MASTER").ok_or(ConfigError {
+                    var: "IMS_REDIS_SENTINEL_MASTER",
+                    message: "is required with IMS_REDIS_SENTINELS (the monitored name)".into(),
+                })?),
+            },
             redis_timeout: env.millis("IMS_REDIS_TIMEOUT_MS", 250)?,
             cache_enabled: env.parse::<Switch>("IMS_CACHE", Switch(true))?.0,
             listen: env.parse("IMS_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
@@ -145,7 +165,19 @@ impl Config {
 
     /// The cache settings for the cache layer.
     pub fn cache_config(&self) -> cache::CacheConfig {
-        let mut cache = cache::CacheConfig::new(self.redis_url.expose_secret());
+        // Without a URL there are Sentinels (checked at load), which supply the host.
+        let url = self
+            .redis_url
+            .as_ref()
+            .map_or("redis://127.0.0.1", |url| url.expose_secret());
+        let mut cache = cache::CacheConfig::new(url);
+        cache.sentinel = self
+            .redis_sentinel_master
+            .as_ref()
+            .map(|master| cache::SentinelConfig {
+                sentinels: self.redis_sentinels.clone(),
+                master: master.clone(),
+            });
         cache.timeout = self.redis_timeout;
         cache.enabled = self.cache_enabled;
         cache
@@ -240,6 +272,39 @@ impl Env<'_> {
             per_second: positive(per_sec_var, per_sec)?,
             burst: positive(burst_var, burst)?,
         })
+    }
+
+    /// Comma-separated `host:port` (or `host`, on `default_port`), as `host:port`.
+    fn addresses(&self, var: &'static str, default_port: u16) -> Result<Vec<String>, ConfigError> {
+        let Some(raw) = self.get(var) else {
+            return Ok(Vec::new());
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let (host, port) = match s.rsplit_once(':') {
+                    Some((host, port)) => (host, port.parse::<u16>().ok().filter(|p| *p > 0)),
+                    None => (s, Some(default_port)),
+                };
+                match port {
+                    Some(port) if !host.is_empty() && !host.contains('/') => {
+                        Ok(format!("{host}:{port}"))
+                    }
+                    _ => Err(ConfigError {
+                        var,
+                        message: format!("{s:?} is not host:port"),
+                    }),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|list| match list.is_empty() {
+                true => Err(ConfigError {
+                    var,
+                    message: "names no host:port".into(),
+                }),
+                false => Ok(list),
+            })
     }
 
     /// Comma-separated addresses (`127.0.0.1`, `::1`) or CIDR blocks (`10.0.0.0/8`).
@@ -364,6 +429,44 @@ mod tests {
         assert!(!err.to_string().contains("secret"));
         let single = config(&BASE).expect("valid").db_config().expect("db");
         assert!(single.primary_hosts.is_empty() && single.read.is_none());
+    }
+
+    #[test]
+    fn redis_sentinels() {
+        let c = config(&BASE).expect("valid");
+        assert!(c.cache_config().sentinel.is_none());
+        let pairs = [
+            BASE[0],
+            (
+                "IMS_REDIS_SENTINELS",
+                "127.0.0.1:26380, 10.0.0.2:26381,sentinel-3",
+            ),
+            ("IMS_REDIS_SENTINEL_MASTER", "ims"),
+        ];
+        let c = config(&pairs).expect("valid without IMS_REDIS_URL");
+        let sentinel = c.cache_config().sentinel.expect("followed");
+        assert_eq!(
+            sentinel.sentinels,
+            ["127.0.0.1:26380", "10.0.0.2:26381", "sentinel-3:26379"]
+        );
+        assert_eq!(sentinel.master, "ims");
+        // The URL still brings the password and database number for the master.
+        let mut with_url = pairs.to_vec();
+        with_url.push(("IMS_REDIS_URL", "redis://:secret@ignored:1/3"));
+        let c = config(&with_url).expect("valid");
+        assert_eq!(c.cache_config().url, "redis://:secret@ignored:1/3");
+        assert!(!format!("{c:?}").contains("secret"));
+        let err = config(&pairs[..2]).expect_err("no master name");
+        assert_eq!(err.var, "IMS_REDIS_SENTINEL_MASTER");
+        let mut bad = pairs.to_vec();
+        bad[1].1 = "127.0.0.1:26380,127.0.0.1:port";
+        let err = config(&bad).expect_err("bad port");
+        assert_eq!(err.var, "IMS_REDIS_SENTINELS");
+        assert!(err.to_string().contains("127.0.0.1:port"));
+        bad[1].1 = " , ";
+        assert_eq!(config(&bad).expect_err("empty").var, "IMS_REDIS_SENTINELS");
+        let err = config(&[BASE[0]]).expect_err("neither URL nor Sentinels");
+        assert_eq!(err.var, "IMS_REDIS_URL");
     }
 
     #[test]

@@ -12,10 +12,15 @@ use crate::config::Config;
 /// connect on first use, so the service starts (not ready) while a dependency is down.
 pub fn app_state(config: &Config) -> anyhow::Result<AppState> {
     let db = storage::Db::connect(&config.db_config()?);
+    let redis_vars = if config.redis_sentinels.is_empty() {
+        "IMS_REDIS_URL"
+    } else {
+        "IMS_REDIS_URL or IMS_REDIS_SENTINELS"
+    };
     let cache = cache::Cache::new(config.cache_config())
-        .map_err(|e| anyhow::anyhow!("IMS_REDIS_URL: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("{redis_vars}: {e}"))?;
     let redis_limiter = cache::RateLimiter::new(&config.cache_config())
-        .map_err(|e| anyhow::anyhow!("IMS_REDIS_URL: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("{redis_vars}: {e}"))?;
     let settings = Settings {
         token_ttl: config.token_ttl,
         business_offset: config.business_utc_offset,

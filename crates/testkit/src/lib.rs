@@ -187,6 +187,18 @@ impl TestApp {
         database_name: String,
         redis_url: String,
     ) -> TestApp {
+        let cache_config = cache::CacheConfig::new(redis_url);
+        Self::spawn_on_cache(settings, db, database_name, cache_config).await
+    }
+
+    /// As [`TestApp::spawn_on`] with the cache's settings given (a Redis behind Sentinels);
+    /// the key prefix is set to the app's own.
+    pub async fn spawn_on_cache(
+        settings: api::Settings,
+        db: storage::Db,
+        database_name: String,
+        mut cache_config: cache::CacheConfig,
+    ) -> TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter("info,sqlx=warn")
@@ -195,7 +207,6 @@ impl TestApp {
         db.ensure_order_partitions(3)
             .await
             .expect("order partitions");
-        let mut cache_config = cache::CacheConfig::new(redis_url);
         // One Redis serves every test: each app gets its own key prefix.
         cache_config.prefix = format!("{database_name}:");
         let redis_limiter = cache::RateLimiter::new(&cache_config).expect("redis url");

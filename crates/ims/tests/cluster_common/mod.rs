@@ -108,6 +108,36 @@ pub async fn app_on_cluster() -> TestApp {
 
 /// As [`app_on_cluster`], with the given settings and cache (`None`: the test Redis).
 pub async fn app_on_cluster_with(settings: api::Settings, redis_url: Option<String>) -> TestApp {
+    let redis = redis_url.unwrap_or_else(|| {
+        std::env::var("IMS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:63791".into())
+    });
+    app_on_cluster_cached(settings, cache::CacheConfig::new(redis)).await
+}
+
+/// The cluster's Redis as the service sees it when it follows the master through the three
+/// Sentinels (the key prefix is set by the app).
+pub fn sentinel_cache_config() -> cache::CacheConfig {
+    let mut config = cache::CacheConfig::new("redis://127.0.0.1");
+    config.sentinel = Some(cache::SentinelConfig {
+        sentinels: sentinel_ports()
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect(),
+        master: redis_master_name(),
+    });
+    config
+}
+
+/// The Sentinels' name of the cluster's Redis master set (IMS_CLUSTER_REDIS_MASTER).
+pub fn redis_master_name() -> String {
+    "ims".into()
+}
+
+/// As [`app_on_cluster_with`], with the cache's settings given (e.g. [`sentinel_cache_config`]).
+pub async fn app_on_cluster_cached(
+    settings: api::Settings,
+    cache_config: cache::CacheConfig,
+) -> TestApp {
     cluster_up();
     let primary = primary_port().await.expect("the cluster has a primary");
     let name = format!("ims_ha_{}", Uuid::new_v4().simple());
@@ -131,10 +161,7 @@ pub async fn app_on_cluster_with(settings: api::Settings, redis_url: Option<Stri
         ..storage::DbConfig::new(node(primary).database(&name))
     });
     db.migrate().await.expect("migrate on the cluster");
-    let redis = redis_url.unwrap_or_else(|| {
-        std::env::var("IMS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:63791".into())
-    });
-    TestApp::spawn_on(settings, db, name, redis).await
+    TestApp::spawn_on_cache(settings, db, name, cache_config).await
 }
 
 /// Drops the test's database on whichever node is the primary now.

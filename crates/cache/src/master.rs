@@ -1,0 +1,342 @@
+//! Where Redis is: one fixed server (`IMS_REDIS_URL`), or the master of a set the Sentinels
+//! monitor (`IMS_REDIS_SENTINELS`), followed through failovers. The cache (`store`) and the
+//! rate limit (`ratelimit`) take their connection from here; what to do while Redis fails
+//! (the breaker, the bypass to the database) is theirs.
+//!
+//! Following the master: its address comes from the Sentinels through the redis crate's
+//! `Sentinel`, which also checks with `ROLE` that the server they name is a master. When a
+//! command fails on it (refused, timed out, or `READONLY` from a master demoted to replica),
+//! the user calls [`Connector::failed`], which drops the connection; the next use asks the
+//! Sentinels again, and until they name a live master requests bypass Redis. A watcher also
+//! asks them every [`WATCH_INTERVAL`] which server is the master, so a switch is followed
+//! even when the old master still answers (a manual failover, a partition), and the new
+//! master is connected as soon as it is elected rather than on the first request after the
+//! breaker's cooldown.
+//!
+//! Each new connection bumps a generation: a breaker opened on an older one need not wait out
+//! its cooldown. A connection to a different server than the last counts as a switch
+//! (`ims_redis_master_switches_total`): the cache purges itself then, because replication is
+//! asynchronous and the last invalidations the old master acknowledged may never have reached
+//! the new one.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once, Weak};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsMode};
+
+use crate::{CacheConfig, Error};
+
+/// How often the watcher asks the Sentinels where the master is: one tiny command per
+/// instance, and at most this long added to a failover (which takes the Sentinels'
+/// `down-after-milliseconds` plus an election, about 2 s on the cluster).
+pub(crate) const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The Sentinels that know where the master is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelConfig {
+    /// `host:port` of each Sentinel; asked in this order.
+    pub sentinels: Vec<String>,
+    /// The master set's name (`sentinel monitor <name> ...`).
+    pub master: String,
+}
+
+/// A connection and the generation it belongs to.
+pub(crate) type Connection = (ConnectionManager, u64);
+
+/// Cheap to clone; the watcher stops when the last clone is dropped.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    source: Source,
+    timeout: Duration,
+    /// Who connects (`cache`, `ratelimit`): the metric's label.
+    user: &'static str,
+    state: Mutex<State>,
+    /// One connection attempt at a time: a burst of requests after a failure makes one.
+    connecting: tokio::sync::Mutex<()>,
+    /// Mirrors `state.generation`, readable without the lock on every request.
+    generation: AtomicU64,
+    switches: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    manager: Option<ConnectionManager>,
+    /// The server of the last connection made (kept after it is dropped, to tell a switch).
+    addr: Option<String>,
+    generation: u64,
+}
+
+enum Source {
+    Fixed(redis::Client),
+    Sentinels(Followed),
+}
+
+struct Followed {
+    /// One crate `Sentinel` per Sentinel: the crate asks its list in order without a timeout,
+    /// so one that hangs (rather than refusing) would stall every lookup behind it. Each is
+    /// asked alone, under the caller's timeout, starting with `preferred`.
+    by_sentinel: Vec<tokio::sync::Mutex<Sentinel>>,
+    /// The Sentinel to ask first: the next one after a failed lookup.
+    preferred: AtomicUsize,
+    sentinels: Vec<ConnectionInfo>,
+    master: String,
+    /// Database, user, password and TLS for the master, from `IMS_REDIS_URL`.
+    node: SentinelNodeConnectionInfo,
+    watching: Once,
+}
+
+fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(timeout)
+        .set_response_timeout(timeout)
+        .set_number_of_retries(0)
+}
+
+impl Connector {
+    /// Checks the settings only; nothing is connected until first use.
+    pub(crate) fn new(config: &CacheConfig, user: &'static str) -> Result<Self, Error> {
+        let source = match &config.sentinel {
+            None => Source::Fixed(redis::Client::open(config.url.as_str())?),
+            Some(sentinel) if sentinel.sentinels.is_empty() => {
+                return Err(Error::Redis(redis::RedisError::from((
+                    redis::ErrorKind::EmptySentinelList,
+                    "at least one Sentinel is required",
+                ))));
+            }
+            Some(sentinel) => {
+                let url = config.url.as_str().into_connection_info()?;
+                let sentinels = sentinel
+                    .sentinels
+                    .iter()
+                    .map(|addr| format!("redis://{addr}").into_connection_info())
+                    .collect::<Result<Vec<_>, _>>()?;
+                let tls_mode = match url.addr {
+                    ConnectionAddr::TcpTls { insecure: true, .. } => Some(TlsMode::Insecure),
+                    ConnectionAddr::TcpTls { .. } => Some(TlsMode::Secure),
+                    _ => None,
+                };
+                Source::Sentinels(Followed {
+                    by_sentinel: sentinels
+                        .iter()
+                        .map(|info| {
+                            Sentinel::build(vec![info.clone()]).map(tokio::sync::Mutex::new)
+                        })
+                        .collect::<Result<_, _>>()?,
+                    preferred: AtomicUsize::new(0),
+                    sentinels,
+                    master: sentinel.master.clone(),
+                    node: SentinelNodeConnectionInfo {
+                        tls_mode,
+                        redis_connection_info: Some(url.redis),
+                    },
+                    watching: Once::new(),
+                })
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                source,
+                timeout: config.timeout,
+                user,
+                state: Mutex::default(),
+                connecting: tokio::sync::Mutex::new(()),
+                generation: AtomicU64::new(0),
+                switches: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The current connection, or a new one to the master. No timeout of its own: callers
+    /// bound it with theirs.
+    pub(crate) async fn connection(&self) -> Result<Connection, Error> {
+        if let Some(connection) = self.inner.current() {
+            return Ok(connection);
+        }
+        let _one = self.inner.connecting.lock().await;
+        if let Some(connection) = self.inner.current() {
+            return Ok(connection);
+        }
+        let connection = self.inner.connect().await?;
+        if let Source::Sentinels(followed) = &self.inner.source {
+            followed.watching.call_once(|| {
+                tokio::spawn(watch(Arc::downgrade(&self.inner)));
+            });
+        }
+        Ok(connection)
+    }
+
+    /// A command on the connection of `generation` failed. Behind Sentinels the connection is
+    /// dropped, so the next use asks them where the master is now; a fixed server's
+    /// connection reconnects by itself.
+    pub(crate) fn failed(&self, generation: u64) {
+        if matches!(self.inner.source, Source::Sentinels(_)) {
+            let mut state = self.inner.lock();
+            if state.generation == generation && state.manager.take().is_some() {
+                tracing::info!(
+                    user = self.inner.user,
+                    "redis connection dropped after a failure"
+                );
+            }
+        }
+    }
+
+    /// Bumped by each new connection.
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// How many times the connection moved to another server.
+    pub(crate) fn switches(&self) -> u64 {
+        self.inner.switches.load(Ordering::Acquire)
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Nothing panics while holding it; a poisoned lock still holds a valid state.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn current(&self) -> Option<Connection> {
+        let state = self.lock();
+        state.manager.clone().map(|m| (m, state.generation))
+    }
+
+    async fn connect(&self) -> Result<Connection, Error> {
+        let client = match &self.source {
+            Source::Fixed(client) => client.clone(),
+            Source::Sentinels(followed) => followed.master_client(self.timeout).await?,
+        };
+        let addr = client.get_connection_info().addr.to_string();
+        let manager =
+            ConnectionManager::new_with_config(client, manager_config(self.timeout)).await?;
+        let mut state = self.lock();
+        let switched = state
+            .addr
+            .as_ref()
+            .is_some_and(|previous| *previous != addr);
+        if switched {
+            self.switches.fetch_add(1, Ordering::AcqRel);
+            metrics::counter!("ims_redis_master_switches_total", "client" => self.user)
+                .increment(1);
+            // Addresses only: the URL's password never reaches a log.
+            tracing::warn!(user = self.user, from = ?state.addr, to = %addr, "redis master switched");
+        }
+        state.addr = Some(addr);
+        state.generation += 1;
+        state.manager = Some(manager.clone());
+        self.generation.store(state.generation, Ordering::Release);
+        Ok((manager, state.generation))
+    }
+}
+
+impl Followed {
+    /// A client for the master, from the first Sentinel that names a live one. Each is given
+    /// `timeout`; a failed one makes the next the first to ask from now on.
+    async fn master_client(&self, timeout: Duration) -> Result<redis::Client, Error> {
+        let count = self.by_sentinel.len();
+        let start = self.preferred.load(Ordering::Relaxed);
+        let mut last = Error::Timeout(timeout);
+        for i in (0..count).map(|k| (start + k) % count) {
+            // The next one first unless this one answers: the caller's own timeout may cancel
+            // this lookup before ours fires.
+            self.preferred.store((i + 1) % count, Ordering::Relaxed);
+            let ask = async {
+                let mut sentinel = self.by_sentinel[i].lock().await;
+                sentinel
+                    .async_master_for(&self.master, Some(&self.node))
+                    .await
+            };
+            match tokio::time::timeout(timeout, ask).await {
+                Ok(Ok(client)) => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    return Ok(client);
+                }
+                Ok(Err(e)) => last = Error::Redis(e),
+                Err(_) => last = Error::Timeout(timeout),
+            }
+        }
+        Err(last)
+    }
+}
+
+/// Every [`WATCH_INTERVAL`]: where do the Sentinels say the master is? When that is not the
+/// server connected to (or nothing is connected), connect to it now.
+async fn watch(inner: Weak<Inner>) {
+    let mut sentinels: Vec<Option<MultiplexedConnection>> = Vec::new();
+    loop {
+        tokio::time::sleep(WATCH_INTERVAL).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let Source::Sentinels(followed) = &inner.source else {
+            return;
+        };
+        sentinels.resize_with(followed.sentinels.len(), || None);
+        let named = named_master(followed, &mut sentinels, inner.timeout).await;
+        let (connected, addr) = {
+            let state = inner.lock();
+            (state.manager.is_some(), state.addr.clone())
+        };
+        let moved = named.is_some() && named != addr;
+        if connected && !moved {
+            continue;
+        }
+        let Ok(_one) = inner.connecting.try_lock() else {
+            // A request is connecting right now.
+            continue;
+        };
+        if moved {
+            inner.lock().manager = None;
+        }
+        // Longer than a request may wait: nobody is waiting on this one.
+        let timeout = inner.timeout.max(Duration::from_secs(1));
+        match tokio::time::timeout(timeout, inner.connect()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "redis master not reachable yet"),
+            Err(_) => tracing::debug!(?timeout, "redis master did not answer in time"),
+        }
+    }
+}
+
+/// The first answer of `SENTINEL GET-MASTER-ADDR-BY-NAME`, asking each Sentinel in turn on
+/// its kept connection (the crate's `Sentinel` has no such call, and asking it for a client
+/// would connect to the master every time).
+async fn named_master(
+    followed: &Followed,
+    connections: &mut [Option<MultiplexedConnection>],
+    timeout: Duration,
+) -> Option<String> {
+    for (info, slot) in followed.sentinels.iter().zip(connections.iter_mut()) {
+        let ask = async {
+            if slot.is_none() {
+                let client = redis::Client::open(info.clone())?;
+                *slot = Some(client.get_multiplexed_async_connection().await?);
+            }
+            let Some(conn) = slot.as_mut() else {
+                return Ok(None);
+            };
+            redis::cmd("SENTINEL")
+                .arg("GET-MASTER-ADDR-BY-NAME")
+                .arg(&followed.master)
+                .query_async::<Option<(String, u16)>>(conn)
+                .await
+        };
+        match tokio::time::timeout(timeout, ask).await {
+            Ok(Ok(Some((host, port)))) => return Some(format!("{host}:{port}")),
+            // This Sentinel does not know the set: ask the next.
+            Ok(Ok(None)) => {}
+            Ok(Err(_)) | Err(_) => *slot = None,
+        }
+    }
+    None
+}
