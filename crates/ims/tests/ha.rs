@@ -37,6 +37,8 @@ struct Tally {
     failed_writes: Vec<(Instant, u16)>,
     reads: usize,
     failed_reads: usize,
+    /// The failed reads' statuses (0: no answer).
+    read_failures: Vec<u16>,
     /// Reads of an order just placed, sent with its write's consistency token.
     own_reads: usize,
     /// Of those, the ones that did not find the order (read-your-writes broken) or failed.
@@ -121,6 +123,7 @@ fn start_load(
                 t.reads += 1;
                 if status != 200 {
                     t.failed_reads += 1;
+                    t.read_failures.push(status);
                 }
                 drop(t);
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -327,9 +330,10 @@ async fn killing_the_primary_loses_no_acknowledged_order_and_it_rejoins_as_a_sta
         t.own_reads,
     );
     eprintln!(
-        "HA (a) failed writes: {}; own reads missed: {:?}",
+        "HA (a) failed writes: {}; own reads missed: {:?}; failed reads: {:?}",
         failure_times(&t, killed_at),
-        t.own_read_misses
+        t.own_read_misses,
+        t.read_failures
     );
     let line = format!(
         "{:.2}\t{}\t{lost}\t{unanswered}\t{}\t{}\t{}\n",
@@ -409,7 +413,11 @@ async fn a_planned_switchover_fails_no_request() {
         t.own_reads_missed,
         t.own_reads,
     );
-    eprintln!("HA (b) failed writes: {}", failure_times(&t, started));
+    eprintln!(
+        "HA (b) failed writes: {}; failed reads: {:?}",
+        failure_times(&t, started),
+        t.read_failures
+    );
     assert_ne!(before, after, "the primary moved");
     assert_eq!(
         t.failed_writes.len(),
