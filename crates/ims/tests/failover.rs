@@ -245,3 +245,61 @@ async fn an_unkeyed_write_is_not_retried_and_changes_nothing() {
         0.0
     );
 }
+
+/// Whether the app's cache holds `key` now, seen in Redis directly.
+async fn cached(app: &TestApp, key: &str) -> bool {
+    let url = std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)");
+    let mut conn = redis::Client::open(url)
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to the test redis");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(format!("{}:{key}", app.database_name))
+        .query_async(&mut conn)
+        .await
+        .expect("EXISTS");
+    exists == 1
+}
+
+/// With reads on standbys a value cached right after a write may be the standby's old one, so
+/// the write forgets its keys again once the stale-read window has passed; on one host, where
+/// reads see every commit, what a read cached after the write stays.
+#[tokio::test]
+async fn with_reads_on_standbys_a_write_forgets_its_keys_again_after_the_stale_read_window() {
+    for on_cluster in [true, false] {
+        let app = if on_cluster {
+            app_on_two_names().await
+        } else {
+            TestApp::spawn().await
+        };
+        let category = app.create_category("Frames").await;
+        let frame = product(&app, category, "WIN-FRAME", 1_000).await;
+        let path = format!("/products/{frame}");
+        let (status, _) = app
+            .call(
+                Method::PATCH,
+                &path,
+                Some(serde_json::json!({ "price": 1_200 })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = app.call(Method::GET, &path, None).await;
+        assert_eq!(
+            (status, body["price"].as_i64()),
+            (StatusCode::OK, Some(1_200))
+        );
+        let key = format!("product:{frame}");
+        assert!(cached(&app, &key).await, "the read cached the product");
+
+        let window = app.db.stale_read_window();
+        assert_eq!(window.is_some(), on_cluster);
+        tokio::time::sleep(window.unwrap_or(Duration::from_secs(2)) + Duration::from_millis(500))
+            .await;
+        assert_eq!(
+            cached(&app, &key).await,
+            !on_cluster,
+            "cluster: forgotten again after the window; one host: kept"
+        );
+    }
+}
