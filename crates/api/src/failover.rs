@@ -43,7 +43,7 @@ pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("x-consistency
 /// allows it, and the gateway's 35 s.
 const PRIMARY_WAIT: Duration = Duration::from_secs(20);
 
-/// How long a read retry that must see the client's own write waits for fresh standby positions.
+/// How long a read retry waits for the follower's next view of the cluster.
 const READ_RETRY_WAIT: Duration = Duration::from_millis(1500);
 
 /// The largest body buffered for a retry: the contract's limit (larger ones are refused 413
@@ -165,15 +165,13 @@ pub async fn route_and_retry(
         return first;
     }
     if read {
-        let wants_own_writes = route.lock().is_ok_and(|mut route| {
+        if let Ok(mut route) = route.lock() {
             route.avoid_used();
-            route.min_lsn.is_some()
-        });
-        if wants_own_writes {
-            // The standbys' positions the router knows predate the client's write; after a
-            // fresh probe one of them (a synchronous standby has the commit) can serve it.
-            state.db.await_probe_round(READ_RETRY_WAIT).await;
         }
+        // The router's view may predate the failure: after a fresh probe the dead node is down,
+        // a node being promoted or demoted shows its new role, and the standbys' positions are
+        // past a token the client sent with its own write (a synchronous standby has it).
+        state.db.await_probe_round(READ_RETRY_WAIT).await;
     } else {
         let waiting = gauge!("ims_db_requests_awaiting_primary");
         waiting.increment(1.0);
