@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use cluster_common::*;
 use ops_common::*;
 use reqwest::Method;
-use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use testkit::{id_of, TestApp};
 use tokio::sync::Mutex;
