@@ -4,7 +4,8 @@
 //! sqlx 0.8 takes one host per URL and ignores `target_session_attrs`, so the service does what
 //! libpq would: it splits the URL into one connect option per host and a follower task
 //! ([`spawn_follower`]) probes every host twice a second with `pg_is_in_recovery()`. The
-//! primary pool is pointed at the node that is not in recovery ([`sqlx::Pool::set_connect_options`]),
+//! primary pool is pointed at the node that takes writes, the newest timeline first when two
+//! do (a partitioned old primary, `pick_primary`) ([`sqlx::Pool::set_connect_options`]),
 //! and its `after_connect` refuses a standby, so a connection opened during a failover retries
 //! (sqlx backs off until the acquire timeout) rather than writing to a read-only node. The read
 //! pool is pointed at the freshest standby whose replay lag is within a bound, else the primary
@@ -87,8 +88,29 @@ pub fn parse_hosts(url: &str) -> Result<Hosts, String> {
 #[derive(Debug, Clone, Copy)]
 struct Seen {
     in_recovery: bool,
+    /// `default_transaction_read_only`: pg_auto_failover sets it on a standby it has promoted
+    /// while the old primary may still run (`stop_replication`), as libpq's `read-write`
+    /// check would see.
+    read_only: bool,
+    /// The timeline a primary writes on (0 for a standby): each promotion starts a new one.
+    timeline: i64,
     /// Seconds the standby's replay trails its last received WAL (0 when caught up).
     lag_secs: f64,
+}
+
+/// The host the primary pool should use: one that takes writes (not in recovery, not
+/// read-only), the newest timeline first. Two can answer during a network partition: the
+/// old primary, cut off from its standbys (its commits wait for them and are never
+/// acknowledged), until its keeper demotes it, and the promoted standby; the first in the
+/// list would keep the service writing to the old one (failure test (e)).
+fn pick_primary(seen: &[Option<Seen>]) -> Option<usize> {
+    seen.iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.map(|s| (i, s)))
+        .filter(|(_, s)| !s.in_recovery && !s.read_only)
+        // min_by_key keeps the first of equals: the host list's order breaks ties.
+        .min_by_key(|(_, s)| std::cmp::Reverse(s.timeline))
+        .map(|(i, _)| i)
 }
 
 /// The pools a follower steers, with the options every pool connection gets on top of a host's.
@@ -138,7 +160,7 @@ async fn follow(steered: Steered, period: Duration) {
         for (host, probe) in hosts.iter().zip(probes.iter_mut()) {
             seen.push(probe_host(host, probe).await);
         }
-        let primary = seen.iter().position(|s| s.is_some_and(|s| !s.in_recovery));
+        let primary = pick_primary(&seen);
         let standby = seen
             .iter()
             .enumerate()
@@ -176,10 +198,14 @@ async fn probe_host(host: &PgConnectOptions, probe: &mut Option<PgConnection>) -
             .and_then(Result::ok);
     }
     let conn = probe.as_mut()?;
-    let row: Option<(bool, f64)> = tokio::time::timeout(
+    let row: Option<(bool, bool, i64, f64)> = tokio::time::timeout(
         LIMIT,
         sqlx::query_as(
             "SELECT pg_is_in_recovery(),
+                    current_setting('default_transaction_read_only')::bool,
+                    CASE WHEN pg_is_in_recovery() THEN 0
+                         ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
+                    END::int8,
                     CASE WHEN NOT pg_is_in_recovery()
                            OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
                          ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
@@ -191,8 +217,10 @@ async fn probe_host(host: &PgConnectOptions, probe: &mut Option<PgConnection>) -
     .ok()
     .and_then(Result::ok);
     match row {
-        Some((in_recovery, lag_secs)) => Some(Seen {
+        Some((in_recovery, read_only, timeline, lag_secs)) => Some(Seen {
             in_recovery,
+            read_only,
+            timeline,
             lag_secs,
         }),
         None => {
@@ -232,6 +260,40 @@ mod tests {
             assert_eq!(host.get_username(), "app");
             assert_eq!(host.get_database(), Some("ims"));
         }
+    }
+
+    fn seen(in_recovery: bool, read_only: bool, timeline: i64) -> Option<Seen> {
+        Some(Seen {
+            in_recovery,
+            read_only,
+            timeline,
+            lag_secs: 0.0,
+        })
+    }
+
+    #[test]
+    fn the_primary_is_the_writable_node_on_the_newest_timeline() {
+        // One primary: wherever it is in the list.
+        assert_eq!(
+            pick_primary(&[seen(true, false, 0), None, seen(false, false, 3)]),
+            Some(2)
+        );
+        // A partition: the old primary (timeline 3) still answers; the promoted one (4) wins.
+        assert_eq!(
+            pick_primary(&[seen(false, false, 3), seen(false, false, 4)]),
+            Some(1)
+        );
+        // Promoted but held read-only (stop_replication): not yet.
+        assert_eq!(
+            pick_primary(&[seen(true, false, 0), seen(false, true, 4)]),
+            None
+        );
+        // Equals: the list's order.
+        assert_eq!(
+            pick_primary(&[seen(false, false, 2), seen(false, false, 2)]),
+            Some(0)
+        );
+        assert_eq!(pick_primary(&[None, seen(true, false, 0)]), None);
     }
 
     #[test]
