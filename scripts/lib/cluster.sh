@@ -131,6 +131,7 @@ _ims_netns_veth() { # N -> the root side of its veth pair (15 characters at most
 _ims_netns_gateway() { printf '%s.1\n' "$IMS_CLUSTER_NETNS_NET"; }
 
 _ims_netns_exists() { [[ -e "/run/netns/$1" ]]; }
+_ims_netns_veth_gone() { ! ip link show "$(_ims_netns_veth "$1")" >/dev/null 2>&1; }
 
 # Creates what is missing of the bridge, the namespaces and their links; what exists is
 # left alone, so a second `up` (or one after a reboot wiped /run/netns) finds its way.
@@ -178,6 +179,9 @@ _ims_netns_down() {
             _ims_die "processes still run in namespace $ns ($(ip netns pids "$ns" | paste -sd' '))"
         fi
         ip netns del "$ns"
+        # The namespace (and the veth with it) goes once the kernel is done with it, which can
+        # take a moment: an `up` right after must not find half of it.
+        _ims_wait _ims_netns_veth_gone "$n" || _ims_die "$(_ims_netns_veth "$n") did not go away"
     done
     ! ip link show "$(_ims_netns_bridge)" >/dev/null 2>&1 || ip link del "$(_ims_netns_bridge)"
     _ims_note "namespaces $(_ims_netns_tag)-* and bridge $(_ims_netns_bridge) removed"
