@@ -388,6 +388,11 @@ _ims_cluster_settle_node() { # N -> applies the keeper timeouts, waits for prima
     # A standby's first start copies the primary (pg_basebackup): give it time.
     IMS_START_TIMEOUT=120 _ims_wait _ims_cluster_created "node$n" ||
         _ims_die "node$n was not created; see $base/node$n.log"
+    IMS_START_TIMEOUT=180 _ims_wait _ims_cluster_node_settled "$n" ||
+        _ims_die "node$n did not become primary or secondary (state: $(_ims_cluster_node_state "$n")); see $base/node$n.log"
+    # The settings once the node is settled: a reload while `pg_autoctl create` still runs
+    # (its pid file exists) interrupted it with SIGHUP, and the restarted keeper, with its
+    # group not yet written, failed over and over ("group -1").
     local changed=""
     # The monitor URL too: a node created before the URL had its TCP settings gets them (a
     # reload makes the keeper reconnect with it).
@@ -400,8 +405,6 @@ _ims_cluster_settle_node() { # N -> applies the keeper timeouts, waits for prima
     if [[ -n "$changed" ]] && _ims_cluster_running "node$n"; then
         ims_cluster_autoctl reload --pgdata "$pgdata" >/dev/null 2>&1 || true
     fi
-    IMS_START_TIMEOUT=180 _ims_wait _ims_cluster_node_settled "$n" ||
-        _ims_die "node$n did not become primary or secondary (state: $(_ims_cluster_node_state "$n")); see $base/node$n.log"
     _ims_cluster_node_hba "$n" || _ims_die "node$n has no pg_hba.conf in $pgdata"
     _ims_cluster_node_gucs_apply "$n"
     _ims_note "PostgreSQL node$n on $(_ims_cluster_host "$n"):$port: $(_ims_cluster_node_state "$n")"

@@ -86,6 +86,11 @@ fn rewinds_in_log(n: usize) -> (usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "partitions cluster nodes (needs root): run with --run-ignored all (see docs/operations.md)"]
 async fn a_partitioned_primary_acknowledges_no_write_and_rejoins_by_rewind() {
+    // A run that failed half-way leaves its partition in place: undo any first.
+    cluster_shell_in(
+        NET,
+        "! _ims_netns_exists \"$(_ims_netns_ns 1)\" || ims_cluster_heal 1 2 3",
+    );
     let app = Arc::new(app_on(NET, testkit::settings(), None).await);
     let addrs = node_addrs(NET);
     let monitor = monitor_addr(NET);
@@ -196,8 +201,8 @@ async fn a_partitioned_primary_acknowledges_no_write_and_rejoins_by_rewind() {
         })
     };
 
-    // Load goes on until another node is the primary and writes have succeeded for 3 s since
-    // the last failed one (or 90 s).
+    // Load goes on until another node is the primary, the isolated one has stopped, and writes
+    // have succeeded for 3 s since the last failed one (or 90 s).
     let deadline = cut_at + Duration::from_secs(90);
     let last_failure = |t: &Tally| {
         t.failed_writes
@@ -208,8 +213,12 @@ async fn a_partitioned_primary_acknowledges_no_write_and_rejoins_by_rewind() {
     };
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        if seen.lock().await.accepting.is_none() {
-            continue;
+        {
+            // Writes can resume on the new primary before the old one stops: wait for both.
+            let s = seen.lock().await;
+            if s.accepting.is_none() || s.victim_gone.is_none() {
+                continue;
+            }
         }
         let t = tally.lock().await;
         if let Some(f) = last_failure(&t) {
