@@ -7,6 +7,9 @@
 #   ims_cluster_up / ims_cluster_down / ims_cluster_status
 #   ims_cluster_env                 prints the IMS_* settings of a service on the cluster
 #   ims_cluster_autoctl ARGS...     pg_autoctl as the postgres user with the cluster's XDG dirs
+#   ims_cluster_node_addrs          "host port" of node1..3, one a line
+#   ims_cluster_partition N / ims_cluster_heal N...  (namespaces only) cut nodeN off from the
+#                                   monitor and the other nodes / undo it
 #
 # Everything lives under $IMS_DATA_DIR/cluster (or /var/lib/ims/<hash>/cluster when the
 # postgres user cannot reach the checkout) and listens on 127.0.0.1 only:
@@ -17,6 +20,16 @@
 #
 # Failure detection is tuned far below pg_auto_failover's defaults (see docs/operations.md
 # for the numbers and the trade-off against false failovers).
+#
+# With IMS_CLUSTER_NETNS=1 (`scripts/cluster up --netns`) the monitor and each node run in a
+# network namespace of their own instead, so that a network partition can be made (failure
+# test (e), crates/ims/tests/ha_partition.rs): a veth pair per namespace joins it to a bridge
+# in the root namespace, on the private /24 IMS_CLUSTER_NETNS_NET (10.231.0): the bridge (the
+# service's side) .1, the monitor .10, nodeN .1N, same ports as above. Its data is apart from
+# the loopback cluster's ($IMS_DATA_DIR/cluster-netns); Redis and the Sentinels stay on
+# 127.0.0.1 (the partition is about PostgreSQL). Names carry the monitor port, so two checkouts
+# on their own ports (and subnets) do not meet: namespaces ims-<port>-monitor, ims-<port>-nodeN,
+# bridge ims-<port>-br, veths ims-<port>-m and ims-<port>-nN.
 
 IMS_CLUSTER_PG_PORT="${IMS_CLUSTER_PG_PORT:-55430}"
 # 63805: off the grid scripts/services moves a taken dev/test Redis port along (63790, 63800,
@@ -56,19 +69,169 @@ _ims_cluster_keeper_timeouts=(
 _ims_cluster_sentinel_down_after=1000
 _ims_cluster_sentinel_failover_timeout=5000
 
+# Replication connections. A primary cut off from the monitor and its standbys keeps their
+# walsenders until wal_sender_timeout (pg_auto_failover sets 30 s), and its keeper counts a
+# walsender as contact with a standby: it demotes itself network_partition_timeout after
+# the last walsender is gone, so about 34 s after the cut with 30 s. Shorter, but not too
+# short: the keeper (pg_auto_failover 2.0) starts counting only from a standby it saw after
+# it lost the monitor (last_secondary_contact is set nowhere else); if the walsenders are
+# already gone at its first check (2-3 s after the cut), it never demotes (seen with 2 s).
+# 8 s: the isolated primary stops about 12 s after the cut (docs/operations.md).
+# Standbys reply every wal_receiver_status_interval (default 10 s, here 1 s), so the
+# timeout runs from a reply at most 1 s before the cut.
+_ims_cluster_node_gucs=(
+    "wal_sender_timeout=8s"
+    "wal_receiver_status_interval=1s"
+)
+
+IMS_CLUSTER_NETNS="${IMS_CLUSTER_NETNS:-}"
+[[ "$IMS_CLUSTER_NETNS" != 0 ]] || IMS_CLUSTER_NETNS=""
+IMS_CLUSTER_NETNS_NET="${IMS_CLUSTER_NETNS_NET:-10.231.0}"
+
 for _v in IMS_CLUSTER_PG_PORT IMS_CLUSTER_REDIS_PORT IMS_CLUSTER_SENTINEL_PORT; do
     if ! [[ "${!_v}" =~ ^[0-9]+$ ]] || ((10#${!_v} < 1 || 10#${!_v} > 65532)); then
         _ims_die "$_v='${!_v}' is not a port number"
     fi
 done
 unset _v
+[[ "$IMS_CLUSTER_NETNS_NET" =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] ||
+    _ims_die "IMS_CLUSTER_NETNS_NET='$IMS_CLUSTER_NETNS_NET' is not the first three parts of an IPv4 address (10.231.0)"
 
-_ims_cluster_base() { _ims_pg_base cluster; }
+_ims_cluster_base() {
+    if [[ -n "$IMS_CLUSTER_NETNS" ]]; then _ims_pg_base cluster-netns; else _ims_pg_base cluster; fi
+}
 _ims_cluster_pgdata() { printf '%s/%s/pg\n' "$(_ims_cluster_base)" "$1"; } # monitor|nodeN
 _ims_cluster_node_port() { printf '%s\n' $((IMS_CLUSTER_PG_PORT + $1)); }  # N (0 = monitor)
+_ims_cluster_host() { # N (0 = monitor) -> the address it listens on
+    if [[ -n "$IMS_CLUSTER_NETNS" ]]; then
+        printf '%s.%s\n' "$IMS_CLUSTER_NETNS_NET" $((10 + $1))
+    else
+        printf '127.0.0.1\n'
+    fi
+}
+_ims_cluster_name() { if (($1 == 0)); then echo monitor; else echo "node$1"; fi; } # N -> name
 
+# The keepers' monitor URL. The TCP settings: a keeper that is partitioned away in the middle
+# of a query to the monitor otherwise waits on that connection for the kernel's retransmission
+# timeout (~15 min): it never gets to its network-partition check, so an isolated primary is
+# never demoted (seen in test (e)). tcp_user_timeout ends a connection whose data goes
+# unacknowledged for 3 s; the keepalives (probes after 2 s idle, 1 s apart, 2 lost) one that
+# waits for an answer that does not come.
 ims_cluster_monitor_url() {
-    printf 'postgres://autoctl_node@127.0.0.1:%s/pg_auto_failover?sslmode=disable\n' "$IMS_CLUSTER_PG_PORT"
+    printf 'postgres://autoctl_node@%s:%s/pg_auto_failover?sslmode=disable&%s\n' \
+        "$(_ims_cluster_host 0)" "$IMS_CLUSTER_PG_PORT" \
+        "keepalives_idle=2&keepalives_interval=1&keepalives_count=2&tcp_user_timeout=3000"
+}
+
+ims_cluster_node_addrs() {
+    local n
+    for n in 1 2 3; do printf '%s %s\n' "$(_ims_cluster_host "$n")" "$(_ims_cluster_node_port "$n")"; done
+}
+
+# -------------------------------------------------- network namespaces
+
+_ims_netns_tag() { printf 'ims-%s\n' "$IMS_CLUSTER_PG_PORT"; }
+_ims_netns_ns() { printf '%s-%s\n' "$(_ims_netns_tag)" "$(_ims_cluster_name "$1")"; } # N
+_ims_netns_bridge() { printf '%s-br\n' "$(_ims_netns_tag)"; }
+_ims_netns_veth() { # N -> the root side of its veth pair (15 characters at most)
+    if (($1 == 0)); then printf '%s-m\n' "$(_ims_netns_tag)"; else printf '%s-n%s\n' "$(_ims_netns_tag)" "$1"; fi
+}
+_ims_netns_gateway() { printf '%s.1\n' "$IMS_CLUSTER_NETNS_NET"; }
+
+_ims_netns_exists() { [[ -e "/run/netns/$1" ]]; }
+_ims_netns_veth_gone() { ! ip link show "$(_ims_netns_veth "$1")" >/dev/null 2>&1; }
+
+# Creates what is missing of the bridge, the namespaces and their links; what exists is
+# left alone, so a second `up` (or one after a reboot wiped /run/netns) finds its way.
+_ims_netns_up() {
+    ((EUID == 0)) || _ims_die "the namespaced cluster needs root (ip netns)"
+    command -v ip >/dev/null || _ims_die "ip (iproute2) not found"
+    local br gw n ns veth
+    br="$(_ims_netns_bridge)"
+    gw="$(_ims_netns_gateway)"
+    if ! ip link show "$br" >/dev/null 2>&1; then
+        # Another interface holding the subnet (someone else's cluster) would make the
+        # routes ambiguous: refuse rather than steal its addresses.
+        if ip -4 -o addr show | grep -q " $gw/"; then
+            _ims_die "$gw is in use on another interface; set IMS_CLUSTER_NETNS_NET"
+        fi
+        ip link add "$br" type bridge
+        ip addr add "$gw/24" dev "$br"
+    fi
+    ip link set "$br" up
+    for n in 0 1 2 3; do
+        ns="$(_ims_netns_ns "$n")"
+        veth="$(_ims_netns_veth "$n")"
+        _ims_netns_exists "$ns" || ip netns add "$ns"
+        if ! ip link show "$veth" >/dev/null 2>&1; then
+            # A veth left without its peer (namespace removed by hand) is recreated whole.
+            ip netns exec "$ns" ip link del eth0 2>/dev/null || true
+            ip link add "$veth" type veth peer name eth0 netns "$ns"
+        fi
+        ip link set "$veth" master "$br" up
+        ip netns exec "$ns" ip link set lo up
+        ip netns exec "$ns" ip link set eth0 up
+        ip netns exec "$ns" ip -4 -o addr show dev eth0 | grep -q " $(_ims_cluster_host "$n")/" ||
+            ip netns exec "$ns" ip addr add "$(_ims_cluster_host "$n")/24" dev eth0
+    done
+}
+
+# Removes the namespaces, their veths (they go with their namespace) and the bridge; only
+# once nothing of the cluster runs in them.
+_ims_netns_down() {
+    local n ns
+    for n in 0 1 2 3; do
+        ns="$(_ims_netns_ns "$n")"
+        _ims_netns_exists "$ns" || continue
+        if [[ -n "$(ip netns pids "$ns" 2>/dev/null)" ]]; then
+            _ims_die "processes still run in namespace $ns ($(ip netns pids "$ns" | paste -sd' '))"
+        fi
+        ip netns del "$ns"
+        # The namespace (and the veth with it) goes once the kernel is done with it, which can
+        # take a moment: an `up` right after must not find half of it.
+        _ims_wait _ims_netns_veth_gone "$n" || _ims_die "$(_ims_netns_veth "$n") did not go away"
+    done
+    ! ip link show "$(_ims_netns_bridge)" >/dev/null 2>&1 || ip link del "$(_ims_netns_bridge)"
+    _ims_note "namespaces $(_ims_netns_tag)-* and bridge $(_ims_netns_bridge) removed"
+}
+
+_ims_netns_table=ims_partition
+
+# N -> drops, inside nodeN's namespace, everything to and from the cluster's subnet except
+# the bridge address: the monitor and the other nodes no longer reach it, nor it them, while
+# the service (root namespace, via the bridge) still does. Established connections stall
+# (no reset), as in a real partition. nftables, in the node's own namespace only.
+ims_cluster_partition() {
+    local n="$1" ns gw
+    [[ -n "$IMS_CLUSTER_NETNS" ]] || _ims_die "a partition needs the namespaced cluster (IMS_CLUSTER_NETNS=1)"
+    [[ "$n" =~ ^[1-3]$ ]] || _ims_die "no node '$n' (1..3)"
+    command -v nft >/dev/null || _ims_die "nft not found (apt-get install nftables)"
+    ns="$(_ims_netns_ns "$n")"
+    gw="$(_ims_netns_gateway)"
+    ip netns exec "$ns" nft -f - <<NFT
+table inet $_ims_netns_table
+delete table inet $_ims_netns_table
+table inet $_ims_netns_table {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        iifname "eth0" ip saddr != $gw drop
+    }
+    chain output {
+        type filter hook output priority 0; policy accept;
+        oifname "eth0" ip daddr != $gw drop
+    }
+}
+NFT
+    _ims_note "node$n ($(_ims_cluster_host "$n")) cut off from the monitor and the other nodes; the service ($gw) still reaches it"
+}
+
+ims_cluster_heal() { # N... -> removes the partitions of these nodes
+    local n ns
+    for n in "$@"; do
+        ns="$(_ims_netns_ns "$n")"
+        _ims_netns_exists "$ns" || continue
+        ip netns exec "$ns" nft delete table inet "$_ims_netns_table" 2>/dev/null || true
+    done
 }
 
 # pg_autoctl refuses to run as root; as the postgres user it keeps its configuration,
@@ -83,15 +246,20 @@ ims_cluster_autoctl() {
         "XDG_RUNTIME_DIR=$xdg/run" pg_autoctl "$@"
 }
 
-_ims_cluster_autoctl_bg() { # LOG ARGS... -> pg_autoctl in the background, outliving this script
-    local log="$1" xdg
-    shift
+_ims_cluster_autoctl_bg() { # N LOG ARGS... -> pg_autoctl of N (0 = monitor) in the background,
+    # outliving this script
+    local n="$1" log="$2" xdg
+    shift 2
     xdg="$(_ims_cluster_base)/xdg"
     # setsid: a session of its own, so the terminal's Ctrl-C or hang-up does not reach it;
     # exec and the redirections: no shell lingers holding this script's output open.
     local -a cmd=(env "XDG_CONFIG_HOME=$xdg/config" "XDG_DATA_HOME=$xdg/data"
         "XDG_RUNTIME_DIR=$xdg/run" pg_autoctl "$@")
     ((EUID != 0)) || cmd=(runuser -u postgres -- "${cmd[@]}")
+    # In its namespace: the keeper, PostgreSQL and everything they start see only that
+    # namespace's network (its veth and its own loopback). Only the network is separate: pid
+    # files, signals and the Unix sockets under the data dir work as on the loopback cluster.
+    [[ -z "$IMS_CLUSTER_NETNS" ]] || cmd=(ip netns exec "$(_ims_netns_ns "$n")" "${cmd[@]}")
     (cd / && exec setsid "${cmd[@]}") >>"$log" 2>&1 </dev/null &
 }
 
@@ -105,12 +273,12 @@ _ims_cluster_created() { # NAME -> 0 if pg_autoctl has a configuration for NAME
     [[ -f "$(_ims_cluster_base)/xdg/config/pg_autoctl$pgdata/pg_autoctl.cfg" ]]
 }
 
-_ims_cluster_psql() { # PORT DB SQL -> one unaligned value per line
-    "$(_ims_pg_bin_latest)/psql" -X -q -tA -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" \
-        -U postgres -d "$2" -c "$3"
+_ims_cluster_psql() { # N DB SQL -> one unaligned value per line (N: 0 = monitor, nodeN)
+    PGCONNECT_TIMEOUT=3 "$(_ims_pg_bin_latest)/psql" -X -q -tA -v ON_ERROR_STOP=1 \
+        -h "$(_ims_cluster_host "$1")" -p "$(_ims_cluster_node_port "$1")" -U postgres -d "$2" -c "$3"
 }
 
-_ims_cluster_monitor_sql() { _ims_cluster_psql "$IMS_CLUSTER_PG_PORT" pg_auto_failover "$1"; }
+_ims_cluster_monitor_sql() { _ims_cluster_psql 0 pg_auto_failover "$1"; }
 
 _ims_cluster_prepare_dirs() {
     local base
@@ -124,24 +292,52 @@ _ims_cluster_prepare_dirs() {
     fi
 }
 
+_ims_cluster_port_taken() { # N -> 0 if something listens where N (0 = monitor) would
+    # A fresh namespace has nothing listening: only the loopback cluster can meet another
+    # server (of another checkout) on its port.
+    [[ -z "$IMS_CLUSTER_NETNS" ]] && _ims_port_open "$(_ims_cluster_node_port "$1")"
+}
+
+# N (0 = monitor) -> trusts the private subnet, as initdb's 127.0.0.1 entry does on the
+# loopback cluster: the root namespace (the service, psql here; they come from the bridge
+# address) as any user, and the nodes among themselves. pg_autoctl's own entries cover
+# replication and the --dbname only, and pg_rewind connects to the database postgres: a
+# demoted primary could not rewind and fell back to a full pg_basebackup. Added once
+# pg_autoctl has written its own entries, so the two do not edit the file at once.
+_ims_cluster_node_hba() {
+    [[ -n "$IMS_CLUSTER_NETNS" ]] || return 0
+    local pgdata line
+    pgdata="$(_ims_cluster_pgdata "$(_ims_cluster_name "$1")")"
+    line="host all all $IMS_CLUSTER_NETNS_NET.0/24 trust # ims: the cluster's private subnet"
+    grep -q 'Auto-generated by pg_auto_failover' "$pgdata/pg_hba.conf" 2>/dev/null || return 1
+    grep -qxF "$line" "$pgdata/pg_hba.conf" && return 0
+    printf '%s\n' "$line" >>"$pgdata/pg_hba.conf"
+    _ims_as_pg "$(_ims_pg_bin_latest)/pg_ctl" reload -s -D "$pgdata" >/dev/null 2>&1 || true
+}
+
+_ims_cluster_monitor_ready() {
+    _ims_cluster_node_hba 0 && _ims_cluster_monitor_sql "select 1 from pgautofailover.formation"
+}
+
 _ims_cluster_start_monitor() {
-    local base pgdata bin
+    local base pgdata bin host
     base="$(_ims_cluster_base)"
     pgdata="$(_ims_cluster_pgdata monitor)"
     bin="$(_ims_pg_bin_latest)"
+    host="$(_ims_cluster_host 0)"
     if ! _ims_cluster_running monitor; then
         if _ims_cluster_created monitor; then
-            _ims_cluster_autoctl_bg "$base/monitor.log" run --pgdata "$pgdata"
+            _ims_cluster_autoctl_bg 0 "$base/monitor.log" run --pgdata "$pgdata"
         else
-            _ims_port_open "$IMS_CLUSTER_PG_PORT" &&
+            _ims_cluster_port_taken 0 &&
                 _ims_die "port $IMS_CLUSTER_PG_PORT is taken; set IMS_CLUSTER_PG_PORT"
             _ims_note "creating the pg_auto_failover monitor in $pgdata"
-            _ims_cluster_autoctl_bg "$base/monitor.log" create monitor --pgdata "$pgdata" \
-                --pgport "$IMS_CLUSTER_PG_PORT" --hostname 127.0.0.1 --listen 127.0.0.1 \
+            _ims_cluster_autoctl_bg 0 "$base/monitor.log" create monitor --pgdata "$pgdata" \
+                --pgport "$IMS_CLUSTER_PG_PORT" --hostname "$host" --listen "$host" \
                 --auth trust --no-ssl --pgctl "$bin/pg_ctl" --run
         fi
     fi
-    IMS_START_TIMEOUT=60 _ims_wait _ims_cluster_monitor_sql "select 1 from pgautofailover.formation" ||
+    IMS_START_TIMEOUT=60 _ims_wait _ims_cluster_monitor_ready ||
         _ims_die "the monitor does not answer on port $IMS_CLUSTER_PG_PORT; see $base/monitor.log"
     local guc changed=""
     for guc in "${_ims_cluster_monitor_gucs[@]}"; do
@@ -151,7 +347,7 @@ _ims_cluster_start_monitor() {
         fi
     done
     [[ -z "$changed" ]] || _ims_cluster_monitor_sql "select pg_reload_conf()" >/dev/null
-    _ims_note "pg_auto_failover monitor on 127.0.0.1:$IMS_CLUSTER_PG_PORT"
+    _ims_note "pg_auto_failover monitor on $host:$IMS_CLUSTER_PG_PORT"
 }
 
 _ims_cluster_node_state() { # N -> "reported/goal" state of nodeN on the monitor, or nothing
@@ -167,19 +363,20 @@ _ims_cluster_node_settled() { # N -> 0 once nodeN is a primary or a secondary, r
 }
 
 _ims_cluster_start_node() { # N -> starts nodeN's keeper (creating the node) unless it runs
-    local n="$1" base pgdata port bin
+    local n="$1" base pgdata port bin host
     base="$(_ims_cluster_base)"
     pgdata="$(_ims_cluster_pgdata "node$n")"
     port="$(_ims_cluster_node_port "$n")"
     bin="$(_ims_pg_bin_latest)"
+    host="$(_ims_cluster_host "$n")"
     if ! _ims_cluster_running "node$n"; then
         if _ims_cluster_created "node$n"; then
-            _ims_cluster_autoctl_bg "$base/node$n.log" run --pgdata "$pgdata"
+            _ims_cluster_autoctl_bg "$n" "$base/node$n.log" run --pgdata "$pgdata"
         else
-            _ims_port_open "$port" && _ims_die "port $port is taken (node$n); set IMS_CLUSTER_PG_PORT"
-            _ims_note "creating PostgreSQL node$n (port $port, candidate priority ${_ims_cluster_priorities[n - 1]})"
-            _ims_cluster_autoctl_bg "$base/node$n.log" create postgres --pgdata "$pgdata" \
-                --pgport "$port" --hostname 127.0.0.1 --listen 127.0.0.1 --name "node$n" \
+            _ims_cluster_port_taken "$n" && _ims_die "port $port is taken (node$n); set IMS_CLUSTER_PG_PORT"
+            _ims_note "creating PostgreSQL node$n ($host:$port, candidate priority ${_ims_cluster_priorities[n - 1]})"
+            _ims_cluster_autoctl_bg "$n" "$base/node$n.log" create postgres --pgdata "$pgdata" \
+                --pgport "$port" --hostname "$host" --listen "$host" --name "node$n" \
                 --dbname ims --monitor "$(ims_cluster_monitor_url)" --auth trust --no-ssl \
                 --pgctl "$bin/pg_ctl" --candidate-priority "${_ims_cluster_priorities[n - 1]}" \
                 --replication-quorum true --run
@@ -199,8 +396,15 @@ _ims_cluster_settle_node() { # N -> applies the keeper timeouts, waits for prima
     # A standby's first start copies the primary (pg_basebackup): give it time.
     IMS_START_TIMEOUT=120 _ims_wait _ims_cluster_created "node$n" ||
         _ims_die "node$n was not created; see $base/node$n.log"
+    IMS_START_TIMEOUT=180 _ims_wait _ims_cluster_node_settled "$n" ||
+        _ims_die "node$n did not become primary or secondary (state: $(_ims_cluster_node_state "$n")); see $base/node$n.log"
+    # The settings once the node is settled: a reload while `pg_autoctl create` still runs
+    # (its pid file exists) interrupted it with SIGHUP, and the restarted keeper, with its
+    # group not yet written, failed over and over ("group -1").
     local changed=""
-    for kv in "${_ims_cluster_keeper_timeouts[@]}"; do
+    # The monitor URL too: a node created before the URL had its TCP settings gets them (a
+    # reload makes the keeper reconnect with it).
+    for kv in "${_ims_cluster_keeper_timeouts[@]}" "pg_autoctl.monitor=$(ims_cluster_monitor_url)"; do
         if [[ "$(ims_cluster_autoctl config get --pgdata "$pgdata" "${kv%%=*}" 2>/dev/null)" != "${kv#*=}" ]]; then
             ims_cluster_autoctl config set --pgdata "$pgdata" "${kv%%=*}" "${kv#*=}" >/dev/null
             changed=1
@@ -209,9 +413,22 @@ _ims_cluster_settle_node() { # N -> applies the keeper timeouts, waits for prima
     if [[ -n "$changed" ]] && _ims_cluster_running "node$n"; then
         ims_cluster_autoctl reload --pgdata "$pgdata" >/dev/null 2>&1 || true
     fi
-    IMS_START_TIMEOUT=180 _ims_wait _ims_cluster_node_settled "$n" ||
-        _ims_die "node$n did not become primary or secondary (state: $(_ims_cluster_node_state "$n")); see $base/node$n.log"
-    _ims_note "PostgreSQL node$n on 127.0.0.1:$port: $(_ims_cluster_node_state "$n")"
+    _ims_cluster_node_hba "$n" || _ims_die "node$n has no pg_hba.conf in $pgdata"
+    _ims_cluster_node_gucs_apply "$n"
+    _ims_note "PostgreSQL node$n on $(_ims_cluster_host "$n"):$port: $(_ims_cluster_node_state "$n")"
+}
+
+# N -> the replication timeouts above, by ALTER SYSTEM (postgresql.auto.conf outranks the
+# file pg_autoctl rewrites; it is allowed on a standby too, and a node cloned later copies it).
+_ims_cluster_node_gucs_apply() {
+    local n="$1" guc changed=""
+    for guc in "${_ims_cluster_node_gucs[@]}"; do
+        if [[ "$(_ims_cluster_psql "$n" postgres "show ${guc%%=*}")" != "${guc#*=}" ]]; then
+            _ims_cluster_psql "$n" postgres "alter system set ${guc%%=*} = '${guc#*=}'" >/dev/null
+            changed=1
+        fi
+    done
+    [[ -z "$changed" ]] || _ims_cluster_psql "$n" postgres "select pg_reload_conf()" >/dev/null
 }
 
 _ims_cluster_quorum() {
@@ -318,6 +535,7 @@ ims_cluster_up() {
     # what this starts: pg_autoctl and PostgreSQL install their own SIGHUP handlers (reload),
     # which replace an inherited ignore; Redis ignores SIGHUP anyway.
     trap '' HUP
+    [[ -z "$IMS_CLUSTER_NETNS" ]] || _ims_netns_up
     _ims_cluster_prepare_dirs
     _ims_cluster_start_monitor
     # Existing nodes start together: a former standby started alone is asked to take part in
@@ -369,6 +587,10 @@ ims_cluster_down() {
     done
     [[ -z "$primary" ]] || _ims_cluster_stop_autoctl "$primary"
     _ims_cluster_stop_autoctl monitor
+    if [[ -n "$IMS_CLUSTER_NETNS" ]]; then
+        ims_cluster_heal 1 2 3
+        _ims_netns_down
+    fi
 }
 
 _ims_cluster_pid_gone_as() { ! _ims_pid_alive "$1" "$2"; }
@@ -376,20 +598,24 @@ _ims_cluster_pid_gone_as() { ! _ims_pid_alive "$1" "$2"; }
 ims_cluster_status() { # prints the state; returns 1 if something is down
     local rc=0 n name dir port role pid
     if _ims_cluster_running monitor; then
-        echo "monitor:  running on 127.0.0.1:$IMS_CLUSTER_PG_PORT, data $(_ims_cluster_pgdata monitor)"
+        echo "monitor:  running on $(_ims_cluster_host 0):$IMS_CLUSTER_PG_PORT, data $(_ims_cluster_pgdata monitor)"
         ims_cluster_autoctl show state --pgdata "$(_ims_cluster_pgdata monitor)" 2>/dev/null || rc=1
         echo "number_sync_standbys: $(_ims_cluster_monitor_sql "select number_sync_standbys from
             pgautofailover.formation where formationid = 'default'" 2>/dev/null || echo '?')"
     else
-        echo "monitor:  stopped (port $IMS_CLUSTER_PG_PORT)"
+        echo "monitor:  stopped ($(_ims_cluster_host 0):$IMS_CLUSTER_PG_PORT)"
         rc=1
     fi
     for n in 1 2 3; do
         if _ims_cluster_running "node$n"; then
-            echo "node$n:    pg_autoctl running, port $(_ims_cluster_node_port "$n")"
+            echo "node$n:    pg_autoctl running, $(_ims_cluster_host "$n"):$(_ims_cluster_node_port "$n")"
         else
-            echo "node$n:    stopped (port $(_ims_cluster_node_port "$n"))"
+            echo "node$n:    stopped ($(_ims_cluster_host "$n"):$(_ims_cluster_node_port "$n"))"
             rc=1
+        fi
+        if [[ -n "$IMS_CLUSTER_NETNS" ]] && _ims_netns_exists "$(_ims_netns_ns "$n")" &&
+            ip netns exec "$(_ims_netns_ns "$n")" nft list table inet "$_ims_netns_table" >/dev/null 2>&1; then
+            echo "node$n:    PARTITIONED (scripts/cluster heal --netns)"
         fi
     done
     for n in 1 2; do
@@ -429,7 +655,7 @@ ims_cluster_status() { # prints the state; returns 1 if something is down
 # three Sentinels, through which the cache follows the Redis master.
 ims_cluster_env() {
     local hosts="" sentinels="" n
-    for n in 1 2 3; do hosts+="${hosts:+,}127.0.0.1:$(_ims_cluster_node_port "$n")"; done
+    for n in 1 2 3; do hosts+="${hosts:+,}$(_ims_cluster_host "$n"):$(_ims_cluster_node_port "$n")"; done
     for n in 0 1 2; do sentinels+="${sentinels:+,}127.0.0.1:$((IMS_CLUSTER_SENTINEL_PORT + n))"; done
     printf "IMS_DATABASE_URL='postgres://postgres@%s/ims?target_session_attrs=read-write'\n" "$hosts"
     printf "IMS_DATABASE_READ_URL='postgres://postgres@%s/ims?target_session_attrs=prefer-standby'\n" "$hosts"

@@ -89,6 +89,10 @@ pub fn parse_hosts(url: &str) -> Result<Hosts, String> {
 pub enum Role {
     Primary,
     Standby,
+    /// Takes writes, but on an older timeline than the primary: an old primary cut off from
+    /// the cluster by a partition, until its keeper demotes it. Its commits wait for standbys
+    /// that no longer follow it, so it takes no requests at all.
+    Superseded,
     /// No answer within a second.
     Down,
 }
@@ -101,6 +105,8 @@ pub struct NodeState {
     pub lag_secs: f64,
     /// WAL replayed (standby) or written (primary), as a byte position (`pg_lsn - '0/0'`).
     pub lsn: u64,
+    /// The timeline a writable node writes on (0 for a standby): each promotion starts a new one.
+    pub timeline: i64,
 }
 
 impl NodeState {
@@ -108,6 +114,7 @@ impl NodeState {
         role: Role::Down,
         lag_secs: 0.0,
         lsn: 0,
+        timeline: 0,
     };
 }
 
@@ -167,7 +174,8 @@ async fn follow(steered: Steered, period: Duration) {
                 }),
         )
         .await;
-        let primary = seen.iter().position(|s| s.role == Role::Primary);
+        let mut seen = seen;
+        let primary = pick_primary(&mut seen);
         let previous = steered.topology.borrow().primary;
         let moved = primary.is_some() && primary != previous;
         if moved {
@@ -189,6 +197,27 @@ async fn follow(steered: Steered, period: Duration) {
     }
 }
 
+/// The host the primary pool should use: a writable one (the probe calls it `Primary`), the
+/// newest timeline first. Two can answer during a network partition: the old primary, cut off
+/// from its standbys (its commits wait for them and are never acknowledged) until its keeper
+/// demotes it, and the promoted standby; the first in the list would keep the service writing
+/// to the old one (failure test (e)). The other writable ones become `Superseded`.
+fn pick_primary(seen: &mut [NodeState]) -> Option<usize> {
+    let primary = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.role == Role::Primary)
+        // min_by_key keeps the first of equals: the host list's order breaks ties.
+        .min_by_key(|(_, s)| std::cmp::Reverse(s.timeline))
+        .map(|(i, _)| i)?;
+    for (i, node) in seen.iter_mut().enumerate() {
+        if i != primary && node.role == Role::Primary {
+            node.role = Role::Superseded;
+        }
+    }
+    Some(primary)
+}
+
 /// One probe on the host's kept connection, opened (within a second) when missing.
 async fn probe_host(
     host: &PgConnectOptions,
@@ -205,7 +234,7 @@ async fn probe_host(
     let conn = probe.as_mut()?;
     // transaction_read_only as libpq's target_session_attrs=read-write checks it: a node being
     // promoted by pg_auto_failover is out of recovery but refuses writes until it is primary.
-    let row: Option<(bool, bool, f64, i64)> = tokio::time::timeout(
+    let row: Option<(bool, bool, f64, i64, i64)> = tokio::time::timeout(
         LIMIT,
         sqlx::query_as(
             "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')::bool,
@@ -214,7 +243,10 @@ async fn probe_host(
                          ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
                     END::float8,
                     (CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0')
-                          ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8",
+                          ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8,
+                    CASE WHEN pg_is_in_recovery() THEN 0
+                         ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
+                    END::int8",
         )
         .fetch_one(&mut *conn),
     )
@@ -222,7 +254,7 @@ async fn probe_host(
     .ok()
     .and_then(Result::ok);
     match row {
-        Some((in_recovery, read_only, lag_secs, lsn)) => Some(NodeState {
+        Some((in_recovery, read_only, lag_secs, lsn, timeline)) => Some(NodeState {
             // A read-only node that is out of recovery has every commit: it serves reads.
             role: if in_recovery || read_only {
                 Role::Standby
@@ -231,6 +263,7 @@ async fn probe_host(
             },
             lag_secs,
             lsn: u64::try_from(lsn).unwrap_or_default(),
+            timeline,
         }),
         None => {
             // A dead or hung host: drop the connection, reopen on the next round.
@@ -269,6 +302,32 @@ mod tests {
             assert_eq!(host.get_username(), "app");
             assert_eq!(host.get_database(), Some("ims"));
         }
+    }
+
+    fn node(role: Role, timeline: i64) -> NodeState {
+        NodeState {
+            role,
+            timeline,
+            ..NodeState::DOWN
+        }
+    }
+
+    #[test]
+    fn the_primary_is_the_writable_node_on_the_newest_timeline() {
+        use Role::*;
+        // One primary: wherever it is in the list.
+        let mut one = [node(Standby, 0), node(Down, 0), node(Primary, 3)];
+        assert_eq!(pick_primary(&mut one), Some(2));
+        // A partition: the old primary (timeline 3) still answers; the promoted one (4) wins
+        // and the old one takes nothing.
+        let mut split = [node(Primary, 3), node(Primary, 4)];
+        assert_eq!(pick_primary(&mut split), Some(1));
+        assert_eq!(split[0].role, Superseded);
+        // Equals: the list's order.
+        let mut tie = [node(Primary, 2), node(Primary, 2)];
+        assert_eq!(pick_primary(&mut tie), Some(0));
+        let mut none = [node(Down, 0), node(Standby, 0)];
+        assert_eq!(pick_primary(&mut none), None);
     }
 
     #[test]

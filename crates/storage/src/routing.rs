@@ -117,6 +117,7 @@ mod tests {
             role,
             lag_secs,
             lsn,
+            timeline: 0,
         }
     }
 

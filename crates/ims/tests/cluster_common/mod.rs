@@ -3,6 +3,10 @@
 //! service on it. Ports come from the same variables as the scripts' (IMS_CLUSTER_PG_PORT,
 //! IMS_CLUSTER_REDIS_PORT, IMS_CLUSTER_SENTINEL_PORT), so two checkouts can run two clusters.
 //!
+//! Two variants ([`Net`]): the loopback cluster (`scripts/cluster up`; the plain functions
+//! below) and the one with every node in a network namespace of its own (`scripts/cluster
+//! --netns up`; the `_in`/`_on` functions), which test (e) partitions.
+//!
 //! The tests sharing this cluster run one at a time (`.config/nextest.toml`, group `cluster`).
 #![allow(dead_code)]
 
@@ -51,14 +55,33 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Which cluster: on 127.0.0.1, or each node in its own network namespace
+/// (IMS_CLUSTER_NETNS=1 in scripts/lib/cluster.sh: other addresses, data in `.data/cluster-netns`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Net {
+    Loopback,
+    Namespaces,
+}
+
 /// Runs a shell snippet with the cluster's library loaded; returns its output, panics on failure.
 pub fn cluster_shell(snippet: &str) -> String {
+    cluster_shell_in(Net::Loopback, snippet)
+}
+
+/// As [`cluster_shell`], on the given variant of the cluster (set explicitly either way, so an
+/// IMS_CLUSTER_NETNS in the caller's environment does not switch the loopback tests over).
+pub fn cluster_shell_in(net: Net, snippet: &str) -> String {
     let script = format!(
         "set -euo pipefail; source scripts/lib/services.sh; source scripts/lib/cluster.sh; {snippet}"
     );
+    let netns = match net {
+        Net::Loopback => "",
+        Net::Namespaces => "1",
+    };
     let out = Command::new("bash")
         .arg("-c")
         .arg(script)
+        .env("IMS_CLUSTER_NETNS", netns)
         .current_dir(repo_root())
         .output()
         .expect("bash runs");
@@ -72,7 +95,104 @@ pub fn cluster_shell(snippet: &str) -> String {
 
 /// Starts whatever part of the cluster is not running (installing what is missing).
 pub fn cluster_up() {
-    cluster_shell("ims_ensure_packages cluster && ims_cluster_up >&2");
+    cluster_up_in(Net::Loopback);
+}
+
+pub fn cluster_up_in(net: Net) {
+    cluster_shell_in(net, "ims_ensure_packages cluster && ims_cluster_up >&2");
+}
+
+/// A node's address as the service reaches it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Addr {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// node1..3's addresses, as scripts/lib/cluster.sh has them (`ims_cluster_node_addrs`).
+pub fn node_addrs(net: Net) -> Vec<Addr> {
+    cluster_shell_in(net, "ims_cluster_node_addrs")
+        .lines()
+        .map(|line| {
+            let (host, port) = line.split_once(' ').expect("host port");
+            Addr {
+                host: host.to_owned(),
+                port: port.parse().expect("a port"),
+            }
+        })
+        .collect()
+}
+
+/// The monitor's address.
+pub fn monitor_addr(net: Net) -> Addr {
+    let line = cluster_shell_in(
+        net,
+        r#"printf '%s %s' "$(_ims_cluster_host 0)" "$IMS_CLUSTER_PG_PORT""#,
+    );
+    let (host, port) = line.split_once(' ').expect("host port");
+    Addr {
+        host: host.to_owned(),
+        port: port.parse().expect("a port"),
+    }
+}
+
+/// The names of the nodes the monitor has assigned `primary` or `wait_primary` (the states in
+/// which a node takes writes; the goal, which the node reaches and then reports), `None` when
+/// it does not answer within a second.
+pub async fn monitor_primaries(monitor: &Addr) -> Option<Vec<String>> {
+    let attempt = async {
+        let mut conn =
+            PgConnection::connect_with(&node_at(monitor).database("pg_auto_failover")).await?;
+        sqlx::query_scalar::<_, String>(
+            "SELECT nodename::text FROM pgautofailover.node
+             WHERE goalstate IN ('primary', 'wait_primary')",
+        )
+        .fetch_all(&mut conn)
+        .await
+    };
+    tokio::time::timeout(Duration::from_secs(1), attempt)
+        .await
+        .ok()
+        .and_then(Result::ok)
+}
+
+pub fn node_at(addr: &Addr) -> PgConnectOptions {
+    PgConnectOptions::new()
+        .host(&addr.host)
+        .port(addr.port)
+        .username("postgres")
+        .disable_statement_logging()
+}
+
+/// `Some(true)` for a standby, `Some(false)` for a primary, `None` when it does not answer
+/// within a second.
+pub async fn in_recovery(addr: &Addr) -> Option<bool> {
+    let attempt = async {
+        let mut conn = PgConnection::connect_with(&node_at(addr).database("postgres")).await?;
+        sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
+            .fetch_one(&mut conn)
+            .await
+    };
+    tokio::time::timeout(Duration::from_secs(1), attempt)
+        .await
+        .ok()
+        .and_then(Result::ok)
+}
+
+/// The index (0 = node1) of the first node that is not in recovery.
+pub async fn primary_index(addrs: &[Addr]) -> Option<usize> {
+    for (i, addr) in addrs.iter().enumerate() {
+        if in_recovery(addr).await == Some(false) {
+            return Some(i);
+        }
+    }
+    None
 }
 
 pub fn node(port: u16) -> PgConnectOptions {
@@ -108,10 +228,7 @@ pub async fn app_on_cluster() -> TestApp {
 
 /// As [`app_on_cluster`], with the given settings and cache (`None`: the test Redis).
 pub async fn app_on_cluster_with(settings: api::Settings, redis_url: Option<String>) -> TestApp {
-    let redis = redis_url.unwrap_or_else(|| {
-        std::env::var("IMS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:63791".into())
-    });
-    app_on_cluster_cached(settings, cache::CacheConfig::new(redis)).await
+    app_on(Net::Loopback, settings, redis_url).await
 }
 
 /// The cluster's Redis as the service sees it when it follows the master through the three
@@ -133,32 +250,51 @@ pub fn redis_master_name() -> String {
     "ims".into()
 }
 
+/// As [`app_on_cluster_with`], on the given variant of the cluster.
+pub async fn app_on(net: Net, settings: api::Settings, redis_url: Option<String>) -> TestApp {
+    let redis = redis_url.unwrap_or_else(|| {
+        std::env::var("IMS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:63791".into())
+    });
+    app_on_cached(net, settings, cache::CacheConfig::new(redis)).await
+}
+
 /// As [`app_on_cluster_with`], with the cache's settings given (e.g. [`sentinel_cache_config`]).
 pub async fn app_on_cluster_cached(
     settings: api::Settings,
     cache_config: cache::CacheConfig,
 ) -> TestApp {
-    cluster_up();
-    let primary = primary_port().await.expect("the cluster has a primary");
+    app_on_cached(Net::Loopback, settings, cache_config).await
+}
+
+async fn app_on_cached(
+    net: Net,
+    settings: api::Settings,
+    cache_config: cache::CacheConfig,
+) -> TestApp {
+    cluster_up_in(net);
+    let addrs = node_addrs(net);
+    let primary = &addrs[primary_index(&addrs)
+        .await
+        .expect("the cluster has a primary")];
     let name = format!("ims_ha_{}", Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect_with(&node(primary).database("postgres"))
+    let mut admin = PgConnection::connect_with(&node_at(primary).database("postgres"))
         .await
         .expect("connect to the primary");
     admin
         .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
         .await
         .expect("create the test database");
-    let hosts: Vec<PgConnectOptions> = nodes().iter().map(|p| node(*p).database(&name)).collect();
+    let hosts: Vec<PgConnectOptions> = addrs.iter().map(|a| node_at(a).database(&name)).collect();
     let db = storage::Db::connect(&storage::DbConfig {
         min_connections: 0,
         max_connections: 20,
         acquire_timeout: Duration::from_secs(3),
         primary_hosts: hosts.clone(),
-        read: Some(node(primary).database(&name)),
+        read: Some(node_at(primary).database(&name)),
         read_hosts: hosts,
         // The primary first: a standby may not have replayed CREATE DATABASE yet (a commit
         // waits for one standby to flush it, not for every standby to apply it).
-        ..storage::DbConfig::new(node(primary).database(&name))
+        ..storage::DbConfig::new(node_at(primary).database(&name))
     });
     db.migrate().await.expect("migrate on the cluster");
     TestApp::spawn_on_cache(settings, db, name, cache_config).await
@@ -166,10 +302,15 @@ pub async fn app_on_cluster_cached(
 
 /// Drops the test's database on whichever node is the primary now.
 pub async fn drop_database(app: &TestApp) {
+    drop_database_on(Net::Loopback, app).await;
+}
+
+pub async fn drop_database_on(net: Net, app: &TestApp) {
     let name = app.database_name.clone();
     app.db.close().await;
-    let primary = primary_port().await.expect("a primary");
-    let mut admin = PgConnection::connect_with(&node(primary).database("postgres"))
+    let addrs = node_addrs(net);
+    let primary = &addrs[primary_index(&addrs).await.expect("a primary")];
+    let mut admin = PgConnection::connect_with(&node_at(primary).database("postgres"))
         .await
         .expect("connect to the primary");
     let _ = admin
