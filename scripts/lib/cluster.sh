@@ -25,12 +25,25 @@
 # network namespace of their own instead, so that a network partition can be made (failure
 # test (e), crates/ims/tests/ha_partition.rs): a veth pair per namespace joins it to a bridge
 # in the root namespace, on the private /24 IMS_CLUSTER_NETNS_NET (10.231.0): the bridge (the
-# service's side) .1, the monitor .10, nodeN .1N, same ports as above. Its data is apart from
+# service's side) .1, the monitor .10, nodeN .1N, on ports of their own (55440-55443, Redis
+# 63815-63816, Sentinels 26390-26392). Its data is apart from
 # the loopback cluster's ($IMS_DATA_DIR/cluster-netns); Redis and the Sentinels stay on
 # 127.0.0.1 (the partition is about PostgreSQL). Names carry the monitor port, so two checkouts
 # on their own ports (and subnets) do not meet: namespaces ims-<port>-monitor, ims-<port>-nodeN,
 # bridge ims-<port>-br, veths ims-<port>-m and ims-<port>-nN.
 
+IMS_CLUSTER_NETNS="${IMS_CLUSTER_NETNS:-}"
+[[ "$IMS_CLUSTER_NETNS" != 0 ]] || IMS_CLUSTER_NETNS=""
+IMS_CLUSTER_NETNS_NET="${IMS_CLUSTER_NETNS_NET:-10.231.0}"
+# The namespaced cluster has ports of its own (55440, 63815, 26390 unless set), so both can
+# run at once: PostgreSQL's Unix sockets (/var/run/postgresql/.s.PGSQL.<port>) and Redis and
+# the Sentinels (on 127.0.0.1 in both) share the root namespace. (The failure tests run
+# the loopback cluster's tests and then the partition test in one `scripts/test`.)
+if [[ -n "$IMS_CLUSTER_NETNS" ]]; then
+    IMS_CLUSTER_PG_PORT="${IMS_CLUSTER_PG_PORT:-55440}"
+    IMS_CLUSTER_REDIS_PORT="${IMS_CLUSTER_REDIS_PORT:-63815}"
+    IMS_CLUSTER_SENTINEL_PORT="${IMS_CLUSTER_SENTINEL_PORT:-26390}"
+fi
 IMS_CLUSTER_PG_PORT="${IMS_CLUSTER_PG_PORT:-55430}"
 # 63805: off the grid scripts/services moves a taken dev/test Redis port along (63790, 63800,
 # 63810, ... and 63791, 63801, ...), so the two never meet.
@@ -84,9 +97,6 @@ _ims_cluster_node_gucs=(
     "wal_receiver_status_interval=1s"
 )
 
-IMS_CLUSTER_NETNS="${IMS_CLUSTER_NETNS:-}"
-[[ "$IMS_CLUSTER_NETNS" != 0 ]] || IMS_CLUSTER_NETNS=""
-IMS_CLUSTER_NETNS_NET="${IMS_CLUSTER_NETNS_NET:-10.231.0}"
 
 for _v in IMS_CLUSTER_PG_PORT IMS_CLUSTER_REDIS_PORT IMS_CLUSTER_SENTINEL_PORT; do
     if ! [[ "${!_v}" =~ ^[0-9]+$ ]] || ((10#${!_v} < 1 || 10#${!_v} > 65532)); then
