@@ -325,6 +325,20 @@ async fn a_partitioned_primary_acknowledges_no_write_and_rejoins_by_rewind() {
         t.failed_reads,
         t.reads
     );
+    // When each failed write was sent, relative to the cut, and what it got (0: no answer).
+    let failures: Vec<String> = t
+        .failed_writes
+        .iter()
+        .map(|(sent, status)| {
+            let at = if *sent >= cut_at {
+                secs(*sent - cut_at)
+            } else {
+                -secs(cut_at - *sent)
+            };
+            format!("{at:.1}s:{status}")
+        })
+        .collect();
+    eprintln!("HA (e) failed writes: {}", failures.join(" "));
     eprintln!(
         "HA (e) partition of primary node{} ({}): it stopped after {:.2} s, node{} promoted after \
          {:.2} s, wait_primary after {:.2} s, writes again after {:.2} s; healed, back as a \
