@@ -175,6 +175,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for IdempotentBody<T> {
                 )
             }
         };
+        if key
+            .as_deref()
+            .is_some_and(|k| k.starts_with(storage::idempotency::SERVICE_KEY_PREFIX))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "Idempotency-Key must not start with {}: the service's own keys do",
+                storage::idempotency::SERVICE_KEY_PREFIX
+            )));
+        }
         // Keys let a write be retried after a failover (`crate::failover`): the client's own,
         // or one the failover middleware made up for this request.
         let retry_key = req.extensions().get::<crate::failover::RetryKey>();

@@ -69,7 +69,11 @@ impl RetryKey {
     fn new() -> Self {
         Self {
             // Random, so no client's own key can collide with it.
-            key: format!("ims-retry-{}", Uuid::new_v4()),
+            key: format!(
+                "{}{}",
+                storage::idempotency::SERVICE_KEY_PREFIX,
+                Uuid::new_v4()
+            ),
             claimed: Arc::default(),
         }
     }

@@ -144,3 +144,27 @@ async fn a_failed_write_does_not_use_up_its_key() {
     assert_eq!((retried, replayed), (StatusCode::CREATED, false), "{body}");
     assert_eq!(stock_quantity(&app, store, product).await, 2);
 }
+
+/// Keys starting `ims-retry-` are the service's own (made up to retry a write across a
+/// failover, and purged after an hour): a client's is refused and nothing is done.
+#[tokio::test]
+async fn a_key_in_the_services_own_namespace_is_refused() {
+    let app = TestApp::spawn().await;
+    let (store, product, _) = setup(&app).await;
+    let path = format!("/stores/{store}/inventory/{product}/adjustments");
+    let adjustment = json!({ "delta": 5, "reason": "delivery note 43" });
+    let (status, _, problem) = post_keyed(&app, &path, "ims-retry-123", &adjustment).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ims-retry-"),
+        "{problem}"
+    );
+    assert_eq!(
+        stock_quantity(&app, store, product).await,
+        0,
+        "nothing moved"
+    );
+}

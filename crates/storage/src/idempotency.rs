@@ -97,11 +97,20 @@ pub async fn record(
     Ok(())
 }
 
+/// Keys the service makes up for writes that came without one (so they can be retried across
+/// a failover, api's `failover` module) start with this; clients may not use it.
+pub const SERVICE_KEY_PREFIX: &str = "ims-retry-";
+
+/// The service's own keys matter only while a request retries (seconds); they go after an hour.
+const SERVICE_KEY_RETENTION: &str = "1 hour";
+
 /// Deletes keys past retention; returns how many.
 pub async fn purge_expired_keys(pool: &sqlx::PgPool) -> Result<u64> {
     let done = sqlx::query(&format!(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - interval '{RETENTION}'"
+        "DELETE FROM idempotency_keys WHERE created_at < now() - interval '{RETENTION}'
+            OR (starts_with(key, $1) AND created_at < now() - interval '{SERVICE_KEY_RETENTION}')"
     ))
+    .bind(SERVICE_KEY_PREFIX)
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
