@@ -171,6 +171,9 @@ impl TestApp {
         let db = storage::Db::connect(&storage::DbConfig {
             min_connections: 0,
             max_connections: 10,
+            // The machines are shared and noisy: a first connection to a fresh database has
+            // taken over the service's 5 s there (tests of timeouts set their own).
+            acquire_timeout: Duration::from_secs(15),
             ..storage::DbConfig::new(admin_options().database(&database_name))
         });
         let redis_url = redis_url.unwrap_or_else(|| {
