@@ -397,6 +397,29 @@ _ims_cluster_start_node() { # N -> starts nodeN's keeper (creating the node) unl
     fi
 }
 
+# The keeper rewrites pg_autoctl.cfg in place now and then (not by rename): a `config get` or
+# `config set` that reads it meanwhile finds it empty ("Failed to find section pg_autoctl",
+# seen while a standby was being created). Both are retried for a few seconds.
+_ims_cluster_config_get() { # PGDATA KEY -> the value, or nothing
+    local try value
+    for try in 1 2 3 4 5; do
+        if value="$(ims_cluster_autoctl config get --pgdata "$1" "$2" 2>/dev/null)"; then
+            printf '%s\n' "$value"
+            return 0
+        fi
+        sleep 1
+    done
+}
+
+_ims_cluster_config_set() { # PGDATA KEY VALUE
+    local try
+    for try in 1 2 3 4 5; do
+        ims_cluster_autoctl config set --pgdata "$1" "$2" "$3" >/dev/null 2>&1 && return 0
+        sleep 1
+    done
+    return 1
+}
+
 _ims_cluster_settle_node() { # N -> applies the keeper timeouts, waits for primary/secondary
     local n="$1" base pgdata port kv
     base="$(_ims_cluster_base)"
@@ -415,8 +438,9 @@ _ims_cluster_settle_node() { # N -> applies the keeper timeouts, waits for prima
     # The monitor URL too: a node created before the URL had its TCP settings gets them (a
     # reload makes the keeper reconnect with it).
     for kv in "${_ims_cluster_keeper_timeouts[@]}" "pg_autoctl.monitor=$(ims_cluster_monitor_url)"; do
-        if [[ "$(ims_cluster_autoctl config get --pgdata "$pgdata" "${kv%%=*}" 2>/dev/null)" != "${kv#*=}" ]]; then
-            ims_cluster_autoctl config set --pgdata "$pgdata" "${kv%%=*}" "${kv#*=}" >/dev/null
+        if [[ "$(_ims_cluster_config_get "$pgdata" "${kv%%=*}")" != "${kv#*=}" ]]; then
+            _ims_cluster_config_set "$pgdata" "${kv%%=*}" "${kv#*=}" ||
+                _ims_die "node$n: pg_autoctl config set ${kv%%=*} failed; see $base/node$n.log"
             changed=1
         fi
     done
