@@ -120,6 +120,7 @@ pub async fn route_and_retry(
         ..Route::default()
     }));
     let read = matches!(*request.method(), Method::GET | Method::HEAD);
+    let started_on = state.db.topology().map(|t| t.generation);
     let client_key = request.headers().contains_key("idempotency-key");
 
     // A write's body is kept for a second attempt; one of unknown or excessive length is not
@@ -161,12 +162,27 @@ pub async fn route_and_retry(
     let Some(failed) = first.extensions().get::<DatabaseFailed>().copied() else {
         return finish(&state, read, first).await;
     };
-    let in_failover = state.db.topology().is_some_and(|t| t.primary.is_none());
     // Only a handler that claimed a key (its own or the client's) in its transaction can
     // tell a retry from a first attempt.
     let keyed = retry_key.as_ref().is_some_and(RetryKey::was_claimed);
-    if !(failed.node_lost || in_failover) || !(read || keyed) {
+    if !(read || keyed) {
         return first;
+    }
+    // A failure is the failover's when the node went away, when there is no primary now, or
+    // when the primary moved while the request ran: a statement timing out on a primary cut
+    // off from its standbys (its rows locked by commits waiting for them) is only the last
+    // kind, and the follower may see the move a probe later than the timeout fires.
+    let moved = |state: &AppState| {
+        state
+            .db
+            .topology()
+            .is_some_and(|t| t.primary.is_none() || Some(t.generation) != started_on)
+    };
+    if !failed.node_lost && !moved(&state) {
+        state.db.await_probe_round(READ_RETRY_WAIT).await;
+        if !moved(&state) {
+            return first;
+        }
     }
     if read {
         if let Ok(mut route) = route.lock() {

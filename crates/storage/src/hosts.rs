@@ -185,6 +185,16 @@ async fn follow(steered: Steered, period: Duration) {
                 pool.set_connect_options((steered.decorate)(hosts[p].clone()));
             }
         }
+        // Fence a superseded old primary off from this service: the primary pool's idle
+        // connections to it would otherwise be reused (re-pointing the pool affects only new
+        // ones), and every write on it waits for standbys that no longer follow it.
+        for (node, probe) in seen.iter().zip(probes.iter_mut()) {
+            if node.role == Role::Superseded {
+                if let Some(conn) = probe.as_mut() {
+                    end_service_sessions(conn).await;
+                }
+            }
+        }
         steered.topology.send_modify(|t| {
             t.nodes = seen;
             // Between a dead primary and its successor there is none: writes wait for one.
@@ -194,6 +204,30 @@ async fn follow(steered: Steered, period: Duration) {
             }
             t.round += 1;
         });
+    }
+}
+
+/// Ends the service's sessions (application name `ims`) on a superseded node; each request on
+/// one fails as a lost node and is retried on the primary (api's `failover`). The service's
+/// role may end its own sessions without further privileges.
+async fn end_service_sessions(conn: &mut PgConnection) {
+    let ended = tokio::time::timeout(
+        Duration::from_secs(1),
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = 'ims' AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut *conn),
+    )
+    .await;
+    match ended {
+        Ok(Ok(n)) if n > 0 => tracing::warn!(
+            sessions = n,
+            "ended the service's sessions on a superseded primary"
+        ),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not end sessions on a superseded primary"),
+        Err(_) => tracing::warn!("ending sessions on a superseded primary timed out"),
     }
 }
 
