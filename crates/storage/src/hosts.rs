@@ -215,7 +215,8 @@ async fn end_service_sessions(conn: &mut PgConnection) {
         Duration::from_secs(1),
         sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
-             WHERE application_name = 'ims' AND pid <> pg_backend_pid()",
+             WHERE application_name = 'ims' AND datname = current_database()
+               AND pid <> pg_backend_pid()",
         )
         .fetch_one(&mut *conn),
     )
@@ -244,8 +245,12 @@ fn pick_primary(seen: &mut [NodeState]) -> Option<usize> {
         // min_by_key keeps the first of equals: the host list's order breaks ties.
         .min_by_key(|(_, s)| std::cmp::Reverse(s.timeline))
         .map(|(i, _)| i)?;
+    // Only an older timeline is a superseded primary: two writable hosts on the same timeline
+    // are one server under two names (or a cluster this service cannot tell apart), and
+    // fencing one would end the service's sessions on the primary itself.
+    let newest = seen[primary].timeline;
     for (i, node) in seen.iter_mut().enumerate() {
-        if i != primary && node.role == Role::Primary {
+        if i != primary && node.role == Role::Primary && node.timeline < newest {
             node.role = Role::Superseded;
         }
     }
@@ -357,9 +362,10 @@ mod tests {
         let mut split = [node(Primary, 3), node(Primary, 4)];
         assert_eq!(pick_primary(&mut split), Some(1));
         assert_eq!(split[0].role, Superseded);
-        // Equals: the list's order.
+        // Equals (one server under two names): the list's order, and nobody is fenced.
         let mut tie = [node(Primary, 2), node(Primary, 2)];
         assert_eq!(pick_primary(&mut tie), Some(0));
+        assert_eq!(tie[1].role, Primary);
         let mut none = [node(Down, 0), node(Standby, 0)];
         assert_eq!(pick_primary(&mut none), None);
     }
