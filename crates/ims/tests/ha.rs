@@ -164,25 +164,9 @@ async fn read_with_token(app: &TestApp, path: &str, token: &str) -> u16 {
         .map_or(0, |r| r.status().as_u16())
 }
 
-/// The 201 that ends the longest pause between 201s after `from`, as time since `from`, and
-/// that pause.
-fn longest_pause(t: &Tally, from: Instant) -> Option<(Duration, Duration)> {
-    let mut arrivals: Vec<Instant> = t
-        .acknowledged
-        .iter()
-        .map(|(_, _, at)| *at)
-        .filter(|at| *at > from)
-        .collect();
-    arrivals.sort();
-    let mut previous = from;
-    let mut longest: Option<(Duration, Instant)> = None;
-    for at in arrivals {
-        if longest.is_none_or(|(gap, _)| at - previous > gap) {
-            longest = Some((at - previous, at));
-        }
-        previous = at;
-    }
-    longest.map(|(gap, at)| (at - from, gap))
+/// [`longest_pause`] of the tally's 201s.
+fn pause_after(t: &Tally, from: Instant) -> Option<(Duration, Duration)> {
+    longest_pause(t.acknowledged.iter().map(|(_, _, at)| *at), from)
 }
 
 /// Every acknowledged order exists once, stock agrees with the orders and the movements.
@@ -314,7 +298,7 @@ async fn killing_the_primary_loses_no_acknowledged_order_and_it_rejoins_as_a_sta
     // killed postmaster's backends may still commit for a moment, replicated as ever, so the
     // first 201 after the kill can come from the old primary; the pause is the failover.)
     let (writes_again, pause) =
-        longest_pause(&t, killed_at).expect("writes resumed within 60 s of the kill");
+        pause_after(&t, killed_at).expect("writes resumed within 60 s of the kill");
     let (lost, unanswered) = check_orders(&app, &shop, &t).await;
     eprintln!(
         "HA (a) kill -9 primary 127.0.0.1:{victim}: writes again after {:.2} s (longest pause {:.2} s); \
@@ -398,7 +382,7 @@ async fn a_planned_switchover_fails_no_request() {
         task.await.expect("load task");
     }
     let t = tally.lock().await;
-    let (_, pause) = longest_pause(&t, started).expect("writes went on");
+    let (_, pause) = pause_after(&t, started).expect("writes went on");
     let (_, unanswered) = check_orders(&app, &shop, &t).await;
     eprintln!(
         "HA (b) switchover 127.0.0.1:{before} -> 127.0.0.1:{after} in {:.2} s: longest write pause \

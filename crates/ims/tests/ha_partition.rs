@@ -239,25 +239,9 @@ async fn a_partitioned_primary_acknowledges_no_write_and_rejoins_by_rewind() {
         .expect("the isolated primary stopped within 90 s");
     // Writes again: the 201 that ends the longest pause between 201s after the cut (the
     // service retries what failed, so the pause, not the failures, is the partition's cost).
-    let writes_again = {
-        let mut arrivals: Vec<Instant> = t
-            .acknowledged
-            .iter()
-            .map(|(_, _, at)| *at)
-            .filter(|at| *at > cut_at)
-            .collect();
-        arrivals.sort();
-        let mut previous = cut_at;
-        let mut longest: Option<(Duration, Instant)> = None;
-        for at in arrivals {
-            if longest.is_none_or(|(gap, _)| at - previous > gap) {
-                longest = Some((at - previous, at));
-            }
-            previous = at;
-        }
-        longest.map(|(_, at)| at - cut_at)
-    }
-    .expect("writes resumed within 90 s of the cut");
+    let writes_again = longest_pause(t.acknowledged.iter().map(|(_, _, at)| *at), cut_at)
+        .map(|(at, _)| at)
+        .expect("writes resumed within 90 s of the cut");
     // Acknowledged between the cut and the new primary's `wait_primary`: only the isolated
     // primary could have answered those (1 s of grace for a commit its standby confirmed just
     // before the cut).

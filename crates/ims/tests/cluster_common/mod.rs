@@ -353,3 +353,22 @@ pub async fn request(
         Err(_) => (0, Value::Null),
     }
 }
+
+/// The 201 that ends the longest pause between 201s (`arrivals`) after `from`, as time since
+/// `from`, and that pause: a failure test's "writes again".
+pub fn longest_pause(
+    arrivals: impl Iterator<Item = std::time::Instant>,
+    from: std::time::Instant,
+) -> Option<(Duration, Duration)> {
+    let mut arrivals: Vec<std::time::Instant> = arrivals.filter(|at| *at > from).collect();
+    arrivals.sort();
+    let mut previous = from;
+    let mut longest: Option<(Duration, std::time::Instant)> = None;
+    for at in arrivals {
+        if longest.is_none_or(|(gap, _)| at - previous > gap) {
+            longest = Some((at - previous, at));
+        }
+        previous = at;
+    }
+    longest.map(|(gap, at)| (at - from, gap))
+}
