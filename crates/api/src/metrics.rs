@@ -165,7 +165,7 @@ fn describe() {
 /// Middleware: counts, times and tracks every request by its route template (never the raw
 /// URI: ids would make every product a series of its own).
 pub async fn track(request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -177,11 +177,27 @@ pub async fn track(request: Request, next: Next) -> Response {
     in_flight.decrement(1.0);
     let status = response.status();
     let class = format!("{}xx", status.as_u16() / 100);
-    histogram!("ims_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone(), "status_class" => class)
+    histogram!("ims_http_request_duration_seconds", "method" => method, "route" => route.clone(), "status_class" => class)
         .record(started.elapsed().as_secs_f64());
     counter!("ims_http_requests_total", "method" => method, "route" => route, "status" => status.as_u16().to_string())
         .increment(1);
     response
+}
+
+/// The method as a label, from a fixed set: any other method name a client makes up would
+/// otherwise be a new series each, memory without bound for an anonymous caller.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics`: everything in the Prometheus text format.
