@@ -3,6 +3,14 @@
 use clap::{Parser, Subcommand};
 use ims::config::Config;
 
+/// mimalloc instead of glibc's allocator: under load glibc's malloc and free took about a
+/// fifth of the service's CPU, and its per-thread arenas kept the 19 MiB each password check
+/// (argon2) allocates on a blocking thread, so resident memory climbed past a gigabyte and
+/// stayed there; mimalloc is faster for many small short-lived allocations and returns freed
+/// large blocks to the system (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ims",
