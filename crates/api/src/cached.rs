@@ -9,7 +9,7 @@ use std::future::Future;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cache::{keys, Key, Outcome, Stale};
+use cache::{keys, Key, Outcome, Stale, Tally};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
@@ -46,6 +46,27 @@ where
     Ok(Cached(value, outcome))
 }
 
+/// [`read_through`] for a product body: `load` answers the body and its stock figures, and
+/// the key's newest figures are laid over a cached body by `apply` (see [`cache::Tally`]).
+pub async fn read_through_tallied<T, F, Fut>(
+    state: &AppState,
+    key: &Key,
+    field: &str,
+    load: F,
+    apply: impl Fn(&mut T, &Tally),
+) -> ApiResult<Cached<T>>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ApiResult<(T, Tally)>>,
+{
+    let (value, outcome) = state
+        .cache
+        .get_or_load_tallied(key, field, load, apply)
+        .await?;
+    Ok(Cached(value, outcome))
+}
+
 /// The variant name of a query: its canonical JSON.
 pub fn field_of<Q: Serialize>(query: &Q) -> String {
     serde_json::to_string(query).unwrap_or_default()
@@ -78,11 +99,11 @@ pub enum Sales {
     Unchanged,
 }
 
-/// What a stock change in `stores` of `products` makes stale: the products' bodies (their
-/// totals) by id and sku; the list variants that filter by stock or sort by sales (lists
-/// hold ids, so no other variant changes); the bestsellers after a sale; the stores' rows of
-/// these products and their stock lists (not their other rows); the dashboards (low-stock
-/// counts).
+/// What a stock change in `stores` of `products` makes stale: the products' stock figures
+/// by id and sku (moved forward to the committed ones, read here after the commit; their
+/// bodies stay cached); the list variants that filter by stock or sort by sales (lists hold
+/// ids, so no other variant changes); the bestsellers after a sale; the stores' rows of these
+/// products and their stock lists (not their other rows); the dashboards (low-stock counts).
 pub async fn stock_keys(
     state: &AppState,
     products: &[Uuid],
@@ -92,11 +113,18 @@ pub async fn stock_keys(
     let identities = storage::products::cache_identities(state.db.primary(), products).await?;
     let mut out: Vec<Stale> = Vec::new();
     let mut categories: Vec<Uuid> = Vec::new();
-    for (id, sku, category) in identities {
-        out.push(keys::product(id).into());
-        out.push(keys::product_sku(&sku).into());
-        if !categories.contains(&category) {
-            categories.push(category);
+    for product in identities {
+        let tally = tally_of(product.stock_seq, product.quantity, product.sales_count);
+        out.push(Stale::Tally {
+            key: keys::product(product.id),
+            tally,
+        });
+        out.push(Stale::Tally {
+            key: keys::product_sku(&product.sku),
+            tally,
+        });
+        if !categories.contains(&product.category_id) {
+            categories.push(product.category_id);
         }
     }
     for category in categories {
@@ -125,6 +153,15 @@ pub async fn stock_keys(
     }
     out.push(keys::dashboard(None).into());
     Ok(out)
+}
+
+/// A product's stock figures as the cache keeps them beside its bodies.
+pub fn tally_of(stock_seq: i64, quantity: i32, sales_count: i64) -> Tally {
+    Tally {
+        seq: stock_seq,
+        quantity: i64::from(quantity),
+        sold: sales_count,
+    }
 }
 
 /// What a change of an order (placement, status, payment) makes stale.

@@ -90,17 +90,27 @@ pub(crate) async fn products_by_id(
     let keys: Vec<Key> = ids.iter().map(|id| keys::product(*id)).collect();
     let (views, outcome) = state
         .cache
-        .get_many(&keys, "", |missing| async move {
-            let wanted: Vec<Uuid> = missing.iter().map(|&i| ids[i]).collect();
-            let records = storage::products::products_by_ids(&state.db.read(), &wanted).await?;
-            let mut by_id: HashMap<Uuid, _> = records.into_iter().map(|r| (r.id, r)).collect();
-            Ok::<_, ApiError>(
-                missing
-                    .into_iter()
-                    .filter_map(|i| by_id.remove(&ids[i]).map(|r| (i, ProductView::from(r))))
-                    .collect(),
-            )
-        })
+        .get_many_tallied(
+            &keys,
+            "",
+            |missing| async move {
+                let wanted: Vec<Uuid> = missing.iter().map(|&i| ids[i]).collect();
+                let records = storage::products::products_by_ids(&state.db.read(), &wanted).await?;
+                let mut by_id: HashMap<Uuid, _> = records.into_iter().map(|r| (r.id, r)).collect();
+                Ok::<_, ApiError>(
+                    missing
+                        .into_iter()
+                        .filter_map(|i| {
+                            by_id.remove(&ids[i]).map(|r| {
+                                let (view, tally) = ProductView::tallied(r);
+                                (i, view, tally)
+                            })
+                        })
+                        .collect(),
+                )
+            },
+            ProductView::apply_tally,
+        )
         .await?;
     Ok((views.into_iter().flatten().collect(), outcome))
 }

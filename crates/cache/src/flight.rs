@@ -13,8 +13,9 @@ use tokio::sync::watch;
 
 use crate::Outcome;
 
-/// What a finished flight hands its followers: the value and how it was found.
-pub(crate) type Value = (Bytes, Outcome);
+/// What a finished flight hands its followers: the value, how it was found, and its stock
+/// figures when it has them.
+pub(crate) type Value = (Bytes, Outcome, Option<crate::Tally>);
 
 /// `None` while in flight; then the value, or `None` when the load failed.
 type Landing = Option<Option<Value>>;
@@ -108,10 +109,10 @@ mod tests {
                 loads.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 let value = Bytes::from_static(b"v");
-                leader.land(Some((value.clone(), Outcome::Miss)));
+                leader.land(Some((value.clone(), Outcome::Miss, None)));
                 Some(value)
             }
-            Role::Follower(receiver) => wait(receiver).await.map(|(bytes, _)| bytes),
+            Role::Follower(receiver) => wait(receiver).await.map(|(bytes, _, _)| bytes),
         }
     }
 

@@ -52,6 +52,17 @@ impl CacheType {
             CacheType::Dashboard => (min(9), min(11)),
         }
     }
+
+    /// How long a value of this type may also live in each instance's memory (`local`), or
+    /// `None` when it lives only in Redis. Users (sessions and profiles) are read by every
+    /// authenticated request; one second bounds how long another instance may still honour
+    /// a token after a logout or a suspension, should an invalidation message be lost.
+    pub fn local_ttl(self) -> Option<Duration> {
+        match self {
+            CacheType::Users => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
 }
 
 /// A plan key (`product:{id}`) and what it caches.
@@ -64,6 +75,42 @@ pub struct Key {
 impl Key {
     fn new(name: String, kind: CacheType) -> Self {
         Self { name, kind }
+    }
+}
+
+/// A product's stock figures and the sequence number of the stock change that made them
+/// (`products.stock_seq`). They live beside the product's cached bodies (the hash field
+/// [`TALLY_FIELD`]) and are laid over them when read: a sale moves them forward
+/// ([`Stale::Tally`]) instead of forgetting the bodies, which would otherwise be forgotten by
+/// every sale of a popular product. The highest sequence wins, so writers may arrive in any
+/// order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub seq: i64,
+    pub quantity: i64,
+    pub sold: i64,
+}
+
+/// The hash field of a key's [`Tally`]; no variant is named so (variant names are empty, a
+/// query's JSON, or start with a letter).
+pub const TALLY_FIELD: &str = "#tally";
+
+impl Tally {
+    /// `seq:quantity:sold`, which the scripts compare by its first number.
+    pub(crate) fn encode(&self) -> String {
+        format!("{}:{}:{}", self.seq, self.quantity, self.sold)
+    }
+
+    pub(crate) fn decode(text: &str) -> Option<Tally> {
+        let mut parts = text.split(':').map(str::parse::<i64>);
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(Ok(seq)), Some(Ok(quantity)), Some(Ok(sold)), None) => Some(Tally {
+                seq,
+                quantity,
+                sold,
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -83,12 +130,18 @@ pub enum Stale {
         /// Every field starting with one of these.
         prefixes: Vec<String>,
     },
+    /// The key's stock figures moved to `tally` (if newer than the cached ones); its bodies
+    /// stay.
+    Tally {
+        key: Key,
+        tally: Tally,
+    },
 }
 
 impl Stale {
     pub fn key(&self) -> &Key {
         match self {
-            Stale::Key(key) | Stale::Variants { key, .. } => key,
+            Stale::Key(key) | Stale::Variants { key, .. } | Stale::Tally { key, .. } => key,
         }
     }
 
@@ -221,6 +274,20 @@ mod tests {
         assert_eq!(bestsellers().name, "bestsellers");
         assert_eq!(dashboard(None).name, "dashboard:stats");
         assert_eq!(session(&[0xab, 0x01]).name, "session:ab01");
+    }
+
+    #[test]
+    fn tallies_round_trip() {
+        let tally = Tally {
+            seq: 7,
+            quantity: -1,
+            sold: 12,
+        };
+        assert_eq!(tally.encode(), "7:-1:12");
+        assert_eq!(Tally::decode(&tally.encode()), Some(tally));
+        assert_eq!(Tally::decode("7:1"), None);
+        assert_eq!(Tally::decode("7:1:2:3"), None);
+        assert_eq!(Tally::decode("x:1:2"), None);
     }
 
     #[test]

@@ -10,16 +10,20 @@
 //! - [`stats`]: hit, miss and bypass counters per cache type.
 //! - [`ratelimit`]: the exact, cross-instance rate limit (GCRA in a Lua script).
 //! - `flight`: single flight for concurrent misses of one key.
+//! - `local`: the in-process layer in front of Redis for sessions and profiles, and
+//!   `subscriber`, which keeps it in step with the other instances' writes.
 //! - `store`: the Lua scripts, the breaker, the purge.
 //! - `master`: where Redis is: a fixed server, or the master the Sentinels name, followed
 //!   through failovers.
 
 mod flight;
 pub mod keys;
+mod local;
 mod master;
 pub mod ratelimit;
 pub mod stats;
 mod store;
+mod subscriber;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,7 +33,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use keys::{CacheType, Key, Stale};
+pub use keys::{CacheType, Key, Stale, Tally};
 pub use master::SentinelConfig;
 pub use ratelimit::{Decision, Rate, RateLimiter};
 pub use stats::{Outcome, Stats, TypeStats};
@@ -83,16 +87,34 @@ pub struct Cache {
     store: Arc<Store>,
     flights: Arc<flight::Flights>,
     stats: Arc<Stats>,
+    local: Arc<local::Local>,
 }
 
 impl Cache {
     /// Checks the URL only; no connection is made until the cache is first used, so the
     /// service starts (and serves from the database) while Redis is down.
+    ///
+    /// Inside a Tokio runtime it also starts the subscription that keeps the in-process layer
+    /// in step with other instances (the layer stays off until it is up, and without a
+    /// runtime, or with the cache off, for good).
     pub fn new(config: CacheConfig) -> Result<Self, Error> {
+        let local = Arc::new(local::Local::new());
+        let store = Store::new(config.clone())?;
+        if config.enabled {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(subscriber::run(
+                    Arc::downgrade(&local),
+                    store.connector().clone(),
+                    store.channel(),
+                    config.timeout,
+                ));
+            }
+        }
         Ok(Self {
-            store: Arc::new(Store::new(config)?),
+            store: Arc::new(store),
             flights: Arc::default(),
             stats: Arc::default(),
+            local,
         })
     }
 
@@ -132,7 +154,11 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.read_through(key, field, load, true).await
+        let untallied = || async { load().await.map(|value| (value, None)) };
+        let (value, _, outcome) = self
+            .read_through(key, field, untallied, false, true)
+            .await?;
+        Ok((value, outcome))
     }
 
     /// [`Cache::get_or_load`] without counting the outcome: for a read that is one part of
@@ -149,7 +175,36 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.read_through(key, field, load, false).await
+        let untallied = || async { load().await.map(|value| (value, None)) };
+        let (value, _, outcome) = self
+            .read_through(key, field, untallied, false, false)
+            .await?;
+        Ok((value, outcome))
+    }
+
+    /// [`Cache::get_or_load`] for a value with stock figures ([`Tally`]): `load` answers the
+    /// value and its figures, which are cached beside it, and `apply` lays the key's newest
+    /// figures over a cached value when it is read (a sale moves them forward with
+    /// [`Stale::Tally`] and leaves the value cached).
+    pub async fn get_or_load_tallied<T, E, F, Fut>(
+        &self,
+        key: &Key,
+        field: &str,
+        load: F,
+        apply: impl Fn(&mut T, &Tally),
+    ) -> Result<(T, Outcome), E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(T, Tally), E>>,
+    {
+        let tallied = || async { load().await.map(|(value, tally)| (value, Some(tally))) };
+        let (mut value, tally, outcome) =
+            self.read_through(key, field, tallied, true, true).await?;
+        if let Some(tally) = tally {
+            apply(&mut value, &tally);
+        }
+        Ok((value, outcome))
     }
 
     async fn read_through<T, E, F, Fut>(
@@ -157,36 +212,46 @@ impl Cache {
         key: &Key,
         field: &str,
         load: F,
+        tallied: bool,
         count: bool,
-    ) -> Result<(T, Outcome), E>
+    ) -> Result<(T, Option<Tally>, Outcome), E>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        Fut: Future<Output = Result<(T, Option<Tally>), E>>,
     {
+        // The memory layer holds no tallied types (`CacheType::local_ttl`).
+        if let Some(bytes) = self.local.get(key, field) {
+            if let Ok(value) = serde_json::from_slice(&bytes) {
+                if count {
+                    self.stats.record(key.kind, Outcome::Hit);
+                }
+                return Ok((value, None, Outcome::Hit));
+            }
+        }
         let flight_id = format!("{}\u{0}{field}", key.name);
         match self.flights.join(&flight_id) {
             flight::Role::Leader(leader) => {
-                let (result, landing) = self.lead(key, field, load, count).await;
+                let (result, landing) = self.lead(key, field, load, tallied, count).await;
                 leader.land(landing);
                 result
             }
             flight::Role::Follower(receiver) => {
                 let landed = flight::wait(receiver).await;
-                let shared = landed.and_then(|(bytes, outcome)| {
+                let shared = landed.and_then(|(bytes, outcome, tally)| {
                     serde_json::from_slice(&bytes)
                         .ok()
-                        .map(|value| (value, outcome))
+                        .map(|value| (value, tally, outcome))
                 });
                 match shared {
-                    Some((value, outcome)) => {
+                    Some((value, tally, outcome)) => {
                         if count {
                             self.stats.record(key.kind, outcome);
                         }
-                        Ok((value, outcome))
+                        Ok((value, tally, outcome))
                     }
                     // The leader failed or went away: read alone.
-                    None => self.lead(key, field, load, count).await.0,
+                    None => self.lead(key, field, load, tallied, count).await.0,
                 }
             }
         }
@@ -198,20 +263,30 @@ impl Cache {
         key: &Key,
         field: &str,
         load: F,
+        tallied: bool,
         count: bool,
-    ) -> (Result<(T, Outcome), E>, Option<(Bytes, Outcome)>)
+    ) -> (
+        Result<(T, Option<Tally>, Outcome), E>,
+        Option<flight::Value>,
+    )
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        Fut: Future<Output = Result<(T, Option<Tally>), E>>,
     {
-        let (outcome, version) = match self.store.read(key, field).await {
-            Ok(store::Read::Hit(bytes)) => match serde_json::from_slice(&bytes) {
+        // Taken before Redis or the database is read: see `local`.
+        let epoch = self.local.epoch();
+        let (outcome, version) = match self.store.read(key, field, tallied).await {
+            Ok(store::Read::Hit(bytes, tally)) => match serde_json::from_slice(&bytes) {
                 Ok(value) => {
                     if count {
                         self.stats.record(key.kind, Outcome::Hit);
                     }
-                    return (Ok((value, Outcome::Hit)), Some((bytes, Outcome::Hit)));
+                    self.local.put(key, field, &bytes, epoch);
+                    return (
+                        Ok((value, tally, Outcome::Hit)),
+                        Some((bytes, Outcome::Hit, tally)),
+                    );
                 }
                 // A value of an older shape (after a deploy): reload it, leave it to its TTL.
                 Err(_) => (Outcome::Miss, None),
@@ -225,17 +300,21 @@ impl Cache {
         if count {
             self.stats.record(key.kind, outcome);
         }
-        let value = match load().await {
-            Ok(value) => value,
+        let (value, tally) = match load().await {
+            Ok(loaded) => loaded,
             Err(e) => return (Err(e), None),
         };
         let bytes = serde_json::to_vec(&value).ok().map(Bytes::from);
         if let (Some(bytes), Some(version)) = (&bytes, version) {
-            if let Err(e) = self.store.write(key, field, bytes, version).await {
-                self.note_failure(&e);
+            match self.store.write(key, field, bytes, version, tally).await {
+                Ok(()) => self.local.put(key, field, bytes, epoch),
+                Err(e) => self.note_failure(&e),
             }
         }
-        (Ok((value, outcome)), bytes.map(|b| (b, outcome)))
+        (
+            Ok((value, tally, outcome)),
+            bytes.map(|b| (b, outcome, tally)),
+        )
     }
 
     /// Reads `field` of each of `keys` in one Redis round trip; the misses are loaded
@@ -256,19 +335,70 @@ impl Cache {
         F: FnOnce(Vec<usize>) -> Fut,
         Fut: Future<Output = Result<Vec<(usize, T)>, E>>,
     {
+        let untallied = |missing| async {
+            load(missing)
+                .await
+                .map(|found| found.into_iter().map(|(i, v)| (i, v, None)).collect())
+        };
+        self.read_many(keys, field, untallied, None::<fn(&mut T, &Tally)>)
+            .await
+    }
+
+    /// [`Cache::get_many`] for values with stock figures, as [`Cache::get_or_load_tallied`].
+    pub async fn get_many_tallied<T, E, F, Fut>(
+        &self,
+        keys: &[Key],
+        field: &str,
+        load: F,
+        apply: impl Fn(&mut T, &Tally),
+    ) -> Result<(Vec<Option<T>>, Outcome), E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(Vec<usize>) -> Fut,
+        Fut: Future<Output = Result<Vec<(usize, T, Tally)>, E>>,
+    {
+        let tallied = |missing| async {
+            load(missing).await.map(|found| {
+                found
+                    .into_iter()
+                    .map(|(i, v, tally)| (i, v, Some(tally)))
+                    .collect()
+            })
+        };
+        self.read_many(keys, field, tallied, Some(apply)).await
+    }
+
+    async fn read_many<T, E, F, Fut>(
+        &self,
+        keys: &[Key],
+        field: &str,
+        load: F,
+        apply: Option<impl Fn(&mut T, &Tally)>,
+    ) -> Result<(Vec<Option<T>>, Outcome), E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(Vec<usize>) -> Fut,
+        Fut: Future<Output = Result<Vec<(usize, T, Option<Tally>)>, E>>,
+    {
         if keys.is_empty() {
             // An empty page: nothing to read, no round trip.
             return Ok((Vec::new(), Outcome::Hit));
         }
+        let tallied = apply.is_some();
         let mut values: Vec<Option<T>> = keys.iter().map(|_| None).collect();
         let mut versions: Vec<Option<String>> = vec![None; keys.len()];
         let mut missing = Vec::new();
-        let bypass = match self.store.read_many(keys, field).await {
+        let bypass = match self.store.read_many(keys, field, tallied).await {
             Ok(reads) => {
                 for (i, read) in reads.into_iter().enumerate() {
                     match read {
-                        store::Read::Hit(bytes) => match serde_json::from_slice(&bytes) {
-                            Ok(value) => values[i] = Some(value),
+                        store::Read::Hit(bytes, tally) => match serde_json::from_slice(&bytes) {
+                            Ok(mut value) => {
+                                if let (Some(apply), Some(tally)) = (&apply, tally) {
+                                    apply(&mut value, &tally);
+                                }
+                                values[i] = Some(value);
+                            }
                             Err(_) => missing.push(i),
                         },
                         store::Read::Miss { version } => {
@@ -297,13 +427,16 @@ impl Cache {
         }
         let loaded = load(missing).await?;
         let mut writes = Vec::new();
-        for (i, value) in loaded {
+        for (i, value, tally) in loaded {
             if i >= keys.len() {
                 continue;
             }
             if let (Some(version), Ok(bytes)) = (versions[i].take(), serde_json::to_vec(&value)) {
-                writes
-                    .push(async move { self.store.write(&keys[i], field, &bytes, version).await });
+                writes.push(async move {
+                    self.store
+                        .write(&keys[i], field, &bytes, version, tally)
+                        .await
+                });
             }
             values[i] = Some(value);
         }
@@ -328,12 +461,22 @@ impl Cache {
         for item in &stale {
             self.flights.forget(&item.key().name);
         }
-        if let Err(e) = self.store.invalidate(&stale).await {
+        let held: Vec<&str> = stale
+            .iter()
+            .map(Stale::key)
+            .filter(|key| local::Local::holds(key.kind))
+            .map(|key| key.name.as_str())
+            .collect();
+        self.local.forget(held.iter().copied());
+        if let Err(e) = self.store.invalidate(&stale, &held.join("\n")).await {
             // The keys may still hold old values: the store forgets everything it cached
             // before it is trusted again.
             self.store.mark_dirty();
             self.note_failure(&e);
         }
+        // Again: a read of this instance may have put the old value back from Redis between
+        // the first forget and Redis forgetting it.
+        self.local.forget(held.iter().copied());
     }
 
     fn note_failure(&self, error: &Error) {

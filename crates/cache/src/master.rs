@@ -187,6 +187,16 @@ impl Connector {
         }
     }
 
+    /// A client for the server connections go to now (the master the Sentinels name), for a
+    /// connection of another kind than the shared one (a subscription). No timeout of its
+    /// own.
+    pub(crate) async fn client(&self) -> Result<redis::Client, Error> {
+        match &self.inner.source {
+            Source::Fixed(client) => Ok(client.clone()),
+            Source::Sentinels(followed) => followed.master_client(self.inner.timeout).await,
+        }
+    }
+
     /// Bumped by each new connection.
     pub(crate) fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)

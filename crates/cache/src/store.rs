@@ -14,33 +14,50 @@ use rand::Rng;
 use redis::aio::ConnectionManager;
 use redis::Script;
 
-use crate::keys::{Key, Stale};
+use crate::keys::{Key, Stale, Tally, TALLY_FIELD};
 use crate::master::Connector;
 use crate::{CacheConfig, Error};
 
 /// How long a version outlives its key: longer than any database read can take.
 const VERSION_TTL_MS: u64 = 3_600_000;
 
-/// HSET the value only if the key's version is still the one the reader saw.
+/// HSET the value only if the key's version is still the one the reader saw; with a tally
+/// (ARGV[5], `seq:quantity:sold`, or empty), keep it too unless the key has a newer one.
 const WRITE: &str = r"
 local seen = redis.call('GET', KEYS[2]) or '0'
 if seen ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+if ARGV[5] ~= '' then
+  local cur = redis.call('HGET', KEYS[1], '#tally')
+  if not cur or tonumber(string.match(cur, '^(%-?%d+)')) < tonumber(string.match(ARGV[5], '^(%-?%d+)')) then
+    redis.call('HSET', KEYS[1], '#tally', ARGV[5])
+  end
+end
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 return 1
 ";
 
 /// For each (key, version) pair: bump the version, then forget the key or some of its
-/// variants. ARGV[1] is the version TTL; then per key a field count (-1: the whole key), the
-/// fields, a prefix count and the prefixes (every field starting with one goes).
+/// variants. ARGV[1] is the version TTL, ARGV[2] the channel that tells the other instances
+/// which keys to forget from their memory (`local`) and ARGV[3] that message (empty: none);
+/// then per key a field count (-1: the whole key; -2: a new tally, kept if newer than the
+/// key's, in the next argument), the fields, a prefix count and the prefixes (every field
+/// starting with one goes). Publishing from the script costs no round
+/// trip of its own, and no instance hears of an invalidation Redis did not apply.
 const INVALIDATE: &str = r"
-local a = 2
+local a = 4
 for i = 1, #KEYS, 2 do
   redis.call('INCR', KEYS[i + 1])
   redis.call('PEXPIRE', KEYS[i + 1], ARGV[1])
   local n = tonumber(ARGV[a]); a = a + 1
-  if n < 0 then
+  if n == -1 then
     redis.call('UNLINK', KEYS[i])
+  elseif n == -2 then
+    local new = ARGV[a]; a = a + 1
+    local cur = redis.call('HGET', KEYS[i], '#tally')
+    if cur and tonumber(string.match(cur, '^(%-?%d+)')) < tonumber(string.match(new, '^(%-?%d+)')) then
+      redis.call('HSET', KEYS[i], '#tally', new)
+    end
   else
     for j = 1, n do redis.call('HDEL', KEYS[i], ARGV[a]); a = a + 1 end
     local p = tonumber(ARGV[a]); a = a + 1
@@ -55,6 +72,7 @@ for i = 1, #KEYS, 2 do
     end
   end
 end
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return 1
 ";
 
@@ -68,11 +86,10 @@ pub struct Memory {
 }
 
 pub(crate) enum Read {
-    Hit(Bytes),
+    /// The value, and the key's tally when the read asked for it.
+    Hit(Bytes, Option<Tally>),
     /// Not cached; `version` is what a write must still find to land.
-    Miss {
-        version: String,
-    },
+    Miss { version: String },
 }
 
 pub(crate) struct Store {
@@ -108,6 +125,10 @@ impl Store {
             seen_switches: AtomicU64::new(0),
             purging: tokio::sync::Mutex::new(()),
         })
+    }
+
+    pub(crate) fn connector(&self) -> &Connector {
+        &self.connector
     }
 
     fn name(&self, key: &Key) -> String {
@@ -188,22 +209,36 @@ impl Store {
         .await
     }
 
-    pub(crate) async fn read(&self, key: &Key, field: &str) -> Result<Read, Error> {
+    /// The value of `key`'s `field` (and the key's tally when `tallied`). A hit is one
+    /// command: the version is read only on a miss, in a second round trip made before the
+    /// caller loads from the database, so a write that invalidates after that load began
+    /// still finds the version it must change. A tallied value without its tally (written
+    /// before tallies existed) is a miss.
+    pub(crate) async fn read(&self, key: &Key, field: &str, tallied: bool) -> Result<Read, Error> {
         let (mut conn, generation) = self.connection().await?;
-        let (value, version): (Option<Vec<u8>>, Option<String>) = self
+        let mut command = redis::cmd(if tallied { "HMGET" } else { "HGET" });
+        command.arg(self.name(key)).arg(field);
+        if tallied {
+            command.arg(TALLY_FIELD);
+        }
+        let reply: redis::Value = self
             .guard(generation, async {
-                Ok(redis::pipe()
-                    .hget(self.name(key), field)
-                    .get(self.version_name(key))
+                Ok(command.query_async(&mut conn).await?)
+            })
+            .await?;
+        if let Some(hit) = hit(reply, tallied)? {
+            return Ok(hit);
+        }
+        let version: Option<String> = self
+            .guard(generation, async {
+                Ok(redis::cmd("GET")
+                    .arg(self.version_name(key))
                     .query_async(&mut conn)
                     .await?)
             })
             .await?;
-        Ok(match value {
-            Some(bytes) => Read::Hit(Bytes::from(bytes)),
-            None => Read::Miss {
-                version: version.unwrap_or_else(|| "0".into()),
-            },
+        Ok(Read::Miss {
+            version: version.unwrap_or_else(|| "0".into()),
         })
     }
 
@@ -213,6 +248,7 @@ impl Store {
         field: &str,
         value: &[u8],
         version: String,
+        tally: Option<Tally>,
     ) -> Result<(), Error> {
         let (mut conn, generation) = self.connection().await?;
         let (min, max) = key.kind.ttl_range();
@@ -226,6 +262,7 @@ impl Store {
                 .arg(field)
                 .arg(value)
                 .arg(u64::try_from(ttl_ms).unwrap_or(300_000))
+                .arg(tally.map(|t| t.encode()).unwrap_or_default())
                 .invoke_async(&mut conn)
                 .await?;
             Ok(())
@@ -233,42 +270,81 @@ impl Store {
         .await
     }
 
-    /// Reads `field` of every key in one round trip.
-    pub(crate) async fn read_many(&self, keys: &[Key], field: &str) -> Result<Vec<Read>, Error> {
+    /// Reads `field` of every key in one round trip (with its tally when `tallied`), and
+    /// the versions of the misses (as [`Store::read`] does) in a second one only when there
+    /// are misses.
+    pub(crate) async fn read_many(
+        &self,
+        keys: &[Key],
+        field: &str,
+        tallied: bool,
+    ) -> Result<Vec<Read>, Error> {
         let (mut conn, generation) = self.connection().await?;
         let mut pipe = redis::pipe();
         for key in keys {
-            pipe.hget(self.name(key), field).get(self.version_name(key));
+            if tallied {
+                pipe.cmd("HMGET")
+                    .arg(self.name(key))
+                    .arg(field)
+                    .arg(TALLY_FIELD);
+            } else {
+                pipe.hget(self.name(key), field);
+            }
         }
-        let answers: Vec<(Option<Vec<u8>>, Option<String>)> = self
-            .guard(generation, async {
-                let flat: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-                let mut pairs = Vec::with_capacity(keys.len());
-                let mut values = flat.into_iter();
-                while let (Some(value), Some(version)) = (values.next(), values.next()) {
-                    pairs.push((
-                        redis::from_redis_value(&value)?,
-                        redis::from_redis_value(&version)?,
-                    ));
-                }
-                Ok(pairs)
-            })
+        let replies: Vec<redis::Value> = self
+            .guard(generation, async { Ok(pipe.query_async(&mut conn).await?) })
             .await?;
-        Ok(answers
+        let mut hits = Vec::with_capacity(keys.len());
+        for reply in replies {
+            hits.push(hit(reply, tallied)?);
+        }
+        let missing: Vec<String> = keys
+            .iter()
+            .zip(&hits)
+            .filter(|(_, hit)| hit.is_none())
+            .map(|(key, _)| self.version_name(key))
+            .collect();
+        let mut versions: std::vec::IntoIter<Option<String>> = if missing.is_empty() {
+            Vec::new().into_iter()
+        } else {
+            let versions: Vec<Option<String>> = self
+                .guard(generation, async {
+                    Ok(redis::cmd("MGET")
+                        .arg(&missing)
+                        .query_async(&mut conn)
+                        .await?)
+                })
+                .await?;
+            versions.into_iter()
+        };
+        Ok(hits
             .into_iter()
-            .map(|(value, version)| match value {
-                Some(bytes) => Read::Hit(Bytes::from(bytes)),
-                None => Read::Miss {
-                    version: version.unwrap_or_else(|| "0".into()),
-                },
+            .map(|hit| {
+                hit.unwrap_or_else(|| Read::Miss {
+                    version: versions.next().flatten().unwrap_or_else(|| "0".into()),
+                })
             })
             .collect())
     }
 
-    pub(crate) async fn invalidate(&self, stale: &[Stale]) -> Result<(), Error> {
+    /// The channel on which invalidations of locally held keys are published.
+    pub(crate) fn channel(&self) -> String {
+        format!("{}ims:invalidate", self.config.prefix)
+    }
+
+    /// Forgets `stale` in Redis and publishes, to every instance's memory layer, the names
+    /// of those keys of the types it holds (`forget_locally`, one per line).
+    pub(crate) async fn invalidate(
+        &self,
+        stale: &[Stale],
+        forget_locally: &str,
+    ) -> Result<(), Error> {
         let (mut conn, generation) = self.connection().await?;
         let mut invocation = self.invalidate_script.prepare_invoke();
-        invocation.arg(VERSION_TTL_MS);
+        invocation
+            .arg(VERSION_TTL_MS)
+            .arg(self.channel())
+            .arg(forget_locally);
         for item in stale {
             let key = item.key();
             invocation.key(self.name(key)).key(self.version_name(key));
@@ -281,6 +357,9 @@ impl Store {
                 } => {
                     invocation.arg(fields.len()).arg(fields);
                     invocation.arg(prefixes.len()).arg(prefixes);
+                }
+                Stale::Tally { tally, .. } => {
+                    invocation.arg(-2).arg(tally.encode());
                 }
             }
         }
@@ -362,4 +441,19 @@ impl Store {
         tracing::info!(purged, elapsed = ?started.elapsed(), "cache purged after a failed invalidation");
         Ok(())
     }
+}
+
+/// The hit in a reply to `HGET key field` (or `HMGET key field #tally` when `tallied`), or
+/// `None` for a miss.
+fn hit(reply: redis::Value, tallied: bool) -> Result<Option<Read>, Error> {
+    if !tallied {
+        let value: Option<Vec<u8>> = redis::from_redis_value(&reply)?;
+        return Ok(value.map(|bytes| Read::Hit(Bytes::from(bytes), None)));
+    }
+    let (value, tally): (Option<Vec<u8>>, Option<String>) = redis::from_redis_value(&reply)?;
+    let tally = tally.as_deref().and_then(Tally::decode);
+    Ok(match (value, tally) {
+        (Some(bytes), Some(tally)) => Some(Read::Hit(Bytes::from(bytes), Some(tally))),
+        _ => None,
+    })
 }

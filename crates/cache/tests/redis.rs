@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache::{keys, Cache, CacheConfig, Outcome};
+use cache::{keys, Cache, CacheConfig, Outcome, Stale, Tally};
 use uuid::Uuid;
 
 fn cache() -> Cache {
@@ -280,4 +280,157 @@ async fn forgetting_variants_leaves_the_key_s_other_variants() {
     assert_eq!(variant("list:x", "x2").await, ("x2".into(), Outcome::Miss));
     assert_eq!(variant("item:b", "b2").await, ("b1".into(), Outcome::Hit));
     assert_eq!(variant("n:y", "y2").await, ("y1".into(), Outcome::Hit));
+}
+
+/// A body read with its stock figures; `figures` is what a load would find.
+async fn read_tallied(cache: &Cache, key: &cache::Key, figures: Tally) -> (i64, i64, Outcome) {
+    cache
+        .get_or_load_tallied(
+            key,
+            "",
+            || async move { Ok::<_, ()>(((figures.quantity, figures.sold), figures)) },
+            |value: &mut (i64, i64), tally| *value = (tally.quantity, tally.sold),
+        )
+        .await
+        .map(|((quantity, sold), outcome)| (quantity, sold, outcome))
+        .expect("infallible load")
+}
+
+fn tally(seq: i64, quantity: i64, sold: i64) -> Tally {
+    Tally {
+        seq,
+        quantity,
+        sold,
+    }
+}
+
+/// A stock change moves a cached body's figures forward and leaves it cached; a change that
+/// arrives late (an older sequence) does not move them back.
+#[tokio::test]
+async fn stock_figures_move_forward_and_never_back() {
+    let cache = cache();
+    let key = keys::product(Uuid::new_v4());
+    assert_eq!(
+        read_tallied(&cache, &key, tally(5, 10, 0)).await,
+        (10, 0, Outcome::Miss)
+    );
+    let moved = Stale::Tally {
+        key: key.clone(),
+        tally: tally(7, 8, 2),
+    };
+    cache.invalidate(&[moved]).await;
+    assert_eq!(
+        read_tallied(&cache, &key, tally(0, 0, 0)).await,
+        (8, 2, Outcome::Hit)
+    );
+    let late = Stale::Tally {
+        key: key.clone(),
+        tally: tally(6, 9, 1),
+    };
+    cache.invalidate(&[late]).await;
+    assert_eq!(
+        read_tallied(&cache, &key, tally(0, 0, 0)).await,
+        (8, 2, Outcome::Hit)
+    );
+    // A whole-key invalidation (a product update) forgets the figures with the body.
+    cache.invalidate(std::slice::from_ref(&key)).await;
+    assert_eq!(
+        read_tallied(&cache, &key, tally(9, 3, 7)).await,
+        (3, 7, Outcome::Miss)
+    );
+}
+
+/// The tally's own race: a reader loads the body before a sale commits, the sale moves the
+/// figures (the key is not cached yet, so nothing moves), and only then does the reader try to
+/// cache its old body and figures. They must not land.
+#[tokio::test]
+async fn a_slow_reader_cannot_cache_figures_older_than_a_stock_change() {
+    let cache = cache();
+    let key = keys::product(Uuid::new_v4());
+    let (read_done_tx, read_done_rx) = tokio::sync::oneshot::channel::<()>();
+    let (write_done_tx, write_done_rx) = tokio::sync::oneshot::channel::<()>();
+    let slow = {
+        let (cache, key) = (cache.clone(), key.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_load_tallied(
+                    &key,
+                    "",
+                    || async move {
+                        let _ = read_done_tx.send(());
+                        let _ = write_done_rx.await;
+                        Ok::<_, ()>(((10_i64, 0_i64), tally(1, 10, 0)))
+                    },
+                    |value: &mut (i64, i64), tally| *value = (tally.quantity, tally.sold),
+                )
+                .await
+        })
+    };
+    read_done_rx.await.expect("the reader loads");
+    cache
+        .invalidate(&[Stale::Tally {
+            key: key.clone(),
+            tally: tally(2, 9, 1),
+        }])
+        .await;
+    let _ = write_done_tx.send(());
+    slow.await.expect("reader").expect("load");
+    assert_eq!(
+        read_tallied(&cache, &key, tally(2, 9, 1)).await,
+        (9, 1, Outcome::Miss),
+        "the old body and figures must not have been cached"
+    );
+}
+
+/// Two instances (two caches on one Redis and prefix): a profile held in each one's memory is
+/// forgotten by both when one invalidates it, through the published message, well within the
+/// memory layer's one-second TTL.
+#[tokio::test]
+async fn an_invalidation_reaches_the_other_instance_s_memory() {
+    let url = std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)");
+    let mut config = CacheConfig::new(url.clone());
+    config.prefix = format!("cache-test-{}:", Uuid::new_v4().simple());
+    let one = Cache::new(config.clone()).expect("cache");
+    let two = Cache::new(config.clone()).expect("cache");
+    let key = keys::user_profile(Uuid::new_v4());
+    let mut redis = redis::Client::open(url)
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to the test redis");
+    let redis_key = format!("{}{}", config.prefix, key.name);
+    // Each layer is off until its subscription is up: read until a read still hits after the
+    // key was removed from Redis behind the cache's back, i.e. it came from memory.
+    for cache in [&one, &two] {
+        let mut from_memory = false;
+        for _ in 0..100 {
+            let (first, _) = read(cache, &key, "v1").await;
+            let _: i64 = redis::cmd("DEL")
+                .arg(&redis_key)
+                .query_async(&mut redis)
+                .await
+                .expect("DEL");
+            if read(cache, &key, "other").await == (first, Outcome::Hit) {
+                from_memory = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(from_memory, "the memory layer never came up");
+    }
+    // Both hold the key in memory only now (Redis has none). `one` forgets it.
+    one.invalidate(std::slice::from_ref(&key)).await;
+    let mut forgotten = false;
+    for _ in 0..20 {
+        if read(&two, &key, "v2").await == ("v2".into(), Outcome::Miss) {
+            forgotten = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        forgotten,
+        "the second instance still served the old profile from memory"
+    );
+    assert_eq!(read(&one, &key, "v3").await.0, "v2");
 }

@@ -22,8 +22,22 @@ pub struct ProductRecord {
     pub attributes: serde_json::Value,
     pub quantity: i32,
     pub sales_count: i64,
+    /// Bumped with `quantity` and `sales_count` by every stock change (migration 0004).
+    pub stock_seq: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// What the cache needs of a product after its stock changed: how it is keyed (id, sku) and
+/// listed (category), and its stock figures with their sequence.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StockIdentity {
+    pub id: Uuid,
+    pub sku: String,
+    pub category_id: Uuid,
+    pub stock_seq: i64,
+    pub quantity: i32,
+    pub sales_count: i64,
 }
 
 pub struct NewProduct {
@@ -124,7 +138,7 @@ fn push_search_cte(qb: &mut QueryBuilder<'_, Postgres>, search: &SearchTerms) {
 }
 
 const COLUMNS: &str = "id, sku, name, description, category_id, brand, price, cost, status, \
-                       attributes, quantity, sales_count, created_at, updated_at";
+                       attributes, quantity, sales_count, stock_seq, created_at, updated_at";
 
 pub async fn insert_product(pool: &PgPool, product: &NewProduct) -> Result<ProductRecord> {
     let sql = format!(
@@ -177,14 +191,15 @@ pub async fn product_by_sku(pool: &PgPool, sku: &Sku) -> Result<ProductRecord> {
     .await
 }
 
-/// Id, sku and category of each product: what its cache keys are named by.
-pub async fn cache_identities(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String, Uuid)>> {
-    Ok(
-        sqlx::query_as("SELECT id, sku, category_id FROM products WHERE id = ANY($1)")
-            .bind(ids)
-            .fetch_all(pool)
-            .await?,
+/// Each product's [`StockIdentity`], read after a stock change commits.
+pub async fn cache_identities(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<StockIdentity>> {
+    Ok(sqlx::query_as(
+        "SELECT id, sku, category_id, stock_seq, quantity, sales_count
+         FROM products WHERE id = ANY($1)",
     )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// The stores that hold a row for a product (whose stock lists show its name and sku).

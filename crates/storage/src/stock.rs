@@ -144,7 +144,8 @@ async fn update_product_totals(tx: &mut PgConnection, changes: &[StockChange]) -
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "UPDATE products p SET quantity = p.quantity + c.d, sales_count = p.sales_count + c.sold
+        "UPDATE products p SET quantity = p.quantity + c.d, sales_count = p.sales_count + c.sold,
+                               stock_seq = p.stock_seq + 1
          FROM unnest($1::uuid[], $2::int[], $3::int[]) AS c(id, d, sold) WHERE p.id = c.id",
     )
     .bind(&ids)

@@ -15,7 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::products::{search_of, sort_of, SortParam};
-use crate::cached::{read_through, Cached};
+use crate::cached::{read_through, read_through_tallied, tally_of, Cached};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::pagination::{page_request, List, Sort};
@@ -149,13 +149,22 @@ async fn get_catalog_product(
 ) -> ApiResult<Public<Cached<PublicProduct>>> {
     let missing = || ApiError::NotFound("no product with this id in the catalogue".into());
     // The public variant of the product's key: forgotten with it on every change.
-    let cached = read_through(&state, &keys::product(id), "public", || async {
-        match storage::products::product_by_id(&state.db.read(), id).await {
-            Ok(p) if p.status == ProductStatus::Active.as_str() => Ok(PublicProduct::from(p)),
-            Ok(_) | Err(storage::Error::NotFound) => Err(missing()),
-            Err(other) => Err(other.into()),
-        }
-    })
+    let cached = read_through_tallied(
+        &state,
+        &keys::product(id),
+        "public",
+        || async {
+            match storage::products::product_by_id(&state.db.read(), id).await {
+                Ok(p) if p.status == ProductStatus::Active.as_str() => {
+                    let tally = tally_of(p.stock_seq, p.quantity, p.sales_count);
+                    Ok((PublicProduct::from(p), tally))
+                }
+                Ok(_) | Err(storage::Error::NotFound) => Err(missing()),
+                Err(other) => Err(other.into()),
+            }
+        },
+        |product: &mut PublicProduct, tally| product.in_stock = tally.quantity > 0,
+    )
     .await?;
     Ok(Public(cached))
 }

@@ -16,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::cached::{field_of, invalidate, read_through, Cached};
+use crate::cached::{field_of, invalidate, read_through_tallied, tally_of, Cached};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, Body, Path, Query};
 use crate::listing::cached_product_list;
@@ -24,6 +24,7 @@ use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
 use cache::keys::{self, variant};
 use cache::Stale;
+use cache::Tally;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -64,6 +65,19 @@ pub struct ProductView {
 impl ProductView {
     pub(crate) fn id(&self) -> Uuid {
         self.id
+    }
+
+    /// Lays the newest stock figures the cache knows over a cached body.
+    pub(crate) fn apply_tally(&mut self, tally: &Tally) {
+        self.quantity = i32::try_from(tally.quantity).unwrap_or(self.quantity);
+        self.in_stock = tally.quantity > 0;
+        self.sales_count = tally.sold;
+    }
+
+    /// The body of `record` and its stock figures, as the cache keeps them.
+    pub(crate) fn tallied(record: ProductRecord) -> (Self, Tally) {
+        let tally = tally_of(record.stock_seq, record.quantity, record.sales_count);
+        (Self::from(record), tally)
     }
 }
 
@@ -221,12 +235,18 @@ async fn get_product(
     _auth: Auth,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Cached<ProductView>> {
-    read_through(&state, &keys::product(id), "", || async {
-        let product = storage::products::product_by_id(&state.db.read(), id)
-            .await
-            .or_not_found("product")?;
-        Ok(ProductView::from(product))
-    })
+    read_through_tallied(
+        &state,
+        &keys::product(id),
+        "",
+        || async {
+            let product = storage::products::product_by_id(&state.db.read(), id)
+                .await
+                .or_not_found("product")?;
+            Ok(ProductView::tallied(product))
+        },
+        ProductView::apply_tally,
+    )
     .await
 }
 
@@ -240,15 +260,21 @@ async fn get_product_by_sku(
 ) -> ApiResult<Cached<ProductView>> {
     let missing = || ApiError::NotFound("no product with this sku".into());
     let sku = Sku::parse(&sku).map_err(|_| missing())?;
-    read_through(&state, &keys::product_sku(sku.as_str()), "", || async {
-        let product = storage::products::product_by_sku(&state.db.read(), &sku)
-            .await
-            .map_err(|e| match e {
-                storage::Error::NotFound => missing(),
-                other => other.into(),
-            })?;
-        Ok(ProductView::from(product))
-    })
+    read_through_tallied(
+        &state,
+        &keys::product_sku(sku.as_str()),
+        "",
+        || async {
+            let product = storage::products::product_by_sku(&state.db.read(), &sku)
+                .await
+                .map_err(|e| match e {
+                    storage::Error::NotFound => missing(),
+                    other => other.into(),
+                })?;
+            Ok(ProductView::tallied(product))
+        },
+        ProductView::apply_tally,
+    )
     .await
 }
 
