@@ -6,8 +6,9 @@
 # $IMS_DATA_DIR/NAME, on its own ports, so the machine's own PostgreSQL (5432)
 # and Redis (6379), if any, are never used or touched.
 #
-#   ims_ensure_packages [cluster]    (PostgreSQL, Redis and nginx from Debian; with `cluster`
-#                                     also pg_auto_failover and Redis Sentinel)
+#   ims_ensure_packages SET...       (Debian packages; base: PostgreSQL, Redis, nginx, curl;
+#                                     test: also shellcheck, procps; cluster: also
+#                                     pg_auto_failover, Redis Sentinel, iproute2, nftables)
 #   ims_start_postgres NAME PORT     ims_stop_postgres NAME
 #   ims_start_redis NAME PORT        ims_stop_redis NAME
 #   ims_status NAME                  (returns 1 if something is not running)
@@ -143,41 +144,71 @@ _ims_pg_sharedir() { # BINDIR -> share dir of that PostgreSQL version
     printf '%s\n' "$dir"
 }
 
-_ims_packages_ok() {
+_ims_have() { # COMMAND -> 0 if COMMAND is installed; /usr/sbin and /sbin may be missing
+    # from a user's PATH (nginx, ip, nft live there)
+    command -v "$1" >/dev/null || [[ -x "/usr/sbin/$1" || -x "/sbin/$1" ]]
+}
+
+_ims_packages_ok() { # base: PostgreSQL (with contrib), Redis, nginx, curl
     local bin share
     bin="$(_ims_pg_bin_latest)"
     [[ -n "$bin" ]] || return 1
-    command -v redis-server >/dev/null || return 1
-    command -v redis-cli >/dev/null || return 1
-    # The gateway (scripts/stack and its tests); /usr/sbin may be missing from a user's PATH.
-    command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || return 1
+    _ims_have redis-server || return 1
+    _ims_have redis-cli || return 1
+    # The gateway (scripts/stack and its tests).
+    _ims_have nginx || return 1
+    # scripts/bench waits for its services with it.
+    _ims_have curl || return 1
     share="$(_ims_pg_sharedir "$bin")"
     # pg_trgm backs the search indexes; pg_stat_statements is preloaded.
     [[ -f "$share/extension/pg_trgm.control" && -f "$share/extension/pg_stat_statements.control" ]]
 }
 
-_ims_cluster_packages_ok() { # pg_autoctl (pg_auto_failover) and redis-sentinel, for scripts/cluster
-    command -v pg_autoctl >/dev/null || return 1
-    command -v redis-sentinel >/dev/null || return 1
+_ims_test_packages_ok() { # test: what scripts/test and the tests run besides the base set
+    # scripts/test lints every shell script.
+    _ims_have shellcheck || return 1
+    # The tests run kill(1) (procps; `command -v kill` would find bash's builtin).
+    [[ -x /usr/bin/kill || -x /bin/kill ]]
+}
+
+_ims_cluster_packages_ok() { # cluster: pg_autoctl, redis-sentinel, ip and nft, for scripts/cluster
+    _ims_have pg_autoctl || return 1
+    _ims_have redis-sentinel || return 1
+    # The namespaced cluster (scripts/cluster --netns) and its partitions (failure test (e)).
+    _ims_have ip || return 1
+    _ims_have nft || return 1
     local share
     share="$(_ims_pg_sharedir "$(_ims_pg_bin_latest)")"
     [[ -f "$share/extension/pgautofailover.control" ]]
 }
 
-# [cluster] -> installs what is missing: PostgreSQL (with contrib), Redis and nginx; with
-# `cluster` also pg_auto_failover for the newest PostgreSQL and Redis Sentinel.
+# SET... -> installs, from Debian, what is missing of these sets (each includes base):
+#   base     PostgreSQL (with contrib), Redis, nginx and curl
+#   test     also shellcheck (scripts/test lints the scripts) and procps (kill, run by tests)
+#   cluster  also pg_auto_failover for the newest PostgreSQL, Redis Sentinel, iproute2 (ip:
+#            the namespaced cluster) and nftables (nft: its partitions)
 ims_ensure_packages() {
-    local want_cluster="" ok=1 pgver
-    [[ "${1:-}" == cluster ]] && want_cluster=1
+    (($# > 0)) || _ims_die "ims_ensure_packages: name a set (base, test, cluster)"
+    local set want_test="" want_cluster="" ok=1 pgver
+    for set in "$@"; do
+        case "$set" in
+            base) ;;
+            test) want_test=1 ;;
+            cluster) want_cluster=1 ;;
+            *) _ims_die "ims_ensure_packages: no package set '$set' (base, test, cluster)" ;;
+        esac
+    done
     _ims_packages_ok || ok=""
+    [[ -z "$want_test" ]] || _ims_test_packages_ok || ok=""
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok || ok=""
     [[ -z "$ok" ]] || return 0
-    local -a pkgs=(postgresql postgresql-contrib redis-server nginx)
+    local -a pkgs=(postgresql postgresql-contrib redis-server nginx curl)
+    [[ -z "$want_test" ]] || pkgs+=(shellcheck procps)
     if [[ -n "$want_cluster" ]]; then
         # Debian names the extension after the server's major version (postgresql-15-auto-failover).
         pgver="$(basename "$(dirname "$(_ims_pg_bin_latest)")")"
         [[ "$pgver" =~ ^[0-9]+$ ]] || pgver=15
-        pkgs+=("postgresql-$pgver-auto-failover" redis-sentinel)
+        pkgs+=("postgresql-$pgver-auto-failover" redis-sentinel iproute2 nftables)
     fi
     ((EUID == 0)) || _ims_die "packages missing; as root run: apt-get install ${pkgs[*]}"
     _ims_note "installing ${pkgs[*]} (apt-get)"
@@ -190,18 +221,23 @@ ims_ensure_packages() {
         printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
     fi
     export DEBIAN_FRONTEND=noninteractive
+    # Another apt (unattended-upgrades, another checkout's run) may hold dpkg's lock: wait for
+    # it rather than fail at once.
+    local -a apt=(apt-get -o DPkg::Lock::Timeout=300)
     local rc=0 pkg need_update=""
     # The package lists are fetched only when apt does not know a package (a fresh box).
     for pkg in "${pkgs[@]}"; do
         apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]' || need_update=1
     done
-    { [[ -z "$need_update" ]] || apt-get update -qq; } || rc=$?
-    ((rc != 0)) || apt-get install -y -qq "${pkgs[@]}" >/dev/null || rc=$?
+    { [[ -z "$need_update" ]] || "${apt[@]}" update -qq; } || rc=$?
+    ((rc != 0)) || "${apt[@]}" install -y -qq "${pkgs[@]}" >/dev/null || rc=$?
     [[ -z "$made_policy" ]] || rm -f "$policy"
     ((rc == 0)) || _ims_die "apt-get failed (exit $rc)"
-    _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements), redis-server or nginx still not found"
+    _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements), redis-server, nginx or curl still not found"
+    [[ -z "$want_test" ]] || _ims_test_packages_ok ||
+        _ims_die "packages installed but shellcheck or kill still not found"
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok ||
-        _ims_die "packages installed but pg_autoctl, the pgautofailover extension or redis-sentinel still not found"
+        _ims_die "packages installed but pg_autoctl, the pgautofailover extension, redis-sentinel, ip or nft still not found"
 }
 
 # ------------------------------------------------------------ postgres
