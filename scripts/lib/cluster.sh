@@ -14,8 +14,8 @@
 # Everything lives under $IMS_DATA_DIR/cluster (or /var/lib/ims/<hash>/cluster when the
 # postgres user cannot reach the checkout) and listens on 127.0.0.1 only:
 #
-#   monitor  IMS_CLUSTER_PG_PORT (55430)      nodes node1..3 on the next three ports
-#   Redis    IMS_CLUSTER_REDIS_PORT (63805)   redis-1 (first master) and redis-2 on +1
+#   monitor  IMS_CLUSTER_PG_PORT (15430)      nodes node1..3 on the next three ports
+#   Redis    IMS_CLUSTER_REDIS_PORT (23805)   redis-1 (first master) and redis-2 on +1
 #   Sentinel IMS_CLUSTER_SENTINEL_PORT (26380) sentinel-1..3 on it and the next two ports
 #
 # Failure detection is tuned far below pg_auto_failover's defaults (see docs/operations.md
@@ -25,8 +25,8 @@
 # network namespace of their own instead, so that a network partition can be made (failure
 # test (e), crates/ims/tests/ha_partition.rs): a veth pair per namespace joins it to a bridge
 # in the root namespace, on the private /24 IMS_CLUSTER_NETNS_NET (10.231.0): the bridge (the
-# service's side) .1, the monitor .10, nodeN .1N, on ports of their own (55440-55443, Redis
-# 63815-63816, Sentinels 26390-26392). Its data is apart from
+# service's side) .1, the monitor .10, nodeN .1N, on ports of their own (15440-15443, Redis
+# 23815-23816, Sentinels 26390-26392). Its data is apart from
 # the loopback cluster's ($IMS_DATA_DIR/cluster-netns); Redis and the Sentinels stay on
 # 127.0.0.1 (the partition is about PostgreSQL). Names carry the monitor port, so two checkouts
 # on their own ports (and subnets) do not meet: namespaces ims-<port>-monitor, ims-<port>-nodeN,
@@ -35,19 +35,19 @@
 IMS_CLUSTER_NETNS="${IMS_CLUSTER_NETNS:-}"
 [[ "$IMS_CLUSTER_NETNS" != 0 ]] || IMS_CLUSTER_NETNS=""
 IMS_CLUSTER_NETNS_NET="${IMS_CLUSTER_NETNS_NET:-10.231.0}"
-# The namespaced cluster has ports of its own (55440, 63815, 26390 unless set), so both can
+# The namespaced cluster has ports of its own (15440, 23815, 26390 unless set), so both can
 # run at once: PostgreSQL's Unix sockets (/var/run/postgresql/.s.PGSQL.<port>) and Redis and
 # the Sentinels (on 127.0.0.1 in both) share the root namespace. (The failure tests run
 # the loopback cluster's tests and then the partition test in one `scripts/test`.)
 if [[ -n "$IMS_CLUSTER_NETNS" ]]; then
-    IMS_CLUSTER_PG_PORT="${IMS_CLUSTER_PG_PORT:-55440}"
-    IMS_CLUSTER_REDIS_PORT="${IMS_CLUSTER_REDIS_PORT:-63815}"
+    IMS_CLUSTER_PG_PORT="${IMS_CLUSTER_PG_PORT:-15440}"
+    IMS_CLUSTER_REDIS_PORT="${IMS_CLUSTER_REDIS_PORT:-23815}"
     IMS_CLUSTER_SENTINEL_PORT="${IMS_CLUSTER_SENTINEL_PORT:-26390}"
 fi
-IMS_CLUSTER_PG_PORT="${IMS_CLUSTER_PG_PORT:-55430}"
-# 63805: off the grid scripts/services moves a taken dev/test Redis port along (63790, 63800,
-# 63810, ... and 63791, 63801, ...), so the two never meet.
-IMS_CLUSTER_REDIS_PORT="${IMS_CLUSTER_REDIS_PORT:-63805}"
+IMS_CLUSTER_PG_PORT="${IMS_CLUSTER_PG_PORT:-15430}"
+# 23805: off the grid scripts/services moves a taken dev/test Redis port along (23790, 23800,
+# 23810, ... and 23791, 23801, ...), so the two never meet.
+IMS_CLUSTER_REDIS_PORT="${IMS_CLUSTER_REDIS_PORT:-23805}"
 IMS_CLUSTER_SENTINEL_PORT="${IMS_CLUSTER_SENTINEL_PORT:-26380}"
 # The Sentinel name of the Redis master set; the service's IMS_REDIS_SENTINEL_MASTER.
 IMS_CLUSTER_REDIS_MASTER=ims
@@ -102,6 +102,10 @@ for _v in IMS_CLUSTER_PG_PORT IMS_CLUSTER_REDIS_PORT IMS_CLUSTER_SENTINEL_PORT; 
     if ! [[ "${!_v}" =~ ^[0-9]+$ ]] || ((10#${!_v} < 1 || 10#${!_v} > 65532)); then
         _ims_die "$_v='${!_v}' is not a port number"
     fi
+done
+# A note for a port set inside this machine's ephemeral range (the defaults lie below it).
+for _v in IMS_CLUSTER_PG_PORT IMS_CLUSTER_REDIS_PORT IMS_CLUSTER_SENTINEL_PORT; do
+    _ims_port_check_ephemeral "${!_v}" "$_v"
 done
 unset _v
 [[ "$IMS_CLUSTER_NETNS_NET" =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] ||

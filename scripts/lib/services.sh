@@ -16,8 +16,10 @@
 #                                            default moves to the next free port)
 #   ims_psql PORT [psql args...]     psql as postgres over TCP, stops on error
 #
-# Ports: dev PG 54320 / Redis 63790, test PG 54321 / Redis 63791, overridable
-# by IMS_DEV_PG_PORT, IMS_DEV_REDIS_PORT, IMS_TEST_PG_PORT, IMS_TEST_REDIS_PORT.
+# Ports: dev PG 14320 / Redis 23790, test PG 14321 / Redis 23791, overridable
+# by IMS_DEV_PG_PORT, IMS_DEV_REDIS_PORT, IMS_TEST_PG_PORT, IMS_TEST_REDIS_PORT. All below the
+# kernel's ephemeral range (see _ims_port_check_ephemeral); a taken default moves up by 10, at
+# most 49 times (14320 -> 14810), so it stays below it too.
 
 IMS_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 # The repo's git-ignored folder unless told otherwise.
@@ -42,10 +44,10 @@ _ims_port() { # NAME KIND(PG|REDIS) -> port from IMS_<NAME>_<KIND>_PORT or defau
     local var default=""
     var="IMS_$(printf '%s' "$1" | tr '[:lower:]-' '[:upper:]_')_${2}_PORT"
     case "$1:$2" in
-        dev:PG) default=54320 ;;
-        dev:REDIS) default=63790 ;;
-        test:PG) default=54321 ;;
-        test:REDIS) default=63791 ;;
+        dev:PG) default=14320 ;;
+        dev:REDIS) default=23790 ;;
+        test:PG) default=14321 ;;
+        test:REDIS) default=23791 ;;
     esac
     local port="${!var:-$default}"
     [[ -n "$port" ]] || _ims_die "no port for '$1': set $var"
@@ -53,6 +55,20 @@ _ims_port() { # NAME KIND(PG|REDIS) -> port from IMS_<NAME>_<KIND>_PORT or defau
         _ims_die "$var='$port' is not a port number"
     fi
     printf '%s\n' "$port"
+}
+
+# Every default port lies below 32768, outside the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range, 32768-60999 by default): the kernel gives ports of that range
+# to outgoing connections, so a server port there can be held by some client's socket (a load
+# test's, say, even in TIME-WAIT) just when the server starts, which then fails to bind.
+_ims_port_check_ephemeral() { # PORT VAR -> a note when PORT lies in this machine's range
+    local lo hi
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
+    [[ "$lo" =~ ^[0-9]+$ && "$hi" =~ ^[0-9]+$ ]] || return 0
+    if ((10#$1 >= lo && 10#$1 <= hi)); then
+        _ims_note "warning: port $1 ($2) lies in the kernel's ephemeral range ($lo-$hi): an outgoing connection may hold it and the server then fails to start; choose a port below $lo"
+    fi
+    return 0
 }
 
 ims_pg_port() { _ims_pick_port "$1" PG; }
@@ -67,11 +83,13 @@ _ims_pick_port() {
     var="$(_ims_port_var "$name" "$kind")"
     port="$(_ims_port "$name" "$kind")"
     if [[ -n "${!var:-}" ]]; then
+        _ims_port_check_ephemeral "$port" "$var"
         printf '%s\n' "$port"
         return 0
     fi
     for ((tries = 0; tries < 50; tries++)); do
         if ! _ims_port_open "$port" || _ims_port_is_ours "$name" "$kind" "$port"; then
+            _ims_port_check_ephemeral "$port" "$var"
             printf '%s\n' "$port"
             return 0
         fi
