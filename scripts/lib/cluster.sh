@@ -406,7 +406,7 @@ _ims_cluster_start_node() { # N -> starts nodeN's keeper (creating the node) unl
 # seen while a standby was being created). Both are retried for a few seconds.
 _ims_cluster_config_get() { # PGDATA KEY -> the value, or nothing
     local try value
-    for try in 1 2 3 4 5; do
+    for ((try = 0; try < 5; try++)); do
         if value="$(ims_cluster_autoctl config get --pgdata "$1" "$2" 2>/dev/null)"; then
             printf '%s\n' "$value"
             return 0
@@ -417,7 +417,7 @@ _ims_cluster_config_get() { # PGDATA KEY -> the value, or nothing
 
 _ims_cluster_config_set() { # PGDATA KEY VALUE
     local try
-    for try in 1 2 3 4 5; do
+    for ((try = 0; try < 5; try++)); do
         ims_cluster_autoctl config set --pgdata "$1" "$2" "$3" >/dev/null 2>&1 && return 0
         sleep 1
     done
