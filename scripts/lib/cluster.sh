@@ -5,6 +5,7 @@
 # user, ports, pid checks).
 #
 #   ims_cluster_up / ims_cluster_down / ims_cluster_status
+#   ims_cluster_any_running         0 if anything of it runs (what ims_cluster_down would stop)
 #   ims_cluster_env                 prints the IMS_* settings of a service on the cluster
 #   ims_cluster_autoctl ARGS...     pg_autoctl as the postgres user with the cluster's XDG dirs
 #   ims_cluster_node_addrs          "host port" of node1..3, one a line
@@ -632,6 +633,22 @@ ims_cluster_down() {
 }
 
 _ims_cluster_pid_gone_as() { ! _ims_pid_alive "$1" "$2"; }
+
+# -> 0 if any part of the cluster runs (a keeper, Redis, a Sentinel) or, for the namespaced
+# one, its namespaces exist: what `ims_cluster_down` would stop. Prints nothing.
+ims_cluster_any_running() {
+    local name
+    for name in monitor node1 node2 node3; do
+        _ims_cluster_running "$name" && return 0
+    done
+    for name in redis-1 redis-2; do
+        _ims_cluster_pid_of "$(_ims_cluster_redis_dir "$name")" redis-server >/dev/null && return 0
+    done
+    for name in sentinel-1 sentinel-2 sentinel-3; do
+        _ims_cluster_pid_of "$(_ims_cluster_redis_dir "$name")" redis-sentinel >/dev/null && return 0
+    done
+    [[ -n "$IMS_CLUSTER_NETNS" ]] && _ims_netns_exists "$(_ims_netns_ns 0)"
+}
 
 ims_cluster_status() { # prints the state; returns 1 if something is down
     local rc=0 n name dir port role pid
