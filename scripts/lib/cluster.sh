@@ -5,6 +5,7 @@
 # user, ports, pid checks).
 #
 #   ims_cluster_up / ims_cluster_down / ims_cluster_status
+#   ims_cluster_any_running         0 if anything of it runs (what ims_cluster_down would stop)
 #   ims_cluster_env                 prints the IMS_* settings of a service on the cluster
 #   ims_cluster_autoctl ARGS...     pg_autoctl as the postgres user with the cluster's XDG dirs
 #   ims_cluster_node_addrs          "host port" of node1..3, one a line
@@ -14,8 +15,8 @@
 # Everything lives under $IMS_DATA_DIR/cluster (or /var/lib/ims/<hash>/cluster when the
 # postgres user cannot reach the checkout) and listens on 127.0.0.1 only:
 #
-#   monitor  IMS_CLUSTER_PG_PORT (55430)      nodes node1..3 on the next three ports
-#   Redis    IMS_CLUSTER_REDIS_PORT (63805)   redis-1 (first master) and redis-2 on +1
+#   monitor  IMS_CLUSTER_PG_PORT (15430)      nodes node1..3 on the next three ports
+#   Redis    IMS_CLUSTER_REDIS_PORT (23805)   redis-1 (first master) and redis-2 on +1
 #   Sentinel IMS_CLUSTER_SENTINEL_PORT (26380) sentinel-1..3 on it and the next two ports
 #
 # Failure detection is tuned far below pg_auto_failover's defaults (see docs/operations.md
@@ -25,8 +26,8 @@
 # network namespace of their own instead, so that a network partition can be made (failure
 # test (e), crates/ims/tests/ha_partition.rs): a veth pair per namespace joins it to a bridge
 # in the root namespace, on the private /24 IMS_CLUSTER_NETNS_NET (10.231.0): the bridge (the
-# service's side) .1, the monitor .10, nodeN .1N, on ports of their own (55440-55443, Redis
-# 63815-63816, Sentinels 26390-26392). Its data is apart from
+# service's side) .1, the monitor .10, nodeN .1N, on ports of their own (15440-15443, Redis
+# 23815-23816, Sentinels 26390-26392). Its data is apart from
 # the loopback cluster's ($IMS_DATA_DIR/cluster-netns); Redis and the Sentinels stay on
 # 127.0.0.1 (the partition is about PostgreSQL). Names carry the monitor port, so two checkouts
 # on their own ports (and subnets) do not meet: namespaces ims-<port>-monitor, ims-<port>-nodeN,
@@ -35,19 +36,19 @@
 IMS_CLUSTER_NETNS="${IMS_CLUSTER_NETNS:-}"
 [[ "$IMS_CLUSTER_NETNS" != 0 ]] || IMS_CLUSTER_NETNS=""
 IMS_CLUSTER_NETNS_NET="${IMS_CLUSTER_NETNS_NET:-10.231.0}"
-# The namespaced cluster has ports of its own (55440, 63815, 26390 unless set), so both can
+# The namespaced cluster has ports of its own (15440, 23815, 26390 unless set), so both can
 # run at once: PostgreSQL's Unix sockets (/var/run/postgresql/.s.PGSQL.<port>) and Redis and
 # the Sentinels (on 127.0.0.1 in both) share the root namespace. (The failure tests run
 # the loopback cluster's tests and then the partition test in one `scripts/test`.)
 if [[ -n "$IMS_CLUSTER_NETNS" ]]; then
-    IMS_CLUSTER_PG_PORT="${IMS_CLUSTER_PG_PORT:-55440}"
-    IMS_CLUSTER_REDIS_PORT="${IMS_CLUSTER_REDIS_PORT:-63815}"
+    IMS_CLUSTER_PG_PORT="${IMS_CLUSTER_PG_PORT:-15440}"
+    IMS_CLUSTER_REDIS_PORT="${IMS_CLUSTER_REDIS_PORT:-23815}"
     IMS_CLUSTER_SENTINEL_PORT="${IMS_CLUSTER_SENTINEL_PORT:-26390}"
 fi
-IMS_CLUSTER_PG_PORT="${IMS_CLUSTER_PG_PORT:-55430}"
-# 63805: off the grid scripts/services moves a taken dev/test Redis port along (63790, 63800,
-# 63810, ... and 63791, 63801, ...), so the two never meet.
-IMS_CLUSTER_REDIS_PORT="${IMS_CLUSTER_REDIS_PORT:-63805}"
+IMS_CLUSTER_PG_PORT="${IMS_CLUSTER_PG_PORT:-15430}"
+# 23805: off the grid scripts/services moves a taken dev/test Redis port along (23790, 23800,
+# 23810, ... and 23791, 23801, ...), so the two never meet.
+IMS_CLUSTER_REDIS_PORT="${IMS_CLUSTER_REDIS_PORT:-23805}"
 IMS_CLUSTER_SENTINEL_PORT="${IMS_CLUSTER_SENTINEL_PORT:-26380}"
 # The Sentinel name of the Redis master set; the service's IMS_REDIS_SENTINEL_MASTER.
 IMS_CLUSTER_REDIS_MASTER=ims
@@ -102,6 +103,10 @@ for _v in IMS_CLUSTER_PG_PORT IMS_CLUSTER_REDIS_PORT IMS_CLUSTER_SENTINEL_PORT; 
     if ! [[ "${!_v}" =~ ^[0-9]+$ ]] || ((10#${!_v} < 1 || 10#${!_v} > 65532)); then
         _ims_die "$_v='${!_v}' is not a port number"
     fi
+done
+# A note for a port set inside this machine's ephemeral range (the defaults lie below it).
+for _v in IMS_CLUSTER_PG_PORT IMS_CLUSTER_REDIS_PORT IMS_CLUSTER_SENTINEL_PORT; do
+    _ims_port_check_ephemeral "${!_v}" "$_v"
 done
 unset _v
 [[ "$IMS_CLUSTER_NETNS_NET" =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] ||
@@ -402,7 +407,7 @@ _ims_cluster_start_node() { # N -> starts nodeN's keeper (creating the node) unl
 # seen while a standby was being created). Both are retried for a few seconds.
 _ims_cluster_config_get() { # PGDATA KEY -> the value, or nothing
     local try value
-    for try in 1 2 3 4 5; do
+    for ((try = 0; try < 5; try++)); do
         if value="$(ims_cluster_autoctl config get --pgdata "$1" "$2" 2>/dev/null)"; then
             printf '%s\n' "$value"
             return 0
@@ -413,7 +418,7 @@ _ims_cluster_config_get() { # PGDATA KEY -> the value, or nothing
 
 _ims_cluster_config_set() { # PGDATA KEY VALUE
     local try
-    for try in 1 2 3 4 5; do
+    for ((try = 0; try < 5; try++)); do
         ims_cluster_autoctl config set --pgdata "$1" "$2" "$3" >/dev/null 2>&1 && return 0
         sleep 1
     done
@@ -628,6 +633,22 @@ ims_cluster_down() {
 }
 
 _ims_cluster_pid_gone_as() { ! _ims_pid_alive "$1" "$2"; }
+
+# -> 0 if any part of the cluster runs (a keeper, Redis, a Sentinel) or, for the namespaced
+# one, its namespaces exist: what `ims_cluster_down` would stop. Prints nothing.
+ims_cluster_any_running() {
+    local name
+    for name in monitor node1 node2 node3; do
+        _ims_cluster_running "$name" && return 0
+    done
+    for name in redis-1 redis-2; do
+        _ims_cluster_pid_of "$(_ims_cluster_redis_dir "$name")" redis-server >/dev/null && return 0
+    done
+    for name in sentinel-1 sentinel-2 sentinel-3; do
+        _ims_cluster_pid_of "$(_ims_cluster_redis_dir "$name")" redis-sentinel >/dev/null && return 0
+    done
+    [[ -n "$IMS_CLUSTER_NETNS" ]] && _ims_netns_exists "$(_ims_netns_ns 0)"
+}
 
 ims_cluster_status() { # prints the state; returns 1 if something is down
     local rc=0 n name dir port role pid

@@ -6,8 +6,9 @@
 # $IMS_DATA_DIR/NAME, on its own ports, so the machine's own PostgreSQL (5432)
 # and Redis (6379), if any, are never used or touched.
 #
-#   ims_ensure_packages [cluster]    (PostgreSQL, Redis and nginx from Debian; with `cluster`
-#                                     also pg_auto_failover and Redis Sentinel)
+#   ims_ensure_packages SET...       (Debian packages; base: PostgreSQL, Redis, nginx, curl;
+#                                     test: also shellcheck, procps; cluster: also
+#                                     pg_auto_failover, Redis Sentinel, iproute2, nftables)
 #   ims_start_postgres NAME PORT     ims_stop_postgres NAME
 #   ims_start_redis NAME PORT        ims_stop_redis NAME
 #   ims_status NAME                  (returns 1 if something is not running)
@@ -15,8 +16,10 @@
 #                                            default moves to the next free port)
 #   ims_psql PORT [psql args...]     psql as postgres over TCP, stops on error
 #
-# Ports: dev PG 54320 / Redis 63790, test PG 54321 / Redis 63791, overridable
-# by IMS_DEV_PG_PORT, IMS_DEV_REDIS_PORT, IMS_TEST_PG_PORT, IMS_TEST_REDIS_PORT.
+# Ports: dev PG 14320 / Redis 23790, test PG 14321 / Redis 23791, overridable
+# by IMS_DEV_PG_PORT, IMS_DEV_REDIS_PORT, IMS_TEST_PG_PORT, IMS_TEST_REDIS_PORT. All below the
+# kernel's ephemeral range (see _ims_port_check_ephemeral); a taken default moves up by 10, at
+# most 49 times (14320 -> 14810), so it stays below it too.
 
 IMS_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 # The repo's git-ignored folder unless told otherwise.
@@ -41,10 +44,10 @@ _ims_port() { # NAME KIND(PG|REDIS) -> port from IMS_<NAME>_<KIND>_PORT or defau
     local var default=""
     var="IMS_$(printf '%s' "$1" | tr '[:lower:]-' '[:upper:]_')_${2}_PORT"
     case "$1:$2" in
-        dev:PG) default=54320 ;;
-        dev:REDIS) default=63790 ;;
-        test:PG) default=54321 ;;
-        test:REDIS) default=63791 ;;
+        dev:PG) default=14320 ;;
+        dev:REDIS) default=23790 ;;
+        test:PG) default=14321 ;;
+        test:REDIS) default=23791 ;;
     esac
     local port="${!var:-$default}"
     [[ -n "$port" ]] || _ims_die "no port for '$1': set $var"
@@ -52,6 +55,20 @@ _ims_port() { # NAME KIND(PG|REDIS) -> port from IMS_<NAME>_<KIND>_PORT or defau
         _ims_die "$var='$port' is not a port number"
     fi
     printf '%s\n' "$port"
+}
+
+# Every default port lies below 32768, outside the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range, 32768-60999 by default): the kernel gives ports of that range
+# to outgoing connections, so a server port there can be held by some client's socket (a load
+# test's, say, even in TIME-WAIT) just when the server starts, which then fails to bind.
+_ims_port_check_ephemeral() { # PORT VAR -> a note when PORT lies in this machine's range
+    local lo hi
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
+    [[ "$lo" =~ ^[0-9]+$ && "$hi" =~ ^[0-9]+$ ]] || return 0
+    if ((10#$1 >= lo && 10#$1 <= hi)); then
+        _ims_note "warning: port $1 ($2) lies in the kernel's ephemeral range ($lo-$hi): an outgoing connection may hold it and the server then fails to start; choose a port below $lo"
+    fi
+    return 0
 }
 
 ims_pg_port() { _ims_pick_port "$1" PG; }
@@ -66,11 +83,13 @@ _ims_pick_port() {
     var="$(_ims_port_var "$name" "$kind")"
     port="$(_ims_port "$name" "$kind")"
     if [[ -n "${!var:-}" ]]; then
+        _ims_port_check_ephemeral "$port" "$var"
         printf '%s\n' "$port"
         return 0
     fi
     for ((tries = 0; tries < 50; tries++)); do
         if ! _ims_port_open "$port" || _ims_port_is_ours "$name" "$kind" "$port"; then
+            _ims_port_check_ephemeral "$port" "$var"
             printf '%s\n' "$port"
             return 0
         fi
@@ -143,41 +162,71 @@ _ims_pg_sharedir() { # BINDIR -> share dir of that PostgreSQL version
     printf '%s\n' "$dir"
 }
 
-_ims_packages_ok() {
+_ims_have() { # COMMAND -> 0 if COMMAND is installed; /usr/sbin and /sbin may be missing
+    # from a user's PATH (nginx, ip, nft live there)
+    command -v "$1" >/dev/null || [[ -x "/usr/sbin/$1" || -x "/sbin/$1" ]]
+}
+
+_ims_packages_ok() { # base: PostgreSQL (with contrib), Redis, nginx, curl
     local bin share
     bin="$(_ims_pg_bin_latest)"
     [[ -n "$bin" ]] || return 1
-    command -v redis-server >/dev/null || return 1
-    command -v redis-cli >/dev/null || return 1
-    # The gateway (scripts/stack and its tests); /usr/sbin may be missing from a user's PATH.
-    command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || return 1
+    _ims_have redis-server || return 1
+    _ims_have redis-cli || return 1
+    # The gateway (scripts/stack and its tests).
+    _ims_have nginx || return 1
+    # scripts/bench waits for its services with it.
+    _ims_have curl || return 1
     share="$(_ims_pg_sharedir "$bin")"
     # pg_trgm backs the search indexes; pg_stat_statements is preloaded.
     [[ -f "$share/extension/pg_trgm.control" && -f "$share/extension/pg_stat_statements.control" ]]
 }
 
-_ims_cluster_packages_ok() { # pg_autoctl (pg_auto_failover) and redis-sentinel, for scripts/cluster
-    command -v pg_autoctl >/dev/null || return 1
-    command -v redis-sentinel >/dev/null || return 1
+_ims_test_packages_ok() { # test: what scripts/test and the tests run besides the base set
+    # scripts/test lints every shell script.
+    _ims_have shellcheck || return 1
+    # The tests run kill(1) (procps; `command -v kill` would find bash's builtin).
+    [[ -x /usr/bin/kill || -x /bin/kill ]]
+}
+
+_ims_cluster_packages_ok() { # cluster: pg_autoctl, redis-sentinel, ip and nft, for scripts/cluster
+    _ims_have pg_autoctl || return 1
+    _ims_have redis-sentinel || return 1
+    # The namespaced cluster (scripts/cluster --netns) and its partitions (failure test (e)).
+    _ims_have ip || return 1
+    _ims_have nft || return 1
     local share
     share="$(_ims_pg_sharedir "$(_ims_pg_bin_latest)")"
     [[ -f "$share/extension/pgautofailover.control" ]]
 }
 
-# [cluster] -> installs what is missing: PostgreSQL (with contrib), Redis and nginx; with
-# `cluster` also pg_auto_failover for the newest PostgreSQL and Redis Sentinel.
+# SET... -> installs, from Debian, what is missing of these sets (each includes base):
+#   base     PostgreSQL (with contrib), Redis, nginx and curl
+#   test     also shellcheck (scripts/test lints the scripts) and procps (kill, run by tests)
+#   cluster  also pg_auto_failover for the newest PostgreSQL, Redis Sentinel, iproute2 (ip:
+#            the namespaced cluster) and nftables (nft: its partitions)
 ims_ensure_packages() {
-    local want_cluster="" ok=1 pgver
-    [[ "${1:-}" == cluster ]] && want_cluster=1
+    (($# > 0)) || _ims_die "ims_ensure_packages: name a set (base, test, cluster)"
+    local set want_test="" want_cluster="" ok=1 pgver
+    for set in "$@"; do
+        case "$set" in
+            base) ;;
+            test) want_test=1 ;;
+            cluster) want_cluster=1 ;;
+            *) _ims_die "ims_ensure_packages: no package set '$set' (base, test, cluster)" ;;
+        esac
+    done
     _ims_packages_ok || ok=""
+    [[ -z "$want_test" ]] || _ims_test_packages_ok || ok=""
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok || ok=""
     [[ -z "$ok" ]] || return 0
-    local -a pkgs=(postgresql postgresql-contrib redis-server nginx)
+    local -a pkgs=(postgresql postgresql-contrib redis-server nginx curl)
+    [[ -z "$want_test" ]] || pkgs+=(shellcheck procps)
     if [[ -n "$want_cluster" ]]; then
         # Debian names the extension after the server's major version (postgresql-15-auto-failover).
         pgver="$(basename "$(dirname "$(_ims_pg_bin_latest)")")"
         [[ "$pgver" =~ ^[0-9]+$ ]] || pgver=15
-        pkgs+=("postgresql-$pgver-auto-failover" redis-sentinel)
+        pkgs+=("postgresql-$pgver-auto-failover" redis-sentinel iproute2 nftables)
     fi
     ((EUID == 0)) || _ims_die "packages missing; as root run: apt-get install ${pkgs[*]}"
     _ims_note "installing ${pkgs[*]} (apt-get)"
@@ -190,18 +239,23 @@ ims_ensure_packages() {
         printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
     fi
     export DEBIAN_FRONTEND=noninteractive
+    # Another apt (unattended-upgrades, another checkout's run) may hold dpkg's lock: wait for
+    # it rather than fail at once.
+    local -a apt=(apt-get -o DPkg::Lock::Timeout=300)
     local rc=0 pkg need_update=""
     # The package lists are fetched only when apt does not know a package (a fresh box).
     for pkg in "${pkgs[@]}"; do
         apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]' || need_update=1
     done
-    { [[ -z "$need_update" ]] || apt-get update -qq; } || rc=$?
-    ((rc != 0)) || apt-get install -y -qq "${pkgs[@]}" >/dev/null || rc=$?
+    { [[ -z "$need_update" ]] || "${apt[@]}" update -qq; } || rc=$?
+    ((rc != 0)) || "${apt[@]}" install -y -qq "${pkgs[@]}" >/dev/null || rc=$?
     [[ -z "$made_policy" ]] || rm -f "$policy"
     ((rc == 0)) || _ims_die "apt-get failed (exit $rc)"
-    _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements), redis-server or nginx still not found"
+    _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements), redis-server, nginx or curl still not found"
+    [[ -z "$want_test" ]] || _ims_test_packages_ok ||
+        _ims_die "packages installed but shellcheck or kill still not found"
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok ||
-        _ims_die "packages installed but pg_autoctl, the pgautofailover extension or redis-sentinel still not found"
+        _ims_die "packages installed but pg_autoctl, the pgautofailover extension, redis-sentinel, ip or nft still not found"
 }
 
 # ------------------------------------------------------------ postgres

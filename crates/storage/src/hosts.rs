@@ -330,12 +330,12 @@ mod tests {
     #[test]
     fn splits_a_multi_host_url_keeping_user_database_and_params() {
         let hosts = parse_hosts(
-            "postgres://app:secret@127.0.0.1:55431,127.0.0.1:55432,localhost/ims?sslmode=disable&target_session_attrs=read-write",
+            "postgres://app:secret@127.0.0.1:15431,127.0.0.1:15432,localhost/ims?sslmode=disable&target_session_attrs=read-write",
         )
         .expect("parses");
         assert_eq!(hosts.target, TargetSession::ReadWrite);
         let ports: Vec<u16> = hosts.hosts.iter().map(|h| h.get_port()).collect();
-        assert_eq!(ports, [55431, 55432, 5432]);
+        assert_eq!(ports, [15431, 15432, 5432]);
         assert_eq!(hosts.hosts[2].get_host(), "localhost");
         for host in &hosts.hosts {
             assert_eq!(host.get_username(), "app");
@@ -372,7 +372,7 @@ mod tests {
 
     #[test]
     fn a_single_host_url_is_one_host_of_any_session() {
-        let hosts = parse_hosts("postgres://postgres@127.0.0.1:54321/postgres").expect("parses");
+        let hosts = parse_hosts("postgres://postgres@127.0.0.1:14321/postgres").expect("parses");
         assert_eq!(hosts.hosts.len(), 1);
         assert_eq!(hosts.target, TargetSession::Any);
         let standby = parse_hosts("postgres://u@a:1,b:2/db?target_session_attrs=prefer-standby")

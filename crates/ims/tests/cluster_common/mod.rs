@@ -30,7 +30,7 @@ fn port_from_env(name: &str, default: u16) -> u16 {
 
 /// The monitor's port; the nodes listen on the next three.
 pub fn monitor_port() -> u16 {
-    port_from_env("IMS_CLUSTER_PG_PORT", 55430)
+    port_from_env("IMS_CLUSTER_PG_PORT", 15430)
 }
 
 /// The three PostgreSQL nodes' ports, node1 first.
@@ -41,7 +41,7 @@ pub fn nodes() -> [u16; 3] {
 
 /// The two Redis servers (the first master, its replica).
 pub fn redis_ports() -> [u16; 2] {
-    let first = port_from_env("IMS_CLUSTER_REDIS_PORT", 63805);
+    let first = port_from_env("IMS_CLUSTER_REDIS_PORT", 23805);
     [first, first + 1]
 }
 
@@ -253,7 +253,7 @@ pub fn redis_master_name() -> String {
 /// As [`app_on_cluster_with`], on the given variant of the cluster.
 pub async fn app_on(net: Net, settings: api::Settings, redis_url: Option<String>) -> TestApp {
     let redis = redis_url.unwrap_or_else(|| {
-        std::env::var("IMS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:63791".into())
+        std::env::var("IMS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:23791".into())
     });
     app_on_cached(net, settings, cache::CacheConfig::new(redis)).await
 }
