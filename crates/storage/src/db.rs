@@ -244,6 +244,14 @@ impl Db {
         .is_ok_and(|r| r.is_ok())
     }
 
+    /// Whether a standby could take `route`'s next read now; `false` when only the primary
+    /// can ([`crate::routing::standby_serves`]), or this is no cluster spreading reads.
+    pub fn standby_serves(&self, route: &crate::routing::Route) -> bool {
+        self.cluster.as_deref().is_some_and(|c| {
+            crate::routing::standby_serves(&c.topology.borrow(), &c.readable, c.max_lag_secs, route)
+        })
+    }
+
     /// Waits (at most `limit`) for a probe round that began after now: the standbys' replay
     /// positions are then no older than this call.
     pub async fn await_probe_round(&self, limit: Duration) {
