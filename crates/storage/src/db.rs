@@ -337,9 +337,10 @@ fn pool(config: &DbConfig, options: PgConnectOptions, read_write_only: bool) -> 
                 .fetch_one(&mut *conn)
                 .await?;
                 if read_only {
-                    return Err(sqlx::Error::Protocol(
-                        "connected to a standby; the primary pool wants the primary".into(),
-                    ));
+                    // Expected, not an error: sqlx logs it at ERROR, which the binary's
+                    // telemetry filters out (`ims::telemetry`); here it is for debugging.
+                    tracing::debug!("refused a standby for the primary pool; sqlx connects again");
+                    return Err(sqlx::Error::Protocol(crate::hosts::STANDBY_REFUSED.into()));
                 }
                 Ok(())
             })
