@@ -192,6 +192,25 @@ pub async fn route_and_retry(
         // a node being promoted or demoted shows its new role, and the standbys' positions are
         // past a token the client sent with its own write (a synchronous standby has it).
         state.db.await_probe_round(READ_RETRY_WAIT).await;
+        // Unless no standby can serve it: a token from a primary that died right after the
+        // write may name WAL past anything the standbys replayed (its WAL position, not its
+        // commit's), and then only the new primary has the write for certain. Such a read
+        // waits for the primary as a write does, instead of failing on the dead one again
+        // (issue 14: a client's own order not read back during a failover).
+        let standby = route
+            .lock()
+            .map(|route| state.db.standby_serves(&route))
+            .unwrap_or(false);
+        if !standby {
+            counter!("ims_db_primary_waits_total", "for" => "read").increment(1);
+            let waiting = gauge!("ims_db_requests_awaiting_primary");
+            waiting.increment(1.0);
+            let found = state.db.await_primary(PRIMARY_WAIT).await;
+            waiting.decrement(1.0);
+            if !found {
+                return first;
+            }
+        }
     } else {
         let waiting = gauge!("ims_db_requests_awaiting_primary");
         waiting.increment(1.0);
@@ -218,9 +237,12 @@ async fn finish(state: &AppState, read: bool, mut response: Response) -> Respons
         return response;
     }
     let mut position = state.db.write_position().await;
-    if position.as_ref().is_err_and(storage::Error::node_lost)
-        && state.db.await_primary(PRIMARY_WAIT).await
-    {
+    // Any failure, not only a lost connection: the primary killed right after the commit
+    // leaves the pool nothing to connect to, and the acquire ends in a pool timeout, which
+    // does not count as a lost node. Without a token the client's next read may go to a
+    // standby that has not replayed the write (issue 14).
+    if position.is_err() && state.db.await_primary(PRIMARY_WAIT).await {
+        counter!("ims_db_primary_waits_total", "for" => "token").increment(1);
         // The primary died after the commit: the commit was on a standby too (synchronous
         // replication), so the successor's position is past it.
         position = state.db.write_position().await;

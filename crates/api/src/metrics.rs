@@ -75,7 +75,11 @@ fn describe() {
     );
     describe_gauge!(
         "ims_db_requests_awaiting_primary",
-        "Writes held after their node failed, until the follower finds a primary to retry on"
+        "Writes, and reads only the primary can serve, held after their node failed, until the follower finds a primary to retry on"
+    );
+    describe_counter!(
+        "ims_db_primary_waits_total",
+        "Waits for a primary after a failure other than a write's retry, by what for: read (a read whose consistency token no standby has replayed), token (a write's consistency token)"
     );
     describe_gauge!(
         "ims_db_node_up",

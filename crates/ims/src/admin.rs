@@ -15,12 +15,22 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 pub async fn seed_demo(config: &Config) -> anyhow::Result<()> {
     let db = storage::Db::connect(&config.db_config()?);
-    if storage::demo::load_demo_data(db.primary()).await? {
-        tracing::info!("demo data loaded");
+    let loaded = storage::demo::load_demo_data(db.primary()).await;
+    db.close().await;
+    if loaded? {
+        let counts = storage::demo::DEMO_COUNTS;
+        tracing::info!(
+            stores = counts.stores,
+            products = counts.products,
+            customers = counts.customers,
+            orders = counts.orders,
+            jobs = counts.jobs,
+            "demo data loaded (staff accounts staff0001.. share the password {})",
+            storage::generator::STAFF_PASSWORD
+        );
     } else {
         tracing::info!("database already has data; demo data not loaded again");
     }
-    db.close().await;
     Ok(())
 }
 

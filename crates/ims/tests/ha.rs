@@ -43,8 +43,9 @@ struct Tally {
     own_reads: usize,
     /// Of those, the ones that did not find the order (read-your-writes broken) or failed.
     own_reads_missed: usize,
-    /// Their statuses (0: no answer, 1: the write came without a token).
-    own_read_misses: Vec<u16>,
+    /// Their statuses (0: no answer, 1: the write came without a token), with when the write
+    /// was sent and the token it got.
+    own_read_misses: Vec<(u16, Instant, String)>,
 }
 
 /// A store with one well-stocked frame and a customer, and the order body to place.
@@ -100,13 +101,13 @@ fn start_load(
                         t.own_reads += 1;
                         if status != 200 {
                             t.own_reads_missed += 1;
-                            t.own_read_misses.push(status);
+                            t.own_read_misses.push((status, started, token));
                         }
                     }
                     (Some(_), None) => {
                         let mut t = tally.lock().await;
                         t.own_reads_missed += 1;
-                        t.own_read_misses.push(1);
+                        t.own_read_misses.push((1, started, String::new()));
                     }
                     _ => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
@@ -219,6 +220,42 @@ fn failure_times(t: &Tally, from: Instant) -> String {
         .join(" ")
 }
 
+/// Each own read that missed: when its write was sent relative to `from`, the read's status
+/// (1: the write had no token) and the write's token.
+fn own_read_misses(t: &Tally, from: Instant) -> String {
+    t.own_read_misses
+        .iter()
+        .map(|(status, sent, token)| {
+            let at = if *sent >= from {
+                (*sent - from).as_secs_f64()
+            } else {
+                -(from - *sent).as_secs_f64()
+            };
+            format!("{at:.1}s:{status}:{token}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The service's retries and waits for a primary, from `/metrics` (counters with labels).
+async fn retry_metrics(app: &TestApp) -> String {
+    let text = match app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+    {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    text.lines()
+        .filter(|l| {
+            l.starts_with("ims_db_retries_total{") || l.starts_with("ims_db_primary_waits_total{")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// How many standbys `/metrics` reports a replication lag for (waits up to 10 s for two).
 async fn standbys_in_metrics(app: &TestApp) -> usize {
     let mut count = 0;
@@ -314,10 +351,11 @@ async fn killing_the_primary_loses_no_acknowledged_order_and_it_rejoins_as_a_sta
         t.own_reads,
     );
     eprintln!(
-        "HA (a) failed writes: {}; own reads missed: {:?}; failed reads: {:?}",
+        "HA (a) failed writes: {}; own reads missed: {}; failed reads: {:?}; {}",
         failure_times(&t, killed_at),
-        t.own_read_misses,
-        t.read_failures
+        own_read_misses(&t, killed_at),
+        t.read_failures,
+        retry_metrics(&app).await,
     );
     let line = format!(
         "{:.2}\t{}\t{lost}\t{unanswered}\t{}\t{}\t{}\n",

@@ -244,6 +244,14 @@ impl Db {
         .is_ok_and(|r| r.is_ok())
     }
 
+    /// Whether a standby could take `route`'s next read now; `false` when only the primary
+    /// can ([`crate::routing::standby_serves`]), or this is no cluster spreading reads.
+    pub fn standby_serves(&self, route: &crate::routing::Route) -> bool {
+        self.cluster.as_deref().is_some_and(|c| {
+            crate::routing::standby_serves(&c.topology.borrow(), &c.readable, c.max_lag_secs, route)
+        })
+    }
+
     /// Waits (at most `limit`) for a probe round that began after now: the standbys' replay
     /// positions are then no older than this call.
     pub async fn await_probe_round(&self, limit: Duration) {
@@ -329,9 +337,10 @@ fn pool(config: &DbConfig, options: PgConnectOptions, read_write_only: bool) -> 
                 .fetch_one(&mut *conn)
                 .await?;
                 if read_only {
-                    return Err(sqlx::Error::Protocol(
-                        "connected to a standby; the primary pool wants the primary".into(),
-                    ));
+                    // Expected, not an error: sqlx logs it at ERROR, which the binary's
+                    // telemetry filters out (`ims::telemetry`); here it is for debugging.
+                    tracing::debug!("refused a standby for the primary pool; sqlx connects again");
+                    return Err(sqlx::Error::Protocol(crate::hosts::STANDBY_REFUSED.into()));
                 }
                 Ok(())
             })

@@ -19,6 +19,11 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use tokio::sync::watch;
 
+/// The error with which the primary pool's `after_connect` refuses a connection that landed on
+/// a standby (`crate::db`). Routine during start-up and failovers; the binary's telemetry keeps
+/// sqlx from logging it as an error.
+pub const STANDBY_REFUSED: &str = "connected to a standby; the primary pool wants the primary";
+
 /// libpq's `target_session_attrs`, the values the service honours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetSession {

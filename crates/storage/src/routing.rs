@@ -56,6 +56,30 @@ fn with_route<T>(f: impl FnOnce(&mut Route) -> T) -> Option<T> {
         .flatten()
 }
 
+/// Whether a standby could serve `route`'s next read now (as [`pick`] would choose one): one
+/// that is up, readable and has replayed the route's token, and is not avoided; within the lag
+/// bound unless the primary is avoided too. `false` means only the primary can serve it: after
+/// a failover, a token the old primary gave may name WAL that no standby has replayed yet (or,
+/// its WAL position being past the last commit, that no surviving node ever had), so only the
+/// new primary, which has every acknowledged commit, can serve the read.
+pub(crate) fn standby_serves(
+    topology: &Topology,
+    readable: &[bool],
+    max_lag_secs: f64,
+    route: &Route,
+) -> bool {
+    let min_lsn = route.min_lsn.unwrap_or(0);
+    let lag_bound = !route.avoid.contains(&Target::Primary);
+    (0..topology.nodes.len()).any(|i| {
+        let node = &topology.nodes[i];
+        readable.get(i).copied().unwrap_or(false)
+            && node.role == Role::Standby
+            && (!lag_bound || node.lag_secs <= max_lag_secs)
+            && node.lsn >= min_lsn
+            && !route.avoid.contains(&Target::Host(i))
+    })
+}
+
 /// The node for the next read. `turn` rotates among the standbys that qualify.
 pub(crate) fn pick(
     topology: &Topology,
@@ -194,6 +218,48 @@ mod tests {
         }));
         let picked = scope(route, async { pick(&lagging, &ALL, 1.0, 0) }).await;
         assert_eq!(picked, Target::Host(1));
+    }
+
+    /// Issue 14 (a): a write acknowledged by a primary that then died carries a token at that
+    /// primary's WAL position, which may be past anything the standbys replayed. A retry of the
+    /// read with it must wait for the new primary: no standby can serve it, and the primary
+    /// pool, avoided or not, is the only place the write is sure to be.
+    #[tokio::test]
+    async fn a_token_no_standby_has_replayed_needs_the_primary() {
+        let mut t = cluster();
+        // The primary died: the follower sees it down and no primary yet.
+        t.nodes[0] = NodeState::DOWN;
+        t.primary = None;
+        let route = |min_lsn, avoid: Vec<Target>| Route {
+            min_lsn: Some(min_lsn),
+            avoid,
+            ..Route::default()
+        };
+        // The old primary's position (500) is past both standbys (490, 400).
+        assert!(!standby_serves(&t, &ALL, 1.0, &route(500, vec![])));
+        assert!(!standby_serves(
+            &t,
+            &ALL,
+            1.0,
+            &route(500, vec![Target::Primary])
+        ));
+        // A token the first standby has replayed: it serves, unless the first attempt used it.
+        assert!(standby_serves(&t, &ALL, 1.0, &route(450, vec![])));
+        assert!(!standby_serves(
+            &t,
+            &ALL,
+            1.0,
+            &route(450, vec![Target::Host(1)])
+        ));
+        // Past the lag bound only when the primary failed this request already.
+        t.nodes[1].lag_secs = 5.0;
+        assert!(!standby_serves(&t, &ALL, 1.0, &route(450, vec![])));
+        assert!(standby_serves(
+            &t,
+            &ALL,
+            1.0,
+            &route(450, vec![Target::Primary])
+        ));
     }
 
     #[tokio::test]

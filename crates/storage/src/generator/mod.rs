@@ -69,6 +69,11 @@ pub struct Options {
     pub force: bool,
     /// The end of the generated history; dates and statuses are relative to it.
     pub now: DateTime<Utc>,
+    /// Rows per table instead of [`Counts::for_scale`] of `scale` (the demo data set).
+    pub counts: Option<Counts>,
+    /// Days of history before `now` instead of 24 months: a small chain's few hundred orders
+    /// then fall in recent weeks, in every status.
+    pub history_days: Option<u32>,
 }
 
 impl Options {
@@ -80,6 +85,17 @@ impl Options {
             seed,
             force: false,
             now: now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now),
+            counts: None,
+            history_days: None,
+        }
+    }
+
+    /// The first day (days since the Unix epoch) of the history ending at `now` (Unix ms).
+    fn first_day(&self, now: i64) -> i64 {
+        let today = now.div_euclid(time::DAY);
+        match self.history_days {
+            Some(days) => today - i64::from(days),
+            None => time::add_months(today, -24),
         }
     }
 }
@@ -119,7 +135,9 @@ pub async fn generate(pool: &PgPool, options: &Options) -> Result<Summary, Gener
         return Err(GenerateError::Scale(options.scale));
     }
     let started = Instant::now();
-    let counts = Counts::for_scale(options.scale);
+    let counts = options
+        .counts
+        .unwrap_or_else(|| Counts::for_scale(options.scale));
     let progress = Progress::new();
     let mut report = Report::default();
     // A connection of its own, without sqlx's slow-statement warnings: every statement here
@@ -160,6 +178,7 @@ async fn load(
     report: &mut Report,
 ) -> Result<(), GenerateError> {
     let now = options.now.timestamp_millis();
+    let first_day = options.first_day(now);
     let preparing = progress.start("preparing", 0);
     let mut tx = conn.begin().await?;
     for setting in [
@@ -184,7 +203,7 @@ async fn load(
     let planning = progress.start("planning", 0);
     let seed = options.seed;
     let generator = tokio::task::spawn_blocking(move || {
-        let world = World::plan(seed, counts, now);
+        let world = World::plan(seed, counts, now, first_day);
         let planned = planning.stop();
         // One hash for every generated account: argon2 is slow on purpose.
         let hash = domain::user::Password::parse(STAFF_PASSWORD)
@@ -197,7 +216,7 @@ async fn load(
     });
 
     schema::truncate(&mut tx, options.force).await?;
-    schema::ensure_partitions(&mut tx, first_month(now)).await?;
+    schema::ensure_partitions(&mut tx, first_month(first_day)).await?;
     let saved = schema::drop_keys(&mut tx).await?;
     preparing.finish(report);
 
@@ -263,9 +282,8 @@ async fn restore(
     Ok(())
 }
 
-/// The first month with orders: 24 months before `now` (Unix ms).
-fn first_month(now: i64) -> NaiveDate {
-    let first_day = time::add_months(now.div_euclid(time::DAY), -24);
+/// The first month with orders: the month of `first_day` (days since the Unix epoch).
+fn first_month(first_day: i64) -> NaiveDate {
     let (y, m, _) = time::civil(time::month_start(first_day * time::DAY));
     NaiveDate::from_ymd_opt(y as i32, m, 1).unwrap_or(NaiveDate::MIN)
 }

@@ -17,7 +17,7 @@ use super::prescriptions::{
 };
 use super::products::{emit_products, plan_products, Product};
 use super::stores::{emit_stores, emit_users, plan_stores, plan_users, Store, StoreStaff, User};
-use super::time::{add_months, OrderClock, DAY};
+use super::time::{OrderClock, DAY};
 use super::workshop::{emit_history, emit_jobs, history_count, plan_jobs, Job};
 
 pub(crate) struct World {
@@ -38,9 +38,9 @@ pub(crate) struct World {
 }
 
 impl World {
-    pub(crate) fn plan(seed: u64, counts: Counts, now: i64) -> World {
+    /// The chain whose history runs from `first_day` (days since the Unix epoch) to `now`.
+    pub(crate) fn plan(seed: u64, counts: Counts, now: i64, first_day: i64) -> World {
         let today = now.div_euclid(DAY);
-        let first_day = add_months(today, -24);
         let window_start = first_day * DAY;
         let stores = plan_stores(seed, counts.stores, window_start);
         let categories = plan_categories(seed, counts.categories, window_start);
@@ -163,7 +163,7 @@ mod tests {
     use super::*;
     use crate::generator::copy::Message;
     use crate::generator::orders::Status;
-    use crate::generator::time::{days_from_civil, HOUR};
+    use crate::generator::time::{add_months, days_from_civil, HOUR};
     use crate::generator::workshop::JobStatus;
 
     const NOW: i64 = 20_781 * DAY + 9 * HOUR; // 2026-11-24 09:00 UTC
@@ -187,12 +187,17 @@ mod tests {
         all
     }
 
+    /// The first day of the default history: 24 months before `NOW`.
+    fn two_years() -> i64 {
+        add_months(NOW.div_euclid(DAY), -24)
+    }
+
     #[test]
     fn same_seed_same_rows_other_seed_other_rows() {
         let counts = Counts::for_scale(0.002);
-        let a = rows(World::plan(7, counts, NOW));
-        assert_eq!(a, rows(World::plan(7, counts, NOW)));
-        let b = rows(World::plan(8, counts, NOW));
+        let a = rows(World::plan(7, counts, NOW, two_years()));
+        assert_eq!(a, rows(World::plan(7, counts, NOW, two_years())));
+        let b = rows(World::plan(8, counts, NOW, two_years()));
         assert_ne!(a[..2000], b[..2000]);
         let text = String::from_utf8(a).expect("utf8");
         assert!(text.starts_with("COPY stores (id, code"));
@@ -205,7 +210,7 @@ mod tests {
     #[test]
     fn orders_age_like_a_real_shop_and_jobs_follow_them() {
         let counts = Counts::for_scale(0.05);
-        let world = World::plan(42, counts, NOW);
+        let world = World::plan(42, counts, NOW, two_years());
         assert_eq!(world.orders.len(), counts.orders);
         assert!(world
             .orders
