@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bench::{Mix, Model, Report, RunOptions};
+use bench::{Mix, Model, Report, RunOptions, Scenario};
 
 /// The tiny chain: one store, a couple of hundred products, a few thousand orders.
 const SCALE: f64 = 0.002;
@@ -18,6 +18,9 @@ fn options(url: &str, database_url: Option<String>, model: Model) -> RunOptions 
         warmup: Duration::from_secs(1),
         duration: Duration::from_secs(2),
         mix: Mix::default(),
+        scenario: Scenario::Default,
+        shift: Duration::from_secs(8 * 3600),
+        login_window: Duration::from_secs(600),
         login: "admin01".into(),
         password: storage::generator::STAFF_PASSWORD.into(),
         timeout: Duration::from_secs(20),
