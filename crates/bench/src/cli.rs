@@ -12,6 +12,7 @@ use crate::load::Model;
 use crate::mix::Mix;
 use crate::report::text;
 use crate::run::{run_with, sample_ids, RunOptions};
+use crate::scenario::Scenario;
 
 /// Load-tests IMS with a realistic, skewed mix and reports rates, latency percentiles,
 /// errors, cache hits and the database's work. See docs/benchmarks.md.
@@ -53,9 +54,22 @@ pub struct Args {
     /// Seconds measured.
     #[arg(long, env = "IMS_BENCH_DURATION", default_value_t = 30)]
     pub duration: u64,
-    /// The workload file (default: deploy/bench/mix.toml, built in).
+    /// The workload file (default: the scenario's, built in: deploy/bench/mix.toml, or
+    /// deploy/bench/login-heavy.toml for login-heavy).
     #[arg(long, env = "IMS_BENCH_MIX")]
     pub mix: Option<PathBuf>,
+    /// default: each user logs in itself before the run and again every --shift-secs;
+    /// login-heavy: the old mix, 3% logins, users share their store's sessions;
+    /// opening-hour: users log in spread over --login-window-secs of the measured window.
+    #[arg(long, env = "IMS_BENCH_SCENARIO", value_enum, default_value_t = Scenario::Default)]
+    pub scenario: Scenario,
+    /// How long a user's session lasts before it logs in again (seconds; 8 hours).
+    #[arg(long, env = "IMS_BENCH_SHIFT_SECS", default_value_t = 8 * 3600)]
+    pub shift_secs: u64,
+    /// opening-hour: the logins are spread over this many seconds from the start of the
+    /// measured window (--duration must be at least this).
+    #[arg(long, env = "IMS_BENCH_LOGIN_WINDOW_SECS", default_value_t = 600)]
+    pub login_window_secs: u64,
     /// An administrator, for sampling over HTTP (no --database-url).
     #[arg(long, env = "IMS_BENCH_LOGIN", default_value = "admin01")]
     pub login: String,
@@ -115,7 +129,7 @@ impl Args {
                 &std::fs::read_to_string(path)
                     .map_err(|e| Error::Config(format!("--mix {}: {e}", path.display())))?,
             )?,
-            None => Mix::default(),
+            None => self.scenario.mix(),
         };
         let model = self.model();
         let (target, _) = RunOptions {
@@ -126,6 +140,9 @@ impl Args {
             warmup: Duration::ZERO,
             duration: Duration::ZERO,
             mix: mix.clone(),
+            scenario: self.scenario,
+            shift: Duration::ZERO,
+            login_window: Duration::ZERO,
             login: String::new(),
             password: String::new(),
             timeout: Duration::ZERO,
@@ -149,6 +166,9 @@ impl Args {
             warmup: Duration::from_secs(self.warmup),
             duration: Duration::from_secs(self.duration),
             mix,
+            scenario: self.scenario,
+            shift: Duration::from_secs(self.shift_secs),
+            login_window: Duration::from_secs(self.login_window_secs),
             login: self.login.clone(),
             password: self.password.clone(),
             timeout: Duration::from_secs(self.timeout.max(1)),

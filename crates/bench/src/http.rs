@@ -93,6 +93,19 @@ impl Conn {
     /// Sends one request and reads the whole answer (the body is read and dropped, as a
     /// client would read it).
     pub async fn send(&mut self, out: &Outgoing) -> Result<Answer, hyper::Error> {
+        Ok(self.exchange(out, false).await?.0)
+    }
+
+    /// Sends one request and returns the answer with its body (a login's token).
+    pub async fn send_reading(&mut self, out: &Outgoing) -> Result<(Answer, Bytes), hyper::Error> {
+        self.exchange(out, true).await
+    }
+
+    async fn exchange(
+        &mut self,
+        out: &Outgoing,
+        keep: bool,
+    ) -> Result<(Answer, Bytes), hyper::Error> {
         let mut request = Request::builder()
             .method(out.method.clone())
             .uri(out.path.as_str())
@@ -108,10 +121,11 @@ impl Conn {
         let request = match request.body(body) {
             Ok(r) => r,
             Err(_) => {
-                return Ok(Answer {
+                let answer = Answer {
                     status: 400,
                     cache: CacheSeen::None,
-                })
+                };
+                return Ok((answer, Bytes::new()));
             }
         };
         self.sender.ready().await?;
@@ -119,10 +133,13 @@ impl Conn {
         let status = response.status().as_u16();
         let cache = CacheSeen::from_header(response.headers().get("x-cache"));
         let mut body = response.into_body();
+        let mut kept = Vec::new();
         while let Some(frame) = body.frame().await {
-            frame?;
+            if let (true, Some(data)) = (keep, frame?.data_ref()) {
+                kept.extend_from_slice(data);
+            }
         }
-        Ok(Answer { status, cache })
+        Ok((Answer { status, cache }, Bytes::from(kept)))
     }
 
     /// False once the server closed the connection or it broke.

@@ -8,7 +8,8 @@
 //! # Layout
 //! - `mix`: the workload file (`deploy/bench/mix.toml`); `zipf`: skewed picks.
 //! - `sample`: the ids to pick from, from the database or over HTTP; `setup`: set-up calls
-//!   and the users' sessions.
+//!   and the stores' shared sessions (`login-heavy`).
+//! - `scenario`: the scenarios and when users log in; `session`: a user's own session.
 //! - `ops`: an operation becomes a request; `http`: the users' own connections.
 //! - `load`: the closed and open models; `record`: histograms and counts while running.
 //! - `run`: one run end to end; `compare`: baseline against optimized.
@@ -30,6 +31,8 @@ pub mod record;
 pub mod report;
 pub mod run;
 pub mod sample;
+pub mod scenario;
+pub mod session;
 pub mod setup;
 pub mod zipf;
 
@@ -39,3 +42,4 @@ pub use load::Model;
 pub use mix::Mix;
 pub use report::Report;
 pub use run::{run, run_with, sample_ids, RunOptions};
+pub use scenario::Scenario;

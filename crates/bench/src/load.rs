@@ -2,8 +2,9 @@
 //! request after another (what "N concurrent users" means). Open: requests are due at a fixed
 //! rate whatever the service does; each is timed from when it was due, not from when it could
 //! be sent, so a slow answer that holds up the next request is not hidden (coordinated
-//! omission). Users first open their connections (the ramp, not timed); then the warm-up,
-//! then the measured window, and they stop by themselves.
+//! omission). Users first open their connections and, in the `default` scenario, log in
+//! (the ramp, not timed); then the warm-up, then the measured window, and they stop by
+//! themselves. Logins on the clock (`session`) are sent between a user's requests.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -22,11 +23,16 @@ use crate::mix::{Mix, Op, OpPicker};
 use crate::ops::{self, Ctx};
 use crate::record::{Recorder, Sample, STATUS_TIMEOUT, STATUS_TRANSPORT};
 use crate::sample::Sample as Ids;
+use crate::scenario::{LoginPlan, Scenario};
+use crate::session::{self, AccountLocks, Session};
 use crate::setup::StoreTokens;
 
 /// Connections being opened at once: more would overflow the server's accept backlog and
 /// leave SYNs to be retried a second later, which is the tool's fault, not the service's.
 const CONNECTING_AT_ONCE: usize = 128;
+/// Ramp logins at once: the service hashes at most four per core and answers 503 after
+/// three seconds of waiting for one, so more would only queue there.
+const RAMP_LOGINS_AT_ONCE: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "model")]
@@ -69,6 +75,16 @@ pub struct Shared {
     /// Open-model requests that were due but not sent before the end.
     pub unsent: AtomicU64,
     pub connecting: Semaphore,
+    pub scenario: Scenario,
+    shift: Duration,
+    login_window: Duration,
+    /// The administrator, the last fallback account of a user.
+    admin: String,
+    pub account_locks: AccountLocks,
+    pub ramp_logins: Semaphore,
+    /// Users whose ramp login is over (whatever its outcome), and how many failed.
+    pub ramp_logins_done: AtomicUsize,
+    pub ramp_login_failures: AtomicU64,
     warmup: Duration,
     duration: Duration,
     /// Set once every user is connected (or the ramp gave up); users wait for it.
@@ -97,8 +113,13 @@ impl Shared {
             seed,
             warmup,
             duration,
+            scenario,
+            shift,
+            login_window,
+            admin,
         } = parts;
         let picker = mix.picker();
+        let account_locks = AccountLocks::new(&ids, &admin);
         Arc::new(Shared {
             ids,
             tokens,
@@ -114,6 +135,14 @@ impl Shared {
             connect_failures: AtomicU64::new(0),
             unsent: AtomicU64::new(0),
             connecting: Semaphore::new(CONNECTING_AT_ONCE),
+            scenario,
+            shift,
+            login_window,
+            admin,
+            account_locks,
+            ramp_logins: Semaphore::new(RAMP_LOGINS_AT_ONCE),
+            ramp_logins_done: AtomicUsize::new(0),
+            ramp_login_failures: AtomicU64::new(0),
             warmup,
             duration,
             clock: OnceLock::new(),
@@ -132,6 +161,19 @@ impl Shared {
         });
         self.go.send_replace(true);
         clock
+    }
+
+    /// User `user`'s own session, when the scenario gives users one (drawn from its
+    /// random stream, which `login-heavy` leaves as it was).
+    fn session_of(&self, user: usize, rng: &mut SmallRng) -> Option<Session> {
+        let plan = match self.scenario {
+            Scenario::LoginHeavy => return None,
+            Scenario::Default => LoginPlan::steady(self.shift, rng.gen()),
+            Scenario::OpeningHour => {
+                LoginPlan::opening(self.warmup, self.login_window, self.shift, rng.gen())
+            }
+        };
+        Some(Session::new(user, &self.mix, &self.ids, &self.admin, plan))
     }
 
     /// Waits for [`Shared::begin`].
@@ -153,6 +195,12 @@ pub struct SharedParts {
     pub seed: u64,
     pub warmup: Duration,
     pub duration: Duration,
+    pub scenario: Scenario,
+    /// How long a session lasts before its user logs in again.
+    pub shift: Duration,
+    /// `opening-hour`: the logins spread over this from the measured window's start.
+    pub login_window: Duration,
+    pub admin: String,
 }
 
 /// Starts the users of `model`: each opens its connection and waits for [`Shared::begin`];
@@ -191,13 +239,13 @@ pub fn think_time(mean: Duration, u: f64) -> Duration {
 }
 
 /// A user's connection, opened (again) when needed.
-struct Line {
+pub(crate) struct Line {
     conn: Option<Conn>,
     user: usize,
 }
 
 impl Line {
-    async fn get(&mut self, shared: &Shared) -> Option<&mut Conn> {
+    pub(crate) async fn get(&mut self, shared: &Shared) -> Option<&mut Conn> {
         if self.conn.as_ref().is_some_and(|c| !c.is_usable()) {
             self.drop_conn(shared);
         }
@@ -219,33 +267,41 @@ impl Line {
         self.conn.as_mut()
     }
 
-    fn drop_conn(&mut self, shared: &Shared) {
+    pub(crate) fn drop_conn(&mut self, shared: &Shared) {
         if self.conn.take().is_some() {
             shared.open.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
 
-/// Sends one request of the mix on `line` and records it, timed from `due`.
+/// Sends one request of the mix on `line` and records it, timed from `due`: with the user's
+/// own session and role when it has one, else with the store's shared sessions.
 async fn one_request(
     user: usize,
-    line: &mut Line,
+    (line, session): (&mut Line, Option<&Session>),
     rng: &mut SmallRng,
     (shared, clock): (&Shared, &Clock),
     due: Instant,
 ) {
     let store = &shared.ids.stores[user % shared.ids.stores.len()];
+    let (tokens, picker) = match session {
+        Some(s) => match &s.tokens {
+            Some(tokens) => (tokens, &s.picker),
+            None => return,
+        },
+        None => (&shared.tokens[user % shared.tokens.len()], &shared.picker),
+    };
     let ctx = Ctx {
         sample: &shared.ids,
         mix: &shared.mix,
         store,
-        tokens: &shared.tokens[user % shared.tokens.len()],
+        tokens,
         password: &shared.password,
     };
     // A store may lack what an operation needs (no open jobs left); pick again, a few times,
     // then fall back to a product read, which every sample has.
     let planned = (0..4)
-        .find_map(|_| ops::plan(shared.picker.pick(rng.gen()), &ctx, rng))
+        .find_map(|_| ops::plan(picker.pick(rng.gen()), &ctx, rng))
         .or_else(|| ops::plan(Op::ProductById, &ctx, rng));
     let Some(planned) = planned else { return };
     let op = planned.op;
@@ -282,22 +338,72 @@ async fn one_request(
     }
 }
 
+/// Logs in whatever is due by now; true when the user has a session to send with (always,
+/// for a user of the store's shared sessions). Waits for a logged-out user's next login, up
+/// to `until`.
+async fn logged_in(
+    user: usize,
+    (line, session): (&mut Line, Option<&mut Session>),
+    (shared, clock): (&Shared, &Clock),
+    until: Instant,
+) -> bool {
+    let Some(session) = session else { return true };
+    loop {
+        let at = session.login_at(clock);
+        let now = Instant::now();
+        if now >= clock.end {
+            return false;
+        }
+        if at <= now {
+            session::log_in(user, line, session, shared, Some(clock)).await;
+        } else if session.tokens.is_some() || at >= until.min(clock.end) {
+            return session.tokens.is_some();
+        } else {
+            tokio::time::sleep_until(at).await;
+        }
+    }
+}
+
 async fn closed_user(user: usize, think: Duration, shared: &Shared) {
     let mut rng = SmallRng::seed_from_u64(shared.seed ^ (user as u64).wrapping_mul(0x9e37_79b9));
     let mut line = Line { conn: None, user };
     // Connect before the clock starts, so connection set-up is not timed as a request.
     let _ = line.get(shared).await;
+    let mut session = shared.session_of(user, &mut rng);
+    if let Some(s) = session.as_mut().filter(|s| s.plan.at_ramp) {
+        session::ramp_login(user, &mut line, s, shared).await;
+    }
     let Some(clock) = shared.started().await else {
         return;
     };
-    if !think.is_zero() {
-        // Users arrive spread over a think time, not all in the first millisecond.
+    if !think.is_zero() && shared.scenario != Scenario::OpeningHour {
+        // Users arrive spread over a think time, not all in the first millisecond (at
+        // opening hour they arrive with their logins).
         let first = think_time(think, rng.gen());
         tokio::time::sleep_until((Instant::now() + first).min(clock.end)).await;
     }
     while Instant::now() < clock.end {
+        if !logged_in(
+            user,
+            (&mut line, session.as_mut()),
+            (shared, &clock),
+            clock.end,
+        )
+        .await
+        {
+            // Logged out with no login due before the end.
+            tokio::time::sleep_until(clock.end).await;
+            continue;
+        }
         let sent = Instant::now();
-        one_request(user, &mut line, &mut rng, (shared, &clock), sent).await;
+        one_request(
+            user,
+            (&mut line, session.as_ref()),
+            &mut rng,
+            (shared, &clock),
+            sent,
+        )
+        .await;
         if !think.is_zero() {
             let pause = think_time(think, rng.gen());
             tokio::time::sleep_until((Instant::now() + pause).min(clock.end)).await;
@@ -313,6 +419,10 @@ async fn open_worker(worker: usize, workers: usize, rate: f64, shared: &Shared) 
         user: worker,
     };
     let _ = line.get(shared).await;
+    let mut session = shared.session_of(worker, &mut rng);
+    if let Some(s) = session.as_mut().filter(|s| s.plan.at_ramp) {
+        session::ramp_login(worker, &mut line, s, shared).await;
+    }
     let Some(clock) = shared.started().await else {
         return;
     };
@@ -329,8 +439,21 @@ async fn open_worker(worker: usize, workers: usize, rate: f64, shared: &Shared) 
                 .fetch_add(left.ceil() as u64, Ordering::Relaxed);
             break;
         }
+        // Logins due before this request go first; a user not logged in yet (opening hour)
+        // sends nothing, so the rate builds up as users arrive.
+        let session_now = session.as_mut();
+        if !logged_in(worker, (&mut line, session_now), (shared, &clock), due).await {
+            continue;
+        }
         tokio::time::sleep_until(due).await;
-        one_request(worker, &mut line, &mut rng, (shared, &clock), due).await;
+        one_request(
+            worker,
+            (&mut line, session.as_ref()),
+            &mut rng,
+            (shared, &clock),
+            due,
+        )
+        .await;
     }
     // Hold the connection to the end, as the closed model does, even when this worker has
     // nothing more due.

@@ -1,6 +1,8 @@
 //! The workload file: which operations the virtual users send and how often, how skewed the
-//! picks are and how many ids are sampled. The default is `deploy/bench/mix.toml`, compiled in
-//! so the binary works from any folder. Building the requests is `ops`.
+//! picks are and how many ids are sampled, and which role of a store's staff sends each
+//! operation. The default is `deploy/bench/mix.toml` and the `login-heavy` scenario's is
+//! `deploy/bench/login-heavy.toml`, both compiled in so the binary works from any folder.
+//! Building the requests is `ops`; when users log in is `scenario`.
 
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +10,30 @@ use crate::error::{Error, Result};
 
 /// The default mix, the same file operators copy and edit.
 pub const DEFAULT_MIX: &str = include_str!("../../../deploy/bench/mix.toml");
+/// The mix as it was before sessions were modelled: the default one plus 3% logins.
+pub const LOGIN_HEAVY_MIX: &str = include_str!("../../../deploy/bench/login-heavy.toml");
+
+/// The role of a store's staff member who sends an operation (the service's permissions:
+/// a manager may do everything, sales staff read and sell, a technician works on jobs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Sales,
+    Manager,
+    Technician,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Sales, Role::Manager, Role::Technician];
+
+    /// The role's name in the service's accounts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Sales => "sales",
+            Role::Manager => "manager",
+            Role::Technician => "technician",
+        }
+    }
+}
 
 /// One kind of request of the mix; the names are the keys of `[weights]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -83,6 +109,16 @@ impl Op {
             Op::AdjustStock => "POST /stores/{s}/inventory/{p}/adjustments",
             Op::WorkshopStatus => "PATCH /workshop/jobs/{id}/status",
             Op::UpdateProduct => "PATCH /products/{id}",
+        }
+    }
+
+    /// Who sends it: the dashboard, stock adjustments and product edits are a manager's, job
+    /// moves a technician's, and reads, sales and logins a salesperson's.
+    pub fn role(self) -> Role {
+        match self {
+            Op::Dashboard | Op::AdjustStock | Op::UpdateProduct => Role::Manager,
+            Op::WorkshopStatus => Role::Technician,
+            _ => Role::Sales,
         }
     }
 
@@ -206,6 +242,14 @@ impl Default for Mix {
 }
 
 impl Mix {
+    /// The `login-heavy` scenario's mix (`deploy/bench/login-heavy.toml`).
+    pub fn login_heavy() -> Self {
+        // Compiled in and covered by a test, as the default.
+        Mix::parse(LOGIN_HEAVY_MIX).unwrap_or_else(|e| panic!("deploy/bench/login-heavy.toml: {e}"))
+    }
+}
+
+impl Mix {
     /// What a file starts from before its own keys: no weights, default everything else.
     fn empty() -> Self {
         Self {
@@ -322,15 +366,50 @@ impl Mix {
 
     /// A picker over the weights: `pick(u)` with `u` uniform in [0, 1).
     pub fn picker(&self) -> OpPicker {
+        self.picker_of(|_| true)
+    }
+
+    /// A picker over the operations `role` sends, in their weights' proportions (empty when
+    /// the mix gives that role nothing: it then picks a category browse).
+    pub fn picker_for(&self, role: Role) -> OpPicker {
+        self.picker_of(|op| op.role() == role)
+    }
+
+    fn picker_of(&self, keep: impl Fn(Op) -> bool) -> OpPicker {
+        let kept: Vec<(Op, f64)> = Op::ALL
+            .iter()
+            .map(|op| {
+                (
+                    *op,
+                    if keep(*op) {
+                        self.weights.get(*op)
+                    } else {
+                        0.0
+                    },
+                )
+            })
+            .collect();
+        let total: f64 = kept.iter().map(|(_, w)| w).sum();
         let mut cumulative = Vec::new();
         let mut sum = 0.0;
-        for (op, share) in self.weights.shares() {
-            if share > 0.0 {
-                sum += share;
+        for (op, w) in kept {
+            if w > 0.0 {
+                sum += w / total;
                 cumulative.push((sum, op));
             }
         }
         OpPicker { cumulative }
+    }
+
+    /// Each role's share of the mix's requests, in [`Role::ALL`] order: the share of users
+    /// who have that role when every user is one staff member (see `scenario`).
+    pub fn role_shares(&self) -> [f64; 3] {
+        let mut shares = [0.0; 3];
+        for (op, share) in self.weights.shares() {
+            let i = Role::ALL.iter().position(|r| *r == op.role()).unwrap_or(0);
+            shares[i] += share;
+        }
+        shares
     }
 }
 
@@ -357,8 +436,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_file_is_the_issues_mix() {
-        let mix = Mix::default();
+    fn the_login_heavy_file_is_the_issues_mix() {
+        let mix = Mix::login_heavy();
         let shares: std::collections::HashMap<Op, f64> = mix.weights.shares().into_iter().collect();
         let pct = |ops: &[Op]| ops.iter().map(|op| shares[op]).sum::<f64>() * 100.0;
         let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
@@ -375,6 +454,46 @@ mod tests {
             7.0
         ));
         assert_eq!(mix.sample.products, 5000);
+    }
+
+    #[test]
+    fn the_default_file_is_the_issues_mix_without_logins() {
+        let (default, heavy) = (Mix::default(), Mix::login_heavy());
+        assert_eq!(default.weights.login, 0.0);
+        for op in Op::ALL.into_iter().filter(|op| *op != Op::Login) {
+            assert_eq!(
+                default.weights.get(op),
+                heavy.weights.get(op),
+                "{}",
+                op.name()
+            );
+        }
+        assert_eq!(
+            (&default.skew, &default.search),
+            (&heavy.skew, &heavy.search)
+        );
+        assert_eq!(default.sample, heavy.sample);
+    }
+
+    #[test]
+    fn role_pickers_split_the_mix_by_who_sends_each_operation() {
+        let mix = Mix::default();
+        let [sales, manager, technician] = mix.role_shares();
+        assert!((sales + manager + technician - 1.0).abs() < 1e-9);
+        assert!((manager - 9.5 / 97.0).abs() < 1e-9, "{manager}");
+        assert!((technician - 2.5 / 97.0).abs() < 1e-9);
+        for role in Role::ALL {
+            let picker = mix.picker_for(role);
+            for i in 0..1000 {
+                assert_eq!(picker.pick((i as f64 + 0.5) / 1000.0).role(), role);
+            }
+        }
+        // Within a role the weights keep their proportions: dashboard 5 of the manager's 9.5.
+        let manager = mix.picker_for(Role::Manager);
+        let dashboards = (0..9500)
+            .filter(|i| manager.pick((*i as f64 + 0.5) / 9500.0) == Op::Dashboard)
+            .count();
+        assert_eq!(dashboards, 5000);
     }
 
     #[test]
@@ -396,7 +515,7 @@ mod tests {
 
     #[test]
     fn picks_follow_the_weights() {
-        let picker = Mix::default().picker();
+        let picker = Mix::login_heavy().picker();
         let n = 100_000;
         let mut counts = std::collections::HashMap::new();
         for i in 0..n {

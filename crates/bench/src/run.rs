@@ -1,4 +1,5 @@
-//! One run, start to end: sample ids (unless given), log the sessions in, start the users,
+//! One run, start to end: sample ids (unless given), log the sessions in (the stores' shared
+//! ones, or each user its own during the ramp, by scenario), start the users,
 //! tick the timeline and the progress line, read the database's and the processes' counters
 //! at the measured window's edges, stop, and assemble the report.
 
@@ -18,12 +19,16 @@ use crate::mix::Mix;
 use crate::progress::Progress;
 use crate::report::{self, Connections, Measured, Meta, Report, Tick};
 use crate::sample::{self, RawSample, Sample};
+use crate::scenario::Scenario;
 use crate::setup::{self, SetupClient};
 
 /// Longest run accepted (warm-up plus measured): loops must end by themselves.
 pub const MAX_RUN: Duration = Duration::from_secs(3600);
 /// Longest the connections may take to open before the clock starts anyway.
 const RAMP_LIMIT: Duration = Duration::from_secs(120);
+/// Longest the `default` scenario's users may take to log in before the clock starts anyway
+/// (10,000 argon2 logins take a couple of minutes on two cores).
+const LOGIN_RAMP_LIMIT: Duration = Duration::from_secs(900);
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -38,6 +43,12 @@ pub struct RunOptions {
     pub warmup: Duration,
     pub duration: Duration,
     pub mix: Mix,
+    /// Which sessions users have and when they log in (the mix is `mix`).
+    pub scenario: Scenario,
+    /// How long a user's session lasts before it logs in again (`default`, `opening-hour`).
+    pub shift: Duration,
+    /// `opening-hour`: users log in spread over this from the measured window's start.
+    pub login_window: Duration,
     /// An administrator, for sampling over HTTP when there is no database URL.
     pub login: String,
     /// The password of that administrator and of the staff the users log in as.
@@ -83,6 +94,16 @@ impl RunOptions {
         if self.duration.is_zero() {
             return Err(Error::Config("--duration must be above 0".into()));
         }
+        if self.shift < Duration::from_secs(1) {
+            return Err(Error::Config("--shift-secs must be at least 1".into()));
+        }
+        if self.scenario == Scenario::OpeningHour && self.duration < self.login_window {
+            return Err(Error::Config(format!(
+                "opening-hour: --duration ({} s) must last at least --login-window-secs ({} s)",
+                self.duration.as_secs(),
+                self.login_window.as_secs()
+            )));
+        }
         match self.model {
             Model::Closed { users: 0, .. } => {
                 Err(Error::Config("--users must be at least 1".into()))
@@ -126,8 +147,12 @@ pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
     let mut notes = Vec::new();
     notes.extend(crate::limits::raise_for(opts.model.connections()));
     let ids = Sample::build(raw, &opts.mix)?;
-    let client = SetupClient::new(&base)?;
-    let tokens = setup::sessions(&client, &ids, &opts.login, &opts.password).await?;
+    let tokens = if opts.scenario.own_sessions() {
+        Vec::new()
+    } else {
+        let client = SetupClient::new(&base)?;
+        setup::sessions(&client, &ids, &opts.login, &opts.password).await?
+    };
     let mut watch = match &opts.database_url {
         Some(url) => Some(DbWatch::connect(url).await?),
         None => None,
@@ -150,6 +175,10 @@ pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
         seed: opts.seed,
         warmup: opts.warmup,
         duration: opts.duration,
+        scenario: opts.scenario,
+        shift: opts.shift,
+        login_window: opts.login_window,
+        admin: opts.login.clone(),
     });
     let users = load::start(opts.model, &shared);
     let ramp = ramp(&shared, opts.model.connections(), opts.progress).await;
@@ -165,6 +194,9 @@ pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
         "connections opened in {:.1} s before the warm-up (not timed)",
         ramp.1.as_secs_f64()
     ));
+    if opts.scenario == Scenario::Default {
+        notes.push(login_ramp(&shared, opts.model.connections(), opts.progress).await);
+    }
     let clock = shared.begin();
     let ticker = tokio::spawn(tick(shared.clone(), clock, opts.model, opts.progress));
 
@@ -214,6 +246,7 @@ pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
         warmup_secs: opts.warmup.as_secs_f64(),
         duration_secs: opts.duration.as_secs_f64(),
         started_at,
+        scenario: opts.scenario,
         mix: mix_shares(&opts.mix),
     };
     let measured = Measured {
@@ -262,6 +295,33 @@ async fn ramp(shared: &Shared, wanted: usize, progress: bool) -> (usize, Duratio
         }
         if progress && last_note.elapsed() >= Duration::from_secs(5) {
             eprintln!("connecting: {open} of {wanted} open ({failed} attempts failed)");
+            last_note = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until every user's ramp login is over (or [`LOGIN_RAMP_LIMIT`]); returns the note
+/// for the report.
+async fn login_ramp(shared: &Shared, users: usize, progress: bool) -> String {
+    let started = Instant::now();
+    let mut last_note = started;
+    loop {
+        let done = shared.ramp_logins_done.load(Ordering::Relaxed);
+        let failed = shared.ramp_login_failures.load(Ordering::Relaxed);
+        let secs = started.elapsed().as_secs_f64();
+        if done >= users {
+            return format!(
+                "{users} users logged in, each itself, in {secs:.1} s before the warm-up                  (not timed; {failed} failed and log in on the clock)"
+            );
+        }
+        if started.elapsed() >= LOGIN_RAMP_LIMIT {
+            return format!(
+                "only {done} of {users} users had logged in after {secs:.0} s; the rest log in                  on the clock ({failed} failed)"
+            );
+        }
+        if progress && last_note.elapsed() >= Duration::from_secs(5) {
+            eprintln!("logging in: {done} of {users} users ({failed} failed)");
             last_note = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bench::{Mix, Model, Report, RunOptions};
+use bench::{Mix, Model, Report, RunOptions, Scenario};
 
 /// The tiny chain: one store, a couple of hundred products, a few thousand orders.
 const SCALE: f64 = 0.002;
@@ -18,6 +18,9 @@ fn options(url: &str, database_url: Option<String>, model: Model) -> RunOptions 
         warmup: Duration::from_secs(1),
         duration: Duration::from_secs(2),
         mix: Mix::default(),
+        scenario: Scenario::Default,
+        shift: Duration::from_secs(8 * 3600),
+        login_window: Duration::from_secs(600),
         login: "admin01".into(),
         password: storage::generator::STAFF_PASSWORD.into(),
         timeout: Duration::from_secs(20),
@@ -69,18 +72,19 @@ async fn a_short_run_in_both_models_answers_every_operation_without_errors() {
         url.to_string()
     };
 
-    // Closed model, ids from the database (and its statistics read).
+    // Closed model, ids from the database (and its statistics read), each user with its
+    // own session: 16 users are enough for the role spread to include a manager (user 8).
     let closed = options(
         &app.address,
         Some(database_url),
         Model::Closed {
-            users: 8,
+            users: 16,
             think_ms: 0,
         },
     );
     let report = bench::run(&closed).await.expect("closed run");
     check(&report);
-    assert_eq!(report.connections.min_held, 8);
+    assert_eq!(report.connections.min_held, 16);
     assert!(report.db.is_some());
     // Writes of the mix went through too.
     for write in ["place_order", "adjust_stock"] {
@@ -90,8 +94,9 @@ async fn a_short_run_in_both_models_answers_every_operation_without_errors() {
         );
     }
 
-    // Open model, ids from the API only (as against a remote deployment).
-    let open = options(
+    // Open model, ids from the API only (as against a remote deployment), in the
+    // login-heavy scenario: shared store sessions and logins in the mix.
+    let mut open = options(
         &app.address,
         None,
         Model::Open {
@@ -99,6 +104,8 @@ async fn a_short_run_in_both_models_answers_every_operation_without_errors() {
             connections: 16,
         },
     );
+    open.scenario = Scenario::LoginHeavy;
+    open.mix = Mix::login_heavy();
     let report = bench::run(&open).await.expect("open run");
     check(&report);
     assert!(report.db.is_none());

@@ -19,6 +19,7 @@ use crate::http::CacheSeen;
 use crate::load::Model;
 use crate::mix::Op;
 use crate::record::{is_error, OpStats, STATUS_TIMEOUT, STATUS_TRANSPORT};
+use crate::scenario::Scenario;
 
 /// One row of the per-endpoint table (or the overall row).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -103,6 +104,10 @@ pub struct Report {
     pub warmup_secs: f64,
     pub duration_secs: f64,
     pub started_at: String,
+    /// Which sessions users had and when they logged in (reports before scenarios existed
+    /// were `login-heavy`).
+    #[serde(default = "login_heavy")]
+    pub scenario: Scenario,
     /// Each operation's share of the mix.
     pub mix: BTreeMap<String, f64>,
     pub overall: Row,
@@ -127,7 +132,12 @@ pub struct Meta {
     pub warmup_secs: f64,
     pub duration_secs: f64,
     pub started_at: String,
+    pub scenario: Scenario,
     pub mix: BTreeMap<String, f64>,
+}
+
+fn login_heavy() -> Scenario {
+    Scenario::LoginHeavy
 }
 
 /// What the run measured besides the answers.
@@ -251,6 +261,7 @@ pub fn assemble(meta: Meta, totals: &[OpStats], measured: Measured) -> Report {
         warmup_secs: meta.warmup_secs,
         duration_secs: secs,
         started_at: meta.started_at,
+        scenario: meta.scenario,
         mix: meta.mix,
         overall,
         endpoints,
@@ -294,6 +305,7 @@ mod tests {
             warmup_secs: 1.0,
             duration_secs: 10.0,
             started_at: "2026-01-01T00:00:00Z".into(),
+            scenario: Scenario::Default,
             mix: BTreeMap::new(),
         }
     }

@@ -150,14 +150,26 @@ pub fn summary(report: &Report) -> Vec<String> {
         }
     };
     lines.push(format!(
-        "{}: {} against {}, {:.0} s warm-up + {:.0} s measured, started {}",
+        "{}: scenario {}, {} against {}, {:.0} s warm-up + {:.0} s measured, started {}",
         report.label,
+        report.scenario.name(),
         model,
         report.target,
         report.warmup_secs,
         report.duration_secs,
         report.started_at
     ));
+    if let Some(login) = report.endpoints.iter().find(|r| r.name == "login") {
+        lines.push(format!(
+            "logins in the window: {} ({:.1}/s), P50 {} ms, P95 {} ms, P99 {} ms, {} errors",
+            login.requests,
+            login.rps,
+            fmt_ms(login.p50_ms),
+            fmt_ms(login.p95_ms),
+            fmt_ms(login.p99_ms),
+            login.errors
+        ));
+    }
     let c = &report.connections;
     lines.push(format!(
         "connections held during the window: {} to {} of {} wanted ({} failed to connect)",
