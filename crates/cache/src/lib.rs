@@ -229,10 +229,33 @@ impl Cache {
                 return Ok((value, None, Outcome::Hit));
             }
         }
+        // Taken before Redis or the database is read: see `local`.
+        let epoch = self.local.epoch();
+        // A hit needs no flight: one Redis read, answered at once. Only misses are shared.
+        let redis_up = match self.store.get(key, field, tallied).await {
+            Ok(Some((bytes, tally))) => {
+                if let Ok(value) = serde_json::from_slice(&bytes) {
+                    if count {
+                        self.stats.record(key.kind, Outcome::Hit);
+                    }
+                    self.local.put(key, field, &bytes, epoch);
+                    return Ok((value, tally, Outcome::Hit));
+                }
+                // A value of an older shape (after a deploy): reload and overwrite it.
+                true
+            }
+            Ok(None) => true,
+            Err(e) => {
+                self.note_failure(&e);
+                false
+            }
+        };
         let flight_id = format!("{}\u{0}{field}", key.name);
         match self.flights.join(&flight_id) {
             flight::Role::Leader(leader) => {
-                let (result, landing) = self.lead(key, field, load, tallied, count).await;
+                let (result, landing) = self
+                    .load_missing(key, field, load, redis_up, epoch, count)
+                    .await;
                 leader.land(landing);
                 result
             }
@@ -250,20 +273,26 @@ impl Cache {
                         }
                         Ok((value, tally, outcome))
                     }
-                    // The leader failed or went away: read alone.
-                    None => self.lead(key, field, load, tallied, count).await.0,
+                    // The leader failed or went away: load alone.
+                    None => {
+                        self.load_missing(key, field, load, redis_up, epoch, count)
+                            .await
+                            .0
+                    }
                 }
             }
         }
     }
 
-    /// One read through the cache, and what it hands its followers.
-    async fn lead<T, E, F, Fut>(
+    /// A miss (or, with Redis down, a bypass): the key's version, the load, the write-back,
+    /// and what the flight hands its followers.
+    async fn load_missing<T, E, F, Fut>(
         &self,
         key: &Key,
         field: &str,
         load: F,
-        tallied: bool,
+        redis_up: bool,
+        epoch: u64,
         count: bool,
     ) -> (
         Result<(T, Option<Tally>, Outcome), E>,
@@ -274,28 +303,21 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(T, Option<Tally>), E>>,
     {
-        // Taken before Redis or the database is read: see `local`.
-        let epoch = self.local.epoch();
-        let (outcome, version) = match self.store.read(key, field, tallied).await {
-            Ok(store::Read::Hit(bytes, tally)) => match serde_json::from_slice(&bytes) {
-                Ok(value) => {
-                    if count {
-                        self.stats.record(key.kind, Outcome::Hit);
-                    }
-                    self.local.put(key, field, &bytes, epoch);
-                    return (
-                        Ok((value, tally, Outcome::Hit)),
-                        Some((bytes, Outcome::Hit, tally)),
-                    );
+        let version = if redis_up {
+            match self.store.version(key).await {
+                Ok(version) => Some(version),
+                Err(e) => {
+                    self.note_failure(&e);
+                    None
                 }
-                // A value of an older shape (after a deploy): reload it, leave it to its TTL.
-                Err(_) => (Outcome::Miss, None),
-            },
-            Ok(store::Read::Miss { version }) => (Outcome::Miss, Some(version)),
-            Err(e) => {
-                self.note_failure(&e);
-                (Outcome::Bypass, None)
             }
+        } else {
+            None
+        };
+        let outcome = if version.is_some() {
+            Outcome::Miss
+        } else {
+            Outcome::Bypass
         };
         if count {
             self.stats.record(key.kind, outcome);

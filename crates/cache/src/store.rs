@@ -209,12 +209,15 @@ impl Store {
         .await
     }
 
-    /// The value of `key`'s `field` (and the key's tally when `tallied`). A hit is one
-    /// command: the version is read only on a miss, in a second round trip made before the
-    /// caller loads from the database, so a write that invalidates after that load began
-    /// still finds the version it must change. A tallied value without its tally (written
-    /// before tallies existed) is a miss.
-    pub(crate) async fn read(&self, key: &Key, field: &str, tallied: bool) -> Result<Read, Error> {
+    /// The value of `key`'s `field` (and the key's tally when `tallied`), `None` on a miss:
+    /// one command. A tallied value without its tally (written before tallies existed) is a
+    /// miss.
+    pub(crate) async fn get(
+        &self,
+        key: &Key,
+        field: &str,
+        tallied: bool,
+    ) -> Result<Option<(Bytes, Option<Tally>)>, Error> {
         let (mut conn, generation) = self.connection().await?;
         let mut command = redis::cmd(if tallied { "HMGET" } else { "HGET" });
         command.arg(self.name(key)).arg(field);
@@ -226,9 +229,16 @@ impl Store {
                 Ok(command.query_async(&mut conn).await?)
             })
             .await?;
-        if let Some(hit) = hit(reply, tallied)? {
-            return Ok(hit);
-        }
+        Ok(match hit(reply, tallied)? {
+            Some(Read::Hit(bytes, tally)) => Some((bytes, tally)),
+            _ => None,
+        })
+    }
+
+    /// The version a write-back of `key` must still find: read after a miss and before the
+    /// database is, so a write that invalidates after that load began changes it.
+    pub(crate) async fn version(&self, key: &Key) -> Result<String, Error> {
+        let (mut conn, generation) = self.connection().await?;
         let version: Option<String> = self
             .guard(generation, async {
                 Ok(redis::cmd("GET")
@@ -237,9 +247,7 @@ impl Store {
                     .await?)
             })
             .await?;
-        Ok(Read::Miss {
-            version: version.unwrap_or_else(|| "0".into()),
-        })
+        Ok(version.unwrap_or_else(|| "0".into()))
     }
 
     pub(crate) async fn write(
