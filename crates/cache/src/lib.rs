@@ -90,6 +90,14 @@ pub struct Cache {
     local: Arc<local::Local>,
 }
 
+/// What a read found before it joined the misses' single flight.
+struct FirstLook {
+    /// Redis answered (with a miss); false means it failed and the read bypasses it.
+    redis_up: bool,
+    /// [`local::Local::epoch`] taken before Redis was read.
+    epoch: u64,
+}
+
 impl Cache {
     /// Checks the URL only; no connection is made until the cache is first used, so the
     /// service starts (and serves from the database) while Redis is down.
@@ -254,7 +262,14 @@ impl Cache {
         match self.flights.join(&flight_id) {
             flight::Role::Leader(leader) => {
                 let (result, landing) = self
-                    .load_missing(key, field, load, redis_up, epoch, count)
+                    .load_missing(
+                        key,
+                        field,
+                        load,
+                        tallied,
+                        FirstLook { redis_up, epoch },
+                        count,
+                    )
                     .await;
                 leader.land(landing);
                 result
@@ -275,9 +290,16 @@ impl Cache {
                     }
                     // The leader failed or went away: load alone.
                     None => {
-                        self.load_missing(key, field, load, redis_up, epoch, count)
-                            .await
-                            .0
+                        self.load_missing(
+                            key,
+                            field,
+                            load,
+                            tallied,
+                            FirstLook { redis_up, epoch },
+                            count,
+                        )
+                        .await
+                        .0
                     }
                 }
             }
@@ -291,8 +313,8 @@ impl Cache {
         key: &Key,
         field: &str,
         load: F,
-        redis_up: bool,
-        epoch: u64,
+        tallied: bool,
+        FirstLook { redis_up, epoch }: FirstLook,
         count: bool,
     ) -> (
         Result<(T, Option<Tally>, Outcome), E>,
@@ -304,8 +326,22 @@ impl Cache {
         Fut: Future<Output = Result<(T, Option<Tally>), E>>,
     {
         let version = if redis_up {
-            match self.store.version(key).await {
-                Ok(version) => Some(version),
+            match self.store.read(key, field, tallied).await {
+                Ok((Some((bytes, tally)), version)) => {
+                    // Another request's write-back landed since this one missed.
+                    if let Ok(value) = serde_json::from_slice(&bytes) {
+                        if count {
+                            self.stats.record(key.kind, Outcome::Hit);
+                        }
+                        self.local.put(key, field, &bytes, epoch);
+                        return (
+                            Ok((value, tally, Outcome::Hit)),
+                            Some((bytes, Outcome::Hit, tally)),
+                        );
+                    }
+                    Some(version)
+                }
+                Ok((None, version)) => Some(version),
                 Err(e) => {
                     self.note_failure(&e);
                     None

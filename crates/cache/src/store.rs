@@ -235,19 +235,35 @@ impl Store {
         })
     }
 
-    /// The version a write-back of `key` must still find: read after a miss and before the
-    /// database is, so a write that invalidates after that load began changes it.
-    pub(crate) async fn version(&self, key: &Key) -> Result<String, Error> {
+    /// For a miss that is about to load from the database: the value again (another
+    /// request may have written it back since this one missed), and the version a
+    /// write-back must still find, read before the database is so that a write that
+    /// invalidates after the load began changes it. One round trip (a pipeline).
+    pub(crate) async fn read(
+        &self,
+        key: &Key,
+        field: &str,
+        tallied: bool,
+    ) -> Result<(Option<(Bytes, Option<Tally>)>, String), Error> {
         let (mut conn, generation) = self.connection().await?;
-        let version: Option<String> = self
-            .guard(generation, async {
-                Ok(redis::cmd("GET")
-                    .arg(self.version_name(key))
-                    .query_async(&mut conn)
-                    .await?)
-            })
+        let mut pipe = redis::pipe();
+        if tallied {
+            pipe.cmd("HMGET")
+                .arg(self.name(key))
+                .arg(field)
+                .arg(TALLY_FIELD);
+        } else {
+            pipe.hget(self.name(key), field);
+        }
+        pipe.get(self.version_name(key));
+        let (reply, version): (redis::Value, Option<String>) = self
+            .guard(generation, async { Ok(pipe.query_async(&mut conn).await?) })
             .await?;
-        Ok(version.unwrap_or_else(|| "0".into()))
+        let value = match hit(reply, tallied)? {
+            Some(Read::Hit(bytes, tally)) => Some((bytes, tally)),
+            _ => None,
+        };
+        Ok((value, version.unwrap_or_else(|| "0".into())))
     }
 
     pub(crate) async fn write(
