@@ -5,6 +5,16 @@
 //! finish *after* the write invalidated the key; a plain SET would put the old value back for
 //! a whole TTL. Each key has a version (`{key}#v`) that invalidation increments; a reader
 //! remembers the version it saw on its miss and its write lands only if it is unchanged.
+//!
+//! Versions are as fine as invalidations: forgetting some variants of a key (a prefix, or
+//! exact fields) must not refuse the write-back of another variant, or a key whose variants
+//! are forgotten many times a second (the search results after every sale forget their
+//! stock-sorted variants) would never be written back at all. So a field's write-back
+//! checks three counters: the key's (`{key}#v`, bumped when the whole key or its tally
+//! goes), its group's (`{key}#v#g:{group}`, the field's text up to its first `:`, bumped
+//! when a prefix goes: prefixes are groups) and its own (`{key}#v#f:{field}`, bumped when
+//! the field goes by name). The reader reads them together on its miss; the write script
+//! compares them together.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -21,11 +31,15 @@ use crate::{CacheConfig, Error};
 /// How long a version outlives its key: longer than any database read can take.
 const VERSION_TTL_MS: u64 = 3_600_000;
 
-/// HSET the value only if the key's version is still the one the reader saw; with a tally
-/// (ARGV[5], `seq:quantity:sold`, or empty), keep it too unless the key has a newer one.
+/// HSET the value only if the versions (KEYS[2..], see [`version_names`]) are still the
+/// ones the reader saw (ARGV[1], as [`joined`] joins them); with a tally (ARGV[5],
+/// `seq:quantity:sold`, or empty), keep it too unless the key has a newer one.
 const WRITE: &str = r"
-local seen = redis.call('GET', KEYS[2]) or '0'
-if seen ~= ARGV[1] then return 0 end
+local names = {}
+for i = 2, #KEYS do names[#names + 1] = KEYS[i] end
+local seen = {}
+for i, v in ipairs(redis.call('MGET', unpack(names))) do seen[i] = v or '0' end
+if table.concat(seen, '|') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 if ARGV[5] ~= '' then
   local cur = redis.call('HGET', KEYS[1], '#tally')
@@ -37,33 +51,48 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) 
 return 1
 ";
 
-/// For each (key, version) pair: bump the version, then forget the key or some of its
-/// variants. ARGV[1] is the version TTL, ARGV[2] the channel that tells the other instances
-/// which keys to forget from their memory (`local`) and ARGV[3] that message (empty: none);
-/// then per key a field count (-1: the whole key; -2: a new tally, kept if newer than the
-/// key's, in the next argument), the fields, a prefix count and the prefixes (every field
-/// starting with one goes). Publishing from the script costs no round
-/// trip of its own, and no instance hears of an invalidation Redis did not apply.
+/// For each (key, version) pair: bump the version of what goes (see the module's note),
+/// then forget the key or some of its variants. ARGV[1] is the version TTL, ARGV[2] the
+/// channel that tells the other instances which keys to forget from their memory (`local`)
+/// and ARGV[3] that message (empty: none); then per key a field count (-1: the whole key;
+/// -2: a new tally, kept if newer than the key's, in the next argument), the fields, a
+/// prefix count and the prefixes (every field starting with one goes). A prefix that is not
+/// a group (text ending at its only `:`) bumps the key's own version, to be safe. Publishing
+/// from the script costs no round trip of its own, and no instance hears of an
+/// invalidation Redis did not apply.
 const INVALIDATE: &str = r"
+local ttl = ARGV[1]
+local function bump(name)
+  redis.call('INCR', name)
+  redis.call('PEXPIRE', name, ttl)
+end
 local a = 4
 for i = 1, #KEYS, 2 do
-  redis.call('INCR', KEYS[i + 1])
-  redis.call('PEXPIRE', KEYS[i + 1], ARGV[1])
+  local v = KEYS[i + 1]
   local n = tonumber(ARGV[a]); a = a + 1
   if n == -1 then
+    bump(v)
     redis.call('UNLINK', KEYS[i])
   elseif n == -2 then
+    bump(v)
     local new = ARGV[a]; a = a + 1
     local cur = redis.call('HGET', KEYS[i], '#tally')
     if cur and tonumber(string.match(cur, '^(%-?%d+)')) < tonumber(string.match(new, '^(%-?%d+)')) then
       redis.call('HSET', KEYS[i], '#tally', new)
     end
   else
-    for j = 1, n do redis.call('HDEL', KEYS[i], ARGV[a]); a = a + 1 end
+    for j = 1, n do
+      bump(v .. '#f:' .. ARGV[a])
+      redis.call('HDEL', KEYS[i], ARGV[a]); a = a + 1
+    end
     local p = tonumber(ARGV[a]); a = a + 1
     if p > 0 then
       local prefixes = {}
-      for j = 1, p do prefixes[j] = ARGV[a]; a = a + 1 end
+      for j = 1, p do
+        local pre = ARGV[a]; a = a + 1
+        prefixes[j] = pre
+        if string.find(pre, ':', 1, true) == #pre then bump(v .. '#g:' .. pre) else bump(v) end
+      end
       for _, f in ipairs(redis.call('HKEYS', KEYS[i])) do
         for _, pre in ipairs(prefixes) do
           if string.sub(f, 1, #pre) == pre then redis.call('HDEL', KEYS[i], f); break end
@@ -75,6 +104,29 @@ end
 if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return 1
 ";
+
+/// The version counters a write-back of `field` of the key whose version is `version` must
+/// find unchanged: the key's, the field's group's (when it has one) and the field's own
+/// (when it is not the key's only value, `""`). See the module's note.
+fn version_names(version: &str, field: &str) -> Vec<String> {
+    let mut names = vec![version.to_owned()];
+    if let Some(end) = field.find(':') {
+        names.push(format!("{version}#g:{}", &field[..=end]));
+    }
+    if !field.is_empty() {
+        names.push(format!("{version}#f:{field}"));
+    }
+    names
+}
+
+/// Versions as read (`None`: never bumped), in the form the write script compares.
+fn joined(versions: impl IntoIterator<Item = Option<String>>) -> String {
+    versions
+        .into_iter()
+        .map(|v| v.unwrap_or_else(|| "0".into()))
+        .collect::<Vec<_>>()
+        .join("|")
+}
 
 /// Redis memory figures for the metrics endpoint.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -255,15 +307,16 @@ impl Store {
         } else {
             pipe.hget(self.name(key), field);
         }
-        pipe.get(self.version_name(key));
-        let (reply, version): (redis::Value, Option<String>) = self
+        pipe.cmd("MGET")
+            .arg(version_names(&self.version_name(key), field));
+        let (reply, versions): (redis::Value, Vec<Option<String>>) = self
             .guard(generation, async { Ok(pipe.query_async(&mut conn).await?) })
             .await?;
         let value = match hit(reply, tallied)? {
             Some(Read::Hit(bytes, tally)) => Some((bytes, tally)),
             _ => None,
         };
-        Ok((value, version.unwrap_or_else(|| "0".into())))
+        Ok((value, joined(versions)))
     }
 
     pub(crate) async fn write(
@@ -281,7 +334,7 @@ impl Store {
             let _: i64 = self
                 .write_script
                 .key(self.name(key))
-                .key(self.version_name(key))
+                .key(version_names(&self.version_name(key), field))
                 .arg(version)
                 .arg(field)
                 .arg(value)
@@ -322,22 +375,21 @@ impl Store {
         for reply in replies {
             hits.push(hit(reply, tallied)?);
         }
-        let missing: Vec<String> = keys
+        let missing: Vec<Vec<String>> = keys
             .iter()
             .zip(&hits)
             .filter(|(_, hit)| hit.is_none())
-            .map(|(key, _)| self.version_name(key))
+            .map(|(key, _)| version_names(&self.version_name(key), field))
             .collect();
-        let mut versions: std::vec::IntoIter<Option<String>> = if missing.is_empty() {
+        let mut versions: std::vec::IntoIter<Vec<Option<String>>> = if missing.is_empty() {
             Vec::new().into_iter()
         } else {
-            let versions: Vec<Option<String>> = self
-                .guard(generation, async {
-                    Ok(redis::cmd("MGET")
-                        .arg(&missing)
-                        .query_async(&mut conn)
-                        .await?)
-                })
+            let mut pipe = redis::pipe();
+            for names in &missing {
+                pipe.cmd("MGET").arg(names);
+            }
+            let versions: Vec<Vec<Option<String>>> = self
+                .guard(generation, async { Ok(pipe.query_async(&mut conn).await?) })
                 .await?;
             versions.into_iter()
         };
@@ -345,7 +397,7 @@ impl Store {
             .into_iter()
             .map(|hit| {
                 hit.unwrap_or_else(|| Read::Miss {
-                    version: versions.next().flatten().unwrap_or_else(|| "0".into()),
+                    version: joined(versions.next().unwrap_or_default()),
                 })
             })
             .collect())
@@ -444,7 +496,11 @@ impl Store {
                         .await?)
                 })
                 .await?;
-            let data: Vec<&String> = keys.iter().filter(|k| !k.ends_with("#v")).collect();
+            // Versions stay (see above): `{key}#v` and its `#v#g:`/`#v#f:` counters.
+            let data: Vec<&String> = keys
+                .iter()
+                .filter(|k| !k.ends_with("#v") && !k.contains("#v#"))
+                .collect();
             if !data.is_empty() {
                 purged += data.len();
                 self.guard(generation, async {

@@ -282,6 +282,65 @@ async fn forgetting_variants_leaves_the_key_s_other_variants() {
     assert_eq!(variant("n:y", "y2").await, ("y1".into(), Outcome::Hit));
 }
 
+/// Versions are as fine as invalidations: readers of four variants all load the old value
+/// while a write forgets one group (`s:`) and one field (`item:a`). The write-backs of what
+/// it forgot must not land; those of the other group and field must (a write-back refused
+/// for a neighbour's invalidation is how hot keys used to stay empty under writes).
+#[tokio::test]
+async fn forgetting_variants_refuses_only_their_own_slow_write_backs() {
+    let cache = cache();
+    let key = keys::product_search();
+    let fields = ["n:q", "s:q", "item:a", "item:b"];
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (loading_tx, mut loading_rx) = tokio::sync::mpsc::channel::<()>(fields.len());
+    let mut readers = Vec::new();
+    for field in fields {
+        let (cache, key, release, loading) = (
+            cache.clone(),
+            key.clone(),
+            release.clone(),
+            loading_tx.clone(),
+        );
+        readers.push(tokio::spawn(async move {
+            cache
+                .get_or_load(&key, field, || async move {
+                    let released = release.notified();
+                    let _ = loading.send(()).await;
+                    released.await; // held until the write has invalidated
+                    Ok::<_, ()>("old".to_owned())
+                })
+                .await
+        }));
+    }
+    for _ in fields {
+        loading_rx.recv().await.expect("every reader loads");
+    }
+    cache
+        .invalidate(&[Stale::Variants {
+            key: key.clone(),
+            fields: vec!["item:a".into()],
+            prefixes: vec!["s:".into()],
+        }])
+        .await;
+    release.notify_waiters();
+    for reader in readers {
+        reader.await.expect("reader task").expect("load");
+    }
+    let read_field = |field: &'static str| {
+        let (cache, key) = (cache.clone(), key.clone());
+        async move {
+            cache
+                .get_or_load(&key, field, || async { Ok::<_, ()>("new".to_owned()) })
+                .await
+                .expect("infallible load")
+        }
+    };
+    assert_eq!(read_field("s:q").await, ("new".into(), Outcome::Miss));
+    assert_eq!(read_field("item:a").await, ("new".into(), Outcome::Miss));
+    assert_eq!(read_field("n:q").await, ("old".into(), Outcome::Hit));
+    assert_eq!(read_field("item:b").await, ("old".into(), Outcome::Hit));
+}
+
 /// A body read with its stock figures; `figures` is what a load would find.
 async fn read_tallied(cache: &Cache, key: &cache::Key, figures: Tally) -> (i64, i64, Outcome) {
     cache
