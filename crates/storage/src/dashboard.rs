@@ -41,9 +41,11 @@ pub(crate) const OPEN_ORDERS: &str = "SELECT status, count(*) FROM orders
 pub(crate) const QUEUE: &str = "SELECT s.status,
         (SELECT count(*) FROM workshop_jobs WHERE status = s.status {stores})
     FROM unnest(ARRAY['queued','in_progress','quality_check']) AS s(status) WHERE $1::timestamptz IS NOT NULL";
-pub(crate) const LOW_STOCK: &str = "SELECT count(*) FILTER (WHERE status = 'low_stock'),
-        count(*) FILTER (WHERE status = 'out_of_stock')
-    FROM inventory WHERE status IN ('low_stock', 'out_of_stock') AND $1::timestamptz IS NOT NULL {stores}";
+// From the counts kept by inventory's trigger (migration 0005), not from inventory's rows.
+pub(crate) const LOW_STOCK: &str =
+    "SELECT coalesce(sum(n) FILTER (WHERE status = 'low_stock'), 0)::bigint,
+        coalesce(sum(n) FILTER (WHERE status = 'out_of_stock'), 0)::bigint
+    FROM inventory_status_counts WHERE $1::timestamptz IS NOT NULL {stores}";
 // From the quarter-hour sums of `product_sales` (migration 0003), kept by the orders' own
 // triggers; the product's current sku and name.
 pub(crate) const TOP_PRODUCTS: &str = "WITH top AS (

@@ -19,6 +19,7 @@ pub(crate) const GENERATED: &[&str] = &[
     "orders",
     "order_keys",
     "product_sales",
+    "inventory_status_counts",
     "prescriptions",
     "workshop_jobs",
     "workshop_job_history",
@@ -190,12 +191,17 @@ pub(crate) async fn advance_sequences(
     Ok(())
 }
 
-/// The dashboard's sales figures of the last 32 days, in one statement: the orders were
-/// loaded with `ims.bulk_load` on, which their per-row trigger skips.
+/// The dashboard's sales figures of the last 32 days and its low-stock counts, a statement
+/// each: orders and inventory were loaded with `ims.bulk_load` on, which their per-row
+/// triggers skip.
 pub(crate) async fn fill_product_sales(conn: &mut PgConnection, now_ms: i64) -> Result<()> {
     let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
     sqlx::query("SELECT refill_product_sales($1 - interval '32 days')")
         .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    // Inventory too was loaded with its counting trigger skipped (migration 0005).
+    sqlx::query("SELECT refill_inventory_status_counts()")
         .execute(&mut *conn)
         .await?;
     Ok(())
