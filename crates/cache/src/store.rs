@@ -15,6 +15,11 @@
 //! when a prefix goes: prefixes are groups) and its own (`{key}#v#f:{field}`, bumped when
 //! the field goes by name). The reader reads them together on its miss; the write script
 //! compares them together.
+//!
+//! Forgetting a group must not read the whole hash either (`products:search` holds thousands
+//! of searches, and a sale forgets its few stock-sorted ones): the write script lists each
+//! grouped field in its group's index (`{key}#i:{group}`, a set living as long as the hash),
+//! and invalidation deletes the fields the index names.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -33,7 +38,9 @@ const VERSION_TTL_MS: u64 = 3_600_000;
 
 /// HSET the value only if the versions (KEYS[2..], see [`version_names`]) are still the
 /// ones the reader saw (ARGV[1], as [`joined`] joins them); with a tally (ARGV[5],
-/// `seq:quantity:sold`, or empty), keep it too unless the key has a newer one.
+/// `seq:quantity:sold`, or empty), keep it too unless the key has a newer one. A field of a
+/// group (ARGV[6], empty: none) is also listed in the group's index (see the module's note),
+/// which lives as long as the hash.
 const WRITE: &str = r"
 local names = {}
 for i = 2, #KEYS do names[#names + 1] = KEYS[i] end
@@ -48,6 +55,11 @@ if ARGV[5] ~= '' then
   end
 end
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+if ARGV[6] ~= '' then
+  local index = KEYS[1] .. '#i:' .. ARGV[6]
+  redis.call('SADD', index, ARGV[2])
+  redis.call('PEXPIRE', index, redis.call('PTTL', KEYS[1]) + 1000)
+end
 return 1
 ";
 
@@ -56,10 +68,11 @@ return 1
 /// channel that tells the other instances which keys to forget from their memory (`local`)
 /// and ARGV[3] that message (empty: none); then per key a field count (-1: the whole key;
 /// -2: a new tally, kept if newer than the key's, in the next argument), the fields, a
-/// prefix count and the prefixes (every field starting with one goes). A prefix that is not
-/// a group (text ending at its only `:`) bumps the key's own version, to be safe. Publishing
-/// from the script costs no round trip of its own, and no instance hears of an
-/// invalidation Redis did not apply.
+/// prefix count and the prefixes (every field starting with one goes). A group's fields are
+/// found through its index, not by reading every field of the key; a prefix that is not a
+/// group (text ending at its only `:`) scans the fields and bumps the key's own version, to
+/// be safe. Publishing from the script costs no round trip of its own, and no instance
+/// hears of an invalidation Redis did not apply.
 const INVALIDATE: &str = r"
 local ttl = ARGV[1]
 local function bump(name)
@@ -86,15 +99,25 @@ for i = 1, #KEYS, 2 do
       redis.call('HDEL', KEYS[i], ARGV[a]); a = a + 1
     end
     local p = tonumber(ARGV[a]); a = a + 1
-    if p > 0 then
-      local prefixes = {}
-      for j = 1, p do
-        local pre = ARGV[a]; a = a + 1
-        prefixes[j] = pre
-        if string.find(pre, ':', 1, true) == #pre then bump(v .. '#g:' .. pre) else bump(v) end
+    local scan = {}
+    for j = 1, p do
+      local pre = ARGV[a]; a = a + 1
+      if string.find(pre, ':', 1, true) == #pre then
+        bump(v .. '#g:' .. pre)
+        local index = KEYS[i] .. '#i:' .. pre
+        local fields = redis.call('SMEMBERS', index)
+        for k = 1, #fields, 1000 do
+          redis.call('HDEL', KEYS[i], unpack(fields, k, math.min(k + 999, #fields)))
+        end
+        redis.call('UNLINK', index)
+      else
+        bump(v)
+        scan[#scan + 1] = pre
       end
+    end
+    if #scan > 0 then
       for _, f in ipairs(redis.call('HKEYS', KEYS[i])) do
-        for _, pre in ipairs(prefixes) do
+        for _, pre in ipairs(scan) do
           if string.sub(f, 1, #pre) == pre then redis.call('HDEL', KEYS[i], f); break end
         end
       end
@@ -110,13 +133,18 @@ return 1
 /// (when it is not the key's only value, `""`). See the module's note.
 fn version_names(version: &str, field: &str) -> Vec<String> {
     let mut names = vec![version.to_owned()];
-    if let Some(end) = field.find(':') {
-        names.push(format!("{version}#g:{}", &field[..=end]));
+    if let Some(group) = group_of(field) {
+        names.push(format!("{version}#g:{group}"));
     }
     if !field.is_empty() {
         names.push(format!("{version}#f:{field}"));
     }
     names
+}
+
+/// The group of a field: its text up to and including its first `:`, if it has one.
+fn group_of(field: &str) -> Option<&str> {
+    field.find(':').map(|end| &field[..=end])
 }
 
 /// Versions as read (`None`: never bumped), in the form the write script compares.
@@ -340,6 +368,7 @@ impl Store {
                 .arg(value)
                 .arg(u64::try_from(ttl_ms).unwrap_or(300_000))
                 .arg(tally.map(|t| t.encode()).unwrap_or_default())
+                .arg(group_of(field).unwrap_or_default())
                 .invoke_async(&mut conn)
                 .await?;
             Ok(())
