@@ -103,6 +103,9 @@ async fn upkeep(db: storage::Db) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not purge old sales figures"),
         }
+        if let Err(e) = storage::dashboard::compact_inventory_status_counts(db.primary()).await {
+            tracing::warn!(error = %e, "could not fold the low-stock counts");
+        }
     }
 }
 

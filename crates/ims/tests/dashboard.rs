@@ -254,3 +254,54 @@ async fn a_manager_of_several_stores_sees_them_together_and_each_alone() {
         .await;
     assert_problem(status, &problem, StatusCode::FORBIDDEN);
 }
+
+/// The low- and out-of-stock counts the dashboard reads (appended by inventory's trigger,
+/// folded by the hourly upkeep) always equal a count of the stock rows themselves, before
+/// and after folding, and folding leaves one row per store and status.
+#[tokio::test]
+async fn low_stock_counts_match_the_stock_rows_before_and_after_folding() {
+    let app = TestApp::spawn().await;
+    let store = app.create_store("PUN01").await;
+    let category = app.create_category("Frames").await;
+    let (_, manager) = app.create_user("manager_a", &["manager"], &[store]).await;
+    let mut products = Vec::new();
+    for (i, quantity) in [0, 3, 8, 20].into_iter().enumerate() {
+        let p = product(&app, category, &format!("FOLD-0{i}"), 1_000).await;
+        stock_in(&app, store, p, quantity.max(1)).await;
+        if quantity == 0 {
+            adjust_as(&app, &manager, store, p, -1, "count").await;
+        }
+        products.push(p);
+    }
+    // Rows moving in and out of low and out of stock.
+    for (p, delta) in [(1, -3), (1, 9), (2, -4), (3, -20), (0, 2), (2, 6)] {
+        let (status, body) = adjust_as(&app, &manager, store, products[p], delta, "count").await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let truth = "SELECT status, count(*)::bigint FROM inventory
+                 WHERE status IN ('low_stock', 'out_of_stock') GROUP BY status ORDER BY status";
+    let kept = "SELECT status, sum(n)::bigint FROM inventory_status_counts
+                GROUP BY status HAVING sum(n) <> 0 ORDER BY status";
+    let pool = app.db.primary().clone();
+    let rows = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, i64)>(sql)
+                .fetch_all(&pool)
+                .await
+                .expect("counts")
+        }
+    };
+    let expected = rows(truth).await;
+    assert!(!expected.is_empty(), "the test moves rows into low stock");
+    assert_eq!(rows(kept).await, expected, "appended counts");
+    storage::dashboard::compact_inventory_status_counts(app.db.primary())
+        .await
+        .expect("fold");
+    assert_eq!(rows(kept).await, expected, "folded counts");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM inventory_status_counts")
+        .fetch_one(app.db.primary())
+        .await
+        .expect("rows");
+    assert_eq!(left, expected.len() as i64, "one row per store and status");
+}

@@ -19,6 +19,7 @@ pub(crate) const GENERATED: &[&str] = &[
     "orders",
     "order_keys",
     "product_sales",
+    "order_sales",
     "inventory_status_counts",
     "prescriptions",
     "workshop_jobs",
@@ -197,6 +198,10 @@ pub(crate) async fn advance_sequences(
 pub(crate) async fn fill_product_sales(conn: &mut PgConnection, now_ms: i64) -> Result<()> {
     let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
     sqlx::query("SELECT refill_product_sales($1 - interval '32 days')")
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SELECT refill_order_sales($1 - interval '32 days')")
         .bind(now)
         .execute(&mut *conn)
         .await?;
