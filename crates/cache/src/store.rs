@@ -289,6 +289,19 @@ impl Store {
         .await
     }
 
+    /// Adds the read of `key`'s `field` (with the key's tally when `tallied`) to `pipe`;
+    /// [`hit`] reads its reply.
+    fn push_value_read(&self, pipe: &mut redis::Pipeline, key: &Key, field: &str, tallied: bool) {
+        if tallied {
+            pipe.cmd("HMGET")
+                .arg(self.name(key))
+                .arg(field)
+                .arg(TALLY_FIELD);
+        } else {
+            pipe.hget(self.name(key), field);
+        }
+    }
+
     /// The value of `key`'s `field` (and the key's tally when `tallied`), `None` on a miss:
     /// one command. A tallied value without its tally (written before tallies existed) is a
     /// miss.
@@ -327,14 +340,7 @@ impl Store {
     ) -> Result<(Option<(Bytes, Option<Tally>)>, String), Error> {
         let (mut conn, generation) = self.connection().await?;
         let mut pipe = redis::pipe();
-        if tallied {
-            pipe.cmd("HMGET")
-                .arg(self.name(key))
-                .arg(field)
-                .arg(TALLY_FIELD);
-        } else {
-            pipe.hget(self.name(key), field);
-        }
+        self.push_value_read(&mut pipe, key, field, tallied);
         pipe.cmd("MGET")
             .arg(version_names(&self.version_name(key), field));
         let (reply, versions): (redis::Value, Vec<Option<String>>) = self
@@ -388,14 +394,7 @@ impl Store {
         let (mut conn, generation) = self.connection().await?;
         let mut pipe = redis::pipe();
         for key in keys {
-            if tallied {
-                pipe.cmd("HMGET")
-                    .arg(self.name(key))
-                    .arg(field)
-                    .arg(TALLY_FIELD);
-            } else {
-                pipe.hget(self.name(key), field);
-            }
+            self.push_value_read(&mut pipe, key, field, tallied);
         }
         let replies: Vec<redis::Value> = self
             .guard(generation, async { Ok(pipe.query_async(&mut conn).await?) })
