@@ -177,6 +177,9 @@ _ims_packages_ok() { # base: PostgreSQL (with contrib), Redis, nginx, curl
     _ims_have nginx || return 1
     # scripts/bench waits for its services with it.
     _ims_have curl || return 1
+    # The build: crates with C inside (mimalloc, ring) need a C compiler, which rustup does
+    # not bring.
+    _ims_have cc || return 1
     share="$(_ims_pg_sharedir "$bin")"
     # pg_trgm backs the search indexes; pg_stat_statements is preloaded.
     [[ -f "$share/extension/pg_trgm.control" && -f "$share/extension/pg_stat_statements.control" ]]
@@ -201,7 +204,7 @@ _ims_cluster_packages_ok() { # cluster: pg_autoctl, redis-sentinel, ip and nft, 
 }
 
 # SET... -> installs, from Debian, what is missing of these sets (each includes base):
-#   base     PostgreSQL (with contrib), Redis, nginx and curl
+#   base     PostgreSQL (with contrib), Redis, nginx, curl and a C compiler (build-essential)
 #   test     also shellcheck (scripts/test lints the scripts) and procps (kill, run by tests)
 #   cluster  also pg_auto_failover for the newest PostgreSQL, Redis Sentinel, iproute2 (ip:
 #            the namespaced cluster) and nftables (nft: its partitions)
@@ -220,7 +223,7 @@ ims_ensure_packages() {
     [[ -z "$want_test" ]] || _ims_test_packages_ok || ok=""
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok || ok=""
     [[ -z "$ok" ]] || return 0
-    local -a pkgs=(postgresql postgresql-contrib redis-server nginx curl)
+    local -a pkgs=(postgresql postgresql-contrib redis-server nginx curl build-essential)
     [[ -z "$want_test" ]] || pkgs+=(shellcheck procps)
     if [[ -n "$want_cluster" ]]; then
         # Debian names the extension after the server's major version (postgresql-15-auto-failover).
@@ -251,7 +254,7 @@ ims_ensure_packages() {
     ((rc != 0)) || "${apt[@]}" install -y -qq "${pkgs[@]}" >/dev/null || rc=$?
     [[ -z "$made_policy" ]] || rm -f "$policy"
     ((rc == 0)) || _ims_die "apt-get failed (exit $rc)"
-    _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements), redis-server, nginx or curl still not found"
+    _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements), redis-server, nginx, curl or cc still not found"
     [[ -z "$want_test" ]] || _ims_test_packages_ok ||
         _ims_die "packages installed but shellcheck or kill still not found"
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok ||
