@@ -203,22 +203,12 @@ pub async fn route_and_retry(
             .unwrap_or(false);
         if !standby {
             counter!("ims_db_primary_waits_total", "for" => "read").increment(1);
-            let waiting = gauge!("ims_db_requests_awaiting_primary");
-            waiting.increment(1.0);
-            let found = state.db.await_primary(PRIMARY_WAIT).await;
-            waiting.decrement(1.0);
-            if !found {
+            if !await_primary(&state).await {
                 return first;
             }
         }
-    } else {
-        let waiting = gauge!("ims_db_requests_awaiting_primary");
-        waiting.increment(1.0);
-        let found = state.db.await_primary(PRIMARY_WAIT).await;
-        waiting.decrement(1.0);
-        if !found {
-            return first;
-        }
+    } else if !await_primary(&state).await {
+        return first;
     }
     counter!("ims_db_retries_total", "kind" => if read { "read" } else { "write" }).increment(1);
     tracing::info!(read, "retrying after a database node failed");
@@ -232,6 +222,15 @@ pub async fn route_and_retry(
 }
 
 /// A successful write's response gets the consistency token (reads may go to standbys).
+/// Waits up to [`PRIMARY_WAIT`] for a primary, counted in the gauge of requests waiting.
+async fn await_primary(state: &AppState) -> bool {
+    let waiting = gauge!("ims_db_requests_awaiting_primary");
+    waiting.increment(1.0);
+    let found = state.db.await_primary(PRIMARY_WAIT).await;
+    waiting.decrement(1.0);
+    found
+}
+
 async fn finish(state: &AppState, read: bool, mut response: Response) -> Response {
     if read || !response.status().is_success() || !state.db.reads_on_standbys() {
         return response;

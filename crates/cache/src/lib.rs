@@ -91,6 +91,7 @@ pub struct Cache {
 }
 
 /// What a read found before it joined the misses' single flight.
+#[derive(Clone, Copy)]
 struct FirstLook {
     /// Redis answered (with a miss); false means it failed and the read bypasses it.
     redis_up: bool,
@@ -162,11 +163,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let untallied = || async { load().await.map(|value| (value, None)) };
-        let (value, _, outcome) = self
-            .read_through(key, field, untallied, false, true)
-            .await?;
-        Ok((value, outcome))
+        self.read_untallied(key, field, load, true).await
     }
 
     /// [`Cache::get_or_load`] without counting the outcome: for a read that is one part of
@@ -183,9 +180,24 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        self.read_untallied(key, field, load, false).await
+    }
+
+    async fn read_untallied<T, E, F, Fut>(
+        &self,
+        key: &Key,
+        field: &str,
+        load: F,
+        count: bool,
+    ) -> Result<(T, Outcome), E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let untallied = || async { load().await.map(|value| (value, None)) };
         let (value, _, outcome) = self
-            .read_through(key, field, untallied, false, false)
+            .read_through(key, field, untallied, false, count)
             .await?;
         Ok((value, outcome))
     }
@@ -242,11 +254,7 @@ impl Cache {
         // A hit needs no flight: one Redis read, answered at once. Only misses are shared.
         let redis_up = match self.store.get(key, field, tallied).await {
             Ok(Some((bytes, tally))) => {
-                if let Ok(value) = serde_json::from_slice(&bytes) {
-                    if count {
-                        self.stats.record(key.kind, Outcome::Hit);
-                    }
-                    self.local.put(key, field, &bytes, epoch);
+                if let Some(value) = self.took_hit(key, field, &bytes, epoch, count) {
                     return Ok((value, tally, Outcome::Hit));
                 }
                 // A value of an older shape (after a deploy): reload and overwrite it.
@@ -258,18 +266,12 @@ impl Cache {
                 false
             }
         };
+        let look = FirstLook { redis_up, epoch };
         let flight_id = format!("{}\u{0}{field}", key.name);
         match self.flights.join(&flight_id) {
             flight::Role::Leader(leader) => {
                 let (result, landing) = self
-                    .load_missing(
-                        key,
-                        field,
-                        load,
-                        tallied,
-                        FirstLook { redis_up, epoch },
-                        count,
-                    )
+                    .load_missing(key, field, load, tallied, look, count)
                     .await;
                 leader.land(landing);
                 result
@@ -290,20 +292,31 @@ impl Cache {
                     }
                     // The leader failed or went away: load alone.
                     None => {
-                        self.load_missing(
-                            key,
-                            field,
-                            load,
-                            tallied,
-                            FirstLook { redis_up, epoch },
-                            count,
-                        )
-                        .await
-                        .0
+                        self.load_missing(key, field, load, tallied, look, count)
+                            .await
+                            .0
                     }
                 }
             }
         }
+    }
+
+    /// A value found in Redis, decoded, counted as a hit and kept in memory; `None` when it
+    /// is of an older shape (after a deploy), to be reloaded and overwritten.
+    fn took_hit<T: DeserializeOwned>(
+        &self,
+        key: &Key,
+        field: &str,
+        bytes: &Bytes,
+        epoch: u64,
+        count: bool,
+    ) -> Option<T> {
+        let value = serde_json::from_slice(bytes).ok()?;
+        if count {
+            self.stats.record(key.kind, Outcome::Hit);
+        }
+        self.local.put(key, field, bytes, epoch);
+        Some(value)
     }
 
     /// A miss (or, with Redis down, a bypass): the key's version, the load, the write-back,
@@ -329,11 +342,7 @@ impl Cache {
             match self.store.read(key, field, tallied).await {
                 Ok((Some((bytes, tally)), version)) => {
                     // Another request's write-back landed since this one missed.
-                    if let Ok(value) = serde_json::from_slice(&bytes) {
-                        if count {
-                            self.stats.record(key.kind, Outcome::Hit);
-                        }
-                        self.local.put(key, field, &bytes, epoch);
+                    if let Some(value) = self.took_hit(key, field, &bytes, epoch, count) {
                         return (
                             Ok((value, tally, Outcome::Hit)),
                             Some((bytes, Outcome::Hit, tally)),
