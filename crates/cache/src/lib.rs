@@ -278,7 +278,14 @@ impl Cache {
             }
             flight::Role::Follower(receiver) => {
                 let landed = flight::wait(receiver).await;
+                // A follower that found Redis down says so, whatever the leader (who may
+                // have read Redis before it went down) saw.
                 let shared = landed.and_then(|(bytes, outcome, tally)| {
+                    let outcome = if look.redis_up {
+                        outcome
+                    } else {
+                        Outcome::Bypass
+                    };
                     serde_json::from_slice(&bytes)
                         .ok()
                         .map(|value| (value, tally, outcome))
