@@ -23,7 +23,7 @@ use crate::mix::{Mix, Op, OpPicker};
 use crate::ops::{self, Ctx};
 use crate::record::{Recorder, Sample, STATUS_TIMEOUT, STATUS_TRANSPORT};
 use crate::sample::Sample as Ids;
-use crate::scenario::{LoginPlan, Scenario};
+use crate::scenario::{self, LoginPlan, Scenario, Seat};
 use crate::session::{self, AccountLocks, Session};
 use crate::setup::StoreTokens;
 
@@ -63,6 +63,8 @@ pub struct Shared {
     pub tokens: Vec<StoreTokens>,
     pub mix: Mix,
     pub picker: OpPicker,
+    /// Where each user works, in the scenarios that give users sessions of their own.
+    seats: Vec<Seat>,
     pub password: String,
     pub target: SocketAddr,
     pub source_addresses: usize,
@@ -103,6 +105,7 @@ pub struct Clock {
 impl Shared {
     pub fn new(parts: SharedParts) -> Arc<Self> {
         let SharedParts {
+            users,
             ids,
             tokens,
             mix,
@@ -119,11 +122,17 @@ impl Shared {
             admin,
         } = parts;
         let picker = mix.picker();
+        let seats = if scenario.own_sessions() {
+            scenario::seats(users, mix.role_shares(), ids.stores.len())
+        } else {
+            Vec::new()
+        };
         let account_locks = AccountLocks::new(&ids, &admin);
         Arc::new(Shared {
             ids,
             tokens,
             picker,
+            seats,
             mix,
             password,
             target,
@@ -173,7 +182,25 @@ impl Shared {
                 LoginPlan::opening(self.warmup, self.login_window, self.shift, rng.gen())
             }
         };
-        Some(Session::new(user, &self.mix, &self.ids, &self.admin, plan))
+        let seat = self.seat_of(user);
+        Some(Session::new(
+            user,
+            seat,
+            &self.mix,
+            &self.ids,
+            &self.admin,
+            plan,
+        ))
+    }
+
+    /// Where user `user` works: its seat in the own-session scenarios; in `login-heavy`, the
+    /// stores in turn, as before.
+    fn seat_of(&self, user: usize) -> Seat {
+        let stores = self.ids.stores.len().max(1);
+        self.seats.get(user).copied().unwrap_or(Seat {
+            store: user % stores,
+            turn: user / stores,
+        })
     }
 
     /// Waits for [`Shared::begin`].
@@ -185,6 +212,8 @@ impl Shared {
 }
 
 pub struct SharedParts {
+    /// Users (or connections, in the open model).
+    pub users: usize,
     pub ids: Ids,
     pub tokens: Vec<StoreTokens>,
     pub mix: Mix,
@@ -283,7 +312,7 @@ async fn one_request(
     (shared, clock): (&Shared, &Clock),
     due: Instant,
 ) {
-    let store = &shared.ids.stores[user % shared.ids.stores.len()];
+    let store = &shared.ids.stores[shared.seat_of(user).store % shared.ids.stores.len()];
     let (tokens, picker) = match session {
         Some(s) => match &s.tokens {
             Some(tokens) => (tokens, &s.picker),

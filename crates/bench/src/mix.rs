@@ -25,6 +25,11 @@ pub enum Role {
 impl Role {
     pub const ALL: [Role; 3] = [Role::Sales, Role::Manager, Role::Technician];
 
+    /// The role's position in [`Role::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The role's name in the service's accounts.
     pub fn name(self) -> &'static str {
         match self {

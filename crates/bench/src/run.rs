@@ -165,6 +165,7 @@ pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
 
     let shared = Shared::new(SharedParts {
+        users: opts.model.connections(),
         ids,
         tokens,
         mix: opts.mix.clone(),

@@ -19,7 +19,7 @@ use crate::load::{Clock, Line, Shared};
 use crate::mix::{Mix, OpPicker, Role};
 use crate::record::{Sample, STATUS_TIMEOUT, STATUS_TRANSPORT};
 use crate::sample::{Sample as Ids, StaffRef};
-use crate::scenario::{account_of, role_of, LoginPlan};
+use crate::scenario::{account_of, role_of, LoginPlan, Seat};
 use crate::setup::StoreTokens;
 
 /// A failed login is tried again after this.
@@ -42,11 +42,11 @@ impl AccountLocks {
     }
 }
 
-/// The account user `user` logs in as: one of its store's accounts with its role (users of a
-/// store take them in turn), else the store's manager, else `admin` (as `setup` does).
-pub fn account_for(user: usize, role: Role, ids: &Ids, admin: &str) -> String {
-    let stores = ids.stores.len().max(1);
-    let store = ids.stores[user % stores].id;
+/// The account a user seated at `seat` logs in as: one of its store's accounts with its role
+/// (users of a store take them in turn), else the store's manager, else `admin` (as `setup`
+/// does).
+pub fn account_for(seat: Seat, role: Role, ids: &Ids, admin: &str) -> String {
+    let store = ids.stores[seat.store % ids.stores.len().max(1)].id;
     let of = |role: Role| -> Vec<&StaffRef> {
         ids.accounts
             .iter()
@@ -57,7 +57,7 @@ pub fn account_for(user: usize, role: Role, ids: &Ids, admin: &str) -> String {
     if candidates.is_empty() {
         candidates = of(Role::Manager);
     }
-    match candidates.get(account_of(user, stores, candidates.len())) {
+    match candidates.get(account_of(seat.turn, candidates.len())) {
         Some(account) => account.login.clone(),
         None => admin.to_owned(),
     }
@@ -78,10 +78,17 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(user: usize, mix: &Mix, ids: &Ids, admin: &str, plan: LoginPlan) -> Self {
+    pub fn new(
+        user: usize,
+        seat: Seat,
+        mix: &Mix,
+        ids: &Ids,
+        admin: &str,
+        plan: LoginPlan,
+    ) -> Self {
         let role = role_of(user, mix.role_shares());
         Self {
-            login: account_for(user, role, ids, admin),
+            login: account_for(seat, role, ids, admin),
             plan,
             picker: mix.picker_for(role),
             tokens: None,
