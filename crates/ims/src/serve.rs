@@ -106,6 +106,9 @@ async fn upkeep(db: storage::Db) {
         if let Err(e) = storage::dashboard::compact_inventory_status_counts(db.primary()).await {
             tracing::warn!(error = %e, "could not fold the low-stock counts");
         }
+        if let Err(e) = storage::dashboard::compact_order_status_counts(db.primary()).await {
+            tracing::warn!(error = %e, "could not fold the open orders' counts");
+        }
     }
 }
 

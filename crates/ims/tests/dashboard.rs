@@ -305,3 +305,69 @@ async fn low_stock_counts_match_the_stock_rows_before_and_after_folding() {
         .expect("rows");
     assert_eq!(left, expected.len() as i64, "one row per store and status");
 }
+
+/// The open orders' counts the dashboard reads (appended by the orders' trigger, folded by
+/// the hourly upkeep) always equal a count of the orders themselves, before and after
+/// folding, through placements, status changes and cancellations in two stores.
+#[tokio::test]
+async fn open_order_counts_match_the_orders_before_and_after_folding() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("Frames").await;
+    let customer = id_of(&customer(&app, "Asha Rao", "+919876543210").await);
+    let mut placed = Vec::new();
+    for code in ["PUN01", "MUM01"] {
+        let store = app.create_store(code).await;
+        let p = product(&app, category, &format!("OPEN-{code}"), 1_000).await;
+        stock_in(&app, store, p, 50).await;
+        for _ in 0..5 {
+            let order = place_ok(&app, &app.admin_token, store, customer, &[(p, 1)]).await;
+            placed.push(id_of(&order));
+        }
+    }
+    // Orders of both stores moved along, cancelled and delivered.
+    for (i, steps) in [
+        &["confirmed"][..],
+        &["confirmed", "in_workshop"],
+        &["cancelled"],
+        &["confirmed", "in_workshop", "ready", "delivered"],
+        &["confirmed", "in_workshop", "ready"],
+        &["confirmed", "cancelled"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for status in steps {
+            set_order_status(&app, placed[i * 3 % placed.len()], status).await;
+        }
+    }
+    let truth = "SELECT store_id::text, status, count(*)::bigint FROM orders
+                 WHERE status IN ('pending', 'confirmed', 'in_workshop', 'ready')
+                 GROUP BY 1, 2 ORDER BY 1, 2";
+    let kept = "SELECT store_id::text, status, sum(n)::bigint FROM order_status_counts
+                GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2";
+    let pool = app.db.primary().clone();
+    let rows = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, String, i64)>(sql)
+                .fetch_all(&pool)
+                .await
+                .expect("counts")
+        }
+    };
+    let expected = rows(truth).await;
+    assert!(
+        expected.iter().any(|(_, status, _)| status == "ready"),
+        "the test moves orders through every open status: {expected:?}"
+    );
+    assert_eq!(rows(kept).await, expected, "appended counts");
+    storage::dashboard::compact_order_status_counts(app.db.primary())
+        .await
+        .expect("fold");
+    assert_eq!(rows(kept).await, expected, "folded counts");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM order_status_counts")
+        .fetch_one(app.db.primary())
+        .await
+        .expect("rows");
+    assert_eq!(left, expected.len() as i64, "one row per store and status");
+}

@@ -35,9 +35,9 @@ pub struct TopProduct {
 pub(crate) const TODAY: &str =
     "SELECT coalesce(sum(orders), 0)::bigint, coalesce(sum(revenue), 0)::bigint
     FROM order_sales WHERE slot >= $1 AND slot < $1 + interval '1 day' {stores}";
-pub(crate) const OPEN_ORDERS: &str = "SELECT status, count(*) FROM orders
-    WHERE status IN ('pending', 'confirmed', 'in_workshop', 'ready')
-      AND created_at < $1 + interval '1 day' {stores}
+// From the counts kept by the orders' trigger (migration 0007), not from the orders.
+pub(crate) const OPEN_ORDERS: &str = "SELECT status, sum(n)::bigint FROM order_status_counts
+    WHERE $1::timestamptz IS NOT NULL {stores}
     GROUP BY status";
 pub(crate) const QUEUE: &str = "SELECT s.status,
         (SELECT count(*) FROM workshop_jobs WHERE status = s.status {stores})
@@ -75,11 +75,23 @@ pub async fn purge_product_sales(pool: &PgPool) -> Result<u64> {
 /// committed are not seen, so they are neither deleted nor summed, and stay for the next
 /// time. Two instances folding at once: the second finds the rows deleted and adds nothing.
 pub async fn compact_inventory_status_counts(pool: &PgPool) -> Result<u64> {
-    let folded = sqlx::query(
-        "WITH gone AS (DELETE FROM inventory_status_counts RETURNING store_id, status, n)
-         INSERT INTO inventory_status_counts (store_id, status, n)
-         SELECT store_id, status, sum(n) FROM gone GROUP BY store_id, status HAVING sum(n) <> 0",
-    )
+    fold_counts(pool, "inventory_status_counts").await
+}
+
+/// Folds the open orders' counts (migration 0007) as
+/// [`compact_inventory_status_counts`] folds the stock rows'.
+pub async fn compact_order_status_counts(pool: &PgPool) -> Result<u64> {
+    fold_counts(pool, "order_status_counts").await
+}
+
+/// One fold of a `(store_id, status, n)` table of appended counts; `table` is one of the
+/// two names above, never input.
+async fn fold_counts(pool: &PgPool, table: &'static str) -> Result<u64> {
+    let folded = sqlx::query(&format!(
+        "WITH gone AS (DELETE FROM {table} RETURNING store_id, status, n)
+         INSERT INTO {table} (store_id, status, n)
+         SELECT store_id, status, sum(n) FROM gone GROUP BY store_id, status HAVING sum(n) <> 0"
+    ))
     .execute(pool)
     .await?;
     Ok(folded.rows_affected())

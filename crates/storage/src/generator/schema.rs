@@ -21,6 +21,7 @@ pub(crate) const GENERATED: &[&str] = &[
     "product_sales",
     "order_sales",
     "inventory_status_counts",
+    "order_status_counts",
     "prescriptions",
     "workshop_jobs",
     "workshop_job_history",
@@ -192,9 +193,9 @@ pub(crate) async fn advance_sequences(
     Ok(())
 }
 
-/// The dashboard's sales figures of the last 32 days and its low-stock counts, a statement
-/// each: orders and inventory were loaded with `ims.bulk_load` on, which their per-row
-/// triggers skip.
+/// The dashboard's sales figures of the last 32 days, its low-stock and its open-order
+/// counts, a statement each: orders and inventory were loaded with `ims.bulk_load` on, which
+/// their per-row triggers skip.
 pub(crate) async fn fill_product_sales(conn: &mut PgConnection, now_ms: i64) -> Result<()> {
     let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
     sqlx::query("SELECT refill_product_sales($1 - interval '32 days')")
@@ -205,8 +206,12 @@ pub(crate) async fn fill_product_sales(conn: &mut PgConnection, now_ms: i64) -> 
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    // Inventory too was loaded with its counting trigger skipped (migration 0005).
+    // Inventory and orders too were loaded with their counting triggers skipped
+    // (migrations 0005, 0007).
     sqlx::query("SELECT refill_inventory_status_counts()")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SELECT refill_order_status_counts()")
         .execute(&mut *conn)
         .await?;
     Ok(())
