@@ -9,7 +9,8 @@ use std::future::Future;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cache::{keys, Key, Outcome, Stale, Tally};
+use cache::{keys, Key, Outcome, Stale, Tally, TallyOf};
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
@@ -46,12 +47,12 @@ where
     Ok(Cached(value, outcome))
 }
 
-/// [`read_through`] for a product body: `load` answers the body and its stock figures, and
-/// the key's newest figures are laid over a cached body by `apply` (see [`cache::Tally`]).
+/// [`read_through`] for a value with stock figures (a product body, a stock row): `load`
+/// answers the value and its figures, kept where `of` says, and the newest figures are laid
+/// over a cached value by `apply` (see [`cache::Tally`]).
 pub async fn read_through_tallied<T, F, Fut>(
     state: &AppState,
-    key: &Key,
-    field: &str,
+    at: (&Key, &str, TallyOf),
     load: F,
     apply: impl Fn(&mut T, &Tally),
 ) -> ApiResult<Cached<T>>
@@ -60,10 +61,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ApiResult<(T, Tally)>>,
 {
-    let (value, outcome) = state
-        .cache
-        .get_or_load_tallied(key, field, load, apply)
-        .await?;
+    let (value, outcome) = state.cache.get_or_load_tallied(at, load, apply).await?;
     Ok(Cached(value, outcome))
 }
 
@@ -102,25 +100,32 @@ pub enum Sales {
 /// What a stock change in `stores` of `products` makes stale: the products' stock figures
 /// by id and sku (moved forward to the committed ones, read here after the commit; their
 /// bodies stay cached); the list variants that filter by stock or sort by sales (lists hold
-/// ids, so no other variant changes); the bestsellers after a sale; the stores' rows of these
-/// products and their stock lists (not their other rows); the dashboards (low-stock counts).
+/// ids, so no other variant changes); the bestsellers after a sale; the figures of the
+/// stores' rows of these products (moved forward the same way) and the stores' stock lists
+/// (not their other rows); the dashboards (low-stock counts).
 pub async fn stock_keys(
     state: &AppState,
     products: &[Uuid],
     stores: &[Uuid],
     sales: Sales,
 ) -> ApiResult<Vec<Stale>> {
-    let identities = storage::products::cache_identities(state.db.primary(), products).await?;
+    let primary = state.db.primary();
+    let (identities, rows) = tokio::try_join!(
+        storage::products::cache_identities(primary, products),
+        storage::inventory::row_figures(primary, stores, products),
+    )?;
     let mut out: Vec<Stale> = Vec::new();
     let mut categories: Vec<Uuid> = Vec::new();
     for product in identities {
         let tally = tally_of(product.stock_seq, product.quantity, product.sales_count);
         out.push(Stale::Tally {
             key: keys::product(product.id),
+            variant: None,
             tally,
         });
         out.push(Stale::Tally {
             key: keys::product_sku(&product.sku),
+            variant: None,
             tally,
         });
         if !categories.contains(&product.category_id) {
@@ -140,15 +145,18 @@ pub async fn stock_keys(
     if sales == Sales::Changed {
         out.push(keys::bestsellers().into());
     }
-    for store in stores {
-        out.push(Stale::Variants {
-            key: keys::store_inventory(*store),
-            fields: products
-                .iter()
-                .map(|p| keys::variant::stock_item(*p))
-                .collect(),
-            prefixes: vec![keys::variant::STOCK_LIST.to_owned()],
+    for row in rows {
+        out.push(Stale::Tally {
+            key: keys::store_inventory(row.store_id),
+            variant: Some(keys::variant::stock_item(row.product_id)),
+            tally: row_tally(row.stock_seq, row.quantity, row.updated_at),
         });
+    }
+    for store in stores {
+        out.push(Stale::prefixed(
+            keys::store_inventory(*store),
+            &[keys::variant::STOCK_LIST],
+        ));
         out.push(keys::dashboard(Some(*store)).into());
     }
     out.push(keys::dashboard(None).into());
@@ -161,6 +169,19 @@ pub fn tally_of(stock_seq: i64, quantity: i32, sales_count: i64) -> Tally {
         seq: stock_seq,
         quantity: i64::from(quantity),
         sold: sales_count,
+        changed_at_us: 0,
+    }
+}
+
+/// A stock row's figures as the cache keeps them beside the row: its product's stock
+/// sequence (every change of any of the product's rows moves it on), quantity and the time
+/// of its last change.
+pub fn row_tally(stock_seq: i64, quantity: i32, updated_at: DateTime<Utc>) -> Tally {
+    Tally {
+        seq: stock_seq,
+        quantity: i64::from(quantity),
+        sold: 0,
+        changed_at_us: updated_at.timestamp_micros(),
     }
 }
 

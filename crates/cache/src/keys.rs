@@ -78,36 +78,78 @@ impl Key {
     }
 }
 
-/// A product's stock figures and the sequence number of the stock change that made them
-/// (`products.stock_seq`). They live beside the product's cached bodies (the hash field
-/// [`TALLY_FIELD`]) and are laid over them when read: a sale moves them forward
-/// ([`Stale::Tally`]) instead of forgetting the bodies, which would otherwise be forgotten by
-/// every sale of a popular product. The highest sequence wins, so writers may arrive in any
-/// order.
+/// Stock figures and the sequence number of the stock change that made them
+/// (`products.stock_seq`, bumped by every change of any of the product's stock rows). They
+/// live beside the cached values they belong to and are laid over them when read: a sale
+/// moves them forward ([`Stale::Tally`]) instead of forgetting the values, which would
+/// otherwise be forgotten by every sale of a popular product. The highest sequence wins, so
+/// writers may arrive in any order.
+///
+/// A product's figures are one per key ([`TallyOf::Key`]: every body of the product shows
+/// the same); a store's stock row of one product has its own among the store's other rows
+/// ([`TallyOf::Variant`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tally {
     pub seq: i64,
     pub quantity: i64,
+    /// Units sold (a product's sales count; 0 for a stock row).
     pub sold: i64,
+    /// When the figures last changed, in microseconds since the Unix epoch (a stock row's
+    /// `updatedAt`); 0 where the value shows no such time.
+    pub changed_at_us: i64,
 }
 
 /// The hash field of a key's [`Tally`]; no variant is named so (variant names are empty, a
 /// query's JSON, or start with a letter).
 pub const TALLY_FIELD: &str = "#tally";
 
+/// Where a value's [`Tally`] lives in its key's hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TallyOf {
+    /// One for the whole key, [`TALLY_FIELD`].
+    Key,
+    /// One per variant, `#tally:{variant}`.
+    Variant,
+}
+
+impl TallyOf {
+    /// The hash field holding the figures of `variant`.
+    pub(crate) fn field(self, variant: &str) -> String {
+        match self {
+            TallyOf::Key => TALLY_FIELD.to_owned(),
+            TallyOf::Variant => format!("{TALLY_FIELD}:{variant}"),
+        }
+    }
+}
+
 impl Tally {
-    /// `seq:quantity:sold`, which the scripts compare by its first number.
+    /// `seq:quantity:sold:changed_at_us`, which the scripts compare by its first number.
     pub(crate) fn encode(&self) -> String {
-        format!("{}:{}:{}", self.seq, self.quantity, self.sold)
+        format!(
+            "{}:{}:{}:{}",
+            self.seq, self.quantity, self.sold, self.changed_at_us
+        )
     }
 
+    /// Also reads the three-number form written before `changed_at_us` existed.
     pub(crate) fn decode(text: &str) -> Option<Tally> {
-        let mut parts = text.split(':').map(str::parse::<i64>);
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(Ok(seq)), Some(Ok(quantity)), Some(Ok(sold)), None) => Some(Tally {
+        let numbers: Vec<i64> = text
+            .split(':')
+            .map(str::parse::<i64>)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        match numbers[..] {
+            [seq, quantity, sold] => Some(Tally {
                 seq,
                 quantity,
                 sold,
+                changed_at_us: 0,
+            }),
+            [seq, quantity, sold, changed_at_us] => Some(Tally {
+                seq,
+                quantity,
+                sold,
+                changed_at_us,
             }),
             _ => None,
         }
@@ -130,10 +172,11 @@ pub enum Stale {
         /// Every field starting with one of these.
         prefixes: Vec<String>,
     },
-    /// The key's stock figures moved to `tally` (if newer than the cached ones); its bodies
-    /// stay.
+    /// Stock figures moved to `tally` (if newer than the cached ones): the key's
+    /// ([`TallyOf::Key`]) when `variant` is `None`, else that variant's; the values stay.
     Tally {
         key: Key,
+        variant: Option<String>,
         tally: Tally,
     },
 }
@@ -282,12 +325,17 @@ mod tests {
             seq: 7,
             quantity: -1,
             sold: 12,
+            changed_at_us: 1_700_000_000_000_000,
         };
-        assert_eq!(tally.encode(), "7:-1:12");
+        assert_eq!(tally.encode(), "7:-1:12:1700000000000000");
         assert_eq!(Tally::decode(&tally.encode()), Some(tally));
+        let before = Tally::decode("7:1:2").expect("the older form");
+        assert_eq!((before.seq, before.sold, before.changed_at_us), (7, 2, 0));
         assert_eq!(Tally::decode("7:1"), None);
-        assert_eq!(Tally::decode("7:1:2:3"), None);
+        assert_eq!(Tally::decode("7:1:2:3:4"), None);
         assert_eq!(Tally::decode("x:1:2"), None);
+        assert_eq!(TallyOf::Key.field("item:1"), "#tally");
+        assert_eq!(TallyOf::Variant.field("item:1"), "#tally:item:1");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use keys::{CacheType, Key, Stale, Tally};
+pub use keys::{CacheType, Key, Stale, Tally, TallyOf};
 pub use master::SentinelConfig;
 pub use ratelimit::{Decision, Rate, RateLimiter};
 pub use stats::{Outcome, Stats, TypeStats};
@@ -197,19 +197,18 @@ impl Cache {
     {
         let untallied = || async { load().await.map(|value| (value, None)) };
         let (value, _, outcome) = self
-            .read_through(key, field, untallied, false, count)
+            .read_through(key, field, untallied, None, count)
             .await?;
         Ok((value, outcome))
     }
 
-    /// [`Cache::get_or_load`] for a value with stock figures ([`Tally`]): `load` answers the
-    /// value and its figures, which are cached beside it, and `apply` lays the key's newest
-    /// figures over a cached value when it is read (a sale moves them forward with
-    /// [`Stale::Tally`] and leaves the value cached).
+    /// [`Cache::get_or_load`] for a value with stock figures ([`Tally`]), kept where `of`
+    /// says: `load` answers the value and its figures, which are cached beside it, and
+    /// `apply` lays the newest figures over a cached value when it is read (a sale moves them
+    /// forward with [`Stale::Tally`] and leaves the value cached).
     pub async fn get_or_load_tallied<T, E, F, Fut>(
         &self,
-        key: &Key,
-        field: &str,
+        (key, field, of): (&Key, &str, TallyOf),
         load: F,
         apply: impl Fn(&mut T, &Tally),
     ) -> Result<(T, Outcome), E>
@@ -219,8 +218,9 @@ impl Cache {
         Fut: Future<Output = Result<(T, Tally), E>>,
     {
         let tallied = || async { load().await.map(|(value, tally)| (value, Some(tally))) };
-        let (mut value, tally, outcome) =
-            self.read_through(key, field, tallied, true, true).await?;
+        let (mut value, tally, outcome) = self
+            .read_through(key, field, tallied, Some(of), true)
+            .await?;
         if let Some(tally) = tally {
             apply(&mut value, &tally);
         }
@@ -232,7 +232,7 @@ impl Cache {
         key: &Key,
         field: &str,
         load: F,
-        tallied: bool,
+        tally_of: Option<TallyOf>,
         count: bool,
     ) -> Result<(T, Option<Tally>, Outcome), E>
     where
@@ -252,7 +252,7 @@ impl Cache {
         // Taken before Redis or the database is read: see `local`.
         let epoch = self.local.epoch();
         // A hit needs no flight: one Redis read, answered at once. Only misses are shared.
-        let redis_up = match self.store.get(key, field, tallied).await {
+        let redis_up = match self.store.get(key, field, tally_of).await {
             Ok(Some((bytes, tally))) => {
                 if let Some(value) = self.took_hit(key, field, &bytes, epoch, count) {
                     return Ok((value, tally, Outcome::Hit));
@@ -271,7 +271,7 @@ impl Cache {
         match self.flights.join(&flight_id) {
             flight::Role::Leader(leader) => {
                 let (result, landing) = self
-                    .load_missing(key, field, load, tallied, look, count)
+                    .load_missing(key, field, load, tally_of, look, count)
                     .await;
                 leader.land(landing);
                 result
@@ -299,7 +299,7 @@ impl Cache {
                     }
                     // The leader failed or went away: load alone.
                     None => {
-                        self.load_missing(key, field, load, tallied, look, count)
+                        self.load_missing(key, field, load, tally_of, look, count)
                             .await
                             .0
                     }
@@ -333,7 +333,7 @@ impl Cache {
         key: &Key,
         field: &str,
         load: F,
-        tallied: bool,
+        tally_of: Option<TallyOf>,
         FirstLook { redis_up, epoch }: FirstLook,
         count: bool,
     ) -> (
@@ -346,7 +346,7 @@ impl Cache {
         Fut: Future<Output = Result<(T, Option<Tally>), E>>,
     {
         let version = if redis_up {
-            match self.store.read(key, field, tallied).await {
+            match self.store.read(key, field, tally_of).await {
                 Ok((Some((bytes, tally)), version)) => {
                     // Another request's write-back landed since this one missed.
                     if let Some(value) = self.took_hit(key, field, &bytes, epoch, count) {
@@ -380,6 +380,7 @@ impl Cache {
         };
         let bytes = serde_json::to_vec(&value).ok().map(Bytes::from);
         if let (Some(bytes), Some(version)) = (&bytes, version) {
+            let tally = tally.zip(tally_of);
             match self.store.write(key, field, bytes, version, tally).await {
                 Ok(()) => self.local.put(key, field, bytes, epoch),
                 Err(e) => self.note_failure(&e),
@@ -458,11 +459,12 @@ impl Cache {
             // An empty page: nothing to read, no round trip.
             return Ok((Vec::new(), Outcome::Hit));
         }
-        let tallied = apply.is_some();
+        // Lists read products' bodies, whose figures are the key's.
+        let tally_of = apply.is_some().then_some(TallyOf::Key);
         let mut values: Vec<Option<T>> = keys.iter().map(|_| None).collect();
         let mut versions: Vec<Option<String>> = vec![None; keys.len()];
         let mut missing = Vec::new();
-        let bypass = match self.store.read_many(keys, field, tallied).await {
+        let bypass = match self.store.read_many(keys, field, tally_of).await {
             Ok(reads) => {
                 for (i, read) in reads.into_iter().enumerate() {
                     match read {
@@ -508,7 +510,7 @@ impl Cache {
             if let (Some(version), Ok(bytes)) = (versions[i].take(), serde_json::to_vec(&value)) {
                 writes.push(async move {
                     self.store
-                        .write(&keys[i], field, &bytes, version, tally)
+                        .write(&keys[i], field, &bytes, version, tally.zip(tally_of))
                         .await
                 });
             }

@@ -29,7 +29,7 @@ use rand::Rng;
 use redis::aio::ConnectionManager;
 use redis::Script;
 
-use crate::keys::{Key, Stale, Tally, TALLY_FIELD};
+use crate::keys::{Key, Stale, Tally, TallyOf};
 use crate::master::Connector;
 use crate::{CacheConfig, Error};
 
@@ -38,9 +38,9 @@ const VERSION_TTL_MS: u64 = 3_600_000;
 
 /// HSET the value only if the versions (KEYS[2..], see [`version_names`]) are still the
 /// ones the reader saw (ARGV[1], as [`joined`] joins them); with a tally (ARGV[5],
-/// `seq:quantity:sold`, or empty), keep it too unless the key has a newer one. A field of a
-/// group (ARGV[6], empty: none) is also listed in the group's index (see the module's note),
-/// which lives as long as the hash.
+/// [`Tally::encode`], or empty), keep it too in its field (ARGV[7]) unless that holds a
+/// newer one. A field of a group (ARGV[6], empty: none) is also listed in the group's index
+/// (see the module's note), which lives as long as the hash.
 const WRITE: &str = r"
 local names = {}
 for i = 2, #KEYS do names[#names + 1] = KEYS[i] end
@@ -49,9 +49,9 @@ for i, v in ipairs(redis.call('MGET', unpack(names))) do seen[i] = v or '0' end
 if table.concat(seen, '|') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 if ARGV[5] ~= '' then
-  local cur = redis.call('HGET', KEYS[1], '#tally')
+  local cur = redis.call('HGET', KEYS[1], ARGV[7])
   if not cur or tonumber(string.match(cur, '^(%-?%d+)')) < tonumber(string.match(ARGV[5], '^(%-?%d+)')) then
-    redis.call('HSET', KEYS[1], '#tally', ARGV[5])
+    redis.call('HSET', KEYS[1], ARGV[7], ARGV[5])
   end
 end
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
@@ -67,7 +67,8 @@ return 1
 /// then forget the key or some of its variants. ARGV[1] is the version TTL, ARGV[2] the
 /// channel that tells the other instances which keys to forget from their memory (`local`)
 /// and ARGV[3] that message (empty: none); then per key a field count (-1: the whole key;
-/// -2: a new tally, kept if newer than the key's, in the next argument), the fields, a
+/// -2: a new tally, kept if newer than the one cached, in the next argument, then the
+/// variant it belongs to, empty for the key's own), the fields (each with its tally), a
 /// prefix count and the prefixes (every field starting with one goes). A group's fields are
 /// found through its index, not by reading every field of the key; a prefix that is not a
 /// group (text ending at its only `:`) scans the fields and bumps the key's own version, to
@@ -87,16 +88,23 @@ for i = 1, #KEYS, 2 do
     bump(v)
     redis.call('UNLINK', KEYS[i])
   elseif n == -2 then
-    bump(v)
     local new = ARGV[a]; a = a + 1
-    local cur = redis.call('HGET', KEYS[i], '#tally')
+    local variant = ARGV[a]; a = a + 1
+    local field = '#tally'
+    if variant == '' then
+      bump(v)
+    else
+      bump(v .. '#f:' .. variant)
+      field = '#tally:' .. variant
+    end
+    local cur = redis.call('HGET', KEYS[i], field)
     if cur and tonumber(string.match(cur, '^(%-?%d+)')) < tonumber(string.match(new, '^(%-?%d+)')) then
-      redis.call('HSET', KEYS[i], '#tally', new)
+      redis.call('HSET', KEYS[i], field, new)
     end
   else
     for j = 1, n do
       bump(v .. '#f:' .. ARGV[a])
-      redis.call('HDEL', KEYS[i], ARGV[a]); a = a + 1
+      redis.call('HDEL', KEYS[i], ARGV[a], '#tally:' .. ARGV[a]); a = a + 1
     end
     local p = tonumber(ARGV[a]); a = a + 1
     local scan = {}
@@ -289,33 +297,43 @@ impl Store {
         .await
     }
 
-    /// Adds the read of `key`'s `field` (with the key's tally when `tallied`) to `pipe`;
+    /// Adds the read of `key`'s `field` (with its tally, when it has one) to `pipe`;
     /// [`hit`] reads its reply.
-    fn push_value_read(&self, pipe: &mut redis::Pipeline, key: &Key, field: &str, tallied: bool) {
-        if tallied {
-            pipe.cmd("HMGET")
-                .arg(self.name(key))
-                .arg(field)
-                .arg(TALLY_FIELD);
-        } else {
-            pipe.hget(self.name(key), field);
+    fn push_value_read(
+        &self,
+        pipe: &mut redis::Pipeline,
+        key: &Key,
+        field: &str,
+        tally: Option<TallyOf>,
+    ) {
+        match tally {
+            Some(of) => {
+                pipe.cmd("HMGET")
+                    .arg(self.name(key))
+                    .arg(field)
+                    .arg(of.field(field));
+            }
+            None => {
+                pipe.hget(self.name(key), field);
+            }
         }
     }
 
-    /// The value of `key`'s `field` (and the key's tally when `tallied`), `None` on a miss:
-    /// one command. A tallied value without its tally (written before tallies existed) is a
+    /// The value of `key`'s `field` (and its tally, when it has one), `None` on a miss: one
+    /// command. A tallied value without its tally (written before tallies existed) is a
     /// miss.
     pub(crate) async fn get(
         &self,
         key: &Key,
         field: &str,
-        tallied: bool,
+        tally: Option<TallyOf>,
     ) -> Result<Option<(Bytes, Option<Tally>)>, Error> {
         let (mut conn, generation) = self.connection().await?;
+        let tallied = tally.is_some();
         let mut command = redis::cmd(if tallied { "HMGET" } else { "HGET" });
         command.arg(self.name(key)).arg(field);
-        if tallied {
-            command.arg(TALLY_FIELD);
+        if let Some(of) = tally {
+            command.arg(of.field(field));
         }
         let reply: redis::Value = self
             .guard(generation, async {
@@ -336,17 +354,17 @@ impl Store {
         &self,
         key: &Key,
         field: &str,
-        tallied: bool,
+        tally: Option<TallyOf>,
     ) -> Result<(Option<(Bytes, Option<Tally>)>, String), Error> {
         let (mut conn, generation) = self.connection().await?;
         let mut pipe = redis::pipe();
-        self.push_value_read(&mut pipe, key, field, tallied);
+        self.push_value_read(&mut pipe, key, field, tally);
         pipe.cmd("MGET")
             .arg(version_names(&self.version_name(key), field));
         let (reply, versions): (redis::Value, Vec<Option<String>>) = self
             .guard(generation, async { Ok(pipe.query_async(&mut conn).await?) })
             .await?;
-        let value = match hit(reply, tallied)? {
+        let value = match hit(reply, tally.is_some())? {
             Some(Read::Hit(bytes, tally)) => Some((bytes, tally)),
             _ => None,
         };
@@ -359,7 +377,7 @@ impl Store {
         field: &str,
         value: &[u8],
         version: String,
-        tally: Option<Tally>,
+        tally: Option<(Tally, TallyOf)>,
     ) -> Result<(), Error> {
         let (mut conn, generation) = self.connection().await?;
         let (min, max) = key.kind.ttl_range();
@@ -373,8 +391,9 @@ impl Store {
                 .arg(field)
                 .arg(value)
                 .arg(u64::try_from(ttl_ms).unwrap_or(300_000))
-                .arg(tally.map(|t| t.encode()).unwrap_or_default())
+                .arg(tally.map(|(t, _)| t.encode()).unwrap_or_default())
                 .arg(group_of(field).unwrap_or_default())
+                .arg(tally.map(|(_, of)| of.field(field)).unwrap_or_default())
                 .invoke_async(&mut conn)
                 .await?;
             Ok(())
@@ -382,20 +401,21 @@ impl Store {
         .await
     }
 
-    /// Reads `field` of every key in one round trip (with its tally when `tallied`), and
+    /// Reads `field` of every key in one round trip (with its tally, when it has one), and
     /// the versions of the misses (as [`Store::read`] does) in a second one only when there
     /// are misses.
     pub(crate) async fn read_many(
         &self,
         keys: &[Key],
         field: &str,
-        tallied: bool,
+        tally: Option<TallyOf>,
     ) -> Result<Vec<Read>, Error> {
         let (mut conn, generation) = self.connection().await?;
         let mut pipe = redis::pipe();
         for key in keys {
-            self.push_value_read(&mut pipe, key, field, tallied);
+            self.push_value_read(&mut pipe, key, field, tally);
         }
+        let tallied = tally.is_some();
         let replies: Vec<redis::Value> = self
             .guard(generation, async { Ok(pipe.query_async(&mut conn).await?) })
             .await?;
@@ -462,8 +482,11 @@ impl Store {
                     invocation.arg(fields.len()).arg(fields);
                     invocation.arg(prefixes.len()).arg(prefixes);
                 }
-                Stale::Tally { tally, .. } => {
-                    invocation.arg(-2).arg(tally.encode());
+                Stale::Tally { tally, variant, .. } => {
+                    invocation
+                        .arg(-2)
+                        .arg(tally.encode())
+                        .arg(variant.as_deref().unwrap_or_default());
                 }
             }
         }

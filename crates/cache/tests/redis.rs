@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache::{keys, Cache, CacheConfig, Outcome, Stale, Tally};
+use cache::{keys, Cache, CacheConfig, Outcome, Stale, Tally, TallyOf};
 use uuid::Uuid;
 
 fn cache() -> Cache {
@@ -343,10 +343,18 @@ async fn forgetting_variants_refuses_only_their_own_slow_write_backs() {
 
 /// A body read with its stock figures; `figures` is what a load would find.
 async fn read_tallied(cache: &Cache, key: &cache::Key, figures: Tally) -> (i64, i64, Outcome) {
+    read_figures(cache, (key, "", TallyOf::Key), figures).await
+}
+
+/// [`read_tallied`] of any variant, with its figures kept where `of` says.
+async fn read_figures(
+    cache: &Cache,
+    at: (&cache::Key, &str, TallyOf),
+    figures: Tally,
+) -> (i64, i64, Outcome) {
     cache
         .get_or_load_tallied(
-            key,
-            "",
+            at,
             || async move { Ok::<_, ()>(((figures.quantity, figures.sold), figures)) },
             |value: &mut (i64, i64), tally| *value = (tally.quantity, tally.sold),
         )
@@ -360,6 +368,7 @@ fn tally(seq: i64, quantity: i64, sold: i64) -> Tally {
         seq,
         quantity,
         sold,
+        changed_at_us: 0,
     }
 }
 
@@ -375,6 +384,7 @@ async fn stock_figures_move_forward_and_never_back() {
     );
     let moved = Stale::Tally {
         key: key.clone(),
+        variant: None,
         tally: tally(7, 8, 2),
     };
     cache.invalidate(&[moved]).await;
@@ -384,6 +394,7 @@ async fn stock_figures_move_forward_and_never_back() {
     );
     let late = Stale::Tally {
         key: key.clone(),
+        variant: None,
         tally: tally(6, 9, 1),
     };
     cache.invalidate(&[late]).await;
@@ -396,6 +407,95 @@ async fn stock_figures_move_forward_and_never_back() {
     assert_eq!(
         read_tallied(&cache, &key, tally(9, 3, 7)).await,
         (3, 7, Outcome::Miss)
+    );
+}
+
+/// A variant's own figures (a store's stock row of one product): a change moves them
+/// forward and leaves the row cached; the store's other rows keep theirs and stay cached
+/// too; a slow reader of that row that loaded before the change cannot cache its old
+/// figures; forgetting the row by name forgets its figures with it.
+#[tokio::test]
+async fn a_variant_s_figures_move_forward_alone() {
+    let cache = cache();
+    let key = keys::store_inventory(Uuid::new_v4());
+    let (a, b) = ("item:a", "item:b");
+    let row = |field| (&key, field, TallyOf::Variant);
+    assert_eq!(
+        read_figures(&cache, row(a), tally(5, 10, 0)).await,
+        (10, 0, Outcome::Miss)
+    );
+    assert_eq!(
+        read_figures(&cache, row(b), tally(3, 4, 0)).await,
+        (4, 0, Outcome::Miss)
+    );
+    let moved = |field: &str, figures| Stale::Tally {
+        key: key.clone(),
+        variant: Some(field.to_owned()),
+        tally: figures,
+    };
+    cache.invalidate(&[moved(a, tally(7, 8, 0))]).await;
+    assert_eq!(
+        read_figures(&cache, row(a), tally(0, 0, 0)).await,
+        (8, 0, Outcome::Hit)
+    );
+    assert_eq!(
+        read_figures(&cache, row(b), tally(0, 0, 0)).await,
+        (4, 0, Outcome::Hit),
+        "another row's figures are its own"
+    );
+    cache.invalidate(&[moved(a, tally(6, 9, 0))]).await;
+    assert_eq!(
+        read_figures(&cache, row(a), tally(0, 0, 0)).await,
+        (8, 0, Outcome::Hit),
+        "a late, older change does not move them back"
+    );
+
+    // The race of a reader that loaded before a change, on a row not cached yet.
+    let c = "item:c";
+    let (read_done_tx, read_done_rx) = tokio::sync::oneshot::channel::<()>();
+    let (write_done_tx, write_done_rx) = tokio::sync::oneshot::channel::<()>();
+    let slow = {
+        let (cache, key) = (cache.clone(), key.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_load_tallied(
+                    (&key, c, TallyOf::Variant),
+                    || async move {
+                        let _ = read_done_tx.send(());
+                        let _ = write_done_rx.await;
+                        Ok::<_, ()>(((10_i64, 0_i64), tally(1, 10, 0)))
+                    },
+                    |value: &mut (i64, i64), tally| *value = (tally.quantity, tally.sold),
+                )
+                .await
+        })
+    };
+    read_done_rx.await.expect("the reader loads");
+    cache.invalidate(&[moved(c, tally(2, 9, 0))]).await;
+    let _ = write_done_tx.send(());
+    slow.await.expect("reader").expect("load");
+    assert_eq!(
+        read_figures(&cache, row(c), tally(2, 9, 0)).await,
+        (9, 0, Outcome::Miss),
+        "the old row and figures must not have been cached"
+    );
+    assert_eq!(
+        read_figures(&cache, row(b), tally(0, 0, 0)).await,
+        (4, 0, Outcome::Hit),
+        "nor another row forgotten"
+    );
+
+    // Forgetting the row by name takes its figures along: the next read loads both.
+    cache
+        .invalidate(&[Stale::Variants {
+            key: key.clone(),
+            fields: vec![a.to_owned()],
+            prefixes: Vec::new(),
+        }])
+        .await;
+    assert_eq!(
+        read_figures(&cache, row(a), tally(1, 2, 0)).await,
+        (2, 0, Outcome::Miss)
     );
 }
 
@@ -413,8 +513,7 @@ async fn a_slow_reader_cannot_cache_figures_older_than_a_stock_change() {
         tokio::spawn(async move {
             cache
                 .get_or_load_tallied(
-                    &key,
-                    "",
+                    (&key, "", TallyOf::Key),
                     || async move {
                         let _ = read_done_tx.send(());
                         let _ = write_done_rx.await;
@@ -429,6 +528,7 @@ async fn a_slow_reader_cannot_cache_figures_older_than_a_stock_change() {
     cache
         .invalidate(&[Stale::Tally {
             key: key.clone(),
+            variant: None,
             tally: tally(2, 9, 1),
         }])
         .await;

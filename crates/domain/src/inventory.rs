@@ -12,6 +12,20 @@ named_enum!(
     }
 );
 
+impl StockStatus {
+    /// A row's status, as the database derives it (`inventory.status`, migration 0002): the
+    /// cache lays it over a cached row whose quantity moved on.
+    pub fn of(quantity: i64, reorder_level: i64) -> Self {
+        if quantity <= 0 {
+            StockStatus::OutOfStock
+        } else if quantity <= reorder_level {
+            StockStatus::LowStock
+        } else {
+            StockStatus::InStock
+        }
+    }
+}
+
 /// The largest single adjustment or transfer; anything bigger is a typo.
 pub const MAX_STOCK_CHANGE: i32 = 100_000;
 
@@ -35,6 +49,18 @@ pub fn transfer_quantity(quantity: i32) -> Result<i32, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::StockStatus;
+
+    #[test]
+    fn status_follows_quantity_and_reorder_level() {
+        assert_eq!(StockStatus::of(0, 5), StockStatus::OutOfStock);
+        assert_eq!(StockStatus::of(1, 5), StockStatus::LowStock);
+        assert_eq!(StockStatus::of(5, 5), StockStatus::LowStock);
+        assert_eq!(StockStatus::of(6, 5), StockStatus::InStock);
+        assert_eq!(StockStatus::of(0, 0), StockStatus::OutOfStock);
+        assert_eq!(StockStatus::of(1, 0), StockStatus::InStock);
+    }
+
     #[test]
     fn bounds() {
         assert!(super::adjustment_delta(0).is_err());

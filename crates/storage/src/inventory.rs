@@ -21,6 +21,19 @@ pub struct StockRecord {
     pub reorder_level: i32,
     pub status: String,
     pub updated_at: DateTime<Utc>,
+    /// The product's stock sequence as of this row (`products.stock_seq`, which every
+    /// change of any of the product's rows moves on): orders the row's versions for the cache.
+    pub stock_seq: i64,
+}
+
+/// A row's changing figures, read after a stock change commits (see [`row_figures`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RowFigures {
+    pub store_id: Uuid,
+    pub product_id: Uuid,
+    pub quantity: i32,
+    pub updated_at: DateTime<Utc>,
+    pub stock_seq: i64,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -37,8 +50,8 @@ pub struct MovementRecord {
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "i.product_id, i.store_id, p.sku, p.name, i.quantity, i.reorder_level, i.status, i.updated_at";
+const COLUMNS: &str = "i.product_id, i.store_id, p.sku, p.name, i.quantity, i.reorder_level, \
+                       i.status, i.updated_at, p.stock_seq";
 
 pub struct StockFilter {
     pub store_id: Uuid,
@@ -115,6 +128,25 @@ pub async fn stock_row(pool: &PgPool, store_id: Uuid, product_id: Uuid) -> Resul
             .await?)
     })
     .await
+}
+
+/// The figures of the rows of `products` in `stores`, each with its product's stock
+/// sequence, read in one snapshot so that they match: what the cache moves its cached rows
+/// forward to after a change commits.
+pub async fn row_figures(
+    pool: &PgPool,
+    stores: &[Uuid],
+    products: &[Uuid],
+) -> Result<Vec<RowFigures>> {
+    Ok(sqlx::query_as(
+        "SELECT i.store_id, i.product_id, i.quantity, i.updated_at, p.stock_seq
+         FROM inventory i JOIN products p ON p.id = i.product_id
+         WHERE i.product_id = ANY($1) AND i.store_id = ANY($2)",
+    )
+    .bind(products)
+    .bind(stores)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Changes a row by `delta` (a count, a delivery, damage, ...) with the reason recorded.

@@ -112,8 +112,9 @@ pub async fn apply(
 }
 
 /// Adds each product's net change to its total, and to its sales counter for sales and
-/// cancellations. Product rows are locked in id order first: two orders at different stores
-/// touching the same products in another order must not deadlock.
+/// cancellations, and moves its stock sequence on. Product rows are locked in id order
+/// first: two orders at different stores touching the same products in another order must
+/// not deadlock.
 async fn update_product_totals(tx: &mut PgConnection, changes: &[StockChange]) -> Result<()> {
     // (product, net stock change, net units sold)
     let mut totals: Vec<(Uuid, i32, i32)> = Vec::new();
@@ -132,7 +133,14 @@ async fn update_product_totals(tx: &mut PgConnection, changes: &[StockChange]) -
             None => totals.push((change.product_id, change.delta, sold)),
         }
     }
-    totals.retain(|(_, delta, sold)| *delta != 0 || *sold != 0);
+    // A product is kept even when its changes cancel out (a transfer between two of its
+    // stores): its stock sequence must still move on, since the cache orders each stock row's
+    // versions by it (`StockRecord::stock_seq`).
+    totals.retain(|(product, _, _)| {
+        changes
+            .iter()
+            .any(|c| c.product_id == *product && c.delta != 0)
+    });
     if totals.is_empty() {
         return Ok(());
     }

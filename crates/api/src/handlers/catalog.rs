@@ -20,7 +20,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
-use cache::keys;
+use cache::{keys, TallyOf};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -151,8 +151,7 @@ async fn get_catalog_product(
     // The public variant of the product's key: forgotten with it on every change.
     let cached = read_through_tallied(
         &state,
-        &keys::product(id),
-        "public",
+        (&keys::product(id), "public", TallyOf::Key),
         || async {
             match storage::products::product_by_id(&state.db.read(), id).await {
                 Ok(p) if p.status == ProductStatus::Active.as_str() => {

@@ -18,14 +18,16 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::cached::{field_of, invalidate, read_through, stock_keys, Cached, Sales};
+use crate::cached::{
+    field_of, invalidate, read_through, read_through_tallied, row_tally, stock_keys, Cached, Sales,
+};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::IdempotentBody;
 use crate::extract::{Path, Query};
 use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{page_request, List, PageQuery, Sort};
 use crate::state::AppState;
-use cache::keys;
+use cache::{keys, Tally, TallyOf};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -51,6 +53,19 @@ pub struct StockView {
     #[schema(value_type = StockStatus)]
     status: String,
     updated_at: DateTime<Utc>,
+}
+
+impl StockView {
+    /// Lays the newest figures the cache knows over a cached row.
+    fn apply_tally(&mut self, tally: &Tally) {
+        self.quantity = i32::try_from(tally.quantity).unwrap_or(self.quantity);
+        self.status = StockStatus::of(tally.quantity, i64::from(self.reorder_level))
+            .as_str()
+            .to_owned();
+        if let Some(at) = DateTime::from_timestamp_micros(tally.changed_at_us) {
+            self.updated_at = at;
+        }
+    }
 }
 
 impl From<StockRecord> for StockView {
@@ -160,15 +175,22 @@ async fn get_stock(
 ) -> ApiResult<Cached<StockView>> {
     auth.require(READERS)?;
     auth.require_store(store_id)?;
-    // One row is a variant of the store's stock key: a change of this product's stock in
-    // the store forgets it (and not the store's other rows).
+    // One row is a variant of the store's stock key with figures of its own: a change of
+    // this product's stock in the store moves them forward and leaves the row (and the
+    // store's other rows) cached.
     let field = keys::variant::stock_item(product_id);
-    read_through(&state, &keys::store_inventory(store_id), &field, || async {
-        let row = storage::inventory::stock_row(&state.db.read(), store_id, product_id)
-            .await
-            .map_err(no_stock_row())?;
-        Ok(StockView::from(row))
-    })
+    read_through_tallied(
+        &state,
+        (&keys::store_inventory(store_id), &field, TallyOf::Variant),
+        || async {
+            let row = storage::inventory::stock_row(&state.db.read(), store_id, product_id)
+                .await
+                .map_err(no_stock_row())?;
+            let tally = row_tally(row.stock_seq, row.quantity, row.updated_at);
+            Ok((StockView::from(row), tally))
+        },
+        StockView::apply_tally,
+    )
     .await
 }
 

@@ -24,7 +24,7 @@ use crate::pagination::{page_request, List, Sort};
 use crate::state::AppState;
 use cache::keys::{self, variant};
 use cache::Stale;
-use cache::Tally;
+use cache::{Tally, TallyOf};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -237,8 +237,7 @@ async fn get_product(
 ) -> ApiResult<Cached<ProductView>> {
     read_through_tallied(
         &state,
-        &keys::product(id),
-        "",
+        (&keys::product(id), "", TallyOf::Key),
         || async {
             let product = storage::products::product_by_id(&state.db.read(), id)
                 .await
@@ -262,8 +261,7 @@ async fn get_product_by_sku(
     let sku = Sku::parse(&sku).map_err(|_| missing())?;
     read_through_tallied(
         &state,
-        &keys::product_sku(sku.as_str()),
-        "",
+        (&keys::product_sku(sku.as_str()), "", TallyOf::Key),
         || async {
             let product = storage::products::product_by_sku(&state.db.read(), &sku)
                 .await
