@@ -8,6 +8,14 @@
 //! alone in memory (`governor`, keyed the same way), so the limit is at most the number of
 //! instances times looser, never gone and never an error. The health checks, the metrics and
 //! the API docs are not limited: probes and scrapers must never be refused.
+//!
+//! A read (GET, HEAD) does not wait for its step of the limit: both run at once, so the
+//! step's Redis round trip and the handler's (a cached read's) overlap on the one
+//! multiplexed connection instead of following each other, and a read beyond the limit still
+//! answers 429, its handler's answer dropped. A read has no effect to undo. What a limit
+//! protects, the service's work, stays protected: a client refused in the last second
+//! ([`REFUSED_FOR`]) is checked first again, so beyond its limit a client makes the handler
+//! run at most for the requests it had in flight when the first refusal came.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,6 +35,12 @@ use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::extract::client_addr;
 use crate::state::{AppState, Settings};
+
+/// How long after a refusal a client's reads wait for their step of the limit again.
+const REFUSED_FOR: Duration = Duration::from_secs(1);
+/// Clients remembered as refused at most: beyond, the oldest are forgotten (bounded memory
+/// under a flood of addresses).
+const REFUSED_MAX: u64 = 100_000;
 
 /// Which limit a request counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +80,8 @@ struct Inner {
     local_login: Local,
     /// Fallback decisions so far; every so often the idle clients are forgotten.
     local_calls: AtomicU64,
+    /// Clients refused within [`REFUSED_FOR`]: their reads wait for the limit's step.
+    refused: moka::sync::Cache<String, ()>,
 }
 
 fn local(rate: Rate) -> Local {
@@ -84,8 +100,20 @@ impl Limiter {
                 local_api: local(settings.rate_limit),
                 local_login: local(settings.login_rate_limit),
                 local_calls: AtomicU64::new(0),
+                refused: moka::sync::Cache::builder()
+                    .max_capacity(REFUSED_MAX)
+                    .time_to_live(REFUSED_FOR)
+                    .build(),
             }),
         }
+    }
+
+    /// Whether `client`'s request may run beside its step of the limit (see the module's
+    /// note): a read of a client not refused lately.
+    fn may_speculate(&self, policy: Policy, method: &Method, client: &str) -> bool {
+        policy == Policy::Api
+            && (method == Method::GET || method == Method::HEAD)
+            && !self.inner.refused.contains_key(client)
     }
 
     fn rate(&self, policy: Policy) -> Rate {
@@ -176,10 +204,24 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         } else {
             (Policy::Api, format!("addr:{address}"))
         };
-    let decision = state.limiter.check(policy, &client).await;
-    let mut response = if decision.allowed {
-        next.run(Request::from_parts(parts, body)).await
+    let (decision, answered) = if state.limiter.may_speculate(policy, &parts.method, &client) {
+        let request = Request::from_parts(parts, body);
+        let (decision, response) =
+            tokio::join!(state.limiter.check(policy, &client), next.run(request));
+        (decision, Some(response))
     } else {
+        let decision = state.limiter.check(policy, &client).await;
+        let response = if decision.allowed {
+            Some(next.run(Request::from_parts(parts, body)).await)
+        } else {
+            None
+        };
+        (decision, response)
+    };
+    let mut response = if let (true, Some(response)) = (decision.allowed, answered) {
+        response
+    } else {
+        state.limiter.inner.refused.insert(client, ());
         metrics::counter!("ims_rate_limited_total", "policy" => policy.name()).increment(1);
         ApiError::TooManyRequests {
             retry_after_secs: ceil_secs(decision.retry_after).max(1),

@@ -120,3 +120,44 @@ async fn login_has_its_own_stricter_limit() {
     let (status, _) = app.call(Method::GET, "/stores", None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A read runs beside its step of the limit, but beyond the limit a client's reads do no
+/// work: once refused, its next reads wait for the step and stop at the 429 (the cache's
+/// counters, which every run of the handler moves, stand still).
+#[tokio::test]
+async fn a_refused_client_s_reads_run_no_handler() {
+    let app = TestApp::spawn_with(settings(1, 3, &[])).await;
+    let path = "/products/bestsellers";
+    let handled = || {
+        app.cache
+            .stats()
+            .snapshot()
+            .into_iter()
+            .find(|t| t.kind == cache::CacheType::Products)
+            .map_or(0, |t| t.hits + t.misses + t.bypasses)
+    };
+    for _ in 0..3 {
+        assert_eq!(app.call(Method::GET, path, None).await.0, StatusCode::OK);
+    }
+    assert_eq!(handled(), 3, "each allowed read ran its handler");
+    // The first refusal: its read may have run beside the step.
+    assert_eq!(
+        app.call(Method::GET, path, None).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let mut baseline = handled();
+    assert!(baseline <= 4, "{baseline}");
+    let mut still = 0;
+    for _ in 0..5 {
+        let (status, _) = app.call(Method::GET, path, None).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(handled(), baseline, "a refused read ran its handler");
+            still += 1;
+        } else {
+            // A second passed (a slow machine) and a token came back: allowed, and run.
+            assert_eq!(status, StatusCode::OK);
+            baseline = handled();
+        }
+    }
+    assert!(still >= 3, "{still} of 5 reads refused");
+}
