@@ -139,9 +139,12 @@ _ims_monitor_split() { # LIST -> its comma-separated items, one a line
 # Without the IMS_MONITOR_*_TARGETS variables: the dev service (IMS_LISTEN, 8080) when it
 # answers; every instance scripts/stack started (its pid file exists, so one that died is
 # still scraped, and IMSDown says so); the dev PostgreSQL and Redis when they run; the
-# loopback cluster's monitor, nodes, Redis servers and Sentinels when it has been created.
+# loopback cluster's monitor, nodes, Redis servers and Sentinels while any part of it runs.
 _ims_monitor_discover() {
-    local item name addr i pidfile port listen
+    local item i pidfile port listen cluster=""
+    # All of the cluster while any part of it runs: a node that died is still scraped (and
+    # alerts); after `scripts/cluster down` none is.
+    if ims_cluster_any_running; then cluster=1; fi
     if [[ -n "${IMS_MONITOR_IMS_TARGETS+set}" ]]; then
         while read -r item; do echo "ims ${item%%=*} ${item#*=}"; done < <(_ims_monitor_split "$IMS_MONITOR_IMS_TARGETS")
     else
@@ -161,29 +164,25 @@ _ims_monitor_discover() {
         if port="$(_ims_pg_running_port "$(_ims_pg_base dev)/pg" 2>/dev/null)" && [[ -n "$port" ]]; then
             echo "pg dev 127.0.0.1:$port"
         fi
-        if _ims_cluster_created monitor; then
+        if [[ -n "$cluster" ]]; then
             echo "pg monitor $(_ims_cluster_host 0):$IMS_CLUSTER_PG_PORT"
-            for i in 1 2 3; do
-                _ims_cluster_created "node$i" && echo "pg node$i $(_ims_cluster_host "$i"):$(_ims_cluster_node_port "$i")"
-            done
+            for i in 1 2 3; do echo "pg node$i $(_ims_cluster_host "$i"):$(_ims_cluster_node_port "$i")"; done
         fi
     fi
     if [[ -n "${IMS_MONITOR_REDIS_TARGETS+set}" ]]; then
         _ims_monitor_named redis "$IMS_MONITOR_REDIS_TARGETS"
     else
         if _ims_redis_pid dev >/dev/null; then echo "redis dev 127.0.0.1:$(ims_redis_port dev)"; fi
-        for i in 1 2; do
-            [[ -f "$(_ims_cluster_redis_dir "redis-$i")/redis.conf" ]] &&
-                echo "redis redis-$i 127.0.0.1:$((IMS_CLUSTER_REDIS_PORT + i - 1))"
-        done
+        if [[ -n "$cluster" ]]; then
+            for i in 1 2; do echo "redis redis-$i 127.0.0.1:$((IMS_CLUSTER_REDIS_PORT + i - 1))"; done
+        fi
     fi
     if [[ -n "${IMS_MONITOR_SENTINEL_TARGETS+set}" ]]; then
         _ims_monitor_named sentinel "$IMS_MONITOR_SENTINEL_TARGETS"
     else
-        for i in 1 2 3; do
-            [[ -f "$(_ims_cluster_redis_dir "sentinel-$i")/sentinel.conf" ]] &&
-                echo "sentinel sentinel-$i 127.0.0.1:$((IMS_CLUSTER_SENTINEL_PORT + i - 1))"
-        done
+        if [[ -n "$cluster" ]]; then
+            for i in 1 2 3; do echo "sentinel sentinel-$i 127.0.0.1:$((IMS_CLUSTER_SENTINEL_PORT + i - 1))"; done
+        fi
     fi
     return 0
 }
@@ -337,6 +336,11 @@ route:
   group_wait: $(_ims_monitor_scaled 30s)
   group_interval: $(_ims_monitor_scaled 5m)
   repeat_interval: $(_ims_monitor_scaled 4h)
+# As deploy/prometheus/alertmanager.yml: no tickets about an instance that is down.
+inhibit_rules:
+  - source_matchers: ['alertname=~"IMSDown|IMSNotReady"']
+    target_matchers: ['severity="ticket"']
+    equal: [job, instance]
 receivers:
   - name: none
 YAML
