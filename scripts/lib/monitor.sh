@@ -144,7 +144,10 @@ _ims_monitor_discover() {
     local item i pidfile port listen cluster=""
     # All of the cluster while any part of it runs: a node that died is still scraped (and
     # alerts); after `scripts/cluster down` none is.
-    if ims_cluster_any_running; then cluster=1; fi
+    if [[ -z "${IMS_MONITOR_PG_TARGETS+set}" || -z "${IMS_MONITOR_REDIS_TARGETS+set}" ||
+        -z "${IMS_MONITOR_SENTINEL_TARGETS+set}" ]] && ims_cluster_any_running; then
+        cluster=1
+    fi
     if [[ -n "${IMS_MONITOR_IMS_TARGETS+set}" ]]; then
         while read -r item; do echo "ims ${item%%=*} ${item#*=}"; done < <(_ims_monitor_split "$IMS_MONITOR_IMS_TARGETS")
     else
@@ -248,6 +251,17 @@ _ims_monitor_targets_yaml() { # KIND -> "- targets: [...]  labels: {name: ...}" 
     [[ -n "$found" ]] || printf '      []\n'
 }
 
+# The postgres exporter (0.11) takes a second to answer while its server is down (it retries
+# the connection): scraped every second with a 1 s timeout (a time scale of 15 or more) the
+# scrape fails instead of reporting pg_up 0. Its job then waits 2 s.
+_ims_monitor_pg_interval() {
+    local interval
+    interval="$(_ims_monitor_scaled 15s)"
+    if ((${interval%s} < 2)); then
+        printf '    scrape_interval: 2s\n    scrape_timeout: 2s\n'
+    fi
+}
+
 # Writes prometheus.yml for what _ims_monitor_discover found ($_ims_monitor_found).
 _ims_monitor_render_prometheus() { # FILE RULES
     local file="$1" rules="$2" interval kind name addr n=0
@@ -291,6 +305,7 @@ scrape_configs:
 $(_ims_monitor_targets_yaml ims)
   # One postgres exporter per server; instance is the server's address, not the exporter's.
   - job_name: postgres
+$(_ims_monitor_pg_interval)
     static_configs:
 YAML
         while read -r kind name addr; do
