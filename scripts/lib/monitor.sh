@@ -404,7 +404,12 @@ _ims_monitor_start() {
     cmd="$(printf '%q ' "${envs[@]}" "$bin" "$@")"
     if pid="$(_ims_monitor_pid "$name")"; then
         if [[ "$(cat "$IMS_MONITOR_DIR/$name.cmd" 2>/dev/null)" == "$cmd" ]]; then
-            case "$name" in prometheus | alertmanager) kill -HUP "$pid" ;; esac
+            case "$name" in
+                prometheus | alertmanager)
+                    kill -HUP "$pid"
+                    _ims_note "$name runs (pid $pid): configuration reloaded"
+                    ;;
+            esac
             return 0
         fi
         _ims_monitor_stop "$name"
