@@ -382,6 +382,13 @@ _ims_monitor_pid() { # NAME -> pid of our live daemon NAME, or fail
 
 _ims_monitor_gone() { ! _ims_monitor_pid "$1" >/dev/null; }
 
+_ims_monitor_reloaded() { # EPOCH -> 0 once Prometheus loaded its configuration at EPOCH or later
+    local at
+    at="$(curl -fsS --max-time 2 "http://127.0.0.1:$IMS_PROMETHEUS_PORT/api/v1/status/runtimeinfo" |
+        sed -nE 's/.*"reloadConfigSuccess":true,"lastConfigTime":"([^"]+)".*/\1/p')"
+    [[ -n "$at" ]] && (($(date -u -d "$at" +%s) >= $1))
+}
+
 _ims_monitor_stop() { # NAME
     local pid
     pid="$(_ims_monitor_pid "$1")" || { rm -f "$IMS_MONITOR_DIR/$1.pid" "$IMS_MONITOR_DIR/$1.cmd"; return 0; }
@@ -406,7 +413,12 @@ _ims_monitor_start() {
         if [[ "$(cat "$IMS_MONITOR_DIR/$name.cmd" 2>/dev/null)" == "$cmd" ]]; then
             case "$name" in
                 prometheus | alertmanager)
+                    local since
+                    since="$(date -u +%s)"
                     kill -HUP "$pid"
+                    # So that `status` right after shows the new targets, not the old.
+                    [[ "$name" != prometheus ]] || _ims_wait _ims_monitor_reloaded "$since" ||
+                        _ims_die "Prometheus did not reload its configuration; log: $IMS_MONITOR_DIR/prometheus.log"
                     _ims_note "$name runs (pid $pid): configuration reloaded"
                     ;;
             esac
@@ -487,6 +499,13 @@ ims_monitor_up() {
         _ims_die "Prometheus is not ready; log: $dir/prometheus.log"
     _ims_wait _ims_monitor_http_ok "http://127.0.0.1:$IMS_ALERTMANAGER_PORT/-/ready" ||
         _ims_die "Alertmanager is not ready; log: $dir/alertmanager.log"
+    # A fresh Prometheus lists its targets a moment after it is ready; `status` shows them.
+    _ims_wait _ims_monitor_has_targets || true
+}
+
+_ims_monitor_has_targets() {
+    curl -fsS --max-time 2 "http://127.0.0.1:$IMS_PROMETHEUS_PORT/api/v1/targets?state=active" |
+        grep -q '"scrapePool"'
 }
 
 _ims_monitor_names() { # -> the daemons that have a pid file, Prometheus first
@@ -510,18 +529,29 @@ ims_monitor_any_running() {
     return 1
 }
 
-# "job instance 1|0" per scraped target, from Prometheus's API: for a server behind an
-# exporter whether the server answers (pg_up, redis_up), else whether the scrape succeeded.
-_ims_monitor_up_series() {
-    curl -fsS -G --max-time 3 "http://127.0.0.1:$IMS_PROMETHEUS_PORT/api/v1/query" \
-        --data-urlencode 'query=pg_up or on (job, instance) redis_up or on (job, instance) up' 2>/dev/null |
+# "job instance state" per target Prometheus is configured to scrape: `up`; `DOWN` when the
+# scrape fails, or, for a server behind an exporter, when the exporter cannot reach it (pg_up,
+# redis_up 0); `pending` before its first scrape.
+_ims_monitor_targets() {
+    local api="http://127.0.0.1:$IMS_PROMETHEUS_PORT/api/v1" targets servers job instance health
+    targets="$(curl -fsS --max-time 3 "$api/targets?state=active" 2>/dev/null)" || return 1
+    servers="$(curl -fsS -G --max-time 3 "$api/query" --data-urlencode 'query=pg_up or redis_up' 2>/dev/null |
         sed 's/},{"metric"/\n/g' |
-        sed -nE 's/.*"instance":"([^"]*)".*"job":"([^"]*)".*"value":\[[0-9.]+,"([0-9.]+)"\].*/\2 \1 \3/p' |
-        sort
+        sed -nE 's/.*"instance":"([^"]*)".*"job":"([^"]*)".*"value":\[[0-9.]+,"([0-9.]+)"\].*/\2 \1 \3/p')"
+    while read -r job instance health; do
+        [[ -n "$job" ]] || continue
+        case "$health" in
+            up) grep -qxF "$job $instance 0" <<<"$servers" && health=DOWN ;;
+            down) health=DOWN ;;
+            *) health=pending ;;
+        esac
+        echo "$job $instance $health"
+    done < <(sed 's/{"discoveredLabels"/\n/g' <<<"$targets" |
+        sed -nE 's/.*"labels":\{"instance":"([^"]*)","job":"([^"]*)".*"health":"([a-z]*)".*/\2 \1 \3/p' | sort)
 }
 
 ims_monitor_status() { # prints the daemons and the targets; returns 1 if a daemon is down
-    local rc=0 name pid port up_series job instance value
+    local rc=0 name pid port targets job instance value
     while read -r name; do
         case "$name" in
             prometheus) port=$IMS_PROMETHEUS_PORT ;;
@@ -542,11 +572,11 @@ ims_monitor_status() { # prints the daemons and the targets; returns 1 if a daem
     else
         echo "alerts:              on http://127.0.0.1:$IMS_ALERTMANAGER_PORT only (set IMS_MONITOR_WEBHOOK_URL)"
     fi
-    if up_series="$(_ims_monitor_up_series)" && [[ -n "$up_series" ]]; then
-        echo "targets (job, instance, up):"
+    if targets="$(_ims_monitor_targets)" && [[ -n "$targets" ]]; then
+        echo "targets (job, instance, state):"
         while read -r job instance value; do
-            printf '  %-13s %-24s %s\n' "$job" "$instance" "$([[ "$value" == 1 ]] && echo up || echo DOWN)"
-        done <<<"$up_series"
+            printf '  %-13s %-24s %s\n' "$job" "$instance" "$value"
+        done <<<"$targets"
         echo "dashboards:          http://127.0.0.1:$IMS_PROMETHEUS_PORT/consoles/ims.html"
     fi
     return "$rc"
