@@ -53,6 +53,15 @@ impl AppState {
             }),
         }
     }
+
+    /// Pages of the list `list` in the order `sort`, with cursors signed by this service.
+    pub fn pager(
+        &self,
+        list: &'static str,
+        sort: crate::pagination::Sort,
+    ) -> crate::pagination::Pager<'_> {
+        crate::pagination::Pager::new(&self.settings.cursor_key, list, sort)
+    }
 }
 
 /// Runs argon2 (about 15 ms of one core and 19 MiB per check) on the blocking pool, at most
@@ -117,6 +126,8 @@ pub struct Settings {
     /// Peers (the gateway) whose `X-Forwarded-For` names the client; from anyone else the
     /// header is ignored, so a client cannot pick the address it is limited by.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The key pagination cursors are signed with; the same on every instance of a deployment.
+    pub cursor_key: crate::pagination::CursorKey,
 }
 
 impl Default for Settings {
@@ -138,6 +149,7 @@ impl Default for Settings {
             rate_limit: cache::Rate::new(100, 200),
             login_rate_limit: cache::Rate::new(5, 10),
             trusted_proxies: Vec::new(),
+            cursor_key: crate::pagination::CursorKey::random(),
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::cached::{invalidate, Cached};
 use crate::error::{ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, Body, Path, Query};
 use crate::listing::cached_product_list;
-use crate::pagination::{page_request, List, Sort};
+use crate::pagination::{List, Sort};
 use crate::state::AppState;
 use cache::keys;
 
@@ -79,12 +79,18 @@ async fn list_categories(
     _auth: Auth,
     Query(query): Query<CategoryQuery>,
 ) -> ApiResult<Json<List<CategoryView>>> {
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::NAME)?;
+    let (limit, after) = state
+        .pager("categories", Sort::NAME)
+        .request(query.limit, query.cursor.as_deref())?;
     let status = query.status.unwrap_or(CategoryStatus::Active);
     let page =
         storage::categories::list_categories(&state.db.read(), status, limit, after.as_ref())
             .await?;
-    Ok(Json(List::from_page(page, Sort::NAME, CategoryView::from)))
+    Ok(Json(
+        state
+            .pager("categories", Sort::NAME)
+            .list(page, CategoryView::from),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, Body, Path, Query};
-use crate::pagination::{page_request, List, Sort};
+use crate::pagination::{List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -57,8 +57,7 @@ impl From<CustomerRecord> for CustomerView {
 
 fn date_of_birth(date: NaiveDate) -> Result<NaiveDate, String> {
     let today = Utc::now().date_naive();
-    let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
-    if date > today || date < earliest {
+    if date > today || date < domain::dates::EARLIEST {
         return Err("must be a date between 1900-01-01 and today".into());
     }
     Ok(date)
@@ -126,7 +125,9 @@ async fn list_customers(
     Query(query): Query<CustomerQuery>,
 ) -> ApiResult<Json<List<CustomerView>>> {
     auth.require(STAFF)?;
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::NAME)?;
+    let (limit, after) = state
+        .pager("customers", Sort::NAME)
+        .request(query.limit, query.cursor.as_deref())?;
     let phone = optional(query.phone.as_deref(), Phone::parse)
         .map_err(|m| ApiError::BadRequest(format!("phone {m}")))?;
     let name_contains = query
@@ -148,7 +149,11 @@ async fn list_customers(
         after,
     };
     let page = storage::customers::list_customers(&state.db.read(), &filter).await?;
-    Ok(Json(List::from_page(page, Sort::NAME, CustomerView::from)))
+    Ok(Json(
+        state
+            .pager("customers", Sort::NAME)
+            .list(page, CustomerView::from),
+    ))
 }
 
 /// One customer.

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List, Sort};
+use crate::pagination::{List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -72,9 +72,9 @@ pub struct CreatePrescription {
     customer_id: Uuid,
     /// Whose eyes were tested: the customer or a family member (also a customer).
     patient_id: Uuid,
-    /// Not in the future.
+    /// From 1900-01-01, not in the future.
     test_date: NaiveDate,
-    /// After testDate; two years after it by default.
+    /// After testDate and not after 2200-12-31; two years after testDate by default.
     expires_at: Option<NaiveDate>,
     right_eye: EyeInput,
     left_eye: EyeInput,
@@ -160,7 +160,9 @@ async fn prescription_list(
     filter: PrescriptionFilter,
     query: &PrescriptionQuery,
 ) -> ApiResult<List<PrescriptionView>> {
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::TEST_DATE)?;
+    let (limit, after) = state
+        .pager("prescriptions", Sort::TEST_DATE)
+        .request(query.limit, query.cursor.as_deref())?;
     let page = storage::prescriptions::list_prescriptions(
         state.db.primary(),
         &filter,
@@ -169,11 +171,9 @@ async fn prescription_list(
         auth.user_id,
     )
     .await?;
-    Ok(List::from_page(
-        page,
-        Sort::TEST_DATE,
-        PrescriptionView::from,
-    ))
+    Ok(state
+        .pager("prescriptions", Sort::TEST_DATE)
+        .list(page, PrescriptionView::from))
 }
 
 /// A patient's or customer's prescriptions, newest test first (each read is audited).

@@ -20,7 +20,7 @@ use crate::cached::{field_of, invalidate, read_through_tallied, tally_of, Cached
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, Body, Path, Query};
 use crate::listing::cached_product_list;
-use crate::pagination::{page_request, List, Sort};
+use crate::pagination::{check_limit, List, Sort};
 use crate::state::AppState;
 use cache::keys::{self, variant};
 use cache::Stale;
@@ -184,7 +184,9 @@ pub(crate) async fn product_list(
         }
     }
     let (sort, tag) = sort_of(query.sort, search.is_some());
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), tag)?;
+    let (limit, after) = state
+        .pager("products", tag)
+        .request(query.limit, query.cursor.as_deref())?;
     let filter = ProductFilter {
         search,
         category_id: category.or(query.category),
@@ -197,7 +199,7 @@ pub(crate) async fn product_list(
     let page =
         storage::products::list_products(&state.db.read(), &filter, sort, limit, after.as_ref())
             .await?;
-    Ok(List::from_page(page, tag, ProductView::from))
+    Ok(state.pager("products", tag).list(page, ProductView::from))
 }
 
 /// Lists products with filters, search and sorting. A search is cached under
@@ -294,7 +296,7 @@ async fn bestsellers(
     _auth: Auth,
     Query(query): Query<TopQuery>,
 ) -> ApiResult<Cached<List<ProductView>>> {
-    let (limit, _) = page_request(Some(query.limit.unwrap_or(10)), None, Sort::SALES_DESC)?;
+    let limit = check_limit(Some(query.limit.unwrap_or(10)))?;
     cached_bestsellers(&state, limit).await
 }
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::error::{ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List, PageQuery, Sort};
+use crate::pagination::{List, PageQuery, Sort};
 use crate::state::AppState;
 use domain::user::Role;
 
@@ -63,9 +63,15 @@ async fn list_stores(
     _auth: Auth,
     Query(query): Query<PageQuery>,
 ) -> ApiResult<Json<List<StoreView>>> {
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::CODE)?;
+    let (limit, after) = state
+        .pager("stores", Sort::CODE)
+        .request(query.limit, query.cursor.as_deref())?;
     let page = storage::stores::list_stores(&state.db.read(), limit, after.as_ref()).await?;
-    Ok(Json(List::from_page(page, Sort::CODE, StoreView::from)))
+    Ok(Json(
+        state
+            .pager("stores", Sort::CODE)
+            .list(page, StoreView::from),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -15,7 +15,7 @@ use crate::auth::Auth;
 use crate::cached::invalidate;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List, Sort};
+use crate::pagination::{List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -157,7 +157,9 @@ async fn list_users(
     Query(query): Query<UserQuery>,
 ) -> ApiResult<Json<List<UserView>>> {
     auth.require_admin()?;
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::CREATED)?;
+    let (limit, after) = state
+        .pager("users", Sort::CREATED)
+        .request(query.limit, query.cursor.as_deref())?;
     let filter = UserFilter {
         status: query.status,
         role: query.role,
@@ -165,7 +167,11 @@ async fn list_users(
         after,
     };
     let page = storage::users::list_users(&state.db.read(), &filter).await?;
-    Ok(Json(List::from_page(page, Sort::CREATED, UserView::from)))
+    Ok(Json(
+        state
+            .pager("users", Sort::CREATED)
+            .list(page, UserView::from),
+    ))
 }
 
 /// One staff account.

@@ -18,7 +18,7 @@ use crate::auth::Auth;
 use crate::cached::invalidate;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List, Sort};
+use crate::pagination::{List, Sort};
 use crate::state::AppState;
 use cache::keys;
 
@@ -230,7 +230,9 @@ async fn list_jobs(
     Query(query): Query<JobQuery>,
 ) -> ApiResult<Json<List<JobView>>> {
     auth.require(READERS)?;
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::QUEUE)?;
+    let (limit, after) = state
+        .pager("jobs", Sort::QUEUE)
+        .request(query.limit, query.cursor.as_deref())?;
     let filter = JobFilter {
         status: query.status,
         priority: query.priority,
@@ -238,7 +240,9 @@ async fn list_jobs(
     };
     let page =
         storage::workshop::list_jobs(&state.db.read(), &filter, limit, after.as_ref()).await?;
-    Ok(Json(List::from_page(page, Sort::QUEUE, JobView::from)))
+    Ok(Json(
+        state.pager("jobs", Sort::QUEUE).list(page, JobView::from),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

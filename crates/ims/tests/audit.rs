@@ -1,0 +1,224 @@
+//! The outside audit's findings (issue 17), each as the behaviour a client can rely on now:
+//! dates outside the accepted range, forged cursors, idempotent creates, PATCH semantics,
+//! errors that name the field, and the headers every answer carries.
+
+#[allow(dead_code)] // this binary needs only base64url
+mod common;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use testkit::{id_of, TestApp};
+use uuid::Uuid;
+
+/// Asserts a problem document with `status` that names `field` in `errors[]`.
+fn assert_names(status: StatusCode, body: &Value, expected: StatusCode, field: &str) {
+    assert_eq!(status, expected, "{body}");
+    let named = body["errors"]
+        .as_array()
+        .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
+    assert!(named, "errors[] must name {field}: {body}");
+}
+
+async fn customer(app: &TestApp, phone: &str) -> Uuid {
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/customers",
+            Some(json!({ "name": "Asha Rao", "phone": phone })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    id_of(&body)
+}
+
+fn prescription(customer: Uuid, test_date: &str, expires_at: Option<&str>) -> Value {
+    let mut body = json!({
+        "customerId": customer, "patientId": customer, "testDate": test_date,
+        "rightEye": { "sphere": -1.0 }, "leftEye": { "sphere": -1.25 }, "notes": "",
+    });
+    if let Some(expires) = expires_at {
+        body["expiresAt"] = json!(expires);
+    }
+    body
+}
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(app.db.primary())
+        .await
+        .expect("count")
+}
+
+// ---------------------------------------------------------------------- dates in range
+
+#[tokio::test]
+async fn order_list_dates_out_of_range_are_400_naming_the_parameter() {
+    let app = TestApp::spawn().await;
+    for (param, value) in [
+        ("from", "-5000-01-01T00:00:00Z"),
+        ("to", "+200000-01-01T00:00:00Z"),
+        ("from", "1899-12-31T23:59:59Z"),
+    ] {
+        let value = value.replace('+', "%2B");
+        for path in [
+            format!("/orders?{param}={value}"),
+            format!("/customers/{}/orders?{param}={value}", Uuid::new_v4()),
+        ] {
+            let (status, body) = app.call(Method::GET, &path, None).await;
+            assert_names(status, &body, StatusCode::BAD_REQUEST, param);
+        }
+    }
+    let (status, body) = app
+        .call(Method::GET, "/orders?from=1900-01-01T00:00:00Z", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn prescription_dates_out_of_range_are_422_and_create_nothing() {
+    let app = TestApp::spawn().await;
+    let customer = customer(&app, "+919800000001").await;
+    for (test_date, expires, field) in [
+        ("-5000-01-01", None, "testDate"),
+        ("0000-01-01", None, "testDate"),
+        ("1899-12-31", None, "testDate"),
+        ("2020-01-01", Some("+262142-12-31"), "expiresAt"),
+        ("2020-01-01", Some("2201-01-01"), "expiresAt"),
+    ] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/prescriptions",
+                Some(prescription(customer, test_date, expires)),
+            )
+            .await;
+        assert_names(status, &body, StatusCode::UNPROCESSABLE_ENTITY, field);
+    }
+    assert_eq!(count(&app, "prescriptions").await, 0);
+}
+
+#[tokio::test]
+async fn a_cursor_holding_a_date_out_of_range_is_400_never_500() {
+    let app = TestApp::spawn().await;
+    let nil = Uuid::nil();
+    let customer = Uuid::new_v4();
+    for (path, sort, position) in [
+        (
+            "/orders".to_owned(),
+            "created",
+            json!({ "t": "time", "v": ["-5000-01-01T00:00:00Z", nil] }),
+        ),
+        (
+            "/users".to_owned(),
+            "created",
+            json!({ "t": "time", "v": ["-5000-01-01T00:00:00Z", nil] }),
+        ),
+        (
+            format!("/customers/{customer}/orders"),
+            "created",
+            json!({ "t": "time", "v": ["+200000-01-01T00:00:00Z", nil] }),
+        ),
+        (
+            "/workshop/jobs".to_owned(),
+            "queue",
+            json!({ "t": "rankTime", "v": [1, "-5000-01-01T00:00:00Z", nil] }),
+        ),
+        (
+            format!("/prescriptions?customerId={customer}"),
+            "test",
+            json!({ "t": "date", "v": ["-5000-01-01", nil] }),
+        ),
+    ] {
+        let cursor = common::base64url(json!({ "s": sort, "a": position }).to_string().as_bytes());
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let (status, body) = app
+            .call(
+                Method::GET,
+                &format!("{path}{separator}cursor={cursor}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+    }
+}
+
+// ---------------------------------------------------------------------- signed cursors
+
+#[tokio::test]
+async fn cursors_are_tamper_evident_and_bound_to_their_list() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("Frames").await;
+    for sku in ["AUD-001", "AUD-002", "AUD-003"] {
+        app.create_product(sku, &format!("Frame {sku}"), category, 1000)
+            .await;
+    }
+    for phone in ["+919800000011", "+919800000012", "+919800000013"] {
+        customer(&app, phone).await;
+    }
+    let (status, page) = app.call(Method::GET, "/products?limit=1", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let cursor = page["nextCursor"].as_str().expect("a next page").to_owned();
+    let (status, next) = app
+        .call(
+            Method::GET,
+            &format!("/products?limit=1&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{next}");
+
+    // The products list's cursor on another list sorted the same way (by name).
+    let (status, body) = app
+        .call(
+            Method::GET,
+            &format!("/customers?limit=1&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_names(status, &body, StatusCode::BAD_REQUEST, "cursor");
+
+    // One character changed anywhere.
+    for at in [0, cursor.len() / 2, cursor.len() - 1] {
+        let mut altered = cursor.clone().into_bytes();
+        altered[at] = if altered[at] == b'A' { b'B' } else { b'A' };
+        let altered = String::from_utf8(altered).expect("ascii");
+        let (status, body) = app
+            .call(
+                Method::GET,
+                &format!("/products?limit=1&cursor={altered}"),
+                None,
+            )
+            .await;
+        assert_names(status, &body, StatusCode::BAD_REQUEST, "cursor");
+    }
+
+    // A well-formed position the service never signed.
+    let forged = json!({ "s": "name", "a": { "t": "text", "v": ["Frame AUD-001", Uuid::nil()] } });
+    let forged = common::base64url(forged.to_string().as_bytes());
+    for path in ["/products", "/customers"] {
+        let (status, body) = app
+            .call(
+                Method::GET,
+                &format!("{path}?limit=1&cursor={forged}"),
+                None,
+            )
+            .await;
+        assert_names(status, &body, StatusCode::BAD_REQUEST, "cursor");
+    }
+}
+
+#[tokio::test]
+async fn instances_on_one_database_share_one_cursor_key() {
+    let app = TestApp::spawn().await;
+    let first = storage::service_keys::shared_key(app.db.primary(), "cursor")
+        .await
+        .expect("key");
+    let again = storage::service_keys::shared_key(app.db.primary(), "cursor")
+        .await
+        .expect("key");
+    assert!(first.len() >= 32);
+    assert_eq!(
+        first, again,
+        "a second instance must find the first one's key"
+    );
+}
