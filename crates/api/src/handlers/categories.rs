@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::catalog::CategoryStatus;
@@ -11,6 +12,7 @@ use domain::validation::optional;
 use domain::{text, validate, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use storage::categories::{CategoryChanges, CategoryRecord, NewCategory};
+use storage::idempotency::Done;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -18,7 +20,8 @@ use super::products::{product_list, ProductQuery, ProductView};
 use crate::auth::Auth;
 use crate::cached::{invalidate, Cached};
 use crate::error::{ApiResult, OrNotFound, Problem};
-use crate::extract::{double_option, Body, Path, Query};
+use crate::extract::{double_option, Body, IdempotentBody, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
 use crate::listing::cached_product_list;
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
@@ -105,13 +108,16 @@ pub struct CreateCategory {
 
 /// Creates a category (admin, manager).
 #[utoipa::path(post, path = "/categories", tag = "categories", security(("bearer" = [])), request_body = CreateCategory,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = CategoryView), (status = 403, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
 async fn create_category(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<CreateCategory>,
-) -> ApiResult<(StatusCode, Json<CategoryView>)> {
+    request: IdempotentBody<CreateCategory>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require(EDITORS)?;
     validate! {
         name = "name" => text::name(&body.name),
@@ -123,8 +129,18 @@ async fn create_category(
         parent_id: body.parent_id,
         status: body.status.unwrap_or(CategoryStatus::Active),
     };
-    let created = storage::categories::insert_category(state.db.primary(), &category).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    let created = match storage::categories::insert_category(
+        state.db.primary(),
+        &category,
+        key.as_ref(),
+        |record| stored(CategoryView::from(record.clone())),
+    )
+    .await?
+    {
+        Done::New(created) => created,
+        Done::Replay { status, body } => return Ok(replay(status, body)),
+    };
+    Ok((StatusCode::CREATED, Json(CategoryView::from(created))).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

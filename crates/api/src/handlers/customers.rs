@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::customer::Phone;
@@ -10,12 +11,14 @@ use domain::validation::optional;
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
 use storage::customers::{CustomerChanges, CustomerFilter, CustomerRecord, NewCustomer};
+use storage::idempotency::Done;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{double_option, Body, Path, Query};
+use crate::extract::{double_option, Body, IdempotentBody, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
 
@@ -79,13 +82,16 @@ pub struct CreateCustomer {
 
 /// Registers a customer.
 #[utoipa::path(post, path = "/customers", tag = "customers", security(("bearer" = [])), request_body = CreateCustomer,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = CustomerView), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 422, body = Problem)))]
 async fn create_customer(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<CreateCustomer>,
-) -> ApiResult<(StatusCode, Json<CustomerView>)> {
+    request: IdempotentBody<CreateCustomer>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require(STAFF)?;
     validate! {
         name = "name" => text::name(&body.name),
@@ -99,8 +105,18 @@ async fn create_customer(
         email,
         date_of_birth,
     };
-    let created = storage::customers::insert_customer(state.db.primary(), &customer).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    let created = match storage::customers::insert_customer(
+        state.db.primary(),
+        &customer,
+        key.as_ref(),
+        |record| stored(CustomerView::from(record.clone())),
+    )
+    .await?
+    {
+        Done::New(created) => created,
+        Done::Replay { status, body } => return Ok(replay(status, body)),
+    };
+    Ok((StatusCode::CREATED, Json(CustomerView::from(created))).into_response())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -3,19 +3,22 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::prescription::{validity, Eye, EyeInput, PrescriptionStatus};
 use domain::user::Role;
 use domain::{text, ValidationErrors};
 use serde::{Deserialize, Serialize};
+use storage::idempotency::Done;
 use storage::prescriptions::{NewPrescription, PrescriptionFilter, PrescriptionRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{Body, Path, Query};
+use crate::extract::{IdempotentBody, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
 
@@ -84,13 +87,16 @@ pub struct CreatePrescription {
 
 /// Records an eye test. The patient's earlier prescriptions become `superseded`.
 #[utoipa::path(post, path = "/prescriptions", tag = "prescriptions", security(("bearer" = [])), request_body = CreatePrescription,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = PrescriptionView), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 422, body = Problem)))]
 async fn create_prescription(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<CreatePrescription>,
-) -> ApiResult<(StatusCode, Json<PrescriptionView>)> {
+    request: IdempotentBody<CreatePrescription>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require(WRITERS)?;
     let mut errors = Vec::new();
     let right = Eye::parse(&body.right_eye, "rightEye")
@@ -120,9 +126,18 @@ async fn create_prescription(
         notes,
         created_by: auth.user_id,
     };
-    let created =
-        storage::prescriptions::insert_prescription(state.db.primary(), &prescription).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    let created = match storage::prescriptions::insert_prescription(
+        state.db.primary(),
+        &prescription,
+        key.as_ref(),
+        |record| stored(PrescriptionView::from(record.clone())),
+    )
+    .await?
+    {
+        Done::New(created) => created,
+        Done::Replay { status, body } => return Ok(replay(status, body)),
+    };
+    Ok((StatusCode::CREATED, Json(PrescriptionView::from(created))).into_response())
 }
 
 /// One prescription (the read is audited).

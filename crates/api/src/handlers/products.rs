@@ -11,6 +11,7 @@ use domain::user::Role;
 use domain::validation::optional;
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
+use storage::idempotency::Done;
 use storage::products::{NewProduct, ProductChanges, ProductFilter, ProductRecord, ProductSort};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -18,7 +19,8 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::cached::{field_of, invalidate, read_through_tallied, tally_of, Cached};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{double_option, Body, Path, Query};
+use crate::extract::{double_option, Body, IdempotentBody, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
 use crate::listing::cached_product_list;
 use crate::pagination::{check_limit, List, Sort};
 use crate::state::AppState;
@@ -351,13 +353,16 @@ fn attributes(value: serde_json::Value) -> Result<serde_json::Value, String> {
 
 /// Adds a product to the catalogue (admin, manager).
 #[utoipa::path(post, path = "/products", tag = "products", security(("bearer" = [])), request_body = CreateProduct,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = ProductView), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_product(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<CreateProduct>,
-) -> ApiResult<(StatusCode, Json<ProductView>)> {
+    request: IdempotentBody<CreateProduct>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require(EDITORS)?;
     validate! {
         sku = "sku" => Sku::parse(&body.sku),
@@ -379,7 +384,17 @@ async fn create_product(
         status: body.status.unwrap_or(ProductStatus::Active),
         attributes,
     };
-    let created = storage::products::insert_product(state.db.primary(), &product).await?;
+    let created = match storage::products::insert_product(
+        state.db.primary(),
+        &product,
+        key.as_ref(),
+        |record| stored(ProductView::from(record.clone())),
+    )
+    .await?
+    {
+        Done::New(created) => created,
+        Done::Replay { status, body } => return Ok(replay(status, body)),
+    };
     invalidate(
         &state,
         vec![
@@ -389,7 +404,7 @@ async fn create_product(
         ],
     )
     .await;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    Ok((StatusCode::CREATED, Json(ProductView::from(created))).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

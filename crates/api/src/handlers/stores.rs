@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::catalog::{StoreCode, StoreStatus};
@@ -9,13 +10,15 @@ use domain::customer::Phone;
 use domain::validation::optional;
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
+use storage::idempotency::Done;
 use storage::stores::{NewStore, StoreChanges, StoreRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiResult, OrNotFound, Problem};
-use crate::extract::{Body, Path, Query};
+use crate::extract::{Body, IdempotentBody, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, PageQuery, Sort};
 use crate::state::AppState;
 use domain::user::Role;
@@ -86,13 +89,16 @@ pub struct CreateStore {
 
 /// Opens a store (admin).
 #[utoipa::path(post, path = "/stores", tag = "stores", security(("bearer" = [])), request_body = CreateStore,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = StoreView), (status = 403, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
 async fn create_store(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<CreateStore>,
-) -> ApiResult<(StatusCode, Json<StoreView>)> {
+    request: IdempotentBody<CreateStore>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require_admin()?;
     validate! {
         code = "code" => StoreCode::parse(&body.code),
@@ -106,8 +112,16 @@ async fn create_store(
         city,
         phone: phone.as_str().to_owned(),
     };
-    let created = storage::stores::insert_store(state.db.primary(), &store).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    let created =
+        match storage::stores::insert_store(state.db.primary(), &store, key.as_ref(), |record| {
+            stored(StoreView::from(record.clone()))
+        })
+        .await?
+        {
+            Done::New(created) => created,
+            Done::Replay { status, body } => return Ok(replay(status, body)),
+        };
+    Ok((StatusCode::CREATED, Json(StoreView::from(created))).into_response())
 }
 
 /// One store.

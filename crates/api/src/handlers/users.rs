@@ -2,11 +2,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::user::{Email, Password, Role, UserStatus, Username};
 use domain::{validate, ValidationErrors};
 use serde::{Deserialize, Serialize};
+use storage::idempotency::Done;
 use storage::users::{UserChanges, UserFilter, UserRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -14,7 +16,8 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::cached::invalidate;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{Body, Path, Query};
+use crate::extract::{Body, IdempotentBody, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
 
@@ -98,13 +101,16 @@ async fn check_stores_exist(state: &AppState, store_ids: &[Uuid]) -> ApiResult<(
 
 /// Creates a staff account.
 #[utoipa::path(post, path = "/users", tag = "users", security(("bearer" = [])), request_body = CreateUser,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = UserView), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_user(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<CreateUser>,
-) -> ApiResult<(StatusCode, Json<UserView>)> {
+    request: IdempotentBody<CreateUser>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require_admin()?;
     validate! {
         email = "email" => Email::parse(&body.email),
@@ -122,9 +128,17 @@ async fn create_user(
         store_ids: dedup(body.store_ids),
         status: body.status.unwrap_or(UserStatus::Active),
     };
-    let created = storage::users::insert_user(state.db.primary(), &user).await?;
+    let created =
+        match storage::users::insert_user(state.db.primary(), &user, key.as_ref(), |record| {
+            stored(UserView::from(record.clone()))
+        })
+        .await?
+        {
+            Done::New(created) => created,
+            Done::Replay { status, body } => return Ok(replay(status, body)),
+        };
     tracing::info!(user_id = %created.id, by = %auth.user_id, "user created");
-    Ok((StatusCode::CREATED, Json(created.into())))
+    Ok((StatusCode::CREATED, Json(UserView::from(created))).into_response())
 }
 
 fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
