@@ -8,6 +8,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use domain::{FieldError, ValidationErrors};
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 
@@ -47,6 +48,45 @@ fn serde_cause(text: &str) -> String {
     text.rsplit_once(": ")
         .map_or(text, |(_, cause)| cause)
         .to_owned()
+}
+
+/// The fields of a PATCH body that may be `null` (it clears them); every other field must be
+/// left out to keep its value.
+pub trait Nullable {
+    /// JSON names of the fields `null` clears.
+    const NULLABLE: &'static [&'static str];
+}
+
+/// A PATCH body: a JSON object whose fields are the changes. `null` on a field that cannot be
+/// cleared is a 422 naming it (serde would read it as "absent" and change nothing while
+/// answering 200).
+pub struct Patch<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Nullable> FromRequest<S> for Patch<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Body(value) = Body::<serde_json::Value>::from_request(req, state).await?;
+        // Types and unknown fields first (400), then nulls (422).
+        let body: T = T::deserialize(&value)
+            .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?;
+        let nulls: Vec<FieldError> = value
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(name, v)| v.is_null() && !T::NULLABLE.contains(&name.as_str()))
+            .map(|(name, _)| {
+                FieldError::new(
+                    name.as_str(),
+                    "must not be null: leave it out to keep the current value",
+                )
+            })
+            .collect();
+        if !nulls.is_empty() {
+            return Err(ValidationErrors(nulls).into());
+        }
+        Ok(Patch(body))
+    }
 }
 
 /// Query-string parameters.

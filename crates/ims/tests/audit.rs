@@ -222,3 +222,70 @@ async fn instances_on_one_database_share_one_cursor_key() {
         "a second instance must find the first one's key"
     );
 }
+
+// ---------------------------------------------------------------------- PATCH semantics
+
+#[tokio::test]
+async fn null_on_a_required_field_is_422_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("Frames").await;
+    let product = app.create_product("NUL-001", "Frame", category, 1000).await;
+    let product_id = id_of(&product);
+    let customer_id = customer(&app, "+919800000021").await;
+    for (path, field) in [
+        (format!("/products/{product_id}"), "name"),
+        (format!("/products/{product_id}"), "price"),
+        (format!("/customers/{customer_id}"), "phone"),
+        (format!("/customers/{customer_id}"), "name"),
+    ] {
+        let (status, body) = app
+            .call(Method::PATCH, &path, Some(json!({ field: null })))
+            .await;
+        assert_names(status, &body, StatusCode::UNPROCESSABLE_ENTITY, field);
+    }
+    let (_, after) = app
+        .call(Method::GET, &format!("/products/{product_id}"), None)
+        .await;
+    assert_eq!(after["updatedAt"], product["updatedAt"], "{after}");
+    assert_eq!(after["name"], "Frame");
+    // Fields that null clears still take it.
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/customers/{customer_id}"),
+            Some(json!({ "email": null })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_patch_that_changes_nothing_leaves_updated_at_alone() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("Frames").await;
+    let product = app.create_product("NOP-001", "Frame", category, 1000).await;
+    let id = id_of(&product);
+    for change in [json!({}), json!({ "name": "Frame", "price": 1000 })] {
+        let (status, body) = app
+            .call(
+                Method::PATCH,
+                &format!("/products/{id}"),
+                Some(change.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["updatedAt"], product["updatedAt"], "{change}: {body}");
+    }
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/products/{id}"),
+            Some(json!({ "price": 1200 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_ne!(
+        body["updatedAt"], product["updatedAt"],
+        "a real change moves it"
+    );
+}

@@ -20,7 +20,7 @@ use super::products::{product_list, ProductQuery, ProductView};
 use crate::auth::Auth;
 use crate::cached::{invalidate, Cached};
 use crate::error::{ApiResult, OrNotFound, Problem};
-use crate::extract::{double_option, Body, IdempotentBody, Path, Query};
+use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
 use crate::listing::cached_product_list;
 use crate::pagination::{List, Sort};
@@ -158,6 +158,10 @@ pub struct UpdateCategory {
     status: Option<CategoryStatus>,
 }
 
+impl Nullable for UpdateCategory {
+    const NULLABLE: &'static [&'static str] = &["description", "parentId"];
+}
+
 /// Changes a category (admin, manager).
 #[utoipa::path(patch, path = "/categories/{id}", tag = "categories", security(("bearer" = [])), request_body = UpdateCategory,
     responses((status = 200, body = CategoryView), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -166,7 +170,7 @@ async fn update_category(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Body(body): Body<UpdateCategory>,
+    Patch(body): Patch<UpdateCategory>,
 ) -> ApiResult<Json<CategoryView>> {
     auth.require(EDITORS)?;
     validate! {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{double_option, Body, IdempotentBody, Path, Query};
+use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
@@ -202,6 +202,10 @@ pub struct UpdateCustomer {
     date_of_birth: Option<Option<NaiveDate>>,
 }
 
+impl Nullable for UpdateCustomer {
+    const NULLABLE: &'static [&'static str] = &["email", "dateOfBirth"];
+}
+
 /// Changes a customer's details.
 #[utoipa::path(patch, path = "/customers/{id}", tag = "customers", security(("bearer" = [])), request_body = UpdateCustomer,
     responses((status = 200, body = CustomerView), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -210,7 +214,7 @@ async fn update_customer(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Body(body): Body<UpdateCustomer>,
+    Patch(body): Patch<UpdateCustomer>,
 ) -> ApiResult<Json<CustomerView>> {
     auth.require(STAFF)?;
     validate! {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::cached::{field_of, invalidate, read_through_tallied, tally_of, Cached};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{double_option, Body, IdempotentBody, Path, Query};
+use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
 use crate::listing::cached_product_list;
 use crate::pagination::{check_limit, List, Sort};
@@ -424,6 +424,10 @@ pub struct UpdateProduct {
     attributes: Option<serde_json::Value>,
 }
 
+impl Nullable for UpdateProduct {
+    const NULLABLE: &'static [&'static str] = &["cost"];
+}
+
 /// Changes a product (admin, manager).
 #[utoipa::path(patch, path = "/products/{id}", tag = "products", security(("bearer" = [])), request_body = UpdateProduct,
     responses((status = 200, body = ProductView), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -432,7 +436,7 @@ async fn update_product(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Body(body): Body<UpdateProduct>,
+    Patch(body): Patch<UpdateProduct>,
 ) -> ApiResult<Json<ProductView>> {
     auth.require(EDITORS)?;
     validate! {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiResult, OrNotFound, Problem};
-use crate::extract::{Body, IdempotentBody, Path, Query};
+use crate::extract::{IdempotentBody, Nullable, Patch, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, PageQuery, Sort};
 use crate::state::AppState;
@@ -148,6 +148,10 @@ pub struct UpdateStore {
     status: Option<StoreStatus>,
 }
 
+impl Nullable for UpdateStore {
+    const NULLABLE: &'static [&'static str] = &[];
+}
+
 /// Changes a store: admins any store, managers their own (but not its status).
 #[utoipa::path(patch, path = "/stores/{id}", tag = "stores", security(("bearer" = [])), request_body = UpdateStore,
     responses((status = 200, body = StoreView), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -156,7 +160,7 @@ async fn update_store(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Body(body): Body<UpdateStore>,
+    Patch(body): Patch<UpdateStore>,
 ) -> ApiResult<Json<StoreView>> {
     auth.require(&[Role::Manager])?;
     auth.require_store(id)?;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::cached::invalidate;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{Body, IdempotentBody, Path, Query};
+use crate::extract::{IdempotentBody, Nullable, Patch, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
@@ -214,6 +214,10 @@ pub struct UpdateUser {
     password: Option<String>,
 }
 
+impl Nullable for UpdateUser {
+    const NULLABLE: &'static [&'static str] = &[];
+}
+
 /// Changes a staff account's status, roles, stores or password.
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", security(("bearer" = [])), request_body = UpdateUser,
     responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -222,7 +226,7 @@ async fn update_user(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Body(body): Body<UpdateUser>,
+    Patch(body): Patch<UpdateUser>,
 ) -> ApiResult<Json<UserView>> {
     auth.require_admin()?;
     let password = domain::validation::optional(body.password.as_deref(), Password::parse)
