@@ -289,3 +289,70 @@ async fn a_patch_that_changes_nothing_leaves_updated_at_alone() {
         "a real change moves it"
     );
 }
+
+// ---------------------------------------------------------------------- errors name the field
+
+#[tokio::test]
+async fn wrong_types_missing_fields_and_bad_parameters_name_the_field() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("Frames").await;
+    let customer = customer(&app, "+919800000031").await;
+    let product = |price: Value| {
+        json!({ "sku": "FR-001", "name": "Aviator", "description": "", "categoryId": category,
+                "brand": "Acme", "price": price })
+    };
+    let mut no_name = product(json!(1000));
+    no_name.as_object_mut().expect("object").remove("name");
+    let mut eye = prescription(customer, "2020-01-01", None);
+    eye["rightEye"]["sphere"] = json!("minus two");
+    let cases = [
+        (
+            Method::POST,
+            "/products".to_owned(),
+            product(json!("1899.00")),
+            "price",
+        ),
+        (Method::POST, "/products".to_owned(), no_name, "name"),
+        (
+            Method::POST,
+            "/prescriptions".to_owned(),
+            eye,
+            "rightEye.sphere",
+        ),
+        (
+            Method::POST,
+            "/orders".to_owned(),
+            json!({ "storeId": Uuid::nil(), "customerId": customer,
+                    "items": [{ "productId": Uuid::nil(), "quantity": "two" }] }),
+            "items[0].quantity",
+        ),
+        (
+            Method::POST,
+            "/customers".to_owned(),
+            json!({ "name": "Asha", "phone": "+919800000032", "loyaltyPoints": 10 }),
+            "loyaltyPoints",
+        ),
+        (
+            Method::PATCH,
+            format!("/customers/{customer}"),
+            json!({ "dateOfBirth": "last May" }),
+            "dateOfBirth",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let (status, problem) = app.call(method.clone(), &path, Some(body)).await;
+        assert_names(status, &problem, StatusCode::BAD_REQUEST, field);
+        let message = problem["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(!message.contains(" at line "), "{method} {path}: {problem}");
+    }
+    for (path, field) in [
+        ("/products?minPrice=cheap", "minPrice"),
+        ("/products?inStock=maybe", "inStock"),
+        ("/stores?limit=twenty", "limit"),
+        ("/orders?from=yesterday", "from"),
+        ("/products?colour=red", "colour"),
+    ] {
+        let (status, problem) = app.call(Method::GET, path, None).await;
+        assert_names(status, &problem, StatusCode::BAD_REQUEST, field);
+    }
+}
