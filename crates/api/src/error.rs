@@ -50,6 +50,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// A body with a `Content-Encoding` (gzip, ...): bodies are taken uncompressed only.
+    #[error("unsupported content encoding")]
+    UnsupportedEncoding,
     #[error(transparent)]
     Unprocessable(#[from] ValidationErrors),
     #[error("too many requests")]
@@ -95,7 +98,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedEncoding => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::DatabaseUnavailable { .. } => {
@@ -115,6 +120,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => "the request body is over 1 MiB".into(),
             ApiError::UnsupportedMediaType => {
                 "send the body as JSON with Content-Type: application/json".into()
+            }
+            ApiError::UnsupportedEncoding => {
+                "send the body uncompressed, without Content-Encoding".into()
             }
             ApiError::Unprocessable(e) | ApiError::BadFields(e) => {
                 format!("{e}; see errors for what to fix")
@@ -172,6 +180,13 @@ fn problem_response(status: StatusCode, problem: &Problem, err: &ApiError) -> Re
         }
         ApiError::Unauthorized(_) => {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        // RFC 7694: a server that refuses a content coding says which it takes.
+        ApiError::UnsupportedEncoding => {
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
         }
         // A dependency is down or the service is saturated: worth retrying soon.
         ApiError::Unavailable(_) => {

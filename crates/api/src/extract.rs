@@ -43,6 +43,19 @@ async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
+    // Nothing here decodes compressed bodies: one labelled gzip would be read as plain JSON
+    // (or refused as malformed) instead of being refused for what it is.
+    let encoded = req
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| {
+            !v.to_str()
+                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("identity"))
+        });
+    if encoded {
+        return Err(ApiError::UnsupportedEncoding);
+    }
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
@@ -151,6 +164,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        // As in bodies (storage refuses NUL in text), never let one reach a query.
+        if let Some((name, _)) =
+            form_urlencoded::parse(query.as_bytes()).find(|(_, value)| value.contains('\0'))
+        {
+            return Err(ApiError::bad_field(
+                name,
+                "must not contain NUL (U+0000) characters",
+            ));
+        }
         let params = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(params)
             .map(Query)

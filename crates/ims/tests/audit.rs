@@ -356,3 +356,132 @@ async fn wrong_types_missing_fields_and_bad_parameters_name_the_field() {
         assert_names(status, &problem, StatusCode::BAD_REQUEST, field);
     }
 }
+
+// ---------------------------------------------------------------------- refused input
+
+#[tokio::test]
+async fn negative_prices_and_nul_in_query_parameters_are_400() {
+    let app = TestApp::spawn().await;
+    for (path, field) in [
+        ("/products?minPrice=-1", "minPrice"),
+        ("/products?maxPrice=-100", "maxPrice"),
+        ("/products?q=avi%00ator", "q"),
+        ("/customers?q=as%00ha", "q"),
+        ("/catalog/products?brand=Ac%00me", "brand"),
+    ] {
+        let (status, problem) = app.call(Method::GET, path, None).await;
+        assert_names(status, &problem, StatusCode::BAD_REQUEST, field);
+    }
+}
+
+#[tokio::test]
+async fn product_attributes_are_bounded_in_size_and_depth() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("Frames").await;
+    let mut deep = json!("bottom");
+    for _ in 0..100 {
+        deep = json!({ "level": deep });
+    }
+    let mut nested = json!("ok");
+    for _ in 0..3 {
+        nested = json!({ "level": nested });
+    }
+    for (sku, attributes, accepted) in [
+        ("ATT-001", json!({ "material": "x".repeat(10_000) }), false),
+        ("ATT-002", deep, false),
+        ("ATT-003", json!({ "tags": ["a\u{0}b"] }), false),
+        ("ATT-004", nested, true),
+        (
+            "ATT-005",
+            json!({ "material": "titanium", "sizes": [50, 52] }),
+            true,
+        ),
+    ] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/products",
+                Some(json!({ "sku": sku, "name": "Frame", "description": "",
+                    "categoryId": category, "brand": "Acme", "price": 1000,
+                    "attributes": attributes })),
+            )
+            .await;
+        if accepted {
+            assert_eq!(status, StatusCode::CREATED, "{sku}: {body}");
+        } else {
+            assert_names(
+                status,
+                &body,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "attributes",
+            );
+        }
+    }
+    assert_eq!(count(&app, "products").await, 2);
+}
+
+#[tokio::test]
+async fn a_body_with_a_content_encoding_is_415() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .request(Method::POST, "/customers", Some(&app.admin_token))
+        .header("content-encoding", "gzip")
+        .json(&json!({ "name": "Asha", "phone": "+919800000041" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        response
+            .headers()
+            .get("accept-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("identity")
+    );
+    assert_eq!(count(&app, "customers").await, 0);
+}
+
+#[tokio::test]
+async fn inventory_movement_ids_are_strings() {
+    let app = TestApp::spawn().await;
+    let store = app.create_store("MOV-01").await;
+    let category = app.create_category("Frames").await;
+    let product = id_of(&app.create_product("MOV-001", "Frame", category, 1000).await);
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/stores/{store}/inventory/{product}/adjustments"),
+            Some(json!({ "delta": 3, "reason": "delivery" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, list) = app
+        .call(
+            Method::GET,
+            &format!("/stores/{store}/inventory/{product}/movements"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let first = &list["items"][0];
+    assert!(first["id"].is_string(), "{first}");
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = TestApp::spawn().await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let (status, body) = testkit::send(
+            app.request(Method::GET, "/auth/me", None)
+                .header("authorization", format!("{scheme} {}", app.admin_token)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{scheme}: {body}");
+    }
+    let (status, _) = testkit::send(
+        app.request(Method::GET, "/auth/me", None)
+            .header("authorization", format!("Basic {}", app.admin_token)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -71,7 +71,8 @@ impl From<StockRecord> for StockView {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MovementView {
-    id: i64,
+    /// Opaque, as every id (the contract); today the decimal of a sequence.
+    id: String,
     product_id: Uuid,
     store_id: Uuid,
     delta: i32,
@@ -87,7 +88,7 @@ pub struct MovementView {
 impl From<MovementRecord> for MovementView {
     fn from(m: MovementRecord) -> Self {
         Self {
-            id: m.id,
+            id: m.id.to_string(),
             product_id: m.product_id,
             store_id: m.store_id,
             delta: m.delta,

@@ -128,7 +128,9 @@ pub struct ProductQuery {
     category: Option<Uuid>,
     brand: Option<String>,
     status: Option<ProductStatus>,
+    /// Paise, 0 or more.
     min_price: Option<i64>,
+    /// Paise, 0 or more.
     max_price: Option<i64>,
     in_stock: Option<bool>,
     sort: Option<SortParam>,
@@ -178,6 +180,11 @@ pub(crate) async fn product_list(
     category: Option<Uuid>,
 ) -> ApiResult<List<ProductView>> {
     let search = search_of(query.q.as_deref())?;
+    for (name, price) in [("minPrice", query.min_price), ("maxPrice", query.max_price)] {
+        if price.is_some_and(|p| p < 0) {
+            return Err(ApiError::bad_field(name, "must be 0 or more (paise)"));
+        }
+    }
     if let (Some(min), Some(max)) = (query.min_price, query.max_price) {
         if min > max {
             return Err(ApiError::BadRequest(
@@ -341,6 +348,9 @@ fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(Default::default())
 }
 
+/// Free-form attributes (`{"material": "titanium", "lens": {"width": 52}}`), bounded so
+/// that a product stays a small document: at most [`MAX_ATTRIBUTE_DEPTH`] levels of nesting,
+/// strings of at most [`MAX_ATTRIBUTE_STRING`] characters, 16 KiB of JSON in all.
 fn attributes(value: serde_json::Value) -> Result<serde_json::Value, String> {
     if !value.is_object() {
         return Err("must be a JSON object".into());
@@ -348,7 +358,34 @@ fn attributes(value: serde_json::Value) -> Result<serde_json::Value, String> {
     if value.to_string().len() > 16 * 1024 {
         return Err("must be at most 16 KiB of JSON".into());
     }
+    check_attribute(&value, 1)?;
     Ok(value)
+}
+
+const MAX_ATTRIBUTE_DEPTH: usize = 4;
+const MAX_ATTRIBUTE_STRING: usize = 500;
+
+fn check_attribute(value: &serde_json::Value, depth: usize) -> Result<(), String> {
+    use serde_json::Value;
+    let long = |s: &str| s.chars().count() > MAX_ATTRIBUTE_STRING;
+    match value {
+        Value::Object(_) | Value::Array(_) if depth > MAX_ATTRIBUTE_DEPTH => Err(format!(
+            "must be nested at most {MAX_ATTRIBUTE_DEPTH} levels deep"
+        )),
+        Value::Object(map) => map.iter().try_for_each(|(key, v)| {
+            if key.is_empty() || long(key) || key.contains('\0') {
+                return Err(format!(
+                    "names must be 1 to {MAX_ATTRIBUTE_STRING} characters without NUL"
+                ));
+            }
+            check_attribute(v, depth + 1)
+        }),
+        Value::Array(items) => items.iter().try_for_each(|v| check_attribute(v, depth + 1)),
+        Value::String(s) if long(s) || s.contains('\0') => Err(format!(
+            "values must be at most {MAX_ATTRIBUTE_STRING} characters, without NUL"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Adds a product to the catalogue (admin, manager).
