@@ -9,6 +9,7 @@
 //! - [`error`]: [`error::ApiError`] and the problem+json responses.
 //! - [`failover`]: read routing, retries across a database failover, consistency tokens.
 //! - [`extract`]: JSON, query and path extractors that reject with the contract's statuses.
+//! - [`headers`]: safety headers on every answer, the docs page's policy, the request id bound.
 //! - [`idempotent`]: `Idempotency-Key` keys and replays.
 //! - `listing`: product lists cached as pages of ids, bodies through `product:{id}`.
 //! - [`metrics`]: every exported metric, the tracking middleware and `GET /metrics`.
@@ -27,6 +28,7 @@ pub mod error;
 pub mod extract;
 pub mod failover;
 pub mod handlers;
+pub mod headers;
 pub mod idempotent;
 pub(crate) mod listing;
 pub mod metrics;

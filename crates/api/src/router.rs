@@ -105,6 +105,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(SetSensitiveRequestHeadersLayer::new([
                     header::AUTHORIZATION,
                 ]))
+                .layer(middleware::from_fn(crate::headers::bound_request_id))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -122,6 +123,8 @@ pub fn router(state: AppState) -> Router {
                     Duration::from_secs(30),
                 )),
         )
+        // Outermost, so that every answer carries them, a timeout's 503 too.
+        .layer(middleware::from_fn(crate::headers::security_headers))
         .with_state(state)
 }
 

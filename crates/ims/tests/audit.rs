@@ -485,3 +485,97 @@ async fn the_bearer_scheme_is_case_insensitive() {
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+// ---------------------------------------------------------------------- headers
+
+#[tokio::test]
+async fn answers_carry_nosniff_and_private_answers_no_store() {
+    let app = TestApp::spawn().await;
+    for (path, token, cache_control) in [
+        ("/auth/me", Some(app.admin_token.as_str()), "no-store"),
+        ("/customers", Some(app.admin_token.as_str()), "no-store"),
+        ("/customers", None, "no-store"),
+        ("/no/such/thing", None, "no-store"),
+        ("/catalog/categories", None, "public, max-age=300"),
+    ] {
+        let response = app
+            .request(Method::GET, path, token)
+            .send()
+            .await
+            .expect("sent");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            header("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            header("cache-control").as_deref(),
+            Some(cache_control),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_docs_page_cannot_be_framed_and_loads_only_its_own_code() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(format!("{}/api/v1/docs/", app.address))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header("x-frame-options"), "DENY");
+    let csp = header("content-security-policy");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+}
+
+#[tokio::test]
+async fn an_unreasonable_request_id_is_replaced_not_echoed() {
+    let app = TestApp::spawn().await;
+    let huge = "x".repeat(60 * 1024);
+    for (sent, echoed) in [
+        ("trace-123_abc", true),
+        (huge.as_str(), false),
+        ("has space", false),
+        (&"y".repeat(129), false),
+    ] {
+        let response = app
+            .request(Method::GET, "/auth/me", Some(&app.admin_token))
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            &sent[..sent.len().min(20)]
+        );
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!id.is_empty() && id.len() <= 128);
+        assert_eq!(id == sent, echoed, "{}", &sent[..sent.len().min(20)]);
+    }
+}
