@@ -114,7 +114,8 @@ pub struct Settings {
     /// The chain's local time zone as a UTC offset: "today" on the dashboard starts at its
     /// midnight (India, +05:30, by default).
     pub business_offset: chrono::FixedOffset,
-    /// Failed logins for one account before it is locked for a while.
+    /// Failed logins for one account from one address before that pair is locked for a while
+    /// (each lock twice as long as the one before, up to 16 times `lock_for`).
     pub account_throttle: ThrottlePolicy,
     /// Failed logins from one client address before it is locked for a while.
     pub address_throttle: ThrottlePolicy,

@@ -579,3 +579,41 @@ async fn an_unreasonable_request_id_is_replaced_not_echoed() {
         assert_eq!(id == sent, echoed, "{}", &sent[..sent.len().min(20)]);
     }
 }
+
+// ---------------------------------------------------------------------- passwords
+
+#[tokio::test]
+async fn common_and_context_specific_passwords_are_refused() {
+    let app = TestApp::spawn().await;
+    for password in [
+        "aaaaaaaaaa",
+        "1234567890",
+        "password12",
+        "Welcome2024!",
+        "weakling01",
+    ] {
+        let body = json!({ "email": "weakling@example.com", "username": "weakling01",
+            "password": password, "roles": ["admin"] });
+        let (status, problem) = app.call(Method::POST, "/users", Some(body)).await;
+        assert_names(
+            status,
+            &problem,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "password",
+        );
+    }
+    let (status, problem) = app
+        .call(
+            Method::PATCH,
+            &format!("/users/{}", app.admin_id),
+            Some(json!({ "password": "admin@example.com" })),
+        )
+        .await;
+    assert_names(
+        status,
+        &problem,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "password",
+    );
+    assert_eq!(count(&app, "users").await, 1);
+}

@@ -115,7 +115,7 @@ async fn create_user(
     validate! {
         email = "email" => Email::parse(&body.email),
         username = "username" => Username::parse(&body.username),
-        password = "password" => Password::parse(&body.password),
+        password = "password" => Password::parse_for(&body.password, &[&body.username, &body.email]),
     }
     check_roles(&body.roles, &body.store_ids)?;
     check_stores_exist(&state, &body.store_ids).await?;
@@ -229,11 +229,14 @@ async fn update_user(
     Patch(body): Patch<UpdateUser>,
 ) -> ApiResult<Json<UserView>> {
     auth.require_admin()?;
-    let password = domain::validation::optional(body.password.as_deref(), Password::parse)
-        .map_err(|m| ValidationErrors::single("password", m))?;
     let current = storage::users::user_by_id(state.db.primary(), id)
         .await
         .or_not_found("user")?;
+    let context = [current.username.as_str(), current.email.as_str()];
+    let password = domain::validation::optional(body.password.as_deref(), |p| {
+        Password::parse_for(p, &context)
+    })
+    .map_err(|m| ValidationErrors::single("password", m))?;
     let roles = body.roles.map(dedup);
     if id == auth.user_id
         && (body.status == Some(UserStatus::Suspended)
