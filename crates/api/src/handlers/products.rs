@@ -363,7 +363,7 @@ fn attributes(value: serde_json::Value) -> Result<serde_json::Value, String> {
 }
 
 const MAX_ATTRIBUTE_DEPTH: usize = 4;
-const MAX_ATTRIBUTE_STRING: usize = 500;
+const MAX_ATTRIBUTE_STRING: usize = 2000;
 
 fn check_attribute(value: &serde_json::Value, depth: usize) -> Result<(), String> {
     use serde_json::Value;
