@@ -13,6 +13,7 @@
 //! - [`idempotent`]: `Idempotency-Key` keys and replays.
 //! - `listing`: product lists cached as pages of ids, bodies through `product:{id}`.
 //! - [`metrics`]: every exported metric, the tracking middleware and `GET /metrics`.
+//! - [`openapi`]: what the generated document must say beyond the handlers' annotations.
 //! - [`pagination`]: cursors and the list envelope.
 //! - [`ratelimit`]: the per-client rate limit middleware and its `X-RateLimit-*` headers.
 //! - [`state`]: what handlers share.
@@ -32,6 +33,7 @@ pub mod headers;
 pub mod idempotent;
 pub(crate) mod listing;
 pub mod metrics;
+pub mod openapi;
 pub mod pagination;
 pub mod ratelimit;
 pub mod router;
