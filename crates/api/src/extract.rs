@@ -270,15 +270,15 @@ pub fn client_addr(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
 pub struct IdempotentBody<T> {
     pub body: T,
     pub key: Option<String>,
-    /// SHA-256 of method, path and body bytes.
+    /// HMAC-SHA256 of method, path and body bytes under the service's key (never a plain
+    /// hash: a body may carry a password, and the digest is stored with the key).
     pub request_hash: Vec<u8>,
 }
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for IdempotentBody<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for IdempotentBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        use sha2::{Digest, Sha256};
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let key = match req.headers().get("idempotency-key") {
             None => None,
             Some(value) => {
@@ -315,16 +315,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for IdempotentBody<T> {
             (None, Some(retry)) => Some(retry.claim()),
             (key, None) => key,
         };
-        let mut hasher = Sha256::new();
-        hasher.update(req.method().as_str());
-        hasher.update(req.uri().path());
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
         let bytes = json_bytes(req, state).await?;
-        hasher.update(&bytes);
         let body = parse_json(&bytes)?;
+        // Keyed: the digest is kept for 24 hours, and a body may hold a password.
+        let request_hash = state.settings.cursor_key.request_digest(&[
+            method.as_str().as_bytes(),
+            path.as_bytes(),
+            &bytes,
+        ]);
         Ok(IdempotentBody {
             body,
             key,
-            request_hash: hasher.finalize().to_vec(),
+            request_hash,
         })
     }
 }

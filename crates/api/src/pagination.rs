@@ -17,7 +17,8 @@ use storage::{After, Key, Page};
 
 use crate::error::ApiError;
 
-/// The HMAC key cursors are signed with. Every instance of a deployment must hold the same
+/// The HMAC key cursors are signed with (and idempotent requests digested with, under their
+/// own label). Every instance of a deployment must hold the same
 /// one (a cursor from one instance goes to the next, and cached pages carry cursors): it comes
 /// from `IMS_CURSOR_KEY`, else from the database the instances share
 /// ([`storage::service_keys`]). Never printed.
@@ -39,6 +40,19 @@ impl CursorKey {
         let mut bytes = vec![0u8; Self::MIN_LEN];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         Self(bytes)
+    }
+
+    /// The digest of an idempotent request (its method, path and body), kept with its key so
+    /// that a retry is recognised. Keyed, under its own label, because bodies may carry
+    /// passwords and the digest is stored for 24 hours: a plain hash of a body whose other
+    /// fields are known could be brute-forced back to the password.
+    pub(crate) fn request_digest(&self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut mac = self.mac("idempotency", &[]);
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().to_vec()
     }
 
     fn mac(&self, list: &str, payload: &[u8]) -> Hmac<Sha256> {
@@ -303,6 +317,17 @@ mod tests {
                 .request(None, Some(&altered))
                 .is_err());
         }
+    }
+
+    #[test]
+    fn request_digests_are_keyed() {
+        let (key, other) = (CursorKey::random(), CursorKey::random());
+        let parts: [&[u8]; 3] = [b"POST", b"/api/v1/users", br#"{"password":"x"}"#];
+        assert_eq!(key.request_digest(&parts), key.request_digest(&parts));
+        assert_ne!(key.request_digest(&parts), other.request_digest(&parts));
+        // Where one part ends and the next starts is part of what is digested.
+        let shifted: [&[u8]; 3] = [b"POST/", b"api/v1/users", br#"{"password":"x"}"#];
+        assert_ne!(key.request_digest(&parts), key.request_digest(&shifted));
     }
 
     #[test]
