@@ -1,4 +1,4 @@
-//! Secrets the instances of the service share through the database (migration 0007): made
+//! Secrets the instances of the service share through the database (migration 0008): made
 //! once, at random, by the first instance that asks, then read by every other.
 
 use rand::RngCore;
