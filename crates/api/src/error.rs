@@ -3,7 +3,9 @@
 //! Which error for which layer: domain validation fails with [`domain::ValidationErrors`]
 //! (422, every bad field named); storage fails with [`storage::Error`] (unique violations
 //! become 409 naming the field, missing references 422, an unreachable database 503);
-//! handlers use [`ApiError`]'s variants directly for everything else. A 5xx logs its whole
+//! handlers use [`ApiError`]'s variants directly for everything else. A malformed request is
+//! 400: [`ApiError::BadFields`] when the offending field or parameter is known (named in
+//! `errors`), [`ApiError::BadRequest`] otherwise. A 5xx logs its whole
 //! cause chain and sends a generic detail; a 4xx says exactly what to fix and logs nothing.
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -30,6 +32,9 @@ pub struct Problem {
 pub enum ApiError {
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A malformed request whose offending fields or parameters are known (400 with `errors`).
+    #[error("bad request: {0}")]
+    BadFields(ValidationErrors),
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
     #[error("forbidden: {0}")]
@@ -45,6 +50,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// A body with a `Content-Encoding` (gzip, ...): bodies are taken uncompressed only.
+    #[error("unsupported content encoding")]
+    UnsupportedEncoding,
     #[error(transparent)]
     Unprocessable(#[from] ValidationErrors),
     #[error("too many requests")]
@@ -69,6 +77,11 @@ impl ApiError {
         ApiError::NotFound(format!("no {what} with this id"))
     }
 
+    /// 400 naming the one malformed field or query parameter.
+    pub fn bad_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::BadFields(ValidationErrors::single(field, message))
+    }
+
     pub fn conflict(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         ApiError::Conflict {
@@ -79,13 +92,15 @@ impl ApiError {
 
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::BadFields(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedEncoding => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::DatabaseUnavailable { .. } => {
@@ -106,7 +121,12 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 "send the body as JSON with Content-Type: application/json".into()
             }
-            ApiError::Unprocessable(e) => format!("{e}; see errors for what to fix"),
+            ApiError::UnsupportedEncoding => {
+                "send the body uncompressed, without Content-Encoding".into()
+            }
+            ApiError::Unprocessable(e) | ApiError::BadFields(e) => {
+                format!("{e}; see errors for what to fix")
+            }
             ApiError::Unavailable(d) => d.clone(),
             ApiError::DatabaseUnavailable { .. } => {
                 "the database is unavailable; retry shortly".into()
@@ -129,7 +149,7 @@ impl IntoResponse for ApiError {
             }
         }
         let errors = match &self {
-            ApiError::Unprocessable(e) => e.0.clone(),
+            ApiError::Unprocessable(e) | ApiError::BadFields(e) => e.0.clone(),
             ApiError::Conflict { errors, .. } => errors.clone(),
             _ => Vec::new(),
         };
@@ -160,6 +180,13 @@ fn problem_response(status: StatusCode, problem: &Problem, err: &ApiError) -> Re
         }
         ApiError::Unauthorized(_) => {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        // RFC 7694: a server that refuses a content coding says which it takes.
+        ApiError::UnsupportedEncoding => {
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
         }
         // A dependency is down or the service is saturated: worth retrying soon.
         ApiError::Unavailable(_) => {

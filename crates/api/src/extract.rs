@@ -1,13 +1,16 @@
 //! Request extractors whose rejections are problem documents with the contract's statuses:
-//! malformed JSON, wrong types and unknown enum values are 400, a missing JSON content type
-//! 415, an oversized body 413, and a malformed id in a path 404.
+//! malformed JSON, wrong types, missing or unknown fields and unknown enum values are 400
+//! (naming the field or query parameter in `errors`, by its path: `items[0].quantity`), a
+//! missing JSON content type 415, an oversized body 413, and a malformed id in a path 404.
 
 use std::net::IpAddr;
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use domain::{FieldError, ValidationErrors};
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 
@@ -21,32 +24,136 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+        let bytes = json_bytes(req, state).await?;
+        parse_json(&bytes).map(Body)
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
-        JsonRejection::JsonSyntaxError(e) => {
-            ApiError::BadRequest(format!("malformed JSON: {}", serde_cause(&e.body_text())))
+/// The bytes of a JSON body: 415 unless the content type is JSON, 413 over the limit.
+async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            let m = m.trim();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        });
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    // Nothing here decodes compressed bodies: one labelled gzip would be read as plain JSON
+    // (or refused as malformed) instead of being refused for what it is.
+    let encoded = req
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| {
+            !v.to_str()
+                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("identity"))
+        });
+    if encoded {
+        return Err(ApiError::UnsupportedEncoding);
+    }
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest(e.body_text())
         }
-        JsonRejection::JsonDataError(e) => {
-            ApiError::BadRequest(format!("invalid body: {}", serde_cause(&e.body_text())))
+    })
+}
+
+/// Parses a JSON body into `T`. Malformed JSON is a 400 saying where; a value of the wrong
+/// type, a missing or an unknown field is a 400 naming the field in `errors`, by its path in
+/// the body (`rightEye.sphere`, `items[0].quantity`).
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::BadRequest(format!("malformed JSON: {inner}"))
+        } else {
+            field_error(&path, &inner.to_string(), "invalid body")
         }
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-        other => ApiError::BadRequest(other.body_text()),
+    })?;
+    json.end()
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// A 400 for a value serde refused at `path` (`.` for the top level), naming the field:
+/// serde names a missing or unknown field in its message, with its parent as the path.
+fn field_error(path: &str, message: &str, what: &str) -> ApiError {
+    // serde_json ends its messages with the position, which means nothing to a client that
+    // sent the body as one line.
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message, |(text, _)| text);
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name);
+    let field = match (path, named) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => String::new(),
+        (path, Some(name)) if path != name && !path.ends_with(&format!(".{name}")) => {
+            format!("{path}.{name}")
+        }
+        (path, _) => path.to_owned(),
+    };
+    if field.is_empty() {
+        ApiError::BadRequest(format!("{what}: {message}"))
+    } else {
+        ApiError::BadFields(ValidationErrors::single(field, message))
     }
 }
 
-/// axum prefixes serde's message with its own sentence; the client needs serde's part.
-fn serde_cause(text: &str) -> String {
-    text.rsplit_once(": ")
-        .map_or(text, |(_, cause)| cause)
-        .to_owned()
+/// The fields of a PATCH body that may be `null` (it clears them); every other field must be
+/// left out to keep its value.
+pub trait Nullable {
+    /// JSON names of the fields `null` clears.
+    const NULLABLE: &'static [&'static str];
+}
+
+/// A PATCH body: a JSON object whose fields are the changes. `null` on a field that cannot be
+/// cleared is a 422 naming it (serde would read it as "absent" and change nothing while
+/// answering 200).
+pub struct Patch<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Nullable> FromRequest<S> for Patch<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Body(value) = Body::<serde_json::Value>::from_request(req, state).await?;
+        // Types and unknown fields first (400), then nulls (422).
+        let body: T = serde_path_to_error::deserialize(&value).map_err(|e| {
+            field_error(
+                &e.path().to_string(),
+                &e.inner().to_string(),
+                "invalid body",
+            )
+        })?;
+        let nulls: Vec<FieldError> = value
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(name, v)| v.is_null() && !T::NULLABLE.contains(&name.as_str()))
+            .map(|(name, _)| {
+                FieldError::new(
+                    name.as_str(),
+                    "must not be null: leave it out to keep the current value",
+                )
+            })
+            .collect();
+        if !nulls.is_empty() {
+            return Err(ValidationErrors(nulls).into());
+        }
+        Ok(Patch(body))
+    }
 }
 
 /// Query-string parameters.
@@ -55,14 +162,27 @@ pub struct Query<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(value)) => Ok(Query(value)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::BadRequest(
-                format!("invalid query parameter: {}", serde_cause(&e.body_text())),
-            )),
-            Err(other) => Err(ApiError::BadRequest(other.body_text())),
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        // As in bodies (storage refuses NUL in text), never let one reach a query.
+        if let Some((name, _)) =
+            form_urlencoded::parse(query.as_bytes()).find(|(_, value)| value.contains('\0'))
+        {
+            return Err(ApiError::bad_field(
+                name,
+                "must not contain NUL (U+0000) characters",
+            ));
         }
+        let params = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(params)
+            .map(Query)
+            .map_err(|e| {
+                field_error(
+                    &e.path().to_string(),
+                    &e.inner().to_string(),
+                    "invalid query parameter",
+                )
+            })
     }
 }
 
@@ -150,15 +270,15 @@ pub fn client_addr(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
 pub struct IdempotentBody<T> {
     pub body: T,
     pub key: Option<String>,
-    /// SHA-256 of method, path and body bytes.
+    /// HMAC-SHA256 of method, path and body bytes under the service's key (never a plain
+    /// hash: a body may carry a password, and the digest is stored with the key).
     pub request_hash: Vec<u8>,
 }
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for IdempotentBody<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for IdempotentBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        use sha2::{Digest, Sha256};
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let key = match req.headers().get("idempotency-key") {
             None => None,
             Some(value) => {
@@ -195,36 +315,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for IdempotentBody<T> {
             (None, Some(retry)) => Some(retry.claim()),
             (key, None) => key,
         };
-        let is_json = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|m| {
-                let m = m.trim();
-                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-            });
-        if !is_json {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let mut hasher = Sha256::new();
-        hasher.update(req.method().as_str());
-        hasher.update(req.uri().path());
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::BadRequest(e.body_text())
-                }
-            })?;
-        hasher.update(&bytes);
-        let axum::Json(body) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        let bytes = json_bytes(req, state).await?;
+        let body = parse_json(&bytes)?;
+        // Keyed: the digest is kept for 24 hours, and a body may hold a password.
+        let request_hash = state.settings.cursor_key.request_digest(&[
+            method.as_str().as_bytes(),
+            path.as_bytes(),
+            &bytes,
+        ]);
         Ok(IdempotentBody {
             body,
             key,
-            request_hash: hasher.finalize().to_vec(),
+            request_hash,
         })
     }
 }

@@ -9,9 +9,11 @@
 //! - [`error`]: [`error::ApiError`] and the problem+json responses.
 //! - [`failover`]: read routing, retries across a database failover, consistency tokens.
 //! - [`extract`]: JSON, query and path extractors that reject with the contract's statuses.
+//! - [`headers`]: safety headers on every answer, the docs page's policy, the request id bound.
 //! - [`idempotent`]: `Idempotency-Key` keys and replays.
 //! - `listing`: product lists cached as pages of ids, bodies through `product:{id}`.
 //! - [`metrics`]: every exported metric, the tracking middleware and `GET /metrics`.
+//! - [`openapi`]: what the generated document must say beyond the handlers' annotations.
 //! - [`pagination`]: cursors and the list envelope.
 //! - [`ratelimit`]: the per-client rate limit middleware and its `X-RateLimit-*` headers.
 //! - [`state`]: what handlers share.
@@ -27,9 +29,11 @@ pub mod error;
 pub mod extract;
 pub mod failover;
 pub mod handlers;
+pub mod headers;
 pub mod idempotent;
 pub(crate) mod listing;
 pub mod metrics;
+pub mod openapi;
 pub mod pagination;
 pub mod ratelimit;
 pub mod router;

@@ -35,6 +35,7 @@ const MAX_BODY: usize = 1024 * 1024;
         Money is in minor units (paise); lists are cursor-paginated; errors are RFC 9457 problems."),
     servers((url = "/api/v1")),
     modifiers(&BearerAuth),
+    components(schemas(crate::handlers::products::SortParam)),
     tags((name = "auth"), (name = "users"), (name = "stores"), (name = "categories"),
          (name = "products"), (name = "customers"), (name = "orders"), (name = "inventory"),
          (name = "prescriptions"), (name = "workshop"), (name = "dashboard"),
@@ -70,15 +71,23 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(handlers::catalog::routes())
 }
 
-/// The OpenAPI document, generated from the handlers' annotations.
+/// The routes and their OpenAPI document, generated from the handlers' annotations and
+/// completed by [`crate::openapi::Exact`] (which needs the paths, so it runs after the split).
+fn routes_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut doc) = api_routes().split_for_parts();
+    crate::openapi::Exact.modify(&mut doc);
+    (routes, doc)
+}
+
+/// The OpenAPI document the service serves.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    routes_and_document().1
 }
 
 /// The whole service: API, health, docs, and the middleware every request passes.
 pub fn router(state: AppState) -> Router {
     crate::metrics::install();
-    let (api, doc) = api_routes().split_for_parts();
+    let (api, doc) = routes_and_document();
     let docs: Router<AppState> = SwaggerUi::new("/api/v1/docs")
         .url("/api/v1/openapi.json", doc)
         .into();
@@ -105,6 +114,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(SetSensitiveRequestHeadersLayer::new([
                     header::AUTHORIZATION,
                 ]))
+                .layer(middleware::from_fn(crate::headers::bound_request_id))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -122,6 +132,8 @@ pub fn router(state: AppState) -> Router {
                     Duration::from_secs(30),
                 )),
         )
+        // Outermost, so that every answer carries them, a timeout's 503 too.
+        .layer(middleware::from_fn(crate::headers::security_headers))
         .with_state(state)
 }
 
@@ -196,5 +208,76 @@ mod tests {
             }
         }
         assert!(checked > 20, "checked {checked} path parameters");
+    }
+
+    /// Every `$ref` names a schema the document defines.
+    #[test]
+    fn every_reference_resolves() {
+        let doc = serde_json::to_value(super::openapi()).expect("json");
+        let schemas = &doc["components"]["schemas"];
+        let mut refs = Vec::new();
+        collect_refs(&doc, &mut refs);
+        assert!(refs.len() > 50, "{} references", refs.len());
+        let dangling: Vec<&String> = refs
+            .iter()
+            .filter(|r| {
+                r.strip_prefix("#/components/schemas/")
+                    .is_none_or(|name| schemas.get(name).is_none())
+            })
+            .collect();
+        assert!(dangling.is_empty(), "dangling: {dangling:?}");
+    }
+
+    fn collect_refs(value: &serde_json::Value, refs: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("$ref", serde_json::Value::String(r)) => refs.push(r.clone()),
+                        _ => collect_refs(v, refs),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
+            _ => {}
+        }
+    }
+
+    /// Errors are problem documents, and every operation documents the answers the middleware
+    /// gives: 401 when it needs a token, 413 and 415 when it takes a body, 429 always.
+    #[test]
+    fn errors_are_problems_and_middleware_answers_are_documented() {
+        let doc = serde_json::to_value(super::openapi()).expect("json");
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("item") {
+                let responses = op["responses"].as_object().expect("responses");
+                for (status, response) in responses {
+                    if status.starts_with(['4', '5']) {
+                        let content = response["content"].as_object().expect("content");
+                        assert!(
+                            content.keys().all(|k| k == "application/problem+json"),
+                            "{method} {path} {status}: {content:?}"
+                        );
+                    }
+                }
+                let has = |s: &str| responses.contains_key(s);
+                assert!(has("429"), "{method} {path}");
+                if op.get("security").is_some() {
+                    assert!(has("401"), "{method} {path}");
+                }
+                if op.get("requestBody").is_some() {
+                    assert!(has("400") && has("413") && has("415"), "{method} {path}");
+                }
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["name"] == "limit" {
+                        assert_eq!(p["schema"]["maximum"], 100, "{method} {path}");
+                        assert_eq!(p["schema"]["minimum"], 1, "{method} {path}");
+                    }
+                }
+                operations += 1;
+            }
+        }
+        assert!(operations > 40, "{operations} operations");
     }
 }

@@ -53,6 +53,15 @@ impl AppState {
             }),
         }
     }
+
+    /// Pages of the list `list` in the order `sort`, with cursors signed by this service.
+    pub fn pager(
+        &self,
+        list: &'static str,
+        sort: crate::pagination::Sort,
+    ) -> crate::pagination::Pager<'_> {
+        crate::pagination::Pager::new(&self.settings.cursor_key, list, sort)
+    }
 }
 
 /// Runs argon2 (about 15 ms of one core and 19 MiB per check) on the blocking pool, at most
@@ -105,7 +114,8 @@ pub struct Settings {
     /// The chain's local time zone as a UTC offset: "today" on the dashboard starts at its
     /// midnight (India, +05:30, by default).
     pub business_offset: chrono::FixedOffset,
-    /// Failed logins for one account before it is locked for a while.
+    /// Failed logins for one account from one address before that pair is locked for a while
+    /// (each lock twice as long as the one before, up to 16 times `lock_for`).
     pub account_throttle: ThrottlePolicy,
     /// Failed logins from one client address before it is locked for a while.
     pub address_throttle: ThrottlePolicy,
@@ -117,6 +127,8 @@ pub struct Settings {
     /// Peers (the gateway) whose `X-Forwarded-For` names the client; from anyone else the
     /// header is ignored, so a client cannot pick the address it is limited by.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The key pagination cursors are signed with; the same on every instance of a deployment.
+    pub cursor_key: crate::pagination::CursorKey,
 }
 
 impl Default for Settings {
@@ -138,6 +150,7 @@ impl Default for Settings {
             rate_limit: cache::Rate::new(100, 200),
             login_rate_limit: cache::Rate::new(5, 10),
             trusted_proxies: Vec::new(),
+            cursor_key: crate::pagination::CursorKey::random(),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`customer`]: customer names and phone numbers.
 //! - [`order`], [`inventory`], [`prescription`], [`workshop`]: the operational state machines
 //!   and validation rules.
+//! - [`dates`]: the range of dates and times accepted anywhere (1900-01-01..=2200-12-31).
 //! - [`text`]: bounded free-text fields shared by the others.
 
 #[macro_use]
@@ -17,6 +18,7 @@ mod named_enum;
 
 pub mod catalog;
 pub mod customer;
+pub mod dates;
 pub mod inventory;
 pub mod order;
 pub mod prescription;

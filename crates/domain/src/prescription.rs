@@ -3,7 +3,7 @@
 use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::FieldError;
+use crate::{dates, FieldError};
 
 named_enum!(
     /// `expired` once past `expiresAt`; `superseded` when a newer test replaced it.
@@ -128,7 +128,8 @@ impl Eye {
     }
 }
 
-/// Checks the dates of a test: not in the future, expiry after the test (two years by default).
+/// Checks the dates of a test: from 1900-01-01 and not in the future, expiry after the test
+/// (two years by default) and not after 2200-12-31 ([`dates`]).
 pub fn validity(
     test_date: NaiveDate,
     expires_at: Option<NaiveDate>,
@@ -137,6 +138,8 @@ pub fn validity(
     let mut errors = Vec::new();
     if test_date > today {
         errors.push(FieldError::new("testDate", "must not be in the future"));
+    } else if test_date < dates::EARLIEST {
+        errors.push(FieldError::new("testDate", "must not be before 1900-01-01"));
     }
     let expires = expires_at.unwrap_or_else(|| {
         test_date
@@ -145,6 +148,8 @@ pub fn validity(
     });
     if expires <= test_date {
         errors.push(FieldError::new("expiresAt", "must be after testDate"));
+    } else if let Err(message) = dates::date(expires) {
+        errors.push(FieldError::new("expiresAt", message));
     }
     if errors.is_empty() {
         Ok(expires)
@@ -249,6 +254,10 @@ mod tests {
         assert_eq!(validity(d("2026-01-10"), None, today), Ok(d("2028-01-10")));
         assert!(validity(d("2026-12-01"), None, today).is_err());
         let errs = validity(d("2026-01-10"), Some(d("2026-01-10")), today).unwrap_err();
+        assert_eq!(errs[0].field, "expiresAt");
+        let errs = validity(d("0000-01-01"), None, today).unwrap_err();
+        assert_eq!(errs[0].field, "testDate");
+        let errs = validity(d("2026-01-10"), Some(NaiveDate::MAX), today).unwrap_err();
         assert_eq!(errs[0].field, "expiresAt");
     }
 }

@@ -76,11 +76,17 @@ impl std::fmt::Debug for Password {
 
 impl Password {
     pub fn parse(raw: &str) -> Result<Self, String> {
+        Self::parse_for(raw, &[])
+    }
+
+    /// As [`Password::parse`], also refusing a password made of the account's own names
+    /// (`context`: its username and email), as NIST SP 800-63B 5.1.1.2 asks.
+    pub fn parse_for(raw: &str, context: &[&str]) -> Result<Self, String> {
         let len = raw.chars().count();
         if !(10..=128).contains(&len) {
             return Err("must be 10 to 128 characters".into());
         }
-        Ok(Self(raw.to_owned()))
+        weakness(raw, context).map_or(Ok(Self(raw.to_owned())), Err)
     }
 
     /// An argon2id PHC string with a fresh random salt (the crate's OWASP-recommended
@@ -93,6 +99,60 @@ impl Password {
             .map(|hash| hash.to_string())
             .unwrap_or_else(|e| panic!("argon2 with default parameters failed: {e}"))
     }
+}
+
+/// The common passwords and stems refused (`common_passwords.txt`).
+fn common_passwords() -> impl Iterator<Item = &'static str> {
+    include_str!("common_passwords.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// Why `raw` is too easy to guess, if it is: a common password or one with a few digits or
+/// symbols added, the account's own name or email, too few different characters, or a run
+/// along the alphabet, the digits or a keyboard row.
+fn weakness(raw: &str, context: &[&str]) -> Option<String> {
+    let lower = raw.to_lowercase();
+    // `password123!` and `Welcome2024` are their stems to a guesser.
+    let stem = lower.trim_end_matches(|c: char| !c.is_alphabetic());
+    let stem = if lower.len() - stem.len() <= 6 {
+        stem
+    } else {
+        lower.as_str()
+    };
+    if common_passwords().any(|p| p == lower || p == stem) {
+        return Some("is one of the most common passwords; choose another".into());
+    }
+    let names = context.iter().flat_map(|c| {
+        let c = c.to_lowercase();
+        let local = c.split('@').next().unwrap_or_default().to_owned();
+        [c, local]
+    });
+    for name in names.filter(|n| !n.is_empty()) {
+        if lower == name || stem == name {
+            return Some("must not be the username or email".into());
+        }
+    }
+    let mut distinct: Vec<char> = lower.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 4 {
+        return Some("must have at least 4 different characters".into());
+    }
+    const RUNS: [&str; 3] = [
+        "abcdefghijklmnopqrstuvwxyz",
+        "01234567890123456789",
+        "qwertyuiopasdfghjklzxcvbnm",
+    ];
+    let reversed: String = lower.chars().rev().collect();
+    if RUNS
+        .iter()
+        .any(|run| run.contains(&lower) || run.contains(&reversed))
+    {
+        return Some("must not be a run of letters, digits or keys".into());
+    }
+    None
 }
 
 /// Checks a login attempt against a stored PHC hash. A malformed stored hash never matches.
@@ -139,6 +199,34 @@ mod tests {
         assert!(Username::parse("anita.k").is_ok());
         assert!(Username::parse("ab").is_err());
         assert!(Username::parse("has space").is_err());
+    }
+
+    #[test]
+    fn easy_passwords_are_refused() {
+        for weak in [
+            "aaaaaaaaaa",
+            "1234567890",
+            "0987654321",
+            "password12",
+            "Password123!",
+            "qwertyuiop",
+            "abcdefghij",
+            "iloveyou2024",
+            "Welcome2024!",
+            "ababababab",
+        ] {
+            assert!(Password::parse(weak).is_err(), "{weak}");
+        }
+        let context = ["anita.k", "anita.k@example.com"];
+        assert!(Password::parse_for("anita.k@example.com", &context).is_err());
+        assert!(Password::parse_for("Anita.K2024", &context).is_err());
+        for fine in [
+            "correct horse battery",
+            "admin-password-123",
+            "clerk-password",
+        ] {
+            assert!(Password::parse_for(fine, &context).is_ok(), "{fine}");
+        }
     }
 
     #[test]

@@ -79,7 +79,8 @@ pub async fn create_admin(
 ) -> anyhow::Result<()> {
     let username = Username::parse(username).map_err(|m| anyhow::anyhow!("--username {m}"))?;
     let email = Email::parse(email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
-    let password = Password::parse(password).map_err(|m| anyhow::anyhow!("--password {m}"))?;
+    let password = Password::parse_for(password, &[username.as_str(), email.as_str()])
+        .map_err(|m| anyhow::anyhow!("--password {m}"))?;
     let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
     let db = storage::Db::connect(&config.db_config()?);
     let user = storage::users::upsert_admin(db.primary(), &email, &username, &hash).await?;

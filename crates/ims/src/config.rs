@@ -68,6 +68,13 @@ pub struct Config {
     /// `IMS_TRUSTED_PROXIES` (default none): comma-separated addresses or CIDR blocks of the
     /// gateways whose `X-Forwarded-For` names the client (e.g. `127.0.0.1,10.0.0.0/8`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `IMS_CURSOR_KEY` (default: a key kept in the database): the secret pagination cursors
+    /// are signed with (HMAC-SHA256), at least 32 characters (e.g. `openssl rand -hex 32`).
+    /// Every instance of a deployment must have the same one, since a client's next page may
+    /// go to another instance; unset, the first instance makes one at random and stores it in
+    /// the shared database (table `service_keys`), where every other instance finds it.
+    /// Changing it invalidates the cursors given out before (clients start their list again).
+    pub cursor_key: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +162,7 @@ impl Config {
                 (5, 10),
             )?,
             trusted_proxies: env.networks("IMS_TRUSTED_PROXIES")?,
+            cursor_key: env.secret("IMS_CURSOR_KEY", api::pagination::CursorKey::MIN_LEN)?,
             business_utc_offset: env.parse(
                 "IMS_BUSINESS_UTC_OFFSET",
                 chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60)
@@ -326,6 +334,24 @@ impl Env<'_> {
             .collect()
     }
 
+    /// A secret of at least `min_len` bytes, or `None` when unset. Never echoed.
+    fn secret(
+        &self,
+        var: &'static str,
+        min_len: usize,
+    ) -> Result<Option<SecretString>, ConfigError> {
+        match (self.0)(var) {
+            None => Ok(None),
+            Some(value) if value.len() >= min_len => Ok(Some(SecretString::from(value))),
+            Some(_) => Err(ConfigError {
+                var,
+                message: format!(
+                    "must be at least {min_len} characters (e.g. openssl rand -hex 32)"
+                ),
+            }),
+        }
+    }
+
     fn optional_url(
         &self,
         var: &'static str,
@@ -382,6 +408,22 @@ mod tests {
             !format!("{c:?}").contains("secret"),
             "the password must never print"
         );
+    }
+
+    #[test]
+    fn a_cursor_key_is_optional_but_never_short_or_printed() {
+        assert!(config(&BASE).expect("valid").cursor_key.is_none());
+        let key = "k3y-0f-the-whole-deployment-0123456789";
+        let mut pairs = BASE.to_vec();
+        pairs.push(("IMS_CURSOR_KEY", key));
+        let c = config(&pairs).expect("valid");
+        assert_eq!(c.cursor_key.as_ref().map(|k| k.expose_secret()), Some(key));
+        assert!(!format!("{c:?}").contains(key));
+        let mut pairs = BASE.to_vec();
+        pairs.push(("IMS_CURSOR_KEY", "short"));
+        let err = config(&pairs).expect_err("short key");
+        assert_eq!(err.var, "IMS_CURSOR_KEY");
+        assert!(!err.to_string().contains("short\""));
     }
 
     #[test]

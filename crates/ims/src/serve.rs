@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use api::{AppState, Settings};
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -11,6 +12,25 @@ use crate::config::Config;
 /// Builds the shared state from the configuration. Nothing connects yet: pools and the cache
 /// connect on first use, so the service starts (not ready) while a dependency is down.
 pub fn app_state(config: &Config) -> anyhow::Result<AppState> {
+    let settings = Settings {
+        token_ttl: config.token_ttl,
+        business_offset: config.business_utc_offset,
+        rate_limit: config.rate_limit,
+        login_rate_limit: config.login_rate_limit,
+        trusted_proxies: config.trusted_proxies.clone(),
+        cursor_key: match &config.cursor_key {
+            Some(key) => api::pagination::CursorKey::new(key.expose_secret().as_bytes().to_vec())
+                .ok_or_else(|| anyhow::anyhow!("IMS_CURSOR_KEY: too short"))?,
+            // Replaced by the database's shared key in `run` before anything is served.
+            None => api::pagination::CursorKey::random(),
+        },
+        ..Settings::default()
+    };
+    app_state_with(config, settings)
+}
+
+/// The state with `settings` as given.
+fn app_state_with(config: &Config, settings: Settings) -> anyhow::Result<AppState> {
     let db = storage::Db::connect(&config.db_config()?);
     let redis_vars = if config.redis_sentinels.is_empty() {
         "IMS_REDIS_URL"
@@ -21,24 +41,27 @@ pub fn app_state(config: &Config) -> anyhow::Result<AppState> {
         .map_err(|e| anyhow::anyhow!("{redis_vars}: {e}"))?;
     let redis_limiter = cache::RateLimiter::new(&config.cache_config())
         .map_err(|e| anyhow::anyhow!("{redis_vars}: {e}"))?;
-    let settings = Settings {
-        token_ttl: config.token_ttl,
-        business_offset: config.business_utc_offset,
-        rate_limit: config.rate_limit,
-        login_rate_limit: config.login_rate_limit,
-        trusted_proxies: config.trusted_proxies.clone(),
-        ..Settings::default()
-    };
     let limiter = api::ratelimit::Limiter::new(redis_limiter, &settings);
     Ok(AppState::new(db, cache, settings, limiter))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let state = app_state(&config)?;
+    let mut state = app_state(&config)?;
     // Fails fast on a database without our schema, rather than answering 500s later.
     match state.db.ensure_order_partitions(3).await {
         Ok(created) => tracing::info!(created, "order partitions ensured"),
         Err(e) => anyhow::bail!("database not ready or not migrated (run `ims migrate`): {e}"),
+    }
+    if config.cursor_key.is_none() {
+        // Unset: the key every instance on this database shares (made by the first one).
+        let key = storage::service_keys::shared_key(state.db.primary(), "cursor")
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the shared cursor key: {e}"))?;
+        let mut settings = state.settings.clone();
+        settings.cursor_key = api::pagination::CursorKey::new(key)
+            .ok_or_else(|| anyhow::anyhow!("the stored cursor key is too short"))?;
+        state.db.close().await;
+        state = app_state_with(&config, settings)?;
     }
     let upkeep = tokio::spawn(upkeep(state.db.clone()));
     let metrics = api::metrics::spawn_refresh(state.clone(), Duration::from_secs(15));

@@ -622,35 +622,97 @@ fn retry_after(answer: &Answer) -> u64 {
     secs
 }
 
+/// A login from `address`, as the gateway (a trusted proxy) names it in X-Forwarded-For.
+async fn login_from(app: &TestApp, address: &str, login: &str, password: &str) -> Answer {
+    fetch(
+        app.request(Method::POST, "/auth/login", None)
+            .header("x-forwarded-for", address)
+            .json(&json!({ "login": login, "password": password })),
+    )
+    .await
+}
+
+/// The service behind a gateway on 127.0.0.1, whose X-Forwarded-For it believes, so a test
+/// can log in from several client addresses; `lock` is a lock-out's first length.
+async fn behind_a_gateway(lock: chrono::Duration) -> TestApp {
+    let mut settings = testkit::settings();
+    settings.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    settings.account_throttle.lock_for = lock;
+    TestApp::spawn_with(settings).await
+}
+
 #[tokio::test]
-async fn an_account_is_locked_after_five_failed_logins_even_for_the_right_password() {
-    let app = TestApp::spawn().await;
+async fn five_failed_logins_lock_the_account_only_from_that_address() {
+    let app = behind_a_gateway(chrono::Duration::minutes(15)).await;
     let store = app.create_store("PUN-01").await;
     app.create_user("clerk", &["sales"], &[store]).await;
+    let (attacker, owner) = ("198.51.100.7", "203.0.113.20");
 
-    // Failures count per account, whichever name it is addressed by.
+    // Failures count per account (whichever name it is addressed by) and address.
     for login_name in ["admin", "ADMIN", "admin@example.com", "Admin", "admin"] {
-        let answer = login(&app, login_name, "wrong-password-1").await;
+        let answer = login_from(&app, attacker, login_name, "wrong-password-1").await;
         assert_problem(&answer, StatusCode::UNAUTHORIZED);
     }
-    let answer = login(&app, "admin", ADMIN_PASSWORD).await;
-    assert_problem(&answer, StatusCode::TOO_MANY_REQUESTS);
-    retry_after(&answer);
-    assert!(answer.body.get("token").is_none());
+    // From that address the account is locked, even for the right password: brute force
+    // gets five guesses per 15 minutes.
     for (login_name, password) in [
+        ("admin", ADMIN_PASSWORD),
         ("admin@example.com", ADMIN_PASSWORD),
         ("admin", "wrong-password-1"),
     ] {
-        let answer = login(&app, login_name, password).await;
+        let answer = login_from(&app, attacker, login_name, password).await;
         assert_problem(&answer, StatusCode::TOO_MANY_REQUESTS);
         retry_after(&answer);
+        assert!(answer.body.get("token").is_none());
     }
 
-    // Another account logs in from the same address; the admin's live token still works.
-    let answer = login(&app, "clerk", "clerk-password").await;
+    // The owner, from another address, is not locked out by the attacker.
+    let answer = login_from(&app, owner, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    // Another account logs in from the attacker's address; live tokens still work.
+    let answer = login_from(&app, attacker, "clerk", "clerk-password").await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     let (status, _) = app.call(Method::GET, "/auth/me", None).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn each_lock_out_lasts_longer_than_the_one_before() {
+    let app = behind_a_gateway(chrono::Duration::seconds(2)).await;
+    let address = "198.51.100.8";
+    for _ in 0..5 {
+        let answer = login_from(&app, address, "admin", "wrong-password-1").await;
+        assert_problem(&answer, StatusCode::UNAUTHORIZED);
+    }
+    let first = login_from(&app, address, "admin", "wrong-password-1").await;
+    assert_problem(&first, StatusCode::TOO_MANY_REQUESTS);
+    let first = retry_after(&first);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The lock is over, but the guesser's next failure locks again, for twice as long.
+    let second = login_from(&app, address, "admin", "wrong-password-1").await;
+    assert_problem(&second, StatusCode::TOO_MANY_REQUESTS);
+    let second = retry_after(&second);
+    assert!(second > first, "first lock {first} s, second {second} s");
+}
+
+#[tokio::test]
+async fn a_suspended_account_answers_as_a_wrong_password_does() {
+    let app = TestApp::spawn().await;
+    let store = app.create_store("PUN-01").await;
+    let (clerk, _) = app.create_user("clerk", &["sales"], &[store]).await;
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/users/{clerk}"),
+            Some(json!({ "status": "suspended" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let right = login(&app, "clerk", "clerk-password").await;
+    let wrong = login(&app, "clerk", "wrong-password-1").await;
+    assert_problem(&right, StatusCode::UNAUTHORIZED);
+    assert_problem(&wrong, StatusCode::UNAUTHORIZED);
+    assert_eq!(right.body, wrong.body, "the right password must not show");
 }
 
 #[tokio::test]

@@ -168,3 +168,113 @@ async fn a_key_in_the_services_own_namespace_is_refused() {
         "nothing moved"
     );
 }
+
+/// Rows in `table`.
+async fn rows(app: &TestApp, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(app.db.primary())
+        .await
+        .expect("count")
+}
+
+/// Every write that creates something, retried with its key: the first answer again (marked
+/// as a replay), one record, never a 409; the key with another body is a 409; a malformed key
+/// is refused before anything is written.
+#[tokio::test]
+async fn every_create_replays_its_first_answer_for_a_retried_key() {
+    let app = TestApp::spawn().await;
+    let (store, product_id, _) = setup(&app).await;
+    let customer_id = uuid_of(&customer(&app, "Asha Rao", "+919811111110").await, "id");
+    stock_in(&app, store, product_id, 5).await;
+    let order = place_ok(
+        &app,
+        &app.admin_token,
+        store,
+        customer_id,
+        &[(product_id, 1)],
+    )
+    .await;
+    let order = uuid_of(&order, "id");
+    let category = app.create_category("Keyed").await;
+    let today: String = sqlx::query_scalar("SELECT (now() AT TIME ZONE 'UTC')::date::text")
+        .fetch_one(app.db.primary())
+        .await
+        .expect("today");
+    let creates = [
+        (
+            "/users",
+            "users",
+            "email",
+            json!({ "email": "keyed@example.com", "username": "keyed",
+            "password": "a-long-Passphrase-91", "roles": ["sales"], "storeIds": [store] }),
+        ),
+        (
+            "/stores",
+            "stores",
+            "name",
+            json!({ "code": "KEY1", "name": "Keyed", "city": "Pune", "phone": "+912000000001" }),
+        ),
+        (
+            "/categories",
+            "categories",
+            "name",
+            json!({ "name": "Keyed twice" }),
+        ),
+        (
+            "/products",
+            "products",
+            "name",
+            json!({ "sku": "KEYED-1", "name": "Keyed frame", "description": "",
+            "categoryId": category, "brand": "Acme", "price": 1000 }),
+        ),
+        (
+            "/customers",
+            "customers",
+            "name",
+            json!({ "name": "Keyed Customer", "phone": "+919811111111" }),
+        ),
+        (
+            "/prescriptions",
+            "prescriptions",
+            "notes",
+            json!({ "customerId": customer_id, "patientId": customer_id,
+            "testDate": today, "rightEye": { "sphere": -1.0 }, "leftEye": { "sphere": -1.0 }, "notes": "" }),
+        ),
+        (
+            "/workshop/jobs",
+            "workshop_jobs",
+            "instructions",
+            json!({ "orderId": order, "priority": "high" }),
+        ),
+    ];
+    for (path, table, field, body) in creates {
+        let before = rows(&app, table).await;
+        let key = format!("create-{table}");
+        let (status, replayed, first) = post_keyed(&app, path, &key, &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{path}: {first}");
+        assert!(!replayed, "{path}: a first request is not a replay");
+        let (status, replayed, again) = post_keyed(&app, path, &key, &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{path} retried: {again}");
+        assert!(replayed, "{path}: the retry must be marked as a replay");
+        assert_eq!(first, again, "{path}: the retry gets the first answer");
+        assert_eq!(rows(&app, table).await, before + 1, "{path}: one record");
+
+        let mut other = body.clone();
+        other[field] = json!("another@example.com");
+        let (status, _, problem) = post_keyed(&app, path, &key, &other).await;
+        assert_eq!(
+            status,
+            StatusCode::CONFLICT,
+            "{path}: the key with another body must be refused: {problem}"
+        );
+        for bad in ["", "ims-retry-1", &"k".repeat(256)] {
+            let (status, _, problem) = post_keyed(&app, path, bad, &body).await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{path} key {bad:?}: {problem}"
+            );
+        }
+        assert_eq!(rows(&app, table).await, before + 1, "{path}: nothing more");
+    }
+}

@@ -218,7 +218,11 @@ async fn bad_queries_are_400() {
     ] {
         let (status, cache_control, body) = get_public(&app, path).await;
         assert_problem(status, &body, StatusCode::BAD_REQUEST);
-        assert!(cache_control.is_none(), "{path}: errors are not cacheable");
+        assert_eq!(
+            cache_control.as_deref(),
+            Some("no-store"),
+            "{path}: errors are not cacheable"
+        );
     }
     // Writes are not part of the catalogue.
     let (status, body) = send(app.request(Method::POST, "/catalog/products", None)).await;

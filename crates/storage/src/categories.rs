@@ -5,6 +5,7 @@ use domain::catalog::CategoryStatus;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
 use crate::{After, Page, Result};
 
@@ -37,19 +38,29 @@ pub struct CategoryChanges {
 
 const COLUMNS: &str = "id, name, description, parent_id, status, created_at, updated_at";
 
-pub async fn insert_category(pool: &PgPool, category: &NewCategory) -> Result<CategoryRecord> {
+/// With `key`, a retry of the same request returns the first response (`render`ed in the
+/// insert's transaction) instead of a second record or a 409.
+pub async fn insert_category(
+    pool: &PgPool,
+    category: &NewCategory,
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&CategoryRecord) -> serde_json::Value,
+) -> Result<Done<CategoryRecord>> {
+    let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
         "INSERT INTO categories (id, name, description, parent_id, status)
          VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql)
+    let record: CategoryRecord = sqlx::query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(&category.name)
         .bind(&category.description)
         .bind(category.parent_id)
         .bind(category.status.as_str())
-        .fetch_one(pool)
-        .await?)
+        .fetch_one(attempt.conn())
+        .await?;
+    attempt.finish(201, || render(&record)).await?;
+    Ok(Done::New(record))
 }
 
 pub async fn category_by_id(pool: &PgPool, id: Uuid) -> Result<CategoryRecord> {

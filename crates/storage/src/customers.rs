@@ -5,6 +5,7 @@ use domain::customer::Phone;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
 use crate::{After, Page, Result};
 
@@ -45,19 +46,29 @@ pub struct CustomerFilter {
 
 const COLUMNS: &str = "id, name, phone, email, date_of_birth, created_at, updated_at";
 
-pub async fn insert_customer(pool: &PgPool, customer: &NewCustomer) -> Result<CustomerRecord> {
+/// With `key`, a retry of the same request returns the first response (`render`ed in the
+/// insert's transaction) instead of a second record or a 409.
+pub async fn insert_customer(
+    pool: &PgPool,
+    customer: &NewCustomer,
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&CustomerRecord) -> serde_json::Value,
+) -> Result<Done<CustomerRecord>> {
+    let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
         "INSERT INTO customers (id, name, phone, email, date_of_birth) VALUES ($1, $2, $3, $4, $5)
          RETURNING {COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql)
+    let record: CustomerRecord = sqlx::query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(&customer.name)
         .bind(customer.phone.as_str())
         .bind(&customer.email)
         .bind(customer.date_of_birth)
-        .fetch_one(pool)
-        .await?)
+        .fetch_one(attempt.conn())
+        .await?;
+    attempt.finish(201, || render(&record)).await?;
+    Ok(Done::New(record))
 }
 
 pub async fn customer_by_id(pool: &PgPool, id: Uuid) -> Result<CustomerRecord> {

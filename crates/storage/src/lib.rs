@@ -13,6 +13,7 @@
 //! - [`stores`], [`categories`], [`products`], [`customers`]: the chain's master data.
 //! - [`orders`], [`inventory`], [`prescriptions`], [`workshop`], [`dashboard`]: operations.
 //! - [`stock`]: the one code path that changes stock, keeping its invariants.
+//! - [`service_keys`]: secrets the instances share (the cursor key when not configured).
 //! - [`idempotency`]: replaying the first response to a retried request.
 //! - [`monitoring`]: database health figures for the metrics endpoint; query timing.
 //! - [`explain`]: plans of the hot queries, judged (`ims explain`).
@@ -35,6 +36,7 @@ pub mod page;
 pub mod prescriptions;
 pub mod products;
 pub mod routing;
+pub mod service_keys;
 pub mod sessions;
 pub mod stock;
 pub mod stores;

@@ -7,6 +7,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
 use crate::{After, Page, Result};
 
@@ -44,9 +45,17 @@ const COLUMNS: &str = "id, customer_id, patient_id, test_date, expires_at, right
 
 /// Records a new test. The patient's earlier active prescriptions become `superseded` (and a
 /// test older than one on file is recorded as superseded itself).
-pub async fn insert_prescription(pool: &PgPool, p: &NewPrescription) -> Result<PrescriptionRecord> {
+/// With `key`, a retry of the same request returns the first response (`render`ed in the
+/// insert's transaction) instead of recording the test twice.
+pub async fn insert_prescription(
+    pool: &PgPool,
+    p: &NewPrescription,
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&PrescriptionRecord) -> serde_json::Value,
+) -> Result<Done<PrescriptionRecord>> {
     crate::monitoring::timed("prescriptions.insert", async move {
-        let mut tx = pool.begin().await?;
+        let mut attempt = idempotency::begin_or_replay!(pool, key);
+        let tx = attempt.conn();
         let id = Uuid::now_v7();
         sqlx::query(
             "UPDATE prescriptions SET status = 'superseded'
@@ -77,9 +86,9 @@ pub async fn insert_prescription(pool: &PgPool, p: &NewPrescription) -> Result<P
         .bind(p.created_by)
         .fetch_one(&mut *tx)
         .await?;
-        audit(&mut tx, p.created_by, "prescription.create", &[id]).await?;
-        tx.commit().await?;
-        Ok(record)
+        audit(tx, p.created_by, "prescription.create", &[id]).await?;
+        attempt.finish(201, || render(&record)).await?;
+        Ok(Done::New(record))
     })
     .await
 }

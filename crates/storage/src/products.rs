@@ -5,6 +5,7 @@ use domain::catalog::{Money, ProductStatus, Sku};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
 use crate::{After, Page, Result};
 
@@ -140,12 +141,20 @@ fn push_search_cte(qb: &mut QueryBuilder<'_, Postgres>, search: &SearchTerms) {
 const COLUMNS: &str = "id, sku, name, description, category_id, brand, price, cost, status, \
                        attributes, quantity, sales_count, stock_seq, created_at, updated_at";
 
-pub async fn insert_product(pool: &PgPool, product: &NewProduct) -> Result<ProductRecord> {
+/// With `key`, a retry of the same request returns the first response (`render`ed in the
+/// insert's transaction) instead of a second record or a 409.
+pub async fn insert_product(
+    pool: &PgPool,
+    product: &NewProduct,
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&ProductRecord) -> serde_json::Value,
+) -> Result<Done<ProductRecord>> {
+    let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
         "INSERT INTO products (id, sku, name, description, category_id, brand, price, cost, status, attributes)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql)
+    let record: ProductRecord = sqlx::query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(product.sku.as_str())
         .bind(&product.name)
@@ -156,8 +165,10 @@ pub async fn insert_product(pool: &PgPool, product: &NewProduct) -> Result<Produ
         .bind(product.cost.map(Money::minor))
         .bind(product.status.as_str())
         .bind(&product.attributes)
-        .fetch_one(pool)
-        .await?)
+        .fetch_one(attempt.conn())
+        .await?;
+    attempt.finish(201, || render(&record)).await?;
+    Ok(Done::New(record))
 }
 
 pub async fn product_by_id(pool: &PgPool, id: Uuid) -> Result<ProductRecord> {

@@ -15,7 +15,7 @@ pub struct SessionRecord {
 }
 
 /// A successful login, in one statement: the throttle forgets the attempt
-/// ([`crate::throttle::succeeded`]), the user's last login is stamped and the session (by the
+/// ([`crate::throttle::SUCCEEDED`]), the user's last login is stamped and the session (by the
 /// token's digest) starts.
 pub async fn start_session(
     pool: &PgPool,

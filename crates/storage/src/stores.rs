@@ -5,6 +5,7 @@ use domain::catalog::{StoreCode, StoreStatus};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
 use crate::{After, Page, Result};
 
@@ -37,19 +38,29 @@ pub struct StoreChanges {
 
 const COLUMNS: &str = "id, code, name, city, phone, status, created_at, updated_at";
 
-pub async fn insert_store(pool: &PgPool, store: &NewStore) -> Result<StoreRecord> {
+/// With `key`, a retry of the same request returns the first response (`render`ed in the
+/// insert's transaction) instead of a second record or a 409.
+pub async fn insert_store(
+    pool: &PgPool,
+    store: &NewStore,
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&StoreRecord) -> serde_json::Value,
+) -> Result<Done<StoreRecord>> {
+    let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
         "INSERT INTO stores (id, code, name, city, phone) VALUES ($1, $2, $3, $4, $5)
          RETURNING {COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql)
+    let record: StoreRecord = sqlx::query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(store.code.as_str())
         .bind(&store.name)
         .bind(&store.city)
         .bind(&store.phone)
-        .fetch_one(pool)
-        .await?)
+        .fetch_one(attempt.conn())
+        .await?;
+    attempt.finish(201, || render(&record)).await?;
+    Ok(Done::New(record))
 }
 
 pub async fn store_by_id(pool: &PgPool, id: Uuid) -> Result<StoreRecord> {

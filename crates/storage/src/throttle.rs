@@ -13,22 +13,29 @@ pub struct ThrottlePolicy {
     pub lock_for: chrono::Duration,
 }
 
-/// One key's upsert of [`begin_attempts`], its parameters starting at `$n`.
+/// One key's upsert of [`begin_attempts`], its parameters starting at `$n`. A lock lasts
+/// `lock_for` times 2 to the power of the locks before it (at most 16 times): `locks` counts
+/// them, and forgets them a day after the last lock ended. An expired `locked_until` is kept
+/// (it says when the last lock ended) and is ignored everywhere else.
 fn count_attempt(n: usize) -> String {
     let (key, window, max, lock) = (n, n + 1, n + 2, n + 3);
+    let fresh =
+        format!("t.window_started < now() - ${window} AND coalesce(t.locked_until <= now(), true)");
+    let locks_now = format!("t.window_started >= now() - ${window} AND t.failures + 1 > ${max}");
+    let earlier = "CASE WHEN t.locked_until < now() - interval '1 day' THEN 0 ELSE t.locks END";
     format!(
         "INSERT INTO login_throttle AS t (key, failures, window_started) VALUES (${key}, 1, now())
          ON CONFLICT (key) DO UPDATE SET
-            failures = CASE WHEN t.window_started < now() - ${window}
-                             AND coalesce(t.locked_until <= now(), true) THEN 1
-                            ELSE t.failures + 1 END,
-            window_started = CASE WHEN t.window_started < now() - ${window}
-                                   AND coalesce(t.locked_until <= now(), true) THEN now()
-                                  ELSE t.window_started END,
+            failures = CASE WHEN {fresh} THEN 1 ELSE t.failures + 1 END,
+            window_started = CASE WHEN {fresh} THEN now() ELSE t.window_started END,
             locked_until = CASE
                 WHEN t.locked_until > now() THEN t.locked_until
-                WHEN t.window_started >= now() - ${window} AND t.failures + 1 > ${max} THEN now() + ${lock}
-                ELSE NULL END
+                WHEN {locks_now} THEN now() + ${lock} * power(2, least({earlier}, 4))
+                ELSE t.locked_until END,
+            locks = CASE
+                WHEN t.locked_until > now() THEN t.locks
+                WHEN {locks_now} THEN {earlier} + 1
+                ELSE {earlier} END
          RETURNING CASE WHEN locked_until > now() THEN locked_until END AS until"
     )
 }
@@ -38,7 +45,7 @@ fn count_attempt(n: usize) -> String {
 /// locked, if one is locked now. Counting first is what makes the limit hold under
 /// concurrency: twelve simultaneous guesses get counts 1..=12 and only the first
 /// `max_failures` are let through to the password check. A successful login takes its
-/// attempt back ([`succeeded`], or [`crate::sessions::start_session`]), and so does one
+/// attempt back ([`crate::sessions::start_session`]), and so does one
 /// that never reached the check ([`forgive`]).
 pub async fn begin_attempts(
     pool: &PgPool,
@@ -78,17 +85,6 @@ pub async fn forgive(pool: &PgPool, keys: &[String]) -> Result<()> {
 }
 
 /// What a correct password does to the throttle: the account's failures are forgotten and the
-/// address's attempt is taken back. Also a CTE of [`crate::sessions::start_session`].
+/// address's attempt is taken back. A CTE of [`crate::sessions::start_session`].
 pub(crate) const SUCCEEDED: &str = "cleared AS (DELETE FROM login_throttle WHERE key = $1),
     forgiven AS (UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = $2)";
-
-/// A correct password of an account that may not log in (suspended): the throttle forgets as
-/// for any correct password, and no session starts.
-pub async fn succeeded(pool: &PgPool, account: &str, address: &str) -> Result<()> {
-    sqlx::query(&format!("WITH {SUCCEEDED} SELECT 1"))
-        .bind(account)
-        .bind(address)
-        .execute(pool)
-        .await?;
-    Ok(())
-}

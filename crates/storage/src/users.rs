@@ -5,6 +5,7 @@ use domain::user::{Email, Role, UserStatus, Username};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
 use crate::{After, Page, Result};
 
@@ -56,12 +57,20 @@ fn role_names(roles: &[Role]) -> Vec<String> {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn insert_user(pool: &PgPool, user: &NewUser) -> Result<UserRecord> {
+/// With `key`, a retry of the same request returns the first response (`render`ed in the
+/// insert's transaction) instead of a second record or a 409.
+pub async fn insert_user(
+    pool: &PgPool,
+    user: &NewUser,
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&UserRecord) -> serde_json::Value,
+) -> Result<Done<UserRecord>> {
+    let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
         "INSERT INTO users (id, email, username, password_hash, roles, store_ids, status)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql)
+    let record: UserRecord = sqlx::query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(user.email.as_str())
         .bind(user.username.as_str())
@@ -69,8 +78,10 @@ pub async fn insert_user(pool: &PgPool, user: &NewUser) -> Result<UserRecord> {
         .bind(role_names(&user.roles))
         .bind(&user.store_ids)
         .bind(user.status.as_str())
-        .fetch_one(pool)
-        .await?)
+        .fetch_one(attempt.conn())
+        .await?;
+    attempt.finish(201, || render(&record)).await?;
+    Ok(Done::New(record))
 }
 
 /// Creates an administrator, or resets the one with this username or email: its password,

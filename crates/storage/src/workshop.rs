@@ -5,6 +5,7 @@ use domain::workshop::{JobPriority, JobStatus};
 use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
 
+use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
 use crate::{After, Error, Page, Result};
 
@@ -61,8 +62,17 @@ pub async fn order_store(pool: &PgPool, order_id: Uuid) -> Result<Option<Uuid>> 
 }
 
 /// Queues a job for an order (in the order's store), with its first history entry.
-pub async fn insert_job(pool: &PgPool, job: &NewJob, store_id: Uuid) -> Result<JobRecord> {
-    let mut tx = pool.begin().await?;
+/// With `key`, a retry of the same request returns the first response (`render`ed in the
+/// insert's transaction) instead of a second job.
+pub async fn insert_job(
+    pool: &PgPool,
+    job: &NewJob,
+    store_id: Uuid,
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&(JobRecord, Vec<JobChange>)) -> serde_json::Value,
+) -> Result<Done<(JobRecord, Vec<JobChange>)>> {
+    let mut attempt = idempotency::begin_or_replay!(pool, key);
+    let tx = attempt.conn();
     if let Some(prescription) = job.prescription_id {
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM prescriptions WHERE id = $1)")
@@ -98,9 +108,11 @@ pub async fn insert_job(pool: &PgPool, job: &NewJob, store_id: Uuid) -> Result<J
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
-    record_change(&mut tx, id, None, JobStatus::Queued, "", job.created_by).await?;
-    tx.commit().await?;
-    Ok(record)
+    record_change(tx, id, None, JobStatus::Queued, "", job.created_by).await?;
+    let history = history_in(tx, id).await?;
+    let created = (record, history);
+    attempt.finish(201, || render(&created)).await?;
+    Ok(Done::New(created))
 }
 
 async fn record_change(
@@ -156,12 +168,17 @@ pub async fn jobs_of_order(pool: &PgPool, order_id: Uuid) -> Result<Vec<JobRecor
 }
 
 pub async fn job_history(pool: &PgPool, id: Uuid) -> Result<Vec<JobChange>> {
+    let mut conn = pool.acquire().await?;
+    history_in(&mut conn, id).await
+}
+
+async fn history_in(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Vec<JobChange>> {
     Ok(sqlx::query_as(
         "SELECT from_status, to_status, note, changed_by, changed_at FROM workshop_job_history
          WHERE job_id = $1 ORDER BY id",
     )
     .bind(id)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?)
 }
 

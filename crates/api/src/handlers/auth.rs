@@ -40,11 +40,13 @@ pub struct LoginResponse {
 
 const BAD_LOGIN: &str = "login or password is wrong";
 
-/// Logs in by email or username. Unknown users and wrong passwords get the same 401 after the
-/// same work; repeated failures for one account or from one address are answered 429.
+/// Logs in by email or username. Unknown users, wrong passwords and suspended accounts get the
+/// same 401 after the same work. Failures are throttled per account and address (5 in 15
+/// minutes lock that pair, each lock twice as long as the one before) and per address (30),
+/// answered 429 with Retry-After; the owner can still log in from another address.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 429, body = Problem)))]
+    responses((status = 200, body = LoginResponse), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 429, body = Problem)))]
 async fn login(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
@@ -56,9 +58,11 @@ async fn login(
         peer.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
     );
     let found = storage::users::user_for_login(pool, body.login.trim()).await?;
+    // Failures count per (account, address), so that guessing from one address cannot lock
+    // the owner out from another, and per address (across accounts).
     let account_key = match &found {
-        Some(record) => format!("user:{}", record.user.id),
-        None => format!("login:{}", body.login.trim().to_lowercase()),
+        Some(record) => format!("user:{}|{address_key}", record.user.id),
+        None => format!("login:{}|{address_key}", body.login.trim().to_lowercase()),
     };
     // Every attempt is counted before the password is checked (see throttle::begin_attempts).
     let locked = storage::throttle::begin_attempts(
@@ -86,13 +90,11 @@ async fn login(
         .run(move || domain::user::verify_password(&password, &stored_hash))
         .await?;
     let [account_key, address_key] = attempt.checked();
-    let Some(record) = found.filter(|_| matches) else {
+    // A suspended account answers as a wrong password does, and its attempt stays counted:
+    // a different answer for the right password would tell a guesser it was right.
+    let Some(record) = found.filter(|r| matches && r.user.status == "active") else {
         return Err(ApiError::Unauthorized(BAD_LOGIN));
     };
-    if record.user.status != "active" {
-        storage::throttle::succeeded(pool, &account_key, &address_key).await?;
-        return Err(ApiError::Forbidden("this account is suspended".into()));
-    }
 
     let (token, digest) = new_token();
     let ttl = chrono::Duration::from_std(state.settings.token_ttl)

@@ -18,7 +18,7 @@ use super::products::{search_of, sort_of, SortParam};
 use crate::cached::{read_through, read_through_tallied, tally_of, Cached};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
-use crate::pagination::{page_request, List, Sort};
+use crate::pagination::{check_limit, List, Sort};
 use crate::state::AppState;
 use cache::{keys, TallyOf};
 
@@ -122,7 +122,9 @@ async fn list_catalog_products(
 ) -> ApiResult<Public<axum::Json<List<PublicProduct>>>> {
     let search = search_of(query.q.as_deref())?;
     let (sort, tag) = sort_of(query.sort, search.is_some());
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), tag)?;
+    let (limit, after) = state
+        .pager("catalog-products", tag)
+        .request(query.limit, query.cursor.as_deref())?;
     let filter = ProductFilter {
         search,
         category_id: query.category,
@@ -133,11 +135,11 @@ async fn list_catalog_products(
     let page =
         storage::products::list_products(&state.db.read(), &filter, sort, limit, after.as_ref())
             .await?;
-    Ok(Public(axum::Json(List::from_page(
-        page,
-        tag,
-        PublicProduct::from,
-    ))))
+    Ok(Public(axum::Json(
+        state
+            .pager("catalog-products", tag)
+            .list(page, PublicProduct::from),
+    )))
 }
 
 /// One active product.
@@ -184,7 +186,9 @@ async fn list_catalog_categories(
     State(state): State<AppState>,
     Query(query): Query<CategoriesQuery>,
 ) -> ApiResult<Public<axum::Json<List<PublicCategory>>>> {
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::NAME)?;
+    let (limit, after) = state
+        .pager("catalog-categories", Sort::NAME)
+        .request(query.limit, query.cursor.as_deref())?;
     let page = storage::categories::list_categories(
         &state.db.read(),
         CategoryStatus::Active,
@@ -192,11 +196,11 @@ async fn list_catalog_categories(
         after.as_ref(),
     )
     .await?;
-    Ok(Public(axum::Json(List::from_page(
-        page,
-        Sort::NAME,
-        PublicCategory::from,
-    ))))
+    Ok(Public(axum::Json(
+        state
+            .pager("catalog-categories", Sort::NAME)
+            .list(page, PublicCategory::from),
+    )))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -214,7 +218,7 @@ async fn catalog_bestsellers(
     State(state): State<AppState>,
     Query(query): Query<BestsellersQuery>,
 ) -> ApiResult<Public<Cached<List<PublicProduct>>>> {
-    let (limit, _) = page_request(Some(query.limit.unwrap_or(10)), None, Sort::SALES_DESC)?;
+    let limit = check_limit(Some(query.limit.unwrap_or(10)))?;
     let field = format!("public:{limit}");
     let cached = read_through(&state, &keys::bestsellers(), &field, || async {
         let products = storage::products::bestsellers(&state.db.read(), limit).await?;

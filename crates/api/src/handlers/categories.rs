@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::catalog::CategoryStatus;
@@ -11,6 +12,7 @@ use domain::validation::optional;
 use domain::{text, validate, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use storage::categories::{CategoryChanges, CategoryRecord, NewCategory};
+use storage::idempotency::Done;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -18,9 +20,10 @@ use super::products::{product_list, ProductQuery, ProductView};
 use crate::auth::Auth;
 use crate::cached::{invalidate, Cached};
 use crate::error::{ApiResult, OrNotFound, Problem};
-use crate::extract::{double_option, Body, Path, Query};
+use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
 use crate::listing::cached_product_list;
-use crate::pagination::{page_request, List, Sort};
+use crate::pagination::{List, Sort};
 use crate::state::AppState;
 use cache::keys;
 
@@ -79,12 +82,18 @@ async fn list_categories(
     _auth: Auth,
     Query(query): Query<CategoryQuery>,
 ) -> ApiResult<Json<List<CategoryView>>> {
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::NAME)?;
+    let (limit, after) = state
+        .pager("categories", Sort::NAME)
+        .request(query.limit, query.cursor.as_deref())?;
     let status = query.status.unwrap_or(CategoryStatus::Active);
     let page =
         storage::categories::list_categories(&state.db.read(), status, limit, after.as_ref())
             .await?;
-    Ok(Json(List::from_page(page, Sort::NAME, CategoryView::from)))
+    Ok(Json(
+        state
+            .pager("categories", Sort::NAME)
+            .list(page, CategoryView::from),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -99,13 +108,16 @@ pub struct CreateCategory {
 
 /// Creates a category (admin, manager).
 #[utoipa::path(post, path = "/categories", tag = "categories", security(("bearer" = [])), request_body = CreateCategory,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = CategoryView), (status = 403, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
 async fn create_category(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<CreateCategory>,
-) -> ApiResult<(StatusCode, Json<CategoryView>)> {
+    request: IdempotentBody<CreateCategory>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require(EDITORS)?;
     validate! {
         name = "name" => text::name(&body.name),
@@ -117,8 +129,18 @@ async fn create_category(
         parent_id: body.parent_id,
         status: body.status.unwrap_or(CategoryStatus::Active),
     };
-    let created = storage::categories::insert_category(state.db.primary(), &category).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    let created = match storage::categories::insert_category(
+        state.db.primary(),
+        &category,
+        key.as_ref(),
+        |record| stored(CategoryView::from(record.clone())),
+    )
+    .await?
+    {
+        Done::New(created) => created,
+        Done::Replay { status, body } => return Ok(replay(status, body)),
+    };
+    Ok((StatusCode::CREATED, Json(CategoryView::from(created))).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -136,6 +158,10 @@ pub struct UpdateCategory {
     status: Option<CategoryStatus>,
 }
 
+impl Nullable for UpdateCategory {
+    const NULLABLE: &'static [&'static str] = &["description", "parentId"];
+}
+
 /// Changes a category (admin, manager).
 #[utoipa::path(patch, path = "/categories/{id}", tag = "categories", security(("bearer" = [])), request_body = UpdateCategory,
     responses((status = 200, body = CategoryView), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -144,7 +170,7 @@ async fn update_category(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Body(body): Body<UpdateCategory>,
+    Patch(body): Patch<UpdateCategory>,
 ) -> ApiResult<Json<CategoryView>> {
     auth.require(EDITORS)?;
     validate! {

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::customer::Phone;
@@ -10,13 +11,15 @@ use domain::validation::optional;
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
 use storage::customers::{CustomerChanges, CustomerFilter, CustomerRecord, NewCustomer};
+use storage::idempotency::Done;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{double_option, Body, Path, Query};
-use crate::pagination::{page_request, List, Sort};
+use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
+use crate::pagination::{List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -57,8 +60,7 @@ impl From<CustomerRecord> for CustomerView {
 
 fn date_of_birth(date: NaiveDate) -> Result<NaiveDate, String> {
     let today = Utc::now().date_naive();
-    let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
-    if date > today || date < earliest {
+    if date > today || date < domain::dates::EARLIEST {
         return Err("must be a date between 1900-01-01 and today".into());
     }
     Ok(date)
@@ -80,13 +82,16 @@ pub struct CreateCustomer {
 
 /// Registers a customer.
 #[utoipa::path(post, path = "/customers", tag = "customers", security(("bearer" = [])), request_body = CreateCustomer,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = CustomerView), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 422, body = Problem)))]
 async fn create_customer(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<CreateCustomer>,
-) -> ApiResult<(StatusCode, Json<CustomerView>)> {
+    request: IdempotentBody<CreateCustomer>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require(STAFF)?;
     validate! {
         name = "name" => text::name(&body.name),
@@ -100,8 +105,18 @@ async fn create_customer(
         email,
         date_of_birth,
     };
-    let created = storage::customers::insert_customer(state.db.primary(), &customer).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    let created = match storage::customers::insert_customer(
+        state.db.primary(),
+        &customer,
+        key.as_ref(),
+        |record| stored(CustomerView::from(record.clone())),
+    )
+    .await?
+    {
+        Done::New(created) => created,
+        Done::Replay { status, body } => return Ok(replay(status, body)),
+    };
+    Ok((StatusCode::CREATED, Json(CustomerView::from(created))).into_response())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -126,7 +141,9 @@ async fn list_customers(
     Query(query): Query<CustomerQuery>,
 ) -> ApiResult<Json<List<CustomerView>>> {
     auth.require(STAFF)?;
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::NAME)?;
+    let (limit, after) = state
+        .pager("customers", Sort::NAME)
+        .request(query.limit, query.cursor.as_deref())?;
     let phone = optional(query.phone.as_deref(), Phone::parse)
         .map_err(|m| ApiError::BadRequest(format!("phone {m}")))?;
     let name_contains = query
@@ -148,7 +165,11 @@ async fn list_customers(
         after,
     };
     let page = storage::customers::list_customers(&state.db.read(), &filter).await?;
-    Ok(Json(List::from_page(page, Sort::NAME, CustomerView::from)))
+    Ok(Json(
+        state
+            .pager("customers", Sort::NAME)
+            .list(page, CustomerView::from),
+    ))
 }
 
 /// One customer.
@@ -181,6 +202,10 @@ pub struct UpdateCustomer {
     date_of_birth: Option<Option<NaiveDate>>,
 }
 
+impl Nullable for UpdateCustomer {
+    const NULLABLE: &'static [&'static str] = &["email", "dateOfBirth"];
+}
+
 /// Changes a customer's details.
 #[utoipa::path(patch, path = "/customers/{id}", tag = "customers", security(("bearer" = [])), request_body = UpdateCustomer,
     responses((status = 200, body = CustomerView), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -189,7 +214,7 @@ async fn update_customer(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Body(body): Body<UpdateCustomer>,
+    Patch(body): Patch<UpdateCustomer>,
 ) -> ApiResult<Json<CustomerView>> {
     auth.require(STAFF)?;
     validate! {

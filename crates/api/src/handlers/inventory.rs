@@ -25,7 +25,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::IdempotentBody;
 use crate::extract::{Path, Query};
 use crate::idempotent::{key_of, replay, stored};
-use crate::pagination::{page_request, List, PageQuery, Sort};
+use crate::pagination::{List, PageQuery, Sort};
 use crate::state::AppState;
 use cache::{keys, Tally, TallyOf};
 
@@ -86,7 +86,8 @@ impl From<StockRecord> for StockView {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MovementView {
-    id: i64,
+    /// Opaque, as every id (the contract); today the decimal of a sequence.
+    id: String,
     product_id: Uuid,
     store_id: Uuid,
     delta: i32,
@@ -102,7 +103,7 @@ pub struct MovementView {
 impl From<MovementRecord> for MovementView {
     fn from(m: MovementRecord) -> Self {
         Self {
-            id: m.id,
+            id: m.id.to_string(),
             product_id: m.product_id,
             store_id: m.store_id,
             delta: m.delta,
@@ -139,7 +140,9 @@ async fn list_store_stock(
 ) -> ApiResult<Cached<List<StockView>>> {
     auth.require(READERS)?;
     auth.require_store(store_id)?;
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::QUANTITY)?;
+    let (limit, after) = state
+        .pager("inventory", Sort::QUANTITY)
+        .request(query.limit, query.cursor.as_deref())?;
     // Every list shows quantities: any stock change in the store forgets the `list:` variants.
     let field = format!("{}{}", keys::variant::STOCK_LIST, field_of(&query));
     read_through(&state, &keys::store_inventory(store_id), &field, || async {
@@ -151,7 +154,9 @@ async fn list_store_stock(
         let page =
             storage::inventory::list_store_stock(&state.db.read(), &filter, limit, after.as_ref())
                 .await?;
-        Ok(List::from_page(page, Sort::QUANTITY, StockView::from))
+        Ok(state
+            .pager("inventory", Sort::QUANTITY)
+            .list(page, StockView::from))
     })
     .await
 }
@@ -356,7 +361,9 @@ async fn list_movements(
 ) -> ApiResult<Json<List<MovementView>>> {
     auth.require(READERS)?;
     auth.require_store(store_id)?;
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::MOVEMENT)?;
+    let (limit, after) = state
+        .pager("movements", Sort::MOVEMENT)
+        .request(query.limit, query.cursor.as_deref())?;
     let page = storage::inventory::list_movements(
         &state.db.read(),
         store_id,
@@ -365,9 +372,9 @@ async fn list_movements(
         after.as_ref(),
     )
     .await?;
-    Ok(Json(List::from_page(
-        page,
-        Sort::MOVEMENT,
-        MovementView::from,
-    )))
+    Ok(Json(
+        state
+            .pager("movements", Sort::MOVEMENT)
+            .list(page, MovementView::from),
+    ))
 }

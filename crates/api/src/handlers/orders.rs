@@ -14,6 +14,7 @@ use domain::{FieldError, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use storage::idempotency::Done;
 use storage::orders::{NewOrder, NewPayment, OrderFilter, OrderLine, OrderRecord};
+use storage::After;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -22,7 +23,7 @@ use crate::cached::{field_of, invalidate, order_keys, read_through, stock_keys, 
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, IdempotentBody, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
-use crate::pagination::{page_request, List, Sort};
+use crate::pagination::{List, Sort};
 use crate::state::AppState;
 use cache::keys;
 
@@ -293,9 +294,9 @@ pub struct OrderQuery {
     store_id: Option<Uuid>,
     status: Option<OrderStatus>,
     payment_status: Option<PaymentStatus>,
-    /// Created at or after (RFC 3339).
+    /// Created at or after (RFC 3339, 1900-01-01 to 2200-12-31).
     from: Option<DateTime<Utc>>,
-    /// Created before (RFC 3339).
+    /// Created before (RFC 3339, 1900-01-01 to 2200-12-31).
     to: Option<DateTime<Utc>>,
     /// 1 to 100, default 20.
     limit: Option<i64>,
@@ -311,6 +312,24 @@ fn scoped(auth: &Auth, store_id: Option<Uuid>) -> ApiResult<(Option<Uuid>, Optio
     Ok((store_id, visible))
 }
 
+/// Checks a list's parameters before anything is read: the page, and dates SQL can take.
+fn page_of(state: &AppState, query: &OrderQuery) -> ApiResult<(i64, Option<After>)> {
+    let page = state
+        .pager("orders", Sort::CREATED)
+        .request(query.limit, query.cursor.as_deref())?;
+    for (name, value) in [("from", query.from), ("to", query.to)] {
+        if let Some(Err(message)) = value.map(domain::dates::time) {
+            return Err(ApiError::bad_field(name, message));
+        }
+    }
+    if let (Some(from), Some(to)) = (query.from, query.to) {
+        if from >= to {
+            return Err(ApiError::bad_field("from", "must be before to"));
+        }
+    }
+    Ok(page)
+}
+
 /// A page of orders; `fresh` reads the primary, which has every committed write.
 async fn order_list(
     state: &AppState,
@@ -319,12 +338,7 @@ async fn order_list(
     customer: Option<Uuid>,
     fresh: bool,
 ) -> ApiResult<List<OrderView>> {
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::CREATED)?;
-    if let (Some(from), Some(to)) = (query.from, query.to) {
-        if from >= to {
-            return Err(ApiError::BadRequest("from must be before to".into()));
-        }
-    }
+    let (limit, after) = page_of(state, &query)?;
     let (store_id, visible_stores) = scoped(auth, query.store_id)?;
     let filter = OrderFilter {
         customer_id: customer.or(query.customer_id),
@@ -341,7 +355,9 @@ async fn order_list(
         state.db.read()
     };
     let page = storage::orders::list_orders(&pool, &filter, limit, after.as_ref()).await?;
-    Ok(List::from_page(page, Sort::CREATED, OrderView::from))
+    Ok(state
+        .pager("orders", Sort::CREATED)
+        .list(page, OrderView::from))
 }
 
 /// Lists orders, newest first.
@@ -366,6 +382,7 @@ async fn list_customer_orders(
     Query(query): Query<OrderQuery>,
 ) -> ApiResult<Cached<List<OrderView>>> {
     auth.require(READERS)?;
+    page_of(&state, &query)?;
     let field = customer_orders_variant(&auth, &query);
     read_through(&state, &keys::customer_recent_orders(id), &field, || {
         customer_orders(&state, &auth, id, query, false)

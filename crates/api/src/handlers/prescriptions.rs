@@ -3,20 +3,23 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::prescription::{validity, Eye, EyeInput, PrescriptionStatus};
 use domain::user::Role;
 use domain::{text, ValidationErrors};
 use serde::{Deserialize, Serialize};
+use storage::idempotency::Done;
 use storage::prescriptions::{NewPrescription, PrescriptionFilter, PrescriptionRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List, Sort};
+use crate::extract::{IdempotentBody, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
+use crate::pagination::{List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -72,9 +75,9 @@ pub struct CreatePrescription {
     customer_id: Uuid,
     /// Whose eyes were tested: the customer or a family member (also a customer).
     patient_id: Uuid,
-    /// Not in the future.
+    /// From 1900-01-01, not in the future.
     test_date: NaiveDate,
-    /// After testDate; two years after it by default.
+    /// After testDate and not after 2200-12-31; two years after testDate by default.
     expires_at: Option<NaiveDate>,
     right_eye: EyeInput,
     left_eye: EyeInput,
@@ -84,13 +87,16 @@ pub struct CreatePrescription {
 
 /// Records an eye test. The patient's earlier prescriptions become `superseded`.
 #[utoipa::path(post, path = "/prescriptions", tag = "prescriptions", security(("bearer" = [])), request_body = CreatePrescription,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = PrescriptionView), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 422, body = Problem)))]
 async fn create_prescription(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<CreatePrescription>,
-) -> ApiResult<(StatusCode, Json<PrescriptionView>)> {
+    request: IdempotentBody<CreatePrescription>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require(WRITERS)?;
     let mut errors = Vec::new();
     let right = Eye::parse(&body.right_eye, "rightEye")
@@ -120,9 +126,18 @@ async fn create_prescription(
         notes,
         created_by: auth.user_id,
     };
-    let created =
-        storage::prescriptions::insert_prescription(state.db.primary(), &prescription).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    let created = match storage::prescriptions::insert_prescription(
+        state.db.primary(),
+        &prescription,
+        key.as_ref(),
+        |record| stored(PrescriptionView::from(record.clone())),
+    )
+    .await?
+    {
+        Done::New(created) => created,
+        Done::Replay { status, body } => return Ok(replay(status, body)),
+    };
+    Ok((StatusCode::CREATED, Json(PrescriptionView::from(created))).into_response())
 }
 
 /// One prescription (the read is audited).
@@ -160,7 +175,9 @@ async fn prescription_list(
     filter: PrescriptionFilter,
     query: &PrescriptionQuery,
 ) -> ApiResult<List<PrescriptionView>> {
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::TEST_DATE)?;
+    let (limit, after) = state
+        .pager("prescriptions", Sort::TEST_DATE)
+        .request(query.limit, query.cursor.as_deref())?;
     let page = storage::prescriptions::list_prescriptions(
         state.db.primary(),
         &filter,
@@ -169,11 +186,9 @@ async fn prescription_list(
         auth.user_id,
     )
     .await?;
-    Ok(List::from_page(
-        page,
-        Sort::TEST_DATE,
-        PrescriptionView::from,
-    ))
+    Ok(state
+        .pager("prescriptions", Sort::TEST_DATE)
+        .list(page, PrescriptionView::from))
 }
 
 /// A patient's or customer's prescriptions, newest test first (each read is audited).

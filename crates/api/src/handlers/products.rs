@@ -11,6 +11,7 @@ use domain::user::Role;
 use domain::validation::optional;
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
+use storage::idempotency::Done;
 use storage::products::{NewProduct, ProductChanges, ProductFilter, ProductRecord, ProductSort};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -18,9 +19,10 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::cached::{field_of, invalidate, read_through_tallied, tally_of, Cached};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{double_option, Body, Path, Query};
+use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
 use crate::listing::cached_product_list;
-use crate::pagination::{page_request, List, Sort};
+use crate::pagination::{check_limit, List, Sort};
 use crate::state::AppState;
 use cache::keys::{self, variant};
 use cache::Stale;
@@ -126,7 +128,9 @@ pub struct ProductQuery {
     category: Option<Uuid>,
     brand: Option<String>,
     status: Option<ProductStatus>,
+    /// Paise, 0 or more.
     min_price: Option<i64>,
+    /// Paise, 0 or more.
     max_price: Option<i64>,
     in_stock: Option<bool>,
     sort: Option<SortParam>,
@@ -176,6 +180,11 @@ pub(crate) async fn product_list(
     category: Option<Uuid>,
 ) -> ApiResult<List<ProductView>> {
     let search = search_of(query.q.as_deref())?;
+    for (name, price) in [("minPrice", query.min_price), ("maxPrice", query.max_price)] {
+        if price.is_some_and(|p| p < 0) {
+            return Err(ApiError::bad_field(name, "must be 0 or more (paise)"));
+        }
+    }
     if let (Some(min), Some(max)) = (query.min_price, query.max_price) {
         if min > max {
             return Err(ApiError::BadRequest(
@@ -184,7 +193,9 @@ pub(crate) async fn product_list(
         }
     }
     let (sort, tag) = sort_of(query.sort, search.is_some());
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), tag)?;
+    let (limit, after) = state
+        .pager("products", tag)
+        .request(query.limit, query.cursor.as_deref())?;
     let filter = ProductFilter {
         search,
         category_id: category.or(query.category),
@@ -197,7 +208,7 @@ pub(crate) async fn product_list(
     let page =
         storage::products::list_products(&state.db.read(), &filter, sort, limit, after.as_ref())
             .await?;
-    Ok(List::from_page(page, tag, ProductView::from))
+    Ok(state.pager("products", tag).list(page, ProductView::from))
 }
 
 /// Lists products with filters, search and sorting. A search is cached under
@@ -292,7 +303,7 @@ async fn bestsellers(
     _auth: Auth,
     Query(query): Query<TopQuery>,
 ) -> ApiResult<Cached<List<ProductView>>> {
-    let (limit, _) = page_request(Some(query.limit.unwrap_or(10)), None, Sort::SALES_DESC)?;
+    let limit = check_limit(Some(query.limit.unwrap_or(10)))?;
     cached_bestsellers(&state, limit).await
 }
 
@@ -335,6 +346,9 @@ fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(Default::default())
 }
 
+/// Free-form attributes (`{"material": "titanium", "lens": {"width": 52}}`), bounded so
+/// that a product stays a small document: at most [`MAX_ATTRIBUTE_DEPTH`] levels of nesting,
+/// strings of at most [`MAX_ATTRIBUTE_STRING`] characters, 16 KiB of JSON in all.
 fn attributes(value: serde_json::Value) -> Result<serde_json::Value, String> {
     if !value.is_object() {
         return Err("must be a JSON object".into());
@@ -342,18 +356,48 @@ fn attributes(value: serde_json::Value) -> Result<serde_json::Value, String> {
     if value.to_string().len() > 16 * 1024 {
         return Err("must be at most 16 KiB of JSON".into());
     }
+    check_attribute(&value, 1)?;
     Ok(value)
+}
+
+const MAX_ATTRIBUTE_DEPTH: usize = 4;
+const MAX_ATTRIBUTE_STRING: usize = 2000;
+
+fn check_attribute(value: &serde_json::Value, depth: usize) -> Result<(), String> {
+    use serde_json::Value;
+    let long = |s: &str| s.chars().count() > MAX_ATTRIBUTE_STRING;
+    match value {
+        Value::Object(_) | Value::Array(_) if depth > MAX_ATTRIBUTE_DEPTH => Err(format!(
+            "must be nested at most {MAX_ATTRIBUTE_DEPTH} levels deep"
+        )),
+        Value::Object(map) => map.iter().try_for_each(|(key, v)| {
+            if key.is_empty() || long(key) || key.contains('\0') {
+                return Err(format!(
+                    "names must be 1 to {MAX_ATTRIBUTE_STRING} characters without NUL"
+                ));
+            }
+            check_attribute(v, depth + 1)
+        }),
+        Value::Array(items) => items.iter().try_for_each(|v| check_attribute(v, depth + 1)),
+        Value::String(s) if long(s) || s.contains('\0') => Err(format!(
+            "values must be at most {MAX_ATTRIBUTE_STRING} characters, without NUL"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Adds a product to the catalogue (admin, manager).
 #[utoipa::path(post, path = "/products", tag = "products", security(("bearer" = [])), request_body = CreateProduct,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = ProductView), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_product(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<CreateProduct>,
-) -> ApiResult<(StatusCode, Json<ProductView>)> {
+    request: IdempotentBody<CreateProduct>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require(EDITORS)?;
     validate! {
         sku = "sku" => Sku::parse(&body.sku),
@@ -375,7 +419,17 @@ async fn create_product(
         status: body.status.unwrap_or(ProductStatus::Active),
         attributes,
     };
-    let created = storage::products::insert_product(state.db.primary(), &product).await?;
+    let created = match storage::products::insert_product(
+        state.db.primary(),
+        &product,
+        key.as_ref(),
+        |record| stored(ProductView::from(record.clone())),
+    )
+    .await?
+    {
+        Done::New(created) => created,
+        Done::Replay { status, body } => return Ok(replay(status, body)),
+    };
     invalidate(
         &state,
         vec![
@@ -385,7 +439,7 @@ async fn create_product(
         ],
     )
     .await;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    Ok((StatusCode::CREATED, Json(ProductView::from(created))).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -405,6 +459,10 @@ pub struct UpdateProduct {
     attributes: Option<serde_json::Value>,
 }
 
+impl Nullable for UpdateProduct {
+    const NULLABLE: &'static [&'static str] = &["cost"];
+}
+
 /// Changes a product (admin, manager).
 #[utoipa::path(patch, path = "/products/{id}", tag = "products", security(("bearer" = [])), request_body = UpdateProduct,
     responses((status = 200, body = ProductView), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -413,7 +471,7 @@ async fn update_product(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Body(body): Body<UpdateProduct>,
+    Patch(body): Patch<UpdateProduct>,
 ) -> ApiResult<Json<ProductView>> {
     auth.require(EDITORS)?;
     validate! {

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::catalog::{StoreCode, StoreStatus};
@@ -9,14 +10,16 @@ use domain::customer::Phone;
 use domain::validation::optional;
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
+use storage::idempotency::Done;
 use storage::stores::{NewStore, StoreChanges, StoreRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiResult, OrNotFound, Problem};
-use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List, PageQuery, Sort};
+use crate::extract::{IdempotentBody, Nullable, Patch, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
+use crate::pagination::{List, PageQuery, Sort};
 use crate::state::AppState;
 use domain::user::Role;
 
@@ -63,9 +66,15 @@ async fn list_stores(
     _auth: Auth,
     Query(query): Query<PageQuery>,
 ) -> ApiResult<Json<List<StoreView>>> {
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::CODE)?;
+    let (limit, after) = state
+        .pager("stores", Sort::CODE)
+        .request(query.limit, query.cursor.as_deref())?;
     let page = storage::stores::list_stores(&state.db.read(), limit, after.as_ref()).await?;
-    Ok(Json(List::from_page(page, Sort::CODE, StoreView::from)))
+    Ok(Json(
+        state
+            .pager("stores", Sort::CODE)
+            .list(page, StoreView::from),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -80,13 +89,16 @@ pub struct CreateStore {
 
 /// Opens a store (admin).
 #[utoipa::path(post, path = "/stores", tag = "stores", security(("bearer" = [])), request_body = CreateStore,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = StoreView), (status = 403, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
 async fn create_store(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<CreateStore>,
-) -> ApiResult<(StatusCode, Json<StoreView>)> {
+    request: IdempotentBody<CreateStore>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require_admin()?;
     validate! {
         code = "code" => StoreCode::parse(&body.code),
@@ -100,8 +112,16 @@ async fn create_store(
         city,
         phone: phone.as_str().to_owned(),
     };
-    let created = storage::stores::insert_store(state.db.primary(), &store).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    let created =
+        match storage::stores::insert_store(state.db.primary(), &store, key.as_ref(), |record| {
+            stored(StoreView::from(record.clone()))
+        })
+        .await?
+        {
+            Done::New(created) => created,
+            Done::Replay { status, body } => return Ok(replay(status, body)),
+        };
+    Ok((StatusCode::CREATED, Json(StoreView::from(created))).into_response())
 }
 
 /// One store.
@@ -128,6 +148,10 @@ pub struct UpdateStore {
     status: Option<StoreStatus>,
 }
 
+impl Nullable for UpdateStore {
+    const NULLABLE: &'static [&'static str] = &[];
+}
+
 /// Changes a store: admins any store, managers their own (but not its status).
 #[utoipa::path(patch, path = "/stores/{id}", tag = "stores", security(("bearer" = [])), request_body = UpdateStore,
     responses((status = 200, body = StoreView), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -136,7 +160,7 @@ async fn update_store(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Body(body): Body<UpdateStore>,
+    Patch(body): Patch<UpdateStore>,
 ) -> ApiResult<Json<StoreView>> {
     auth.require(&[Role::Manager])?;
     auth.require_store(id)?;

@@ -2,11 +2,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::user::{Email, Password, Role, UserStatus, Username};
 use domain::{validate, ValidationErrors};
 use serde::{Deserialize, Serialize};
+use storage::idempotency::Done;
 use storage::users::{UserChanges, UserFilter, UserRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -14,8 +16,9 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::cached::invalidate;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List, Sort};
+use crate::extract::{IdempotentBody, Nullable, Patch, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
+use crate::pagination::{List, Sort};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -98,18 +101,21 @@ async fn check_stores_exist(state: &AppState, store_ids: &[Uuid]) -> ApiResult<(
 
 /// Creates a staff account.
 #[utoipa::path(post, path = "/users", tag = "users", security(("bearer" = [])), request_body = CreateUser,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = UserView), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_user(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<CreateUser>,
-) -> ApiResult<(StatusCode, Json<UserView>)> {
+    request: IdempotentBody<CreateUser>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require_admin()?;
     validate! {
         email = "email" => Email::parse(&body.email),
         username = "username" => Username::parse(&body.username),
-        password = "password" => Password::parse(&body.password),
+        password = "password" => Password::parse_for(&body.password, &[&body.username, &body.email]),
     }
     check_roles(&body.roles, &body.store_ids)?;
     check_stores_exist(&state, &body.store_ids).await?;
@@ -122,9 +128,17 @@ async fn create_user(
         store_ids: dedup(body.store_ids),
         status: body.status.unwrap_or(UserStatus::Active),
     };
-    let created = storage::users::insert_user(state.db.primary(), &user).await?;
+    let created =
+        match storage::users::insert_user(state.db.primary(), &user, key.as_ref(), |record| {
+            stored(UserView::from(record.clone()))
+        })
+        .await?
+        {
+            Done::New(created) => created,
+            Done::Replay { status, body } => return Ok(replay(status, body)),
+        };
     tracing::info!(user_id = %created.id, by = %auth.user_id, "user created");
-    Ok((StatusCode::CREATED, Json(created.into())))
+    Ok((StatusCode::CREATED, Json(UserView::from(created))).into_response())
 }
 
 fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
@@ -157,7 +171,9 @@ async fn list_users(
     Query(query): Query<UserQuery>,
 ) -> ApiResult<Json<List<UserView>>> {
     auth.require_admin()?;
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::CREATED)?;
+    let (limit, after) = state
+        .pager("users", Sort::CREATED)
+        .request(query.limit, query.cursor.as_deref())?;
     let filter = UserFilter {
         status: query.status,
         role: query.role,
@@ -165,7 +181,11 @@ async fn list_users(
         after,
     };
     let page = storage::users::list_users(&state.db.read(), &filter).await?;
-    Ok(Json(List::from_page(page, Sort::CREATED, UserView::from)))
+    Ok(Json(
+        state
+            .pager("users", Sort::CREATED)
+            .list(page, UserView::from),
+    ))
 }
 
 /// One staff account.
@@ -194,6 +214,10 @@ pub struct UpdateUser {
     password: Option<String>,
 }
 
+impl Nullable for UpdateUser {
+    const NULLABLE: &'static [&'static str] = &[];
+}
+
 /// Changes a staff account's status, roles, stores or password.
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", security(("bearer" = [])), request_body = UpdateUser,
     responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -202,14 +226,17 @@ async fn update_user(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Body(body): Body<UpdateUser>,
+    Patch(body): Patch<UpdateUser>,
 ) -> ApiResult<Json<UserView>> {
     auth.require_admin()?;
-    let password = domain::validation::optional(body.password.as_deref(), Password::parse)
-        .map_err(|m| ValidationErrors::single("password", m))?;
     let current = storage::users::user_by_id(state.db.primary(), id)
         .await
         .or_not_found("user")?;
+    let context = [current.username.as_str(), current.email.as_str()];
+    let password = domain::validation::optional(body.password.as_deref(), |p| {
+        Password::parse_for(p, &context)
+    })
+    .map_err(|m| ValidationErrors::single("password", m))?;
     let roles = body.roles.map(dedup);
     if id == auth.user_id
         && (body.status == Some(UserStatus::Suspended)

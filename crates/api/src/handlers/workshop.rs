@@ -3,12 +3,14 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::user::Role;
 use domain::workshop::{JobPriority, JobStatus};
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
+use storage::idempotency::Done;
 use storage::workshop::{JobChange, JobFilter, JobRecord, NewJob};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -17,8 +19,9 @@ use super::orders::visible_order;
 use crate::auth::Auth;
 use crate::cached::invalidate;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{Body, Path, Query};
-use crate::pagination::{page_request, List, Sort};
+use crate::extract::{Body, IdempotentBody, Path, Query};
+use crate::idempotent::{key_of, replay, stored};
+use crate::pagination::{List, Sort};
 use crate::state::AppState;
 use cache::keys;
 
@@ -104,9 +107,13 @@ impl From<JobRecord> for JobView {
 
 async fn with_history(state: &AppState, job: JobRecord) -> ApiResult<JobView> {
     let history = storage::workshop::job_history(state.db.primary(), job.id).await?;
+    Ok(job_view(job, history))
+}
+
+fn job_view(job: JobRecord, history: Vec<JobChange>) -> JobView {
     let mut view = JobView::from(job);
     view.history = Some(history.into_iter().map(JobChangeView::from).collect());
-    Ok(view)
+    view
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -121,12 +128,15 @@ pub struct CreateJob {
 
 /// Queues a fitting job for an order, in the order's store.
 #[utoipa::path(post, path = "/workshop/jobs", tag = "workshop", security(("bearer" = [])), request_body = CreateJob,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = JobView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn create_job(
     State(state): State<AppState>,
     auth: Auth,
-    Body(body): Body<CreateJob>,
-) -> ApiResult<(StatusCode, Json<JobView>)> {
+    request: IdempotentBody<CreateJob>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require(CREATORS)?;
     validate! {
         instructions = "instructions" => text::description(&body.instructions),
@@ -144,16 +154,25 @@ async fn create_job(
         instructions,
         created_by: auth.user_id,
     };
-    let created = storage::workshop::insert_job(state.db.primary(), &job, store_id).await?;
+    let created = match storage::workshop::insert_job(
+        state.db.primary(),
+        &job,
+        store_id,
+        key.as_ref(),
+        |(job, history)| stored(job_view(job.clone(), history.clone())),
+    )
+    .await?
+    {
+        Done::New(created) => created,
+        Done::Replay { status, body } => return Ok(replay(status, body)),
+    };
     invalidate(
         &state,
         vec![keys::dashboard(Some(store_id)), keys::dashboard(None)],
     )
     .await;
-    Ok((
-        StatusCode::CREATED,
-        Json(with_history(&state, created).await?),
-    ))
+    let (job, history) = created;
+    Ok((StatusCode::CREATED, Json(job_view(job, history))).into_response())
 }
 
 fn visible(auth: &Auth, job: JobRecord) -> ApiResult<JobRecord> {
@@ -230,7 +249,9 @@ async fn list_jobs(
     Query(query): Query<JobQuery>,
 ) -> ApiResult<Json<List<JobView>>> {
     auth.require(READERS)?;
-    let (limit, after) = page_request(query.limit, query.cursor.as_deref(), Sort::QUEUE)?;
+    let (limit, after) = state
+        .pager("jobs", Sort::QUEUE)
+        .request(query.limit, query.cursor.as_deref())?;
     let filter = JobFilter {
         status: query.status,
         priority: query.priority,
@@ -238,7 +259,9 @@ async fn list_jobs(
     };
     let page =
         storage::workshop::list_jobs(&state.db.read(), &filter, limit, after.as_ref()).await?;
-    Ok(Json(List::from_page(page, Sort::QUEUE, JobView::from)))
+    Ok(Json(
+        state.pager("jobs", Sort::QUEUE).list(page, JobView::from),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
