@@ -546,7 +546,7 @@ _ims_monitor_targets() {
             *) health=pending ;;
         esac
         echo "$job $instance $health"
-    done < <(sed 's/{"discoveredLabels"/\n/g' <<<"$targets" |
+    done < <(printf '%s\n' "${targets//'{"discoveredLabels"'/$'\n'}" |
         sed -nE 's/.*"labels":\{"instance":"([^"]*)","job":"([^"]*)".*"health":"([a-z]*)".*/\2 \1 \3/p' | sort)
 }
 
