@@ -363,6 +363,38 @@ async fn read_figures(
         .expect("infallible load")
 }
 
+/// A read of `field` of `key` whose load finds the figures `tally(1, 10, 0)` and then waits
+/// to answer until the returned sender fires (or is dropped): a reader that loaded before a
+/// stock change and tries to cache its old figures after it. Returns once the load began.
+async fn slow_tallied_read(
+    cache: &Cache,
+    key: &cache::Key,
+    field: &'static str,
+    of: TallyOf,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<((i64, i64), Outcome), ()>>,
+) {
+    let (read_done_tx, read_done_rx) = tokio::sync::oneshot::channel::<()>();
+    let (write_done_tx, write_done_rx) = tokio::sync::oneshot::channel::<()>();
+    let (cache, key) = (cache.clone(), key.clone());
+    let slow = tokio::spawn(async move {
+        cache
+            .get_or_load_tallied(
+                (&key, field, of),
+                || async move {
+                    let _ = read_done_tx.send(());
+                    let _ = write_done_rx.await;
+                    Ok::<_, ()>(((10_i64, 0_i64), tally(1, 10, 0)))
+                },
+                |value: &mut (i64, i64), tally| *value = (tally.quantity, tally.sold),
+            )
+            .await
+    });
+    read_done_rx.await.expect("the reader loads");
+    (write_done_tx, slow)
+}
+
 fn tally(seq: i64, quantity: i64, sold: i64) -> Tally {
     Tally {
         seq,
@@ -452,25 +484,7 @@ async fn a_variant_s_figures_move_forward_alone() {
 
     // The race of a reader that loaded before a change, on a row not cached yet.
     let c = "item:c";
-    let (read_done_tx, read_done_rx) = tokio::sync::oneshot::channel::<()>();
-    let (write_done_tx, write_done_rx) = tokio::sync::oneshot::channel::<()>();
-    let slow = {
-        let (cache, key) = (cache.clone(), key.clone());
-        tokio::spawn(async move {
-            cache
-                .get_or_load_tallied(
-                    (&key, c, TallyOf::Variant),
-                    || async move {
-                        let _ = read_done_tx.send(());
-                        let _ = write_done_rx.await;
-                        Ok::<_, ()>(((10_i64, 0_i64), tally(1, 10, 0)))
-                    },
-                    |value: &mut (i64, i64), tally| *value = (tally.quantity, tally.sold),
-                )
-                .await
-        })
-    };
-    read_done_rx.await.expect("the reader loads");
+    let (write_done_tx, slow) = slow_tallied_read(&cache, &key, c, TallyOf::Variant).await;
     cache.invalidate(&[moved(c, tally(2, 9, 0))]).await;
     let _ = write_done_tx.send(());
     slow.await.expect("reader").expect("load");
@@ -506,25 +520,7 @@ async fn a_variant_s_figures_move_forward_alone() {
 async fn a_slow_reader_cannot_cache_figures_older_than_a_stock_change() {
     let cache = cache();
     let key = keys::product(Uuid::new_v4());
-    let (read_done_tx, read_done_rx) = tokio::sync::oneshot::channel::<()>();
-    let (write_done_tx, write_done_rx) = tokio::sync::oneshot::channel::<()>();
-    let slow = {
-        let (cache, key) = (cache.clone(), key.clone());
-        tokio::spawn(async move {
-            cache
-                .get_or_load_tallied(
-                    (&key, "", TallyOf::Key),
-                    || async move {
-                        let _ = read_done_tx.send(());
-                        let _ = write_done_rx.await;
-                        Ok::<_, ()>(((10_i64, 0_i64), tally(1, 10, 0)))
-                    },
-                    |value: &mut (i64, i64), tally| *value = (tally.quantity, tally.sold),
-                )
-                .await
-        })
-    };
-    read_done_rx.await.expect("the reader loads");
+    let (write_done_tx, slow) = slow_tallied_read(&cache, &key, "", TallyOf::Key).await;
     cache
         .invalidate(&[Stale::Tally {
             key: key.clone(),
