@@ -151,6 +151,16 @@ impl Db {
         &self.primary
     }
 
+    /// [`Db::primary`] when a read must see every committed write (`fresh`), else
+    /// [`Db::read`].
+    pub fn read_fresh(&self, fresh: bool) -> PgPool {
+        if fresh {
+            self.primary.clone()
+        } else {
+            self.read()
+        }
+    }
+
     /// Whether reads go to a pool of their own (`IMS_DATABASE_READ_URL`).
     pub fn has_separate_read_pool(&self) -> bool {
         self.separate_read

@@ -229,12 +229,7 @@ pub(crate) async fn visible_order(
     id: Uuid,
     fresh: bool,
 ) -> ApiResult<OrderRecord> {
-    let pool = if fresh {
-        state.db.primary()
-    } else {
-        &state.db.read()
-    };
-    let order = storage::orders::order_by_id(pool, id)
+    let order = storage::orders::order_by_id(&state.db.read_fresh(fresh), id)
         .await
         .or_not_found("order")?;
     if auth.require_store(order.store_id).is_err() {
@@ -349,12 +344,9 @@ async fn order_list(
         from: query.from,
         to: query.to,
     };
-    let pool = if fresh {
-        state.db.primary().clone()
-    } else {
-        state.db.read()
-    };
-    let page = storage::orders::list_orders(&pool, &filter, limit, after.as_ref()).await?;
+    let page =
+        storage::orders::list_orders(&state.db.read_fresh(fresh), &filter, limit, after.as_ref())
+            .await?;
     Ok(state
         .pager("orders", Sort::CREATED)
         .list(page, OrderView::from))
@@ -411,12 +403,7 @@ async fn customer_orders(
     query: OrderQuery,
     fresh: bool,
 ) -> ApiResult<List<OrderView>> {
-    let pool = if fresh {
-        state.db.primary().clone()
-    } else {
-        state.db.read()
-    };
-    storage::customers::customer_by_id(&pool, id)
+    storage::customers::customer_by_id(&state.db.read_fresh(fresh), id)
         .await
         .or_not_found("customer")?;
     order_list(state, auth, query, Some(id), fresh).await
