@@ -108,6 +108,11 @@ impl Limiter {
         }
     }
 
+    /// Remembers that `client` was just refused (see [`Limiter::may_speculate`]).
+    fn refused(&self, client: String) {
+        self.inner.refused.insert(client, ());
+    }
+
     /// Whether `client`'s request may run beside its step of the limit (see the module's
     /// note): a read of a client not refused lately.
     fn may_speculate(&self, policy: Policy, method: &Method, client: &str) -> bool {
@@ -221,7 +226,7 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
     let mut response = if let (true, Some(response)) = (decision.allowed, answered) {
         response
     } else {
-        state.limiter.inner.refused.insert(client, ());
+        state.limiter.refused(client);
         metrics::counter!("ims_rate_limited_total", "policy" => policy.name()).increment(1);
         ApiError::TooManyRequests {
             retry_after_secs: ceil_secs(decision.retry_after).max(1),
