@@ -16,6 +16,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::ApiResult;
+use crate::handlers::dashboard;
 use crate::state::AppState;
 
 /// A JSON answer and how the cache served it.
@@ -102,7 +103,8 @@ pub enum Sales {
 /// bodies stay cached); the list variants that filter by stock or sort by sales (lists hold
 /// ids, so no other variant changes); the bestsellers after a sale; the figures of the
 /// stores' rows of these products (moved forward the same way) and the stores' stock lists
-/// (not their other rows); the dashboards (low-stock counts).
+/// (not their other rows); the stores' dashboards (low-stock counts, sales), moved forward
+/// to their new figures.
 pub async fn stock_keys(
     state: &AppState,
     products: &[Uuid],
@@ -157,9 +159,8 @@ pub async fn stock_keys(
             keys::store_inventory(*store),
             &[keys::variant::STOCK_LIST],
         ));
-        out.push(keys::dashboard(Some(*store)).into());
     }
-    out.push(keys::dashboard(None).into());
+    out.extend(dashboard::fresh_figures(state, stores).await);
     Ok(out)
 }
 
@@ -185,12 +186,18 @@ pub fn row_tally(stock_seq: i64, quantity: i32, updated_at: DateTime<Utc>) -> Ta
     }
 }
 
-/// What a change of an order (placement, status, payment) makes stale.
-pub fn order_keys(order_id: Uuid, customer_id: Uuid, store_id: Uuid) -> Vec<Stale> {
+/// What a change of an order (placement, status, payment) makes stale besides its store's
+/// figures ([`stock_keys`] or [`dashboard_keys`]): the order and the customer's recent
+/// orders.
+pub fn order_keys(order_id: Uuid, customer_id: Uuid) -> Vec<Stale> {
     vec![
         keys::order(order_id).into(),
         keys::customer_recent_orders(customer_id).into(),
-        keys::dashboard(Some(store_id)).into(),
-        keys::dashboard(None).into(),
     ]
+}
+
+/// What a change of the dashboards' figures in `stores` (an order, a workshop job) makes
+/// stale: see [`dashboard::fresh_figures`].
+pub async fn dashboard_keys(state: &AppState, stores: &[Uuid]) -> Vec<Stale> {
+    dashboard::fresh_figures(state, stores).await
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use uuid::Uuid;
 
 /// What a key caches, for the hit and miss counters.
@@ -179,13 +180,37 @@ pub enum Stale {
         variant: Option<String>,
         tally: Tally,
     },
+    /// A value with a version put in place of `field`'s unless a newer version of the key is
+    /// cached (see [`crate::Cache::get_or_load_versioned`]): a writer that read the new
+    /// value after its commit leaves it cached instead of forgetting it. `value` is the
+    /// cached form (JSON).
+    Newer {
+        key: Key,
+        field: String,
+        seq: i64,
+        value: Bytes,
+    },
 }
 
 impl Stale {
     pub fn key(&self) -> &Key {
         match self {
-            Stale::Key(key) | Stale::Variants { key, .. } | Stale::Tally { key, .. } => key,
+            Stale::Key(key)
+            | Stale::Variants { key, .. }
+            | Stale::Tally { key, .. }
+            | Stale::Newer { key, .. } => key,
         }
+    }
+
+    /// `value`, of version `seq`, for `key`'s `field` (see [`Stale::Newer`]); `None` if it
+    /// cannot be encoded.
+    pub fn newer<T: serde::Serialize>(key: Key, field: &str, seq: i64, value: &T) -> Option<Self> {
+        Some(Stale::Newer {
+            key,
+            field: field.to_owned(),
+            seq,
+            value: Bytes::from(serde_json::to_vec(value).ok()?),
+        })
     }
 
     /// The variants of `key` that start with one of `prefixes`.

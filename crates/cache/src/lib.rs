@@ -90,6 +90,10 @@ pub struct Cache {
     local: Arc<local::Local>,
 }
 
+/// What a load answers: the value, its stock figures ([`Tally`]) when it has them, and its
+/// version (see [`Cache::get_or_load_versioned`]) when it has one.
+type Loaded<T> = (T, Option<Tally>, Option<i64>);
+
 /// What a read found before it joined the misses' single flight.
 #[derive(Clone, Copy)]
 struct FirstLook {
@@ -195,10 +199,30 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let untallied = || async { load().await.map(|value| (value, None)) };
+        let untallied = || async { load().await.map(|value| (value, None, None)) };
         let (value, _, outcome) = self
             .read_through(key, field, untallied, None, count)
             .await?;
+        Ok((value, outcome))
+    }
+
+    /// [`Cache::get_or_load`] for a value with a version (`load` answers it beside the
+    /// value): a higher version is newer, an equal one the same value. The write-back lands
+    /// only if no newer version of the key was cached meanwhile, and writers put their newer
+    /// values in place with [`Stale::Newer`] instead of forgetting the key.
+    pub async fn get_or_load_versioned<T, E, F, Fut>(
+        &self,
+        key: &Key,
+        field: &str,
+        load: F,
+    ) -> Result<(T, Outcome), E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(T, i64), E>>,
+    {
+        let versioned = || async { load().await.map(|(value, seq)| (value, None, Some(seq))) };
+        let (value, _, outcome) = self.read_through(key, field, versioned, None, true).await?;
         Ok((value, outcome))
     }
 
@@ -217,7 +241,11 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(T, Tally), E>>,
     {
-        let tallied = || async { load().await.map(|(value, tally)| (value, Some(tally))) };
+        let tallied = || async {
+            load()
+                .await
+                .map(|(value, tally)| (value, Some(tally), None))
+        };
         let (mut value, tally, outcome) = self
             .read_through(key, field, tallied, Some(of), true)
             .await?;
@@ -238,7 +266,7 @@ impl Cache {
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(T, Option<Tally>), E>>,
+        Fut: Future<Output = Result<Loaded<T>, E>>,
     {
         // The memory layer holds no tallied types (`CacheType::local_ttl`).
         if let Some(bytes) = self.local.get(key, field) {
@@ -343,7 +371,7 @@ impl Cache {
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(T, Option<Tally>), E>>,
+        Fut: Future<Output = Result<Loaded<T>, E>>,
     {
         let version = if redis_up {
             match self.store.read(key, field, tally_of).await {
@@ -374,14 +402,18 @@ impl Cache {
         if count {
             self.stats.record(key.kind, outcome);
         }
-        let (value, tally) = match load().await {
+        let (value, tally, seq) = match load().await {
             Ok(loaded) => loaded,
             Err(e) => return (Err(e), None),
         };
         let bytes = serde_json::to_vec(&value).ok().map(Bytes::from);
         if let (Some(bytes), Some(version)) = (&bytes, version) {
             let tally = tally.zip(tally_of);
-            match self.store.write(key, field, bytes, version, tally).await {
+            match self
+                .store
+                .write(key, field, bytes, version, tally, seq)
+                .await
+            {
                 Ok(()) => self.local.put(key, field, bytes, epoch),
                 Err(e) => self.note_failure(&e),
             }
@@ -510,7 +542,7 @@ impl Cache {
             if let (Some(version), Ok(bytes)) = (versions[i].take(), serde_json::to_vec(&value)) {
                 writes.push(async move {
                     self.store
-                        .write(&keys[i], field, &bytes, version, tally.zip(tally_of))
+                        .write(&keys[i], field, &bytes, version, tally.zip(tally_of), None)
                         .await
                 });
             }

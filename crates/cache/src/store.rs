@@ -36,17 +36,23 @@ use crate::{CacheConfig, Error};
 /// How long a version outlives its key: longer than any database read can take.
 const VERSION_TTL_MS: u64 = 3_600_000;
 
-/// HSET the value only if the versions (KEYS[2..], see [`version_names`]) are still the
-/// ones the reader saw (ARGV[1], as [`joined`] joins them); with a tally (ARGV[5],
-/// [`Tally::encode`], or empty), keep it too in its field (ARGV[7]) unless that holds a
-/// newer one. A field of a group (ARGV[6], empty: none) is also listed in the group's index
-/// (see the module's note), which lives as long as the hash.
+/// HSET the value only if the versions (KEYS[3..], see [`version_names`]) are still the
+/// ones the reader saw (ARGV[1], as [`joined`] joins them) and, for a versioned value
+/// (ARGV[8], empty: not one), no newer one was cached (KEYS[2], see [`seq_name`], which then
+/// takes this one's for ARGV[9] ms); with a tally (ARGV[5], [`Tally::encode`], or empty),
+/// keep it too in its field (ARGV[7]) unless that holds a newer one. A field of a group
+/// (ARGV[6], empty: none) is also listed in the group's index (see the module's note),
+/// which lives as long as the hash.
 const WRITE: &str = r"
 local names = {}
-for i = 2, #KEYS do names[#names + 1] = KEYS[i] end
+for i = 3, #KEYS do names[#names + 1] = KEYS[i] end
 local seen = {}
 for i, v in ipairs(redis.call('MGET', unpack(names))) do seen[i] = v or '0' end
 if table.concat(seen, '|') ~= ARGV[1] then return 0 end
+if ARGV[8] ~= '' then
+  if tonumber(ARGV[8]) < tonumber(redis.call('GET', KEYS[2]) or '-1') then return 0 end
+  redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[9])
+end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 if ARGV[5] ~= '' then
   local cur = redis.call('HGET', KEYS[1], ARGV[7])
@@ -68,7 +74,9 @@ return 1
 /// channel that tells the other instances which keys to forget from their memory (`local`)
 /// and ARGV[3] that message (empty: none); then per key a field count (-1: the whole key;
 /// -2: a new tally, kept if newer than the one cached, in the next argument, then the
-/// variant it belongs to, empty for the key's own), the fields (each with its tally), a
+/// variant it belongs to, empty for the key's own; -3: a versioned value put in place unless
+/// a newer one is cached, then its field, version, value and TTL in ms, see
+/// [`Stale::Newer`]), the fields (each with its tally), a
 /// prefix count and the prefixes (every field starting with one goes). A group's fields are
 /// found through its index, not by reading every field of the key; a prefix that is not a
 /// group (text ending at its only `:`) scans the fields and bumps the key's own version, to
@@ -87,6 +95,15 @@ for i = 1, #KEYS, 2 do
   if n == -1 then
     bump(v)
     redis.call('UNLINK', KEYS[i])
+  elseif n == -3 then
+    local field, seq, value, value_ttl = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+    a = a + 4
+    local name = v .. '#seq'
+    if tonumber(seq) >= tonumber(redis.call('GET', name) or '-1') then
+      redis.call('SET', name, seq, 'PX', ttl)
+      redis.call('HSET', KEYS[i], field, value)
+      if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], value_ttl) end
+    end
   elseif n == -2 then
     local new = ARGV[a]; a = a + 1
     local variant = ARGV[a]; a = a + 1
@@ -148,6 +165,20 @@ fn version_names(version: &str, field: &str) -> Vec<String> {
         names.push(format!("{version}#f:{field}"));
     }
     names
+}
+
+/// Where the newest version of a versioned key's values is kept ([`Stale::Newer`]): beside
+/// its version counters, which outlive the key and survive a purge (`#v#` in the name).
+fn seq_name(version: &str) -> String {
+    format!("{version}#seq")
+}
+
+/// A TTL in the key's range, drawn at random so that keys written together do not expire
+/// together.
+fn ttl_ms(key: &Key) -> u64 {
+    let (min, max) = key.kind.ttl_range();
+    let ms = rand::thread_rng().gen_range(min.as_millis()..=max.as_millis());
+    u64::try_from(ms).unwrap_or(300_000)
 }
 
 /// The group of a field: its text up to and including its first `:`, if it has one.
@@ -378,22 +409,25 @@ impl Store {
         value: &[u8],
         version: String,
         tally: Option<(Tally, TallyOf)>,
+        seq: Option<i64>,
     ) -> Result<(), Error> {
         let (mut conn, generation) = self.connection().await?;
-        let (min, max) = key.kind.ttl_range();
-        let ttl_ms = rand::thread_rng().gen_range(min.as_millis()..=max.as_millis());
+        let version_name = self.version_name(key);
         self.guard(generation, async {
             let _: i64 = self
                 .write_script
                 .key(self.name(key))
-                .key(version_names(&self.version_name(key), field))
+                .key(seq_name(&version_name))
+                .key(version_names(&version_name, field))
                 .arg(version)
                 .arg(field)
                 .arg(value)
-                .arg(u64::try_from(ttl_ms).unwrap_or(300_000))
+                .arg(ttl_ms(key))
                 .arg(tally.map(|(t, _)| t.encode()).unwrap_or_default())
                 .arg(group_of(field).unwrap_or_default())
                 .arg(tally.map(|(_, of)| of.field(field)).unwrap_or_default())
+                .arg(seq.map(|s| s.to_string()).unwrap_or_default())
+                .arg(VERSION_TTL_MS)
                 .invoke_async(&mut conn)
                 .await?;
             Ok(())
@@ -487,6 +521,19 @@ impl Store {
                         .arg(-2)
                         .arg(tally.encode())
                         .arg(variant.as_deref().unwrap_or_default());
+                }
+                Stale::Newer {
+                    key,
+                    field,
+                    seq,
+                    value,
+                } => {
+                    invocation
+                        .arg(-3)
+                        .arg(field)
+                        .arg(*seq)
+                        .arg(value.as_ref())
+                        .arg(ttl_ms(key));
                 }
             }
         }

@@ -589,3 +589,71 @@ async fn an_invalidation_reaches_the_other_instance_s_memory() {
     );
     assert_eq!(read(&one, &key, "v3").await.0, "v2");
 }
+
+async fn read_versioned(
+    cache: &Cache,
+    key: &cache::Key,
+    value: &str,
+    seq: i64,
+) -> (String, Outcome) {
+    let value = value.to_owned();
+    cache
+        .get_or_load_versioned(key, "today", || async move { Ok::<_, ()>((value, seq)) })
+        .await
+        .expect("infallible load")
+}
+
+/// A versioned value (a store's dashboard) is put in place by writers and kept only while
+/// nothing newer was cached: neither a writer nor a reader that read older figures, from a
+/// lagging standby or before a later write committed, can put them back, even after the
+/// value itself expired or was forgotten.
+#[tokio::test]
+async fn versioned_values_only_move_forward() {
+    let cache = cache();
+    let key = keys::dashboard(Some(Uuid::new_v4()));
+    let newer = |value: &str, seq: i64| {
+        Stale::newer(key.clone(), "today", seq, &value.to_owned()).expect("encodable")
+    };
+    assert_eq!(
+        read_versioned(&cache, &key, "v5", 5).await,
+        ("v5".into(), Outcome::Miss)
+    );
+    cache.invalidate(&[newer("v7", 7)]).await;
+    assert_eq!(
+        read_versioned(&cache, &key, "-", 0).await,
+        ("v7".into(), Outcome::Hit)
+    );
+    // A writer whose figures are older than the cached ones: refused.
+    cache.invalidate(&[newer("v6", 6)]).await;
+    assert_eq!(
+        read_versioned(&cache, &key, "-", 0).await,
+        ("v7".into(), Outcome::Hit)
+    );
+    // The same version again (two writers who read after both commits): the same figures.
+    cache.invalidate(&[newer("v7", 7)]).await;
+    assert_eq!(
+        read_versioned(&cache, &key, "-", 0).await,
+        ("v7".into(), Outcome::Hit)
+    );
+
+    // Forgotten (as its TTL would): a reader with older figures answers them, uncached...
+    cache.invalidate(std::slice::from_ref(&key)).await;
+    assert_eq!(
+        read_versioned(&cache, &key, "v6", 6).await,
+        ("v6".into(), Outcome::Miss)
+    );
+    assert_eq!(
+        read_versioned(&cache, &key, "v7", 7).await,
+        ("v7".into(), Outcome::Miss)
+    );
+    // ...and one with the newest caches them.
+    assert_eq!(
+        read_versioned(&cache, &key, "-", 0).await,
+        ("v7".into(), Outcome::Hit)
+    );
+    cache.invalidate(&[newer("v8", 8)]).await;
+    assert_eq!(
+        read_versioned(&cache, &key, "-", 0).await,
+        ("v8".into(), Outcome::Hit)
+    );
+}

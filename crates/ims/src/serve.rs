@@ -63,7 +63,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         state.db.close().await;
         state = app_state_with(&config, settings)?;
     }
-    let upkeep = tokio::spawn(upkeep(state.db.clone()));
+    let upkeep = tokio::spawn(upkeep(state.db.clone(), state.settings.business_offset));
     let metrics = api::metrics::spawn_refresh(state.clone(), Duration::from_secs(15));
     // Warm in the background: requests are served (as misses) while it runs.
     let warming = state.clone();
@@ -102,36 +102,55 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Hourly: keep next months' order partitions ahead of time, purge long-expired sessions,
-/// idempotency keys past their 24 hours and sales figures older than the dashboard's window.
-async fn upkeep(db: storage::Db) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
-    loop {
+/// Every minute: keep the top products' running totals on the business day's 30-day
+/// window and fold the dashboards' change rows. Hourly: keep next months' order partitions
+/// ahead of time, purge long-expired sessions, idempotency keys past their 24 hours and
+/// sales figures older than the dashboard's window.
+async fn upkeep(db: storage::Db, business_offset: chrono::FixedOffset) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    for minute in 0u64.. {
         tick.tick().await;
-        if let Err(e) = db.ensure_order_partitions(3).await {
-            tracing::warn!(error = %e, "could not ensure order partitions");
+        let (_, day_start) = domain::dates::business_day(business_offset, chrono::Utc::now());
+        match storage::dashboard::set_product_sales_window(db.primary(), day_start).await {
+            Ok(true) => {
+                tracing::info!(%day_start, "top products' window moved to the business day")
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not move the top products' window"),
         }
-        match storage::sessions::purge_expired_sessions(db.primary()).await {
-            Ok(purged) if purged > 0 => tracing::info!(purged, "expired sessions purged"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
+        if let Err(e) = storage::dashboard::compact_dashboard_changes(db.primary()).await {
+            tracing::warn!(error = %e, "could not fold the dashboards' change rows");
         }
-        match storage::idempotency::purge_expired_keys(db.primary()).await {
-            Ok(purged) if purged > 0 => tracing::info!(purged, "expired idempotency keys purged"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        if minute % 60 == 0 {
+            hourly_upkeep(&db).await;
         }
-        match storage::dashboard::purge_product_sales(db.primary()).await {
-            Ok(purged) if purged > 0 => tracing::info!(purged, "old sales figures purged"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not purge old sales figures"),
-        }
-        if let Err(e) = storage::dashboard::compact_inventory_status_counts(db.primary()).await {
-            tracing::warn!(error = %e, "could not fold the low-stock counts");
-        }
-        if let Err(e) = storage::dashboard::compact_order_status_counts(db.primary()).await {
-            tracing::warn!(error = %e, "could not fold the open orders' counts");
-        }
+    }
+}
+
+async fn hourly_upkeep(db: &storage::Db) {
+    if let Err(e) = db.ensure_order_partitions(3).await {
+        tracing::warn!(error = %e, "could not ensure order partitions");
+    }
+    match storage::sessions::purge_expired_sessions(db.primary()).await {
+        Ok(purged) if purged > 0 => tracing::info!(purged, "expired sessions purged"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
+    }
+    match storage::idempotency::purge_expired_keys(db.primary()).await {
+        Ok(purged) if purged > 0 => tracing::info!(purged, "expired idempotency keys purged"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+    }
+    match storage::dashboard::purge_product_sales(db.primary()).await {
+        Ok(purged) if purged > 0 => tracing::info!(purged, "old sales figures purged"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not purge old sales figures"),
+    }
+    if let Err(e) = storage::dashboard::compact_inventory_status_counts(db.primary()).await {
+        tracing::warn!(error = %e, "could not fold the low-stock counts");
+    }
+    if let Err(e) = storage::dashboard::compact_order_status_counts(db.primary()).await {
+        tracing::warn!(error = %e, "could not fold the open orders' counts");
     }
 }
 

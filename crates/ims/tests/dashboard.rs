@@ -371,3 +371,181 @@ async fn open_order_counts_match_the_orders_before_and_after_folding() {
         .expect("rows");
     assert_eq!(left, expected.len() as i64, "one row per store and status");
 }
+
+/// (productId, unitsSold, revenue) of a storage-level top list.
+fn top_of(stats: &storage::dashboard::DashboardStats) -> Vec<(Uuid, i64, i64)> {
+    stats
+        .top_products
+        .iter()
+        .map(|t| (t.product_id, t.units_sold, t.revenue))
+        .collect()
+}
+
+/// One store's top products and the chain's, from the running totals and (with the window
+/// unset, as before the first upkeep) from the quarter hours: they must agree.
+async fn tops_both_ways(
+    app: &TestApp,
+    store: Uuid,
+    day_start: chrono::DateTime<chrono::Utc>,
+) -> (Vec<(Uuid, i64, i64)>, Vec<(Uuid, i64, i64)>) {
+    let pool = app.db.primary();
+    let window: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT start FROM product_sales_window")
+            .fetch_one(pool)
+            .await
+            .expect("window");
+    assert_eq!(
+        window,
+        Some(day_start - chrono::Duration::days(30)),
+        "the totals are kept for this day"
+    );
+    let kept = storage::dashboard::store_figures(pool, store, day_start)
+        .await
+        .expect("figures");
+    let kept_chain = storage::dashboard::dashboard_stats(pool, None, day_start)
+        .await
+        .expect("chain");
+    sqlx::query("UPDATE product_sales_window SET start = NULL")
+        .execute(pool)
+        .await
+        .expect("unset");
+    let summed = storage::dashboard::store_figures(pool, store, day_start)
+        .await
+        .expect("figures");
+    let summed_chain = storage::dashboard::dashboard_stats(pool, None, day_start)
+        .await
+        .expect("chain");
+    sqlx::query("UPDATE product_sales_window SET start = $1")
+        .bind(window)
+        .execute(pool)
+        .await
+        .expect("reset");
+    assert_eq!(kept.seq, summed.seq);
+    assert_eq!(top_of(&kept.stats), top_of(&summed.stats), "one store");
+    assert_eq!(top_of(&kept_chain), top_of(&summed_chain), "the chain");
+    (top_of(&kept.stats), top_of(&kept_chain))
+}
+
+/// The top products' running totals (migration 0011) equal the sums of the quarter hours in
+/// the window: when first summed, after sales and cancellations, and after the window moves
+/// on a day (the day that left subtracted) or jumps (summed afresh), with sales just inside
+/// and just outside its edges.
+#[tokio::test]
+async fn running_top_products_equal_the_quarter_hours_as_the_window_moves() {
+    let app = TestApp::spawn().await;
+    let store = app.create_store("PUN01").await;
+    let other = app.create_store("MUM01").await;
+    let category = app.create_category("Frames").await;
+    let buyer = id_of(&customer(&app, "Asha Rao", "+919876543210").await);
+    let mut products = Vec::new();
+    for i in 0..12 {
+        let p = product(&app, category, &format!("RUN-{i:02}"), 100 * (i + 1)).await;
+        stock_in(&app, store, p, 50).await;
+        products.push(p);
+    }
+    let offset = chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60).expect("offset");
+    let (_, day_start) = domain::dates::business_day(offset, chrono::Utc::now());
+    let day = chrono::Duration::days(1);
+    let quarter = chrono::Duration::minutes(15);
+    // Earlier sales, written as the orders' trigger would have: before the window, on its
+    // first and last quarter hours of the day that leaves it next, and inside.
+    let earlier = [
+        (0, day_start - day * 31, 40),
+        (1, day_start - day * 30 - quarter, 35),
+        (2, day_start - day * 30, 30),
+        (3, day_start - day * 29 - quarter, 25),
+        (4, day_start - day * 29, 9),
+        (5, day_start - day * 10, 8),
+        (6, day_start - day * 2, 7),
+        (7, day_start - quarter, 6),
+        (8, day_start, 5),
+        (9, day_start - day * 30, 4),
+        (10, day_start - day * 30, 3),
+        (11, day_start - day * 5, 3),
+    ];
+    for (i, slot, units) in earlier {
+        for s in [store, other] {
+            sqlx::query(
+                "INSERT INTO product_sales (store_id, slot, product_id, units, revenue)
+                 VALUES ($1, $2, $3, $4, $4 * 100)",
+            )
+            .bind(s)
+            .bind(slot)
+            .bind(products[i])
+            .bind(units)
+            .execute(app.db.primary())
+            .await
+            .expect("sales");
+        }
+    }
+    let pool = app.db.primary();
+    assert!(
+        storage::dashboard::set_product_sales_window(pool, day_start)
+            .await
+            .expect("window")
+    );
+    assert!(
+        !storage::dashboard::set_product_sales_window(pool, day_start)
+            .await
+            .expect("window")
+    );
+    let (first, _) = tops_both_ways(&app, store, day_start).await;
+    assert_eq!(first.len(), 10, "{first:?}");
+    assert!(
+        !first
+            .iter()
+            .any(|t| t.0 == products[0] || t.0 == products[1]),
+        "{first:?}"
+    );
+    assert_eq!(
+        first[0],
+        (products[2], 30, 3000),
+        "the window's first quarter hour counts"
+    );
+
+    // Sales and a cancellation through the API, kept by the trigger.
+    let order = place_ok(
+        &app,
+        &app.admin_token,
+        store,
+        buyer,
+        &[(products[11], 20), (products[0], 2)],
+    )
+    .await;
+    place_ok(&app, &app.admin_token, store, buyer, &[(products[9], 1)]).await;
+    let (now, _) = tops_both_ways(&app, store, day_start).await;
+    assert_eq!(now[2], (products[11], 23, 300 + 20 * 1200), "{now:?}");
+    set_order_status(&app, uuid_of(&order, "id"), "cancelled").await;
+    let (now, _) = tops_both_ways(&app, store, day_start).await;
+    assert_eq!(now[0], (products[2], 30, 3000), "{now:?}");
+    assert!(!now.iter().any(|t| t.0 == products[0]), "{now:?}");
+
+    // The next business day: the first day of the window leaves it.
+    let next = day_start + day;
+    assert!(storage::dashboard::set_product_sales_window(pool, next)
+        .await
+        .expect("window"));
+    let (moved, _) = tops_both_ways(&app, store, next).await;
+    assert!(
+        !moved
+            .iter()
+            .any(|t| t.0 == products[2] || t.0 == products[3]),
+        "{moved:?}"
+    );
+    assert_eq!(moved[0], (products[4], 9, 900), "{moved:?}");
+    // Ten days on: summed afresh.
+    let later = next + day * 10;
+    assert!(storage::dashboard::set_product_sales_window(pool, later)
+        .await
+        .expect("window"));
+    let (jumped, _) = tops_both_ways(&app, store, later).await;
+    assert!(!jumped.iter().any(|t| t.0 == products[4]), "{jumped:?}");
+    assert!(jumped.iter().any(|t| t.0 == products[5]), "{jumped:?}");
+    // And back (a change of the business time zone): summed afresh too.
+    assert!(
+        storage::dashboard::set_product_sales_window(pool, day_start)
+            .await
+            .expect("window")
+    );
+    assert_eq!(tops_both_ways(&app, store, day_start).await.0, now);
+}

@@ -1,6 +1,9 @@
 //! The dashboard's figures for one store or for the whole chain.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -18,7 +21,8 @@ pub struct DashboardStats {
     pub top_products: Vec<TopProduct>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TopProduct {
     pub product_id: Uuid,
     pub sku: String,
@@ -47,17 +51,157 @@ pub(crate) const LOW_STOCK: &str =
     "SELECT coalesce(sum(n) FILTER (WHERE status = 'low_stock'), 0)::bigint,
         coalesce(sum(n) FILTER (WHERE status = 'out_of_stock'), 0)::bigint
     FROM inventory_status_counts WHERE $1::timestamptz IS NOT NULL {stores}";
-// From the quarter-hour sums of `product_sales` (migration 0003), kept by the orders' own
-// triggers; the product's current sku and name.
-pub(crate) const TOP_PRODUCTS: &str = "WITH top AS (
-        SELECT product_id, sum(units)::bigint AS units_sold, sum(revenue)::bigint AS revenue
-        FROM product_sales
-        WHERE slot >= $1 - interval '30 days' AND slot < $1 + interval '1 day' {stores}
+// From the running totals of `product_sales_totals` (migration 0011) when their window is the
+// one asked for (`$1` 30 days back), else from the quarter-hour sums of `product_sales`
+// (migration 0003); both kept by the orders' own triggers. The one not asked for is skipped
+// by its one-time filter. The product's current sku and name.
+pub(crate) const TOP_PRODUCTS: &str = "WITH w AS (
+        SELECT coalesce((SELECT start = $1 - interval '30 days' FROM product_sales_window), false)
+            AS kept),
+    top AS (
+        (SELECT product_id, sum(units)::bigint AS units_sold, sum(revenue)::bigint AS revenue
+        FROM product_sales_totals
+        WHERE (SELECT kept FROM w) {stores}
         GROUP BY product_id HAVING sum(units) > 0
         ORDER BY units_sold DESC, product_id LIMIT 10)
+        UNION ALL
+        (SELECT product_id, sum(units)::bigint AS units_sold, sum(revenue)::bigint AS revenue
+        FROM product_sales
+        WHERE NOT (SELECT kept FROM w)
+            AND slot >= $1 - interval '30 days' AND slot < $1 + interval '1 day' {stores}
+        GROUP BY product_id HAVING sum(units) > 0
+        ORDER BY units_sold DESC, product_id LIMIT 10))
     SELECT t.product_id, p.sku, p.name, t.units_sold, t.revenue
     FROM top t JOIN products p ON p.id = t.product_id
     ORDER BY t.units_sold DESC, t.product_id";
+
+/// Every figure of one store's dashboard and their version (the sum of the store's
+/// `dashboard_changes`, migration 0011), in one statement so that all are of one snapshot:
+/// `$1` is the day start, `$2` the store. The top products come from the running totals
+/// (ten entries of their index) when their window is the one asked for, as in
+/// [`TOP_PRODUCTS`].
+pub(crate) const STORE_FIGURES: &str = "WITH w AS (
+        SELECT coalesce((SELECT start = $1 - interval '30 days' FROM product_sales_window), false)
+            AS kept),
+    top AS (
+        (SELECT product_id, units AS units_sold, revenue
+        FROM product_sales_totals
+        WHERE (SELECT kept FROM w) AND store_id = $2 AND units > 0
+        ORDER BY units DESC, product_id LIMIT 10)
+        UNION ALL
+        (SELECT product_id, sum(units)::bigint, sum(revenue)::bigint
+        FROM product_sales
+        WHERE NOT (SELECT kept FROM w) AND store_id = $2
+            AND slot >= $1 - interval '30 days' AND slot < $1 + interval '1 day'
+        GROUP BY product_id HAVING sum(units) > 0
+        ORDER BY 2 DESC, product_id LIMIT 10)),
+    today AS (
+        SELECT coalesce(sum(orders), 0)::bigint AS orders, coalesce(sum(revenue), 0)::bigint AS revenue
+        FROM order_sales WHERE store_id = $2 AND slot >= $1 AND slot < $1 + interval '1 day'),
+    stock AS (
+        SELECT coalesce(sum(n) FILTER (WHERE status = 'low_stock'), 0)::bigint AS low,
+            coalesce(sum(n) FILTER (WHERE status = 'out_of_stock'), 0)::bigint AS out
+        FROM inventory_status_counts WHERE store_id = $2)
+    SELECT
+        (SELECT coalesce(sum(n), 0)::bigint FROM dashboard_changes WHERE store_id = $2) AS seq,
+        today.orders, today.revenue,
+        (SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM (
+            SELECT status, sum(n)::bigint AS n FROM order_status_counts
+            WHERE store_id = $2 GROUP BY status) o) AS open_orders,
+        (SELECT jsonb_object_agg(s.status,
+                (SELECT count(*) FROM workshop_jobs j WHERE j.store_id = $2 AND j.status = s.status))
+            FROM unnest(ARRAY['queued','in_progress','quality_check']) AS s(status)) AS queue,
+        stock.low, stock.out,
+        (SELECT coalesce(jsonb_agg(jsonb_build_object('productId', t.product_id, 'sku', p.sku,
+                'name', p.name, 'unitsSold', t.units_sold, 'revenue', t.revenue)
+                ORDER BY t.units_sold DESC, t.product_id), '[]')
+            FROM top t JOIN products p ON p.id = t.product_id) AS top_products
+    FROM today, stock";
+
+/// One store's figures and their version: a higher `seq` means newer figures, an equal one
+/// the same figures (migration 0011).
+#[derive(Debug, Clone)]
+pub struct StoreFigures {
+    pub seq: i64,
+    pub stats: DashboardStats,
+}
+
+/// The open orders' statuses, every one reported (0 where no order has it).
+const OPEN_STATUSES: [&str; 4] = ["pending", "confirmed", "in_workshop", "ready"];
+
+/// One store's figures ([`STORE_FIGURES`]), "today" starting at `day_start`: one statement.
+#[tracing::instrument(skip_all)]
+pub async fn store_figures(
+    pool: &PgPool,
+    store: Uuid,
+    day_start: DateTime<Utc>,
+) -> Result<StoreFigures> {
+    type Row = (
+        i64,
+        i64,
+        i64,
+        Json<BTreeMap<String, i64>>,
+        Json<BTreeMap<String, i64>>,
+        i64,
+        i64,
+        Json<Vec<TopProduct>>,
+    );
+    crate::monitoring::timed("dashboard.store_figures", async move {
+        let (seq, orders_today, revenue_today, open, queue, low, out, top): Row =
+            sqlx::query_as(STORE_FIGURES)
+                .bind(day_start)
+                .bind(store)
+                .fetch_one(pool)
+                .await?;
+        let queue = ["queued", "in_progress", "quality_check"]
+            .into_iter()
+            .map(|status| (status.to_owned(), queue.get(status).copied().unwrap_or(0)))
+            .collect();
+        Ok(StoreFigures {
+            seq,
+            stats: DashboardStats {
+                orders_today,
+                revenue_today,
+                open_orders_by_status: OPEN_STATUSES
+                    .into_iter()
+                    .map(|status| (status.to_owned(), open.get(status).copied().unwrap_or(0)))
+                    .collect(),
+                workshop_queue_by_status: queue,
+                low_stock_count: low,
+                out_of_stock_count: out,
+                top_products: top.0,
+            },
+        })
+    })
+    .await
+}
+
+/// Moves the top products' running totals to the 30 days before `day_start` (migration
+/// 0011); false if they already were there. Called by the service's upkeep every minute, so
+/// the totals follow the business day within a minute of its start (meanwhile the
+/// dashboard sums the quarter hours, exactly).
+pub async fn set_product_sales_window(pool: &PgPool, day_start: DateTime<Utc>) -> Result<bool> {
+    let moved: bool =
+        sqlx::query_scalar("SELECT set_product_sales_window($1 - interval '30 days')")
+            .bind(day_start)
+            .fetch_one(pool)
+            .await?;
+    Ok(moved)
+}
+
+/// Folds the stores' `dashboard_changes` (migration 0011) into one row each, as
+/// [`compact_inventory_status_counts`] folds the stock rows' counts: the sums, and so the
+/// figures' versions, stay as they were.
+pub async fn compact_dashboard_changes(pool: &PgPool) -> Result<u64> {
+    let folded = sqlx::query(
+        "WITH gone AS (DELETE FROM dashboard_changes RETURNING store_id, n)
+         INSERT INTO dashboard_changes (store_id, n)
+         SELECT store_id, sum(n) FROM gone GROUP BY store_id",
+    )
+    .execute(pool)
+    .await?;
+    Ok(folded.rows_affected())
+}
 
 /// Forgets sales older than any dashboard window (hourly, from the service's upkeep).
 pub async fn purge_product_sales(pool: &PgPool) -> Result<u64> {
@@ -132,7 +276,7 @@ pub async fn dashboard_stats(
             .fetch_all(pool)
             .await?;
         // Every open status is reported, with 0 where no order has it.
-        let open_orders_by_status = ["pending", "confirmed", "in_workshop", "ready"]
+        let open_orders_by_status = OPEN_STATUSES
             .into_iter()
             .map(|status| {
                 let count = counted

@@ -349,6 +349,14 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
             explain_sql(pool, &sql, |q| q.bind(day_start).bind(stores.clone())).await?,
         );
     }
+    run(
+        "dashboard: one store's figures, one statement",
+        Some(0),
+        explain_sql(pool, crate::dashboard::STORE_FIGURES, |q| {
+            q.bind(day_start).bind(s.store)
+        })
+        .await?,
+    );
     Ok(rows)
 }
 

@@ -19,7 +19,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::cached::{field_of, invalidate, order_keys, read_through, stock_keys, Cached, Sales};
+use crate::cached::{
+    dashboard_keys, field_of, invalidate, order_keys, read_through, stock_keys, Cached, Sales,
+};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, IdempotentBody, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
@@ -212,7 +214,7 @@ async fn place_order(
         Done::New(record) => {
             tracing::info!(order_id = %record.id, order_number = %record.order_number, "order placed");
             let products: Vec<Uuid> = record.items.iter().map(|i| i.product_id).collect();
-            let mut stale = order_keys(record.id, record.customer_id, record.store_id);
+            let mut stale = order_keys(record.id, record.customer_id);
             stale.extend(stock_keys(&state, &products, &[record.store_id], Sales::Changed).await?);
             invalidate(&state, stale).await;
             warm_customer_orders(&state, &auth, record.customer_id);
@@ -455,10 +457,12 @@ async fn change_order_status(
         storage::orders::change_order_status(state.db.primary(), id, body.status, auth.user_id)
             .await
             .or_not_found("order")?;
-    let mut stale = order_keys(order.id, order.customer_id, order.store_id);
+    let mut stale = order_keys(order.id, order.customer_id);
     if body.status == OrderStatus::Cancelled {
         let products: Vec<Uuid> = order.items.iter().map(|i| i.product_id).collect();
         stale.extend(stock_keys(&state, &products, &[order.store_id], Sales::Changed).await?);
+    } else {
+        stale.extend(dashboard_keys(&state, &[order.store_id]).await);
     }
     invalidate(&state, stale).await;
     warm_customer_orders(&state, &auth, order.customer_id);
@@ -502,11 +506,8 @@ async fn add_payment(
         .or_not_found("order")?;
     match done {
         Done::New(order) => {
-            invalidate(
-                &state,
-                order_keys(order.id, order.customer_id, order.store_id),
-            )
-            .await;
+            // A payment changes no dashboard figure (revenue counts orders as placed).
+            invalidate(&state, order_keys(order.id, order.customer_id)).await;
             warm_customer_orders(&state, &auth, order.customer_id);
             Ok((StatusCode::CREATED, Json(OrderView::from(order))).into_response())
         }

@@ -17,13 +17,12 @@ use uuid::Uuid;
 
 use super::orders::visible_order;
 use crate::auth::Auth;
-use crate::cached::invalidate;
+use crate::cached::{dashboard_keys, invalidate};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, IdempotentBody, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
-use cache::keys;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -166,11 +165,7 @@ async fn create_job(
         Done::New(created) => created,
         Done::Replay { status, body } => return Ok(replay(status, body)),
     };
-    invalidate(
-        &state,
-        vec![keys::dashboard(Some(store_id)), keys::dashboard(None)],
-    )
-    .await;
+    invalidate(&state, dashboard_keys(&state, &[store_id]).await).await;
     let (job, history) = created;
     Ok((StatusCode::CREATED, Json(job_view(job, history))).into_response())
 }
@@ -300,10 +295,6 @@ async fn change_job_status(
     )
     .await
     .or_not_found("workshop job")?;
-    invalidate(
-        &state,
-        vec![keys::dashboard(Some(job.store_id)), keys::dashboard(None)],
-    )
-    .await;
+    invalidate(&state, dashboard_keys(&state, &[job.store_id]).await).await;
     Ok(Json(with_history(&state, job).await?))
 }
