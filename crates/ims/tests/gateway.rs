@@ -491,6 +491,19 @@ async fn tls_speaks_http2_with_a_certificate_of_the_private_ca() {
         .expect("TLS 1.2 accepted");
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    // A client without HTTP/2 gets HTTP/1.1 over the same TLS port.
+    let http1 = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&gateway.ca_pem).expect("pem"))
+        .http1_only()
+        .build()
+        .expect("client");
+    let response = http1
+        .get(format!("{}/health/live", gateway.address))
+        .send()
+        .await
+        .expect("HTTP/1.1 over TLS");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.version(), reqwest::Version::HTTP_11);
     // The certificate is checked: a client that does not trust the private CA (this one
     // trusts no CA at all) refuses the gateway.
     let stranger = reqwest::Client::builder().build().expect("client");

@@ -230,3 +230,25 @@ async fn a_roll_fails_no_request_and_loses_no_write() {
         .collect();
     assert_eq!(upstreams.len(), 2, "{upstreams:?}");
 }
+
+#[tokio::test]
+async fn a_roll_refuses_a_lone_instance_and_leaves_it_serving() {
+    let gateway = Gateway::start(
+        ims(),
+        GatewayOptions {
+            instances: 1,
+            ..GatewayOptions::default()
+        },
+    )
+    .await;
+    let pid = gateway.instance_pid(0);
+    let (rolled, output) = gateway.roll(ims()).await;
+    assert!(
+        !rolled.success(),
+        "a roll of one instance went ahead: {output}"
+    );
+    assert!(output.contains("two instances or more"), "{output}");
+    assert_eq!(gateway.instance_pid(0), pid);
+    let (status, _) = gateway.call(Method::GET, "/stores", None).await;
+    assert_eq!(status, StatusCode::OK);
+}
