@@ -1,8 +1,8 @@
 //! Through the gateway: nginx from `deploy/nginx/nginx.conf.template` in front of two
 //! `ims serve` processes sharing one database and one Redis. The rate limit is exact over
 //! both instances, login is limited harder, a Redis outage falls back to per-instance limits,
-//! the catalogue is cached (and nothing authenticated is), a killed instance fails no
-//! read and no keyed write, and the gateway speaks TLS with HTTP/2 (plain HTTP redirects).
+//! the catalogue is cached (and nothing authenticated is), and a killed instance fails no
+//! read and no keyed write. All of it over TLS (`gateway_tls.rs` tests the TLS itself).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -457,128 +457,4 @@ async fn a_killed_instance_fails_no_read_and_no_keyed_write() {
         .await;
     assert_eq!(status, StatusCode::OK, "{row}");
     assert_eq!(row["quantity"], json!(writes), "{row}");
-}
-
-#[tokio::test]
-async fn tls_speaks_http2_with_a_certificate_of_the_private_ca() {
-    let gateway = start(GatewayOptions::default()).await;
-    assert!(gateway.address.starts_with("https://"));
-    let response = gateway
-        .request(Method::GET, "/stores", Some(&gateway.admin_token))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.version(),
-        reqwest::Version::HTTP_2,
-        "ALPN chose h2"
-    );
-    assert_eq!(
-        header(response.headers(), "strict-transport-security"),
-        Some("max-age=63072000")
-    );
-    // TLS 1.2 is still offered (Mozilla's intermediate profile), with HTTP/2 too.
-    let tls12 = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&gateway.ca_pem).expect("pem"))
-        .max_tls_version(reqwest::tls::Version::TLS_1_2)
-        .build()
-        .expect("client");
-    let response = tls12
-        .get(format!("{}/health/live", gateway.address))
-        .send()
-        .await
-        .expect("TLS 1.2 accepted");
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.version(), reqwest::Version::HTTP_2);
-    // A client without HTTP/2 gets HTTP/1.1 over the same TLS port.
-    let http1 = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&gateway.ca_pem).expect("pem"))
-        .http1_only()
-        .build()
-        .expect("client");
-    let response = http1
-        .get(format!("{}/health/live", gateway.address))
-        .send()
-        .await
-        .expect("HTTP/1.1 over TLS");
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.version(), reqwest::Version::HTTP_11);
-    // The certificate is checked: a client that does not trust the private CA (this one
-    // trusts no CA at all) refuses the gateway.
-    let stranger = reqwest::Client::builder().build().expect("client");
-    let refused = stranger
-        .get(format!("{}/health/live", gateway.address))
-        .send()
-        .await;
-    assert!(refused.is_err(), "an untrusted certificate was accepted");
-    // nginx's own answers carry HSTS too.
-    let too_large = gateway
-        .request(Method::POST, "/customers", None)
-        .header("content-type", "application/json")
-        .body(vec![b' '; 1024 * 1024 + 1])
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(too_large
-        .headers()
-        .contains_key("strict-transport-security"));
-}
-
-#[tokio::test]
-async fn plain_http_redirects_to_https_but_for_health_checks() {
-    let gateway = start(GatewayOptions::default()).await;
-    let plain = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let tls_port = gateway.address.rsplit_once(':').expect("a port").1;
-    for method in [Method::GET, Method::POST] {
-        let response = plain
-            .request(
-                method.clone(),
-                format!("{}/api/v1/stores?limit=5", gateway.plain_address),
-            )
-            .bearer_auth(&gateway.admin_token)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(
-            response.status(),
-            StatusCode::PERMANENT_REDIRECT,
-            "{method}"
-        );
-        assert_eq!(
-            header(response.headers(), "location"),
-            Some(format!("https://127.0.0.1:{tls_port}/api/v1/stores?limit=5").as_str())
-        );
-        // HSTS only means something over TLS; browsers ignore it on plain HTTP.
-        assert!(response
-            .headers()
-            .get("strict-transport-security")
-            .is_none());
-    }
-    // Load balancers' probes stay on plain HTTP.
-    for path in ["/health/live", "/health/ready"] {
-        let response = plain
-            .get(format!("{}{path}", gateway.plain_address))
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
-    }
-    // Following the redirect with a client that trusts the CA ends on HTTPS. (A client
-    // drops the token when a redirect changes the port, so the public catalogue.)
-    let followed = gateway
-        .client
-        .get(format!(
-            "{}/api/v1/catalog/categories",
-            gateway.plain_address
-        ))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(followed.status(), StatusCode::OK);
-    assert!(followed.url().as_str().starts_with(&gateway.address));
 }
