@@ -6,7 +6,7 @@
 # $IMS_DATA_DIR/NAME, on its own ports, so the machine's own PostgreSQL (5432)
 # and Redis (6379), if any, are never used or touched.
 #
-#   ims_ensure_packages SET...       (Debian packages; base: PostgreSQL, Redis, nginx, curl;
+#   ims_ensure_packages SET...       (Debian packages; base: PostgreSQL, Redis, nginx, curl, openssl;
 #                                     test: also shellcheck, procps; cluster: also
 #                                     pg_auto_failover, Redis Sentinel, iproute2, nftables)
 #   ims_start_postgres NAME PORT     ims_stop_postgres NAME
@@ -167,7 +167,7 @@ _ims_have() { # COMMAND -> 0 if COMMAND is installed; /usr/sbin and /sbin may be
     command -v "$1" >/dev/null || [[ -x "/usr/sbin/$1" || -x "/sbin/$1" ]]
 }
 
-_ims_packages_ok() { # base: PostgreSQL (with contrib), Redis, nginx, curl
+_ims_packages_ok() { # base: PostgreSQL (with contrib), Redis, nginx, curl, openssl
     local bin share
     bin="$(_ims_pg_bin_latest)"
     [[ -n "$bin" ]] || return 1
@@ -177,6 +177,8 @@ _ims_packages_ok() { # base: PostgreSQL (with contrib), Redis, nginx, curl
     _ims_have nginx || return 1
     # scripts/bench waits for its services with it.
     _ims_have curl || return 1
+    # The gateway's development CA and certificate (scripts/lib/tls.sh).
+    _ims_have openssl || return 1
     # The build: crates with C inside (mimalloc, ring) need a C compiler, which rustup does
     # not bring.
     _ims_have cc || return 1
@@ -204,7 +206,7 @@ _ims_cluster_packages_ok() { # cluster: pg_autoctl, redis-sentinel, ip and nft, 
 }
 
 # SET... -> installs, from Debian, what is missing of these sets (each includes base):
-#   base     PostgreSQL (with contrib), Redis, nginx, curl and a C compiler (build-essential)
+#   base     PostgreSQL (with contrib), Redis, nginx, curl, openssl and a C compiler (build-essential)
 #   test     also shellcheck (scripts/test lints the scripts) and procps (kill, run by tests)
 #   cluster  also pg_auto_failover for the newest PostgreSQL, Redis Sentinel, iproute2 (ip:
 #            the namespaced cluster) and nftables (nft: its partitions)
@@ -223,7 +225,7 @@ ims_ensure_packages() {
     [[ -z "$want_test" ]] || _ims_test_packages_ok || ok=""
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok || ok=""
     [[ -z "$ok" ]] || return 0
-    local -a pkgs=(postgresql postgresql-contrib redis-server nginx curl build-essential)
+    local -a pkgs=(postgresql postgresql-contrib redis-server nginx curl openssl build-essential)
     [[ -z "$want_test" ]] || pkgs+=(shellcheck procps)
     if [[ -n "$want_cluster" ]]; then
         # Debian names the extension after the server's major version (postgresql-15-auto-failover).
@@ -254,7 +256,7 @@ ims_ensure_packages() {
     ((rc != 0)) || "${apt[@]}" install -y -qq "${pkgs[@]}" >/dev/null || rc=$?
     [[ -z "$made_policy" ]] || rm -f "$policy"
     ((rc == 0)) || _ims_die "apt-get failed (exit $rc)"
-    _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements), redis-server, nginx, curl or cc still not found"
+    _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements), redis-server, nginx, curl, openssl or cc still not found"
     [[ -z "$want_test" ]] || _ims_test_packages_ok ||
         _ims_die "packages installed but shellcheck or kill still not found"
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok ||

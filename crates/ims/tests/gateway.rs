@@ -2,7 +2,7 @@
 //! `ims serve` processes sharing one database and one Redis. The rate limit is exact over
 //! both instances, login is limited harder, a Redis outage falls back to per-instance limits,
 //! the catalogue is cached (and nothing authenticated is), and a killed instance fails no
-//! read and no keyed write.
+//! read and no keyed write. All of it over TLS (`gateway_tls.rs` tests the TLS itself).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -1,7 +1,11 @@
 //! The whole stack for gateway tests: a Redis of the test's own, a fresh database, several
 //! `ims serve` processes sharing both, and nginx from the repository's template
-//! (`deploy/nginx/nginx.conf.template`) on a free port in front of them. Instances are real
-//! processes so a test can kill one as a crash would. Everything stops when dropped.
+//! (`deploy/nginx/nginx.conf.template`) on free ports in front of them: HTTPS with HTTP/2,
+//! with a certificate from a private CA of the test's own (`scripts/lib/tls.sh`, as
+//! `scripts/stack` makes it), and plain HTTP that redirects. Instances are real processes so a
+//! test can kill one as a crash would. Files are laid out as `scripts/stack` lays out
+//! `.data/` (pid files, `stack/nginx/`), so `scripts/stack roll` can roll this stack too.
+//! Everything stops when dropped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,10 +15,10 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::nginx::{
+    client_trusting, make_certificate, nginx_bin, render_config, repo_root, Listen,
+};
 use crate::{admin_options, fresh_database, send, PrivateRedis, ADMIN_PASSWORD};
-
-/// The template, as the repository has it when the tests were built.
-const TEMPLATE: &str = include_str!("../../../deploy/nginx/nginx.conf.template");
 
 /// How to start the stack.
 #[derive(Debug, Clone)]
@@ -26,6 +30,8 @@ pub struct GatewayOptions {
     pub login_rate: (u32, u32),
     /// nginx's per-address flood shield: requests/s, burst, connections.
     pub flood: (u32, u32, u32),
+    /// `IMS_SHUTDOWN_GRACE_SECS` of every instance.
+    pub shutdown_grace_secs: u32,
 }
 
 impl Default for GatewayOptions {
@@ -36,6 +42,7 @@ impl Default for GatewayOptions {
             rate: (1_000_000, 1_000_000),
             login_rate: (1_000_000, 1_000_000),
             flood: (1000, 2000, 512),
+            shutdown_grace_secs: 1,
         }
     }
 }
@@ -48,11 +55,16 @@ pub struct Instance {
 
 /// nginx in front of the instances.
 pub struct Gateway {
-    /// e.g. `http://127.0.0.1:41234`: the gateway.
+    /// e.g. `https://127.0.0.1:41234`: the gateway (TLS, HTTP/2).
     pub address: String,
+    /// e.g. `http://127.0.0.1:41235`: its plain-HTTP port, which redirects to `address`.
+    pub plain_address: String,
     pub instances: Vec<Instance>,
     pub redis: PrivateRedis,
+    /// Trusts the test's private CA, and nothing else; speaks HTTP/2 where offered.
     pub client: reqwest::Client,
+    /// The private CA's certificate (PEM).
+    pub ca_pem: Vec<u8>,
     pub database_name: String,
     /// A token of the admin `admin`, from a login through the gateway.
     pub admin_token: String,
@@ -65,43 +77,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|ids| ids.split_whitespace().next() == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-/// The template filled in for `prefix`, `listen`, the instances' ports and the flood shield.
-pub fn render_config(
-    prefix: &Path,
-    listen: &str,
-    ports: &[u16],
-    (rate, burst, conn): (u32, u32, u32),
-) -> String {
-    let upstreams: Vec<String> = ports
-        .iter()
-        .map(|p| format!("server 127.0.0.1:{p} max_fails=2 fail_timeout=5s;"))
-        .collect();
-    let user = if is_root() {
-        "user nobody nogroup;"
-    } else {
-        ""
-    };
-    TEMPLATE
-        .replace("{{PREFIX}}", &prefix.display().to_string())
-        .replace("{{LISTEN}}", listen)
-        .replace("{{UPSTREAMS}}", &upstreams.join("\n        "))
-        .replace("{{USER}}", user)
-        .replace("{{FLOOD_RATE}}", &rate.to_string())
-        .replace("{{FLOOD_BURST}}", &burst.to_string())
-        .replace("{{FLOOD_CONN}}", &conn.to_string())
 }
 
 async fn wait_for_port(port: u16, what: &str) {
@@ -141,22 +116,31 @@ impl Gateway {
         .expect("admin user");
         db.close().await;
 
+        // IMS_DATA_DIR's layout: stack/ims-N.pid, stack/nginx/, stack/tls/.
         let dir = std::env::temp_dir().join(format!("ims-gateway-{}", Uuid::new_v4().simple()));
-        for sub in ["cache", "tmp"] {
+        for sub in ["stack/nginx/cache", "stack/nginx/tmp"] {
             std::fs::create_dir_all(dir.join(sub)).expect("gateway folder");
         }
+        let ca_pem = make_certificate(&dir.join("stack/tls"));
         let mut gateway = Gateway {
             address: String::new(),
+            plain_address: String::new(),
             instances: Vec::new(),
             redis,
-            client: reqwest::Client::new(),
+            client: client_trusting(&ca_pem),
+            ca_pem,
             database_name,
             admin_token: String::new(),
             dir,
             nginx: None,
         };
-        for _ in 0..options.instances {
+        for index in 0..options.instances {
             let instance = gateway.spawn_instance(ims, &options);
+            std::fs::write(
+                gateway.stack_dir().join(format!("ims-{index}.pid")),
+                instance.child.as_ref().map_or(0, Child::id).to_string(),
+            )
+            .expect("pid file");
             gateway.instances.push(instance);
         }
         for instance in &gateway.instances {
@@ -196,7 +180,10 @@ impl Gateway {
             // Many tests run at once against one PostgreSQL.
             .env("IMS_DB_POOL_MAX", "8")
             .env("IMS_DB_POOL_MIN", "0")
-            .env("IMS_SHUTDOWN_GRACE_SECS", "1")
+            .env(
+                "IMS_SHUTDOWN_GRACE_SECS",
+                options.shutdown_grace_secs.to_string(),
+            )
             .env("IMS_LOG", if log { "info" } else { "warn" })
             .stdout(if log { Stdio::inherit() } else { Stdio::null() })
             .stderr(if log { Stdio::inherit() } else { Stdio::null() })
@@ -208,45 +195,104 @@ impl Gateway {
         }
     }
 
+    /// `IMS_DATA_DIR` of this stack, as `scripts/stack` would use it.
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn stack_dir(&self) -> PathBuf {
+        self.dir.join("stack")
+    }
+
+    fn nginx_dir(&self) -> PathBuf {
+        self.dir.join("stack/nginx")
+    }
+
     async fn start_nginx(&mut self, flood: (u32, u32, u32)) {
-        let port = free_port();
+        let (plain_port, tls_port) = (free_port(), free_port());
         let ports: Vec<u16> = self.instances.iter().map(|i| i.port).collect();
-        let conf = self.dir.join("nginx.conf");
-        let listen = format!("127.0.0.1:{port}");
-        std::fs::write(&conf, render_config(&self.dir, &listen, &ports, flood))
-            .expect("nginx.conf");
-        // Debian puts it in /usr/sbin, which a non-login PATH may lack.
-        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("nginx");
-        let child = Command::new(nginx)
+        let ndir = self.nginx_dir();
+        let conf = ndir.join("nginx.conf");
+        let tls = self.stack_dir().join("tls");
+        let listen = Listen {
+            plain: format!("127.0.0.1:{plain_port}"),
+            tls: format!("127.0.0.1:{tls_port}"),
+            cert: tls.join("cert.pem"),
+            key: tls.join("key.pem"),
+        };
+        std::fs::write(&conf, render_config(&ndir, &listen, &ports, flood)).expect("nginx.conf");
+        let child = Command::new(nginx_bin())
             .arg("-p")
-            .arg(&self.dir)
+            .arg(&ndir)
             .arg("-c")
             .arg(&conf)
             .arg("-e")
-            .arg(self.dir.join("error.log"))
+            .arg(ndir.join("error.log"))
             .args(["-g", "daemon off;"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("nginx runs (scripts/test installs it)");
         self.nginx = Some(child);
-        for _ in 0..300 {
-            if let Some(Ok(Some(exit))) = self.nginx.as_mut().map(Child::try_wait) {
-                panic!("nginx exited ({exit}); its complaint is above");
+        for port in [plain_port, tls_port] {
+            for _ in 0..300 {
+                if let Some(Ok(Some(exit))) = self.nginx.as_mut().map(Child::try_wait) {
+                    panic!("nginx exited ({exit}); its complaint is above");
+                }
+                if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            wait_for_port(port, "nginx").await;
         }
-        wait_for_port(port, "nginx").await;
-        self.address = format!("http://{listen}");
+        self.address = format!("https://{}", listen.tls);
+        self.plain_address = format!("http://{}", listen.plain);
+    }
+
+    /// Sends SIGTERM to instance `index`, as `scripts/stack down` and `roll` do; returns
+    /// the process, still to be waited for.
+    pub fn terminate_instance(&mut self, index: usize) -> Option<Child> {
+        let child = self.instances[index].child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        Some(child)
+    }
+
+    /// Runs `scripts/stack roll` on this stack, restarting the instances with `ims`;
+    /// returns its exit status and its output (stderr).
+    pub async fn roll(&self, ims: &Path) -> (std::process::ExitStatus, String) {
+        let mut command = Command::new(repo_root().join("scripts/stack"));
+        command
+            .arg("roll")
+            .env("IMS_DATA_DIR", &self.dir)
+            .env("IMS_STACK_BIN", ims)
+            .stdin(Stdio::null());
+        // The test's load keeps running on the runtime meanwhile.
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("joined")
+            .expect("scripts/stack runs");
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// The pid in instance `index`'s pid file (`scripts/stack roll` replaces it).
+    pub fn instance_pid(&self, index: usize) -> u32 {
+        self.pid_file(index).expect("a pid file")
+    }
+
+    fn pid_file(&self, index: usize) -> Option<u32> {
+        std::fs::read_to_string(self.stack_dir().join(format!("ims-{index}.pid")))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
     }
 
     /// Kills instance `index` with SIGKILL, as a crash would.
@@ -294,7 +340,7 @@ impl Gateway {
 
     /// The access log so far, one JSON object per request.
     pub fn access_log(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("access.log"))
+        std::fs::read_to_string(self.nginx_dir().join("access.log"))
             .unwrap_or_default()
             .lines()
             .map(|line| {
@@ -316,6 +362,14 @@ impl Drop for Gateway {
             let _ = nginx.wait();
         }
         for index in 0..self.instances.len() {
+            // Instances `scripts/stack roll` started are not children of the test.
+            let pid = self.pid_file(index).unwrap_or(0);
+            if self.instances[index].child.as_ref().map(Child::id) != Some(pid) && pid > 0 {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
+            }
             self.kill_instance(index);
         }
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -10,6 +10,7 @@
 //! of several `ims serve` processes.
 
 pub mod gateway;
+pub mod nginx;
 
 use std::time::Duration;
 
