@@ -102,13 +102,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every minute: keep the top products' running totals on the business day's 30-day
-/// window and fold the dashboards' change rows. Hourly: keep next months' order partitions
-/// ahead of time, purge long-expired sessions, idempotency keys past their 24 hours and
-/// sales figures older than the dashboard's window.
+/// Every ten seconds: keep the top products' running totals on the business day's 30-day
+/// window (it moves once a day) and fold the counts a store's figures sum, which every
+/// write in the store reads. Hourly: [`hourly_upkeep`].
 async fn upkeep(db: storage::Db, business_offset: chrono::FixedOffset) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    for minute in 0u64.. {
+    const TICK: Duration = Duration::from_secs(10);
+    const TICKS_AN_HOUR: u64 = 360;
+    let mut tick = tokio::time::interval(TICK);
+    for ticks in 0u64.. {
         tick.tick().await;
         let (_, day_start) = domain::dates::business_day(business_offset, chrono::Utc::now());
         match storage::dashboard::set_product_sales_window(db.primary(), day_start).await {
@@ -118,15 +119,17 @@ async fn upkeep(db: storage::Db, business_offset: chrono::FixedOffset) {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "could not move the top products' window"),
         }
-        if let Err(e) = storage::dashboard::compact_dashboard_changes(db.primary()).await {
-            tracing::warn!(error = %e, "could not fold the dashboards' change rows");
+        if let Err(e) = storage::dashboard::compact_store_counts(db.primary()).await {
+            tracing::warn!(error = %e, "could not fold the dashboards' counts");
         }
-        if minute % 60 == 0 {
+        if ticks % TICKS_AN_HOUR == 0 {
             hourly_upkeep(&db).await;
         }
     }
 }
 
+/// Keep next months' order partitions ahead of time, purge long-expired sessions,
+/// idempotency keys past their 24 hours and sales figures older than the dashboard's window.
 async fn hourly_upkeep(db: &storage::Db) {
     if let Err(e) = db.ensure_order_partitions(3).await {
         tracing::warn!(error = %e, "could not ensure order partitions");
@@ -145,12 +148,6 @@ async fn hourly_upkeep(db: &storage::Db) {
         Ok(purged) if purged > 0 => tracing::info!(purged, "old sales figures purged"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not purge old sales figures"),
-    }
-    if let Err(e) = storage::dashboard::compact_inventory_status_counts(db.primary()).await {
-        tracing::warn!(error = %e, "could not fold the low-stock counts");
-    }
-    if let Err(e) = storage::dashboard::compact_order_status_counts(db.primary()).await {
-        tracing::warn!(error = %e, "could not fold the open orders' counts");
     }
 }
 

@@ -15,7 +15,7 @@
 -- keeps the highest (cache::Stale::Newer). Appended, never updated, for the reason of
 -- inventory_status_counts (migration 0005): one counter row per store would serialize every
 -- write of the store on its lock and deadlock transfers between two stores. The service's
--- upkeep folds the rows every minute, which leaves the sums as they were.
+-- upkeep folds the rows every ten seconds, which leaves the sums as they were.
 CREATE TABLE dashboard_changes (
     store_id uuid NOT NULL REFERENCES stores (id),
     n        bigint NOT NULL
@@ -43,10 +43,11 @@ CREATE TRIGGER orders_note_dashboard AFTER INSERT OR UPDATE OF status, store_id 
 -- The workshop queue by status.
 CREATE TRIGGER workshop_jobs_note_dashboard AFTER INSERT OR UPDATE OF status, store_id OR DELETE
     ON workshop_jobs FOR EACH ROW EXECUTE FUNCTION note_dashboard_change();
--- Low and out of stock: inventory's trigger appends here exactly when a row changes status.
--- The hourly fold of that table appends too, a change that changes nothing: harmless (a
--- version may move on with the same figures).
-CREATE TRIGGER inventory_status_counts_note_dashboard AFTER INSERT ON inventory_status_counts
+-- Low and out of stock: a stock row that changes status, comes or goes.
+CREATE TRIGGER inventory_note_dashboard AFTER UPDATE ON inventory
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.store_id <> NEW.store_id)
+    EXECUTE FUNCTION note_dashboard_change();
+CREATE TRIGGER inventory_rows_note_dashboard AFTER INSERT OR DELETE ON inventory
     FOR EACH ROW EXECUTE FUNCTION note_dashboard_change();
 
 -- 2. The top products' running totals: units and revenue per store and product over the
