@@ -226,8 +226,18 @@ ims_backup_restore() {
     local -a opts=(
         -c listen_addresses=127.0.0.1 -c "port=$port" -c unix_socket_directories=/tmp
         -c archive_mode=off -c "synchronous_standby_names=''" -c shared_buffers=128MB
-        -c logging_collector=off -c hot_standby=on
+        -c logging_collector=off -c hot_standby=on -c shared_preload_libraries=pg_stat_statements
     )
+    # Recovery refuses to run with fewer connections, workers, ... than the source had (the dev
+    # instance sets max_connections on its command line, which no restored file holds): the
+    # source's values, from the restored pg_control.
+    local name value
+    while read -r name value; do
+        opts+=(-c "$name=$value")
+    done < <(_ims_as_pg "$bin/pg_controldata" "$dir" | sed -nE \
+        's/^(max_connections|max_worker_processes|max_wal_senders) setting: +([0-9]+)$/\1 \2/p;
+         s/^max_prepared_xacts setting: +([0-9]+)$/max_prepared_transactions \1/p;
+         s/^max_locks_per_xact setting: +([0-9]+)$/max_locks_per_transaction \1/p')
     if ! _ims_as_pg "$bin/pg_ctl" start -D "$dir" -l "$log" -w -t 600 -o "${opts[*]}" >/dev/null; then
         tail -n 20 "$log" >&2 || true
         _ims_die "the restored server did not start; log: $log"
