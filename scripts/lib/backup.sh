@@ -191,7 +191,7 @@ ims_backup_stanza_create() { # INSTANCE
     ims_backup_pgbackrest "$1" --log-level-console=warn stanza-create
 }
 
-# INSTANCE TIME DIR PORT -> restores the newest backup that ends before TIME into DIR (which
+# INSTANCE TIME|latest DIR PORT -> restores the newest backup that ends before TIME into DIR (which
 # must not exist or be empty), replays the archived WAL up to TIME (transactions committed
 # at or before it, none after), and starts a server on it on 127.0.0.1:PORT which ends
 # recovery there and takes writes (a new timeline). It archives nothing, so the repository
@@ -211,8 +211,12 @@ ims_backup_restore() {
     chmod 0700 "$dir"
     ((EUID != 0)) || chown postgres:postgres "$dir"
     _ims_note "restoring $instance to $target into $dir"
-    if ! ims_backup_pgbackrest "$instance" --pg1-path="$dir" --type=time --target="$target" \
-        --target-action=promote --archive-mode=off restore; then
+    # `latest`: the newest backup and every archived segment after it (a disaster restore). A
+    # time must have a commit after it in the archive, else PostgreSQL stops with "recovery
+    # ended before configured recovery target was reached".
+    local -a recovery=(--type=time --target="$target" --target-action=promote)
+    [[ "$target" != latest ]] || recovery=(--type=default)
+    if ! ims_backup_pgbackrest "$instance" --pg1-path="$dir" "${recovery[@]}" --archive-mode=off restore; then
         # A failed restore leaves nothing behind in a directory it made.
         [[ -z "$made" ]] || rm -rf "$dir"
         _ims_die "pgbackrest restore failed; see $(ims_backup_dir "$instance")/log"
