@@ -642,8 +642,10 @@ ims_cluster_up() {
     _ims_cluster_quorum
     if [[ -z "$IMS_CLUSTER_NETNS" ]]; then
         _ims_cluster_archive_restarts
-        # The repository's stanza, once the nodes are there (idempotent).
-        ims_backup_stanza_create cluster || _ims_die "pgbackrest stanza-create failed; see $(ims_backup_dir cluster)/log"
+        # The repository's stanza, once the nodes are there (idempotent). The cluster runs
+        # even when the repository cannot be reached: WAL waits in pg_wal meanwhile.
+        ims_backup_stanza_create cluster ||
+            _ims_note "warning: pgbackrest stanza-create failed, WAL is not archived yet; see $(ims_backup_dir cluster)/log"
     fi
     _ims_cluster_redis_up
 }
