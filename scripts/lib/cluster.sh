@@ -454,7 +454,60 @@ _ims_cluster_settle_node() { # N -> applies the keeper timeouts, waits for prima
     fi
     _ims_cluster_node_hba "$n" || _ims_die "node$n has no pg_hba.conf in $pgdata"
     _ims_cluster_node_gucs_apply "$n"
+    _ims_cluster_archive_node "$n"
     _ims_note "PostgreSQL node$n on $(_ims_cluster_host "$n"):$port: $(_ims_cluster_node_state "$n")"
+}
+
+# ------------------------------------------------- WAL archiving (backups)
+
+# Nodes whose archive_mode waits for a restart that must not happen in place: primaries with
+# standbys (see _ims_cluster_archive_restarts).
+_ims_cluster_restart_later=()
+
+# N -> nodeN archives its WAL into the cluster's pgBackRest repository whenever it is the
+# primary (scripts/lib/backup.sh; docs/operations.md "Backups and point-in-time restore"):
+# every node gets the same settings (ALTER SYSTEM, which a cloned node copies), so whichever
+# is promoted archives. The loopback cluster only: the namespaced one is for partition tests.
+# archive_mode takes a restart, needed once per node (a node cloned from one already set
+# starts with it): a standby or a primary without standbys (a new cluster's node1, before
+# node2 exists) is restarted at once; a primary with standbys waits for a switchover.
+_ims_cluster_archive_node() {
+    [[ -z "$IMS_CLUSTER_NETNS" ]] || return 0
+    local n="$1" rc=0
+    ims_backup_archive_apply cluster "$(_ims_cluster_host "$n")" "$(_ims_cluster_node_port "$n")" || rc=$?
+    ((rc == 0)) && return 0
+    ((rc == 3)) || _ims_die "node$n: the archive settings could not be applied"
+    case "$(_ims_cluster_node_state "$n")" in
+        single/single | secondary/secondary) _ims_cluster_restart_node "$n" ;;
+        *) _ims_cluster_restart_later+=("$n") ;;
+    esac
+}
+
+_ims_cluster_restart_node() { # N -> stops and starts nodeN's keeper (and so its PostgreSQL)
+    _ims_note "node$1: restarting PostgreSQL for archive_mode"
+    _ims_cluster_stop_autoctl "node$1"
+    _ims_cluster_start_node "$1"
+    IMS_START_TIMEOUT=180 _ims_wait _ims_cluster_node_settled "$1" ||
+        _ims_die "node$1 did not come back after its restart (state: $(_ims_cluster_node_state "$1")); see $(_ims_cluster_base)/node$1.log"
+}
+
+_ims_cluster_node_is_secondary() { [[ "$(_ims_cluster_node_state "$1")" == secondary/secondary ]]; }
+
+# The primaries left by _ims_cluster_archive_node: a planned switchover (no write fails, as
+# failure test (b) shows) makes each a standby, which is then restarted.
+_ims_cluster_archive_restarts() {
+    local n
+    for n in "${_ims_cluster_restart_later[@]}"; do
+        if ! _ims_cluster_node_is_secondary "$n"; then
+            _ims_note "node$n: switching over, so that the primary can restart for archive_mode"
+            ims_cluster_autoctl perform switchover --pgdata "$(_ims_cluster_pgdata monitor)" >&2 ||
+                _ims_die "the switchover away from node$n failed"
+            IMS_START_TIMEOUT=120 _ims_wait _ims_cluster_node_is_secondary "$n" ||
+                _ims_die "node$n did not become a standby after the switchover"
+        fi
+        _ims_cluster_restart_node "$n"
+    done
+    _ims_cluster_restart_later=()
 }
 
 # N -> the replication timeouts above, by ALTER SYSTEM (postgresql.auto.conf outranks the
@@ -576,6 +629,8 @@ ims_cluster_up() {
     trap '' HUP
     [[ -z "$IMS_CLUSTER_NETNS" ]] || _ims_netns_up
     _ims_cluster_prepare_dirs
+    # Before the nodes start: their archive_command runs pgBackRest with this file.
+    [[ -n "$IMS_CLUSTER_NETNS" ]] || ims_backup_write_conf cluster
     _ims_cluster_start_monitor
     # Existing nodes start together: a former standby started alone is asked to take part in
     # an election (report_lsn) that needs the others. New nodes are created one at a time:
@@ -585,6 +640,13 @@ ims_cluster_up() {
     done
     for n in 1 2 3; do _ims_cluster_settle_node "$n"; done
     _ims_cluster_quorum
+    if [[ -z "$IMS_CLUSTER_NETNS" ]]; then
+        _ims_cluster_archive_restarts
+        # The repository's stanza, once the nodes are there (idempotent). The cluster runs
+        # even when the repository cannot be reached: WAL waits in pg_wal meanwhile.
+        ims_backup_stanza_create cluster ||
+            _ims_note "warning: pgbackrest stanza-create failed, WAL is not archived yet; see $(ims_backup_dir cluster)/log"
+    fi
     _ims_cluster_redis_up
 }
 

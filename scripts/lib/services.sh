@@ -6,7 +6,8 @@
 # $IMS_DATA_DIR/NAME, on its own ports, so the machine's own PostgreSQL (5432)
 # and Redis (6379), if any, are never used or touched.
 #
-#   ims_ensure_packages SET...       (Debian packages; base: PostgreSQL, Redis, nginx, curl, openssl;
+#   ims_ensure_packages SET...       (Debian packages; base: PostgreSQL, Redis, nginx, curl, openssl,
+#                                     pgBackRest;
 #                                     test: also shellcheck, procps; cluster: also
 #                                     pg_auto_failover, Redis Sentinel, iproute2, nftables)
 #   ims_start_postgres NAME PORT     ims_stop_postgres NAME
@@ -182,6 +183,8 @@ _ims_packages_ok() { # base: PostgreSQL (with contrib), Redis, nginx, curl, open
     # The build: crates with C inside (mimalloc, ring) need a C compiler, which rustup does
     # not bring.
     _ims_have cc || return 1
+    # Backups and the WAL archive of the dev instance and the cluster (scripts/lib/backup.sh).
+    _ims_have pgbackrest || return 1
     share="$(_ims_pg_sharedir "$bin")"
     # pg_trgm backs the search indexes; pg_stat_statements is preloaded.
     [[ -f "$share/extension/pg_trgm.control" && -f "$share/extension/pg_stat_statements.control" ]]
@@ -206,7 +209,8 @@ _ims_cluster_packages_ok() { # cluster: pg_autoctl, redis-sentinel, ip and nft, 
 }
 
 # SET... -> installs, from Debian, what is missing of these sets (each includes base):
-#   base     PostgreSQL (with contrib), Redis, nginx, curl, openssl and a C compiler (build-essential)
+#   base     PostgreSQL (with contrib), Redis, nginx, curl, openssl, a C compiler (build-essential)
+#            and pgBackRest (the dev instance and the cluster archive their WAL with it)
 #   test     also shellcheck (scripts/test lints the scripts) and procps (kill, run by tests)
 #   cluster  also pg_auto_failover for the newest PostgreSQL, Redis Sentinel, iproute2 (ip:
 #            the namespaced cluster) and nftables (nft: its partitions)
@@ -225,7 +229,7 @@ ims_ensure_packages() {
     [[ -z "$want_test" ]] || _ims_test_packages_ok || ok=""
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok || ok=""
     [[ -z "$ok" ]] || return 0
-    local -a pkgs=(postgresql postgresql-contrib redis-server nginx curl openssl build-essential)
+    local -a pkgs=(postgresql postgresql-contrib redis-server nginx curl openssl build-essential pgbackrest)
     [[ -z "$want_test" ]] || pkgs+=(shellcheck procps)
     if [[ -n "$want_cluster" ]]; then
         # Debian names the extension after the server's major version (postgresql-15-auto-failover).
@@ -256,7 +260,7 @@ ims_ensure_packages() {
     ((rc != 0)) || "${apt[@]}" install -y -qq "${pkgs[@]}" >/dev/null || rc=$?
     [[ -z "$made_policy" ]] || rm -f "$policy"
     ((rc == 0)) || _ims_die "apt-get failed (exit $rc)"
-    _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements), redis-server, nginx, curl, openssl or cc still not found"
+    _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements), redis-server, nginx, curl, openssl, cc or pgbackrest still not found"
     [[ -z "$want_test" ]] || _ims_test_packages_ok ||
         _ims_die "packages installed but shellcheck or kill still not found"
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok ||
@@ -345,6 +349,10 @@ ims_start_postgres() { # NAME PORT
         if [[ "$running" == "$port" ]]; then
             _ims_wait "$(_ims_pg_bin_for "$datadir")/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres ||
                 _ims_die "PostgreSQL ($name) runs on $port but does not accept connections; see $log"
+            # A running server is not restarted under its clients: archive_mode waits.
+            if [[ "$name" == dev ]] && ! ims_backup_dev_setup "$port"; then
+                _ims_note "PostgreSQL (dev): archive_mode changes at its next restart (scripts/services down dev; scripts/services up dev)"
+            fi
             return 0
         fi
     fi
@@ -406,6 +414,18 @@ ims_start_postgres() { # NAME PORT
     _ims_wait "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres ||
         _ims_die "PostgreSQL ($name) started but does not accept connections on port $port; log: $log"
     _ims_note "PostgreSQL ($name) running on 127.0.0.1:$port, data $datadir"
+    if [[ "$name" == dev ]]; then
+        # WAL archiving into the dev instance's pgBackRest repository (scripts/lib/backup.sh);
+        # the first start with it needs a second one for archive_mode.
+        local rc=0
+        ims_backup_dev_setup "$port" || rc=$?
+        if ((rc == 3)); then
+            ims_stop_postgres dev
+            ims_start_postgres dev "$port"
+        elif ((rc != 0)); then
+            _ims_die "PostgreSQL (dev): the archive settings could not be applied"
+        fi
+    fi
 }
 
 ims_stop_postgres() { # NAME
@@ -527,3 +547,7 @@ ims_status() { # NAME -> prints one line per service; returns 1 if any is down
     fi
     return "$rc"
 }
+
+# Backups (pgBackRest): the dev instance and the cluster archive their WAL when they start.
+# shellcheck source=scripts/lib/backup.sh
+source "$IMS_REPO_ROOT/scripts/lib/backup.sh"
