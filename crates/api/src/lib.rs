@@ -31,6 +31,7 @@ pub mod failover;
 pub mod handlers;
 pub mod headers;
 pub mod idempotent;
+pub mod limits;
 pub(crate) mod listing;
 pub mod metrics;
 pub mod openapi;
