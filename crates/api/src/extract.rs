@@ -67,7 +67,8 @@ async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 
 /// Parses a JSON body into `T`. Malformed JSON is a 400 saying where; a value of the wrong
 /// type, a missing or an unknown field is a 400 naming the field in `errors`, by its path in
-/// the body (`rightEye.sphere`, `items[0].quantity`). A number with a zero fraction (`1899.0`,
+/// the body (`rightEye.sphere`, `items[0].quantity`); a body that is not an object is a 400.
+/// A number with a zero fraction (`1899.0`,
 /// `1e3`) is an integer, as JSON Schema has it (the OpenAPI document says `integer`).
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut json = serde_json::Deserializer::from_slice(bytes);
@@ -75,6 +76,13 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
         .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
     json.end()
         .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    // serde would also read a struct from an array of its fields in order (`[null, null]` was
+    // an empty PATCH, `["Asha", "+91...", null, null]` a customer): every body is an object.
+    if !value.is_object() {
+        return Err(ApiError::BadRequest(
+            "invalid body: must be a JSON object".into(),
+        ));
+    }
     integral_numbers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
