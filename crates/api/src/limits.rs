@@ -148,14 +148,14 @@ fn date(what: &str) -> Value {
     })
 }
 
-/// A time whose year is 1900 to 2200. (The server checks the UTC date, so a time within a few
-/// hours of the range's ends may fall either side.)
+/// A time whose date, as written (before its offset), is from 1900-01-01 to 2200-12-31: its
+/// year is 1900 to 2200 (the rest is `format: date-time`).
 fn date_time(what: &str) -> Value {
     json!({
         "type": "string",
         "format": "date-time",
         "pattern": format!("^(?:{YEAR}|2200)-"),
-        "description": format!("{what} (RFC 3339; its UTC date from 1900-01-01 to 2200-12-31)"),
+        "description": format!("{what} (RFC 3339; its date as written from 1900-01-01 to 2200-12-31)"),
     })
 }
 

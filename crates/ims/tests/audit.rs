@@ -58,6 +58,9 @@ async fn order_list_dates_out_of_range_are_400_naming_the_parameter() {
         ("from", "-5000-01-01T00:00:00Z"),
         ("to", "+200000-01-01T00:00:00Z"),
         ("from", "1899-12-31T23:59:59Z"),
+        // The date as written counts (as the document's pattern reads it), not the UTC date.
+        ("from", "1899-12-31T23:30:00-01:00"),
+        ("to", "2201-01-01T00:30:00+01:00"),
     ] {
         let value = value.replace('+', "%2B");
         for path in [
@@ -68,10 +71,16 @@ async fn order_list_dates_out_of_range_are_400_naming_the_parameter() {
             assert_names(status, &body, StatusCode::BAD_REQUEST, param);
         }
     }
-    let (status, body) = app
-        .call(Method::GET, "/orders?from=1900-01-01T00:00:00Z", None)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    for query in [
+        "from=1900-01-01T00:00:00Z",
+        "from=1900-01-01T00:30:00%2B01:00",
+        "to=2200-12-31T23:00:00-02:00",
+    ] {
+        let (status, body) = app
+            .call(Method::GET, &format!("/orders?{query}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+    }
 }
 
 #[tokio::test]
