@@ -194,7 +194,10 @@ _ims_test_packages_ok() { # test: what scripts/test and the tests run besides th
     # scripts/test lints every shell script.
     _ims_have shellcheck || return 1
     # The tests run kill(1) (procps; `command -v kill` would find bash's builtin).
-    [[ -x /usr/bin/kill || -x /bin/kill ]]
+    [[ -x /usr/bin/kill || -x /bin/kill ]] || return 1
+    # scripts/fuzz installs schemathesis into a venv of Debian's python3 (python3-venv brings
+    # ensurepip, python3-pip the pip it bootstraps from).
+    [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null
 }
 
 _ims_cluster_packages_ok() { # cluster: pg_autoctl, redis-sentinel, ip and nft, for scripts/cluster
@@ -211,7 +214,8 @@ _ims_cluster_packages_ok() { # cluster: pg_autoctl, redis-sentinel, ip and nft, 
 # SET... -> installs, from Debian, what is missing of these sets (each includes base):
 #   base     PostgreSQL (with contrib), Redis, nginx, curl, openssl, a C compiler (build-essential)
 #            and pgBackRest (the dev instance and the cluster archive their WAL with it)
-#   test     also shellcheck (scripts/test lints the scripts) and procps (kill, run by tests)
+#   test     also shellcheck (scripts/test lints the scripts), procps (kill, run by tests) and
+#            python3, python3-venv and python3-pip (scripts/fuzz installs schemathesis with them)
 #   cluster  also pg_auto_failover for the newest PostgreSQL, Redis Sentinel, iproute2 (ip:
 #            the namespaced cluster) and nftables (nft: its partitions)
 ims_ensure_packages() {
@@ -230,7 +234,7 @@ ims_ensure_packages() {
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok || ok=""
     [[ -z "$ok" ]] || return 0
     local -a pkgs=(postgresql postgresql-contrib redis-server nginx curl openssl build-essential pgbackrest)
-    [[ -z "$want_test" ]] || pkgs+=(shellcheck procps)
+    [[ -z "$want_test" ]] || pkgs+=(shellcheck procps python3 python3-venv python3-pip)
     if [[ -n "$want_cluster" ]]; then
         # Debian names the extension after the server's major version (postgresql-15-auto-failover).
         pgver="$(basename "$(dirname "$(_ims_pg_bin_latest)")")"
@@ -262,7 +266,7 @@ ims_ensure_packages() {
     ((rc == 0)) || _ims_die "apt-get failed (exit $rc)"
     _ims_packages_ok || _ims_die "packages installed but PostgreSQL (with pg_trgm, pg_stat_statements), redis-server, nginx, curl, openssl, cc or pgbackrest still not found"
     [[ -z "$want_test" ]] || _ims_test_packages_ok ||
-        _ims_die "packages installed but shellcheck or kill still not found"
+        _ims_die "packages installed but shellcheck, kill or python3's venv still not found"
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok ||
         _ims_die "packages installed but pg_autoctl, the pgautofailover extension, redis-sentinel, ip or nft still not found"
 }

@@ -11,6 +11,7 @@
 //! - [`extract`]: JSON, query and path extractors that reject with the contract's statuses.
 //! - [`headers`]: safety headers on every answer, the docs page's policy, the request id bound.
 //! - [`idempotent`]: `Idempotency-Key` keys and replays.
+//! - [`limits`]: every limit the server enforces on a value, as the served document states it.
 //! - `listing`: product lists cached as pages of ids, bodies through `product:{id}`.
 //! - [`metrics`]: every exported metric, the tracking middleware and `GET /metrics`.
 //! - [`openapi`]: what the generated document must say beyond the handlers' annotations.
@@ -31,6 +32,7 @@ pub mod failover;
 pub mod handlers;
 pub mod headers;
 pub mod idempotent;
+pub mod limits;
 pub(crate) mod listing;
 pub mod metrics;
 pub mod openapi;

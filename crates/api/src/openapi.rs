@@ -6,7 +6,7 @@
 //! (`limit` 1 to 100, the `Idempotency-Key` format).
 
 use utoipa::openapi::content::ContentBuilder;
-use utoipa::openapi::path::{Operation, Parameter};
+use utoipa::openapi::path::{Operation, Parameter, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{OpenApi, Ref, RefOr};
@@ -46,6 +46,19 @@ fn exact_operation(operation: &mut Operation) {
     let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let body = operation.request_body.is_some();
     let parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let has = |name: &str, place: ParameterIn| {
+        operation
+            .parameters
+            .iter()
+            .flatten()
+            .any(|p| p.name == name && p.parameter_in == place)
+    };
+    let in_path = operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| p.parameter_in == ParameterIn::Path);
+    let keyed = has("Idempotency-Key", ParameterIn::Header);
     let answers = [
         (
             "400",
@@ -57,6 +70,16 @@ fn exact_operation(operation: &mut Operation) {
             "401",
             secured,
             "No valid token: send Authorization: Bearer <token>",
+        ),
+        (
+            "404",
+            in_path,
+            "Nothing with this id (or an id that is not one), or one the caller may not see",
+        ),
+        (
+            "409",
+            keyed,
+            "This Idempotency-Key was already used with a different request",
         ),
         ("413", body, "The body is over 1 MiB"),
         (
@@ -116,7 +139,8 @@ fn bound(parameter: &mut Parameter) {
             .schema_type(SchemaType::new(Type::String))
             .min_length(Some(1))
             .max_length(Some(255))
-            .pattern(Some("^[!-~]+$"))
+            // The prefix is the service's own (storage::idempotency::SERVICE_KEY_PREFIX).
+            .pattern(Some("^(?!ims-retry-)[!-~]+$"))
             .description(Some(
                 "1 to 255 visible ASCII characters, not starting with ims-retry-",
             ))

@@ -79,9 +79,22 @@ fn routes_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (routes, doc)
 }
 
-/// The OpenAPI document the service serves.
+/// The OpenAPI document generated from the handlers (without the limits of
+/// [`crate::limits`], which need JSON Schema keywords utoipa's types lack).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     routes_and_document().1
+}
+
+/// The OpenAPI document the service serves: [`openapi`] with every limit the server enforces.
+pub fn openapi_document() -> serde_json::Value {
+    document_of(routes_and_document().1)
+}
+
+fn document_of(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
+    // Serializing utoipa's own types cannot fail (string keys, no non-finite floats).
+    let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    crate::limits::apply(&mut doc);
+    doc
 }
 
 /// The whole service: API, health, docs, and the middleware every request passes.
@@ -89,7 +102,7 @@ pub fn router(state: AppState) -> Router {
     crate::metrics::install();
     let (api, doc) = routes_and_document();
     let docs: Router<AppState> = SwaggerUi::new("/api/v1/docs")
-        .url("/api/v1/openapi.json", doc)
+        .external_url_unchecked("/api/v1/openapi.json", document_of(doc))
         .into();
     Router::new()
         .nest("/api/v1", api)
@@ -213,7 +226,7 @@ mod tests {
     /// Every `$ref` names a schema the document defines.
     #[test]
     fn every_reference_resolves() {
-        let doc = serde_json::to_value(super::openapi()).expect("json");
+        let doc = super::openapi_document();
         let schemas = &doc["components"]["schemas"];
         let mut refs = Vec::new();
         collect_refs(&doc, &mut refs);
@@ -247,7 +260,7 @@ mod tests {
     /// gives: 401 when it needs a token, 413 and 415 when it takes a body, 429 always.
     #[test]
     fn errors_are_problems_and_middleware_answers_are_documented() {
-        let doc = serde_json::to_value(super::openapi()).expect("json");
+        let doc = super::openapi_document();
         let mut operations = 0;
         for (path, item) in doc["paths"].as_object().expect("paths") {
             for (method, op) in item.as_object().expect("item") {

@@ -22,7 +22,9 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let email = raw.trim();
         let invalid = || Err("must be an email address like name@example.com".to_string());
-        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // Lengths in characters, as the OpenAPI document's pattern counts them.
+        if email.chars().count() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return invalid();
         }
         let Some((local, domain)) = email.split_once('@') else {
@@ -33,7 +35,7 @@ impl Email {
             && !domain.ends_with('.')
             && !domain.contains('@')
             && !domain.contains("..");
-        if local.is_empty() || local.len() > 64 || !domain_ok {
+        if local.is_empty() || local.chars().count() > 64 || !domain_ok {
             return invalid();
         }
         Ok(Self(email.to_owned()))

@@ -260,6 +260,89 @@ async fn wrong_json_types_are_400() {
     assert_eq!(customer_count(&app).await, 0);
 }
 
+/// serde reads a struct from an array of its fields in order; a body is an object (found by
+/// schemathesis: `[null, null]` was a PATCH that answered 200).
+#[tokio::test]
+async fn a_body_that_is_an_array_of_the_fields_is_400_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let answer = fetch(
+        app.request(Method::POST, "/customers", Some(&app.admin_token))
+            .json(&json!(["Asha", "+919800000000", null, null])),
+    )
+    .await;
+    assert_problem(&answer, StatusCode::BAD_REQUEST);
+    assert_eq!(customer_count(&app).await, 0, "no customer was created");
+
+    let (status, created) = app
+        .call(
+            Method::POST,
+            "/customers",
+            Some(json!({ "name": "Asha", "phone": "+919800000000" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let path = format!("/customers/{}", created["id"].as_str().expect("id"));
+    for body in [json!([null, null]), json!(["Ravi", "+919811111111"])] {
+        let answer = fetch(
+            app.request(Method::PATCH, &path, Some(&app.admin_token))
+                .json(&body),
+        )
+        .await;
+        assert_problem(&answer, StatusCode::BAD_REQUEST);
+    }
+    let (_, now) = app.call(Method::GET, &path, None).await;
+    assert_eq!(now["name"], "Asha", "{now}");
+    assert_eq!(
+        now["updatedAt"], created["updatedAt"],
+        "nothing changed: {now}"
+    );
+}
+
+/// JSON Schema's `integer` (what the OpenAPI document says of money and counts) is any number
+/// with a zero fraction: `189900.0` and `1.899e5` are the integer 189900, as a schema-driven
+/// client may send them. Found by schemathesis (scripts/fuzz).
+#[tokio::test]
+async fn integers_may_be_written_with_a_zero_fraction() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("Frames").await;
+    for (sku, price) in [("FR-001", "189900.0"), ("FR-002", "1.899e5")] {
+        let answer = fetch(json_body(
+            &app,
+            Method::POST,
+            "/products",
+            &format!(
+                r#"{{"sku": "{sku}", "name": "Aviator", "categoryId": "{category}",
+                     "brand": "Acme", "price": {price}}}"#
+            ),
+        ))
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::CREATED,
+            "{price}: {}",
+            answer.body
+        );
+        assert_eq!(answer.body["price"], json!(189900), "{price}");
+    }
+    // A fraction is still no integer, and names its field.
+    let answer = fetch(json_body(
+        &app,
+        Method::POST,
+        "/products",
+        &format!(
+            r#"{{"sku": "FR-003", "name": "Aviator", "categoryId": "{category}",
+                 "brand": "Acme", "price": 189900.5}}"#
+        ),
+    ))
+    .await;
+    assert_problem(&answer, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answer.body["errors"][0]["field"], "price",
+        "{}",
+        answer.body
+    );
+}
+
 #[tokio::test]
 async fn unknown_enum_values_are_400_in_body_and_query() {
     let app = TestApp::spawn().await;

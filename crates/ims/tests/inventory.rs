@@ -257,13 +257,19 @@ async fn adjustments_add_and_remove_units_with_a_reason_and_never_go_below_zero(
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    // An unknown product is a client error, not a crash, and creates nothing.
+    // An unknown product or store is named by the path: 404 (the document says so), not a
+    // 422 for a body field, and nothing is created.
     let ghost = Uuid::new_v4();
     let (status, body) = adjust_as(&app, &manager, store, ghost, 5, "delivery").await;
-    assert!(
-        status == StatusCode::NOT_FOUND || status == StatusCode::UNPROCESSABLE_ENTITY,
-        "unknown product: {status} {body}"
-    );
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/stores/{ghost}/inventory/{frame}/adjustments"),
+            Some(json!({ "delta": 5, "reason": "delivery" })),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
     assert_stock_invariants(&app).await;
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use reqwest::{header, StatusCode, Url};
-use serde_json::Value;
+use serde_json::{json, Value};
 use testkit::TestApp;
 use uuid::Uuid;
 
@@ -570,4 +570,180 @@ async fn the_docs_page_is_served_locally() {
     // Without the trailing slash the page is still reachable.
     let response = get(&app, "/api/v1/docs").await;
     assert_eq!(response.status(), StatusCode::OK, "{}", response.url());
+}
+
+// ------------------------------------------------------------------------- the document's limits
+
+/// The served document, as a client reads it.
+async fn served_document(app: &TestApp) -> Value {
+    let response = get(app, "/api/v1/openapi.json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.expect("the document is JSON")
+}
+
+/// The limits the server enforces are in the served document (issue 17): patterns of the
+/// identifiers, ranges and steps of numbers, which fields are required or may be null, and
+/// the shared parameters. `api::limits` checks its patterns against the domain's parsers.
+#[tokio::test]
+async fn the_openapi_document_states_the_limits_the_server_enforces() {
+    let app = TestApp::spawn().await;
+    let doc = served_document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    let prop = |schema: &str, field: &str| schemas[schema]["properties"][field].clone();
+
+    let sku = prop("CreateProduct", "sku");
+    let pattern = sku["pattern"].as_str().expect("sku has a pattern");
+    assert!(pattern.contains("[A-Z0-9][A-Z0-9-]{2,31}"), "{pattern}");
+    assert!(
+        pattern.starts_with('^') && pattern.ends_with('$'),
+        "{pattern}"
+    );
+    assert!(prop("CreateStore", "code")["pattern"]
+        .as_str()
+        .is_some_and(|p| p.contains("{2,16}")));
+    assert!(prop("CreateCustomer", "phone")["pattern"]
+        .as_str()
+        .is_some_and(|p| p.contains("{7,15}")));
+    let password = prop("CreateUser", "password");
+    assert_eq!(password["minLength"], 10, "{password}");
+    assert_eq!(password["maxLength"], 128, "{password}");
+    assert_eq!(prop("CreateProduct", "price")["minimum"], 0);
+    assert_eq!(prop("CreateProduct", "price")["maximum"], 1_000_000_000);
+    assert_eq!(prop("OrderLineRequest", "quantity")["minimum"], 1);
+    assert_eq!(prop("PlaceOrder", "items")["minItems"], 1);
+    assert_eq!(prop("AddPayment", "amount")["exclusiveMinimum"], 0);
+    assert_eq!(prop("TransferStock", "quantity")["minimum"], 1);
+    let delta = prop("AdjustStock", "delta");
+    assert_eq!(delta["not"], json!({ "const": 0 }), "{delta}");
+    assert_eq!(delta["minimum"], -100_000, "{delta}");
+    assert_eq!(delta["maximum"], 100_000, "{delta}");
+    assert_eq!(prop("Prism", "amount")["exclusiveMinimum"], 0);
+
+    // Eyes: sphere is required and never null; quarter steps and ranges.
+    let eye = &schemas["EyeInput"];
+    let sphere = prop("EyeInput", "sphere");
+    assert_eq!(sphere["type"], "number", "sphere is not nullable: {sphere}");
+    assert!(
+        eye["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("sphere"))),
+        "{eye}"
+    );
+    assert_eq!(sphere["multipleOf"], 0.25);
+    assert_eq!(sphere["minimum"], -30.0);
+    assert_eq!(sphere["maximum"], 30.0);
+    assert_eq!(prop("EyeInput", "cylinder")["multipleOf"], 0.25);
+    assert_eq!(prop("EyeInput", "add")["multipleOf"], 0.25);
+    assert_eq!(prop("EyeInput", "axis")["minimum"], 1);
+    assert_eq!(prop("EyeInput", "axis")["maximum"], 180);
+    assert_eq!(prop("EyeInput", "pd")["minimum"], 20);
+    assert_eq!(prop("EyeInput", "pd")["maximum"], 40);
+    assert_eq!(eye["then"]["required"], json!(["axis"]), "{eye}");
+
+    // PATCH: null only where it clears a field.
+    let name = prop("UpdateProduct", "name");
+    assert_eq!(name["type"], "string", "name may not be null: {name}");
+    let cost = prop("UpdateProduct", "cost");
+    assert_eq!(
+        cost["type"],
+        json!(["integer", "null"]),
+        "null clears cost: {cost}"
+    );
+    let status = prop("UpdateProduct", "status");
+    assert!(
+        status.get("oneOf").is_none(),
+        "status may not be null: {status}"
+    );
+
+    // Every string a request body takes states what it accepts.
+    let mut loose = Vec::new();
+    for (name, schema) in schemas.as_object().expect("schemas") {
+        let is_request = [
+            "Create", "Update", "Place", "Add", "Adjust", "Transfer", "Change",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+            || name == "LoginRequest";
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            let string = property["type"] == "string"
+                || property["type"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&json!("string")));
+            let stated = ["pattern", "format", "enum", "minLength"]
+                .iter()
+                .any(|k| property.get(*k).is_some());
+            if is_request && string && !stated && !(name == "LoginRequest" && field == "password") {
+                loose.push(format!("{name}.{field}"));
+            }
+        }
+    }
+    assert!(
+        loose.is_empty(),
+        "request strings without a limit: {loose:?}"
+    );
+
+    // Shared parameters, and the answers every operation may give.
+    let mut limits = 0;
+    let mut keys = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let responses = &op["responses"];
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let schema = &p["schema"];
+                match p["name"].as_str() {
+                    Some("limit") => {
+                        assert_eq!(schema["minimum"], 1, "{method} {path}");
+                        assert_eq!(schema["maximum"], 100, "{method} {path}");
+                        limits += 1;
+                    }
+                    Some("Idempotency-Key") => {
+                        assert_eq!(schema["pattern"], "^(?!ims-retry-)[!-~]+$");
+                        assert_eq!(schema["maxLength"], 255);
+                        assert!(responses.get("409").is_some(), "{method} {path}");
+                        keys += 1;
+                    }
+                    _ => {}
+                }
+                if p["in"] == "path" {
+                    assert!(responses.get("404").is_some(), "{method} {path}");
+                }
+            }
+        }
+    }
+    assert!(limits >= 10, "{limits} operations take limit");
+    assert!(keys >= 11, "{keys} operations take Idempotency-Key");
+    let from = doc["paths"]["/orders"]["get"]["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "from"))
+        .cloned()
+        .expect("from");
+    assert_eq!(from["schema"]["format"], "date-time", "{from}");
+    assert!(from["schema"]["pattern"].is_string(), "{from}");
+}
+
+/// No `$ref` of the served document dangles.
+#[tokio::test]
+async fn every_reference_of_the_served_document_resolves() {
+    let app = TestApp::spawn().await;
+    let doc = served_document(&app).await;
+    let mut refs = Vec::new();
+    let mut walk = vec![&doc];
+    while let Some(value) = walk.pop() {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    refs.push(r.clone());
+                }
+                walk.extend(map.values());
+            }
+            Value::Array(items) => walk.extend(items),
+            _ => {}
+        }
+    }
+    assert!(refs.len() > 50, "{} references", refs.len());
+    let dangling: Vec<&String> = refs
+        .iter()
+        .filter(|r| doc.pointer(r.trim_start_matches('#')).is_none())
+        .collect();
+    assert!(dangling.is_empty(), "dangling: {dangling:?}");
 }

@@ -120,7 +120,7 @@ async fn list_catalog_products(
     State(state): State<AppState>,
     Query(query): Query<CatalogQuery>,
 ) -> ApiResult<Public<axum::Json<List<PublicProduct>>>> {
-    let search = search_of(query.q.as_deref())?;
+    let search = search_of(query.q.as_deref());
     let (sort, tag) = sort_of(query.sort, search.is_some());
     let (limit, after) = state
         .pager("catalog-products", tag)

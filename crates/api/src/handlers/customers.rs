@@ -77,6 +77,7 @@ pub struct CreateCustomer {
     phone: String,
     email: Option<String>,
     /// `YYYY-MM-DD`.
+    #[serde(default, deserialize_with = "crate::extract::full_date::optional")]
     date_of_birth: Option<NaiveDate>,
 }
 
@@ -197,7 +198,7 @@ pub struct UpdateCustomer {
     #[schema(value_type = Option<String>)]
     email: Option<Option<String>>,
     /// `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::extract::full_date::nullable")]
     #[schema(value_type = Option<NaiveDate>)]
     date_of_birth: Option<Option<NaiveDate>>,
 }

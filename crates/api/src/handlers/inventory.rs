@@ -166,6 +166,11 @@ fn no_stock_row() -> impl Fn(storage::Error) -> ApiError {
         storage::Error::NotFound => {
             ApiError::NotFound("this store has no stock row for this product".into())
         }
+        // The store and product are named by the path: one that does not exist is a 404 for
+        // the resource, not a 422 for a field of the body.
+        storage::Error::MissingReference { .. } => {
+            ApiError::NotFound("no such store or product".into())
+        }
         other => other.into(),
     }
 }

@@ -76,8 +76,10 @@ pub struct CreatePrescription {
     /// Whose eyes were tested: the customer or a family member (also a customer).
     patient_id: Uuid,
     /// From 1900-01-01, not in the future.
+    #[serde(deserialize_with = "crate::extract::full_date::required")]
     test_date: NaiveDate,
     /// After testDate and not after 2200-12-31; two years after testDate by default.
+    #[serde(default, deserialize_with = "crate::extract::full_date::optional")]
     expires_at: Option<NaiveDate>,
     right_eye: EyeInput,
     left_eye: EyeInput,

@@ -151,14 +151,11 @@ impl ProductQuery {
     }
 }
 
-/// The search words of `q` (`None` without a query); a query with no letter or digit is 400.
-pub(crate) fn search_of(q: Option<&str>) -> ApiResult<Option<storage::products::SearchTerms>> {
-    match q.map(str::trim).filter(|q| !q.is_empty()) {
-        Some(q) => Ok(Some(storage::products::search_terms(q).ok_or_else(
-            || ApiError::BadRequest("q must contain at least one letter or digit".into()),
-        )?)),
-        None => Ok(None),
-    }
+/// The search words of `q`: `None` without one, or when it has no letter or digit.
+pub(crate) fn search_of(q: Option<&str>) -> Option<storage::products::SearchTerms> {
+    // A q without a letter or digit has no word to search for: like a blank one, it is no
+    // search (the OpenAPI document cannot say "at least one letter", so it may not be a 400).
+    q.and_then(storage::products::search_terms)
 }
 
 /// The order of a product list and its cursor tag: `sort` if given, else relevance for a
@@ -179,19 +176,14 @@ pub(crate) async fn product_list(
     query: ProductQuery,
     category: Option<Uuid>,
 ) -> ApiResult<List<ProductView>> {
-    let search = search_of(query.q.as_deref())?;
+    let search = search_of(query.q.as_deref());
     for (name, price) in [("minPrice", query.min_price), ("maxPrice", query.max_price)] {
         if price.is_some_and(|p| p < 0) {
             return Err(ApiError::bad_field(name, "must be 0 or more (paise)"));
         }
     }
-    if let (Some(min), Some(max)) = (query.min_price, query.max_price) {
-        if min > max {
-            return Err(ApiError::BadRequest(
-                "minPrice must not be above maxPrice".into(),
-            ));
-        }
-    }
+    // minPrice above maxPrice is a range nothing lies in: an empty page, not an error (no
+    // schema can relate two parameters).
     let (sort, tag) = sort_of(query.sort, search.is_some());
     let (limit, after) = state
         .pager("products", tag)

@@ -271,7 +271,8 @@ pub struct ChangeJobStatus {
 /// Moves a job along its status machine; the change is kept with who, when and the note.
 #[utoipa::path(patch, path = "/workshop/jobs/{id}/status", tag = "workshop", security(("bearer" = [])),
     request_body = ChangeJobStatus,
-    responses((status = 200, body = JobView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = JobView), (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
 async fn change_job_status(
     State(state): State<AppState>,
     auth: Auth,
