@@ -90,18 +90,25 @@ where
     }
 }
 
-/// Whether a stock change also changed units sold (a sale or its cancellation), which orders
-/// the bestsellers; an adjustment or a transfer does not.
+/// What a stock change did besides moving figures, for the lists that depend on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sales {
-    Changed,
-    Unchanged,
+pub enum StockEffect {
+    /// Units sold or given back (a sale, its cancellation): the bestsellers, the lists sorted
+    /// by sales and, as stock may have run out, those filtered by stock.
+    Sold,
+    /// A product's chain-wide quantity went from zero to more or back (an adjustment): the
+    /// lists filtered by stock.
+    CrossedZero,
+    /// Neither (a restock of a product in stock, a transfer, which keeps the total): lists
+    /// hold ids and show figures from the products' tallies, so none changes.
+    FiguresOnly,
 }
 
 /// What a stock change in `stores` of `products` makes stale: the products' stock figures
 /// by id and sku (moved forward to the committed ones, read here after the commit; their
-/// bodies stay cached); the list variants that filter by stock or sort by sales (lists hold
-/// ids, so no other variant changes); the bestsellers after a sale; the figures of the
+/// bodies stay cached); the list variants that filter by stock or sort by sales when `effect`
+/// changed them (lists hold ids, so no other variant changes); the bestsellers after a sale;
+/// the figures of the
 /// stores' rows of these products (moved forward the same way) and the stores' stock lists
 /// (not their other rows); the stores' dashboards (low-stock counts, sales), moved forward
 /// to their new figures.
@@ -109,7 +116,7 @@ pub async fn stock_keys(
     state: &AppState,
     products: &[Uuid],
     stores: &[Uuid],
-    sales: Sales,
+    effect: StockEffect,
 ) -> ApiResult<Vec<Stale>> {
     let primary = state.db.primary();
     let (identities, rows) = tokio::try_join!(
@@ -134,17 +141,19 @@ pub async fn stock_keys(
             categories.push(product.category_id);
         }
     }
-    for category in categories {
+    if effect != StockEffect::FiguresOnly {
+        for category in categories {
+            out.push(Stale::prefixed(
+                keys::category_products(category),
+                keys::variant::AFTER_STOCK_CHANGE,
+            ));
+        }
         out.push(Stale::prefixed(
-            keys::category_products(category),
+            keys::product_search(),
             keys::variant::AFTER_STOCK_CHANGE,
         ));
     }
-    out.push(Stale::prefixed(
-        keys::product_search(),
-        keys::variant::AFTER_STOCK_CHANGE,
-    ));
-    if sales == Sales::Changed {
+    if effect == StockEffect::Sold {
         out.push(keys::bestsellers().into());
     }
     for row in rows {

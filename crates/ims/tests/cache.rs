@@ -1514,6 +1514,45 @@ async fn a_sale_forgets_only_what_shows_the_sold_product_s_stock() {
     );
 }
 
+/// A restock of a product in stock, or a transfer, changes no list (lists hold ids; the
+/// quantities shown come from the products' tallies): the pages sorted by sales and filtered
+/// by stock stay cached with the new figures. Stock that runs out or comes back changes the
+/// lists filtered by stock, which are read afresh at once.
+#[tokio::test]
+async fn a_restock_keeps_lists_and_stock_crossing_zero_changes_them() {
+    let s = shop().await;
+    let other = second_product(&s).await;
+    let (app, token) = (&s.app, s.token());
+    let by_sales = format!("/categories/{}/products?sort=-sales", s.category);
+    let in_stock = format!("/categories/{}/products?inStock=true", s.category);
+    let sold_out = format!("/categories/{}/products?inStock=false", s.category);
+    let search = "/products?q=product&inStock=true";
+    for path in [&by_sales, &in_stock, &sold_out] {
+        cache_it(app, token, path).await;
+    }
+    cache_it(app, token, search).await;
+
+    stock_in(app, s.store, other, 5).await;
+    let page = hit_afresh(app, token, &in_stock).await;
+    let restocked = item_with(&page, "id", other).expect("listed");
+    assert_eq!(restocked["quantity"], STOCK + 5, "{page}");
+    hit_afresh(app, token, &by_sales).await;
+    hit_afresh(app, token, search).await;
+    assert!(items(&hit_afresh(app, token, &sold_out).await).is_empty());
+
+    // Out of stock: the lists filtered by stock change.
+    stock_in(app, s.store, other, -(STOCK + 5)).await;
+    let page = miss_then_hit(app, token, &in_stock).await;
+    assert_eq!(ids(items(&page)), vec![s.product], "{page}");
+    let page = miss_then_hit(app, token, &sold_out).await;
+    assert_eq!(ids(items(&page)), vec![other], "{page}");
+    // And back.
+    stock_in(app, s.store, other, 1).await;
+    let page = miss_then_hit(app, token, &in_stock).await;
+    assert_eq!(ids(items(&page)).len(), 2, "{page}");
+    assert!(items(&miss_then_hit(app, token, &sold_out).await).is_empty());
+}
+
 #[tokio::test]
 async fn a_price_change_reorders_lists_by_price_and_keeps_pages_by_name() {
     let s = shop().await;

@@ -159,12 +159,19 @@ pub struct Adjustment<'a> {
     pub actor: Uuid,
 }
 
+/// A stock row after an adjustment, and whether its product's chain-wide quantity crossed
+/// zero ([`crate::stock::Applied`]).
+pub struct Adjusted {
+    pub row: StockRecord,
+    pub crossed_zero: bool,
+}
+
 pub async fn adjust_stock(
     pool: &PgPool,
     adjustment: &Adjustment<'_>,
     key: Option<&IdempotencyKey>,
     render: impl FnOnce(&StockRecord) -> serde_json::Value,
-) -> Result<Done<StockRecord>> {
+) -> Result<Done<Adjusted>> {
     let Adjustment {
         store_id,
         product_id,
@@ -185,10 +192,13 @@ pub async fn adjust_stock(
             reason: Some(reason.to_owned()),
             ..Default::default()
         };
-        stock::apply(attempt.conn(), &[change], &context).await?;
+        let applied = stock::apply(attempt.conn(), &[change], &context).await?;
         let row = row_in(attempt.conn(), store_id, product_id).await?;
         attempt.finish(201, || render(&row)).await?;
-        Ok(Done::New(row))
+        Ok(Done::New(Adjusted {
+            row,
+            crossed_zero: applied.crossed_zero,
+        }))
     })
     .await
 }

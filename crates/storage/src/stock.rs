@@ -30,13 +30,21 @@ pub struct Context {
     pub reason: Option<String>,
 }
 
+/// What a stock change did beyond the rows it changed.
+#[derive(Debug, Clone, Copy)]
+pub struct Applied {
+    /// A product's chain-wide quantity went from zero to more, or back to zero: the lists
+    /// filtered by stock changed.
+    pub crossed_zero: bool,
+}
+
 /// Applies `changes` inside the caller's transaction, all rows locked at once. Fails with
 /// [`Error::InsufficientStock`] naming every short line, having changed nothing.
 pub async fn apply(
     tx: &mut PgConnection,
     changes: &[StockChange],
     context: &Context,
-) -> Result<()> {
+) -> Result<Applied> {
     let products: Vec<Uuid> = changes.iter().map(|c| c.product_id).collect();
     let stores: Vec<Uuid> = changes.iter().map(|c| c.store_id).collect();
     let deltas: Vec<i32> = changes.iter().map(|c| c.delta).collect();
@@ -108,14 +116,16 @@ pub async fn apply(
     .bind(context.actor_id)
     .execute(&mut *tx)
     .await?;
-    update_product_totals(tx, changes).await
+    let crossed_zero = update_product_totals(tx, changes).await?;
+    Ok(Applied { crossed_zero })
 }
 
 /// Adds each product's net change to its total, and to its sales counter for sales and
 /// cancellations, and moves its stock sequence on. Product rows are locked in id order
 /// first: two orders at different stores touching the same products in another order must
 /// not deadlock.
-async fn update_product_totals(tx: &mut PgConnection, changes: &[StockChange]) -> Result<()> {
+/// Answers whether a product's total went from zero to more or back.
+async fn update_product_totals(tx: &mut PgConnection, changes: &[StockChange]) -> Result<bool> {
     // (product, net stock change, net units sold)
     let mut totals: Vec<(Uuid, i32, i32)> = Vec::new();
     for change in changes {
@@ -142,7 +152,7 @@ async fn update_product_totals(tx: &mut PgConnection, changes: &[StockChange]) -
             .any(|c| c.product_id == *product && c.delta != 0)
     });
     if totals.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let ids: Vec<Uuid> = totals.iter().map(|t| t.0).collect();
     let deltas: Vec<i32> = totals.iter().map(|t| t.1).collect();
@@ -151,15 +161,17 @@ async fn update_product_totals(tx: &mut PgConnection, changes: &[StockChange]) -
         .bind(&ids)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
+    // Under the rows' locks, so the totals before and after are this change's own.
+    let crossed: Vec<bool> = sqlx::query_scalar(
         "UPDATE products p SET quantity = p.quantity + c.d, sales_count = p.sales_count + c.sold,
                                stock_seq = p.stock_seq + 1
-         FROM unnest($1::uuid[], $2::int[], $3::int[]) AS c(id, d, sold) WHERE p.id = c.id",
+         FROM unnest($1::uuid[], $2::int[], $3::int[]) AS c(id, d, sold) WHERE p.id = c.id
+         RETURNING (p.quantity > 0) <> (p.quantity - c.d > 0)",
     )
     .bind(&ids)
     .bind(&deltas)
     .bind(&sold)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(())
+    Ok(crossed.contains(&true))
 }

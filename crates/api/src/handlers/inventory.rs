@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::{
-    field_of, invalidate, read_through, read_through_tallied, row_tally, stock_keys, Cached, Sales,
+    field_of, invalidate, read_through, read_through_tallied, row_tally, stock_keys, Cached,
+    StockEffect,
 };
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::IdempotentBody;
@@ -258,13 +259,18 @@ async fn adjust_stock(
                 other => no_stock_row()(other),
             })?;
     match done {
-        Done::New(row) => {
+        Done::New(adjusted) => {
+            let effect = if adjusted.crossed_zero {
+                StockEffect::CrossedZero
+            } else {
+                StockEffect::FiguresOnly
+            };
             invalidate(
                 &state,
-                stock_keys(&state, &[product_id], &[store_id], Sales::Unchanged).await?,
+                stock_keys(&state, &[product_id], &[store_id], effect).await?,
             )
             .await;
-            Ok((StatusCode::CREATED, Json(StockView::from(row))).into_response())
+            Ok((StatusCode::CREATED, Json(StockView::from(adjusted.row))).into_response())
         }
         Done::Replay { status, body } => Ok(replay(status, body)),
     }
@@ -336,7 +342,14 @@ async fn transfer_stock(
             let stores = [body.from_store_id, body.to_store_id];
             invalidate(
                 &state,
-                stock_keys(&state, &[body.product_id], &stores, Sales::Unchanged).await?,
+                // A transfer keeps the product's chain-wide quantity.
+                stock_keys(
+                    &state,
+                    &[body.product_id],
+                    &stores,
+                    StockEffect::FiguresOnly,
+                )
+                .await?,
             )
             .await;
             Ok((StatusCode::CREATED, Json(TransferView::from(&record))).into_response())

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::{
-    dashboard_keys, field_of, invalidate, order_keys, read_through, stock_keys, Cached, Sales,
+    dashboard_keys, field_of, invalidate, order_keys, read_through, stock_keys, Cached, StockEffect,
 };
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, IdempotentBody, Path, Query};
@@ -215,7 +215,9 @@ async fn place_order(
             tracing::info!(order_id = %record.id, order_number = %record.order_number, "order placed");
             let products: Vec<Uuid> = record.items.iter().map(|i| i.product_id).collect();
             let mut stale = order_keys(record.id, record.customer_id);
-            stale.extend(stock_keys(&state, &products, &[record.store_id], Sales::Changed).await?);
+            stale.extend(
+                stock_keys(&state, &products, &[record.store_id], StockEffect::Sold).await?,
+            );
             invalidate(&state, stale).await;
             warm_customer_orders(&state, &auth, record.customer_id);
             Ok((StatusCode::CREATED, Json(OrderView::from(record))).into_response())
@@ -459,7 +461,7 @@ async fn change_order_status(
     let mut stale = order_keys(order.id, order.customer_id);
     if body.status == OrderStatus::Cancelled {
         let products: Vec<Uuid> = order.items.iter().map(|i| i.product_id).collect();
-        stale.extend(stock_keys(&state, &products, &[order.store_id], Sales::Changed).await?);
+        stale.extend(stock_keys(&state, &products, &[order.store_id], StockEffect::Sold).await?);
     } else {
         stale.extend(dashboard_keys(&state, &[order.store_id]).await);
     }
