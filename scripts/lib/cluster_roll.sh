@@ -102,6 +102,19 @@ ims_cluster_roll() { # [NAME=VALUE...]
     _ims_roll_cluster_whole ||
         _ims_die "a roll needs a primary and two secondaries in sync; now: $(_ims_roll_states)"
     p="$(_ims_roll_primary)" || _ims_die "the monitor names no primary: $(_ims_roll_states)"
+    # A standby refuses to run hot with less of these than its primary has, and the standbys
+    # restart first: lowering one would leave the first of them down.
+    local current
+    for ((i = 0; i < ${#names[@]}; i++)); do
+        case "${names[i]}" in
+            max_connections | max_worker_processes | max_wal_senders | max_prepared_transactions | max_locks_per_transaction)
+                current="$(_ims_cluster_psql "$p" postgres "show ${names[i]}")"
+                if [[ "${values[i]}" =~ ^[0-9]+$ && "$current" =~ ^[0-9]+$ ]] && ((values[i] < current)); then
+                    _ims_die "${names[i]} can only be raised by a roll (standbys restart first and need at least the primary's $current); nothing was changed"
+                fi
+                ;;
+        esac
+    done
     # The settings on the primary first: PostgreSQL checks each name and value there, and a
     # refused one undoes the ones set before it, so a wrong setting changes nothing.
     local -a previous=()
