@@ -12,8 +12,8 @@
 #   ims_cluster_roll_redis            the Sentinels one at a time, the replica, a Sentinel
 #                                     failover to it, then the old master as a replica.
 #
-# Both refuse to start unless the cluster is whole and in sync (a roll takes one member away
-# at a time and counts on the others), and stop at the first step that does not come back
+# Both refuse to start unless the cluster is whole and in sync within IMS_START_TIMEOUT (30 s;
+# a roll takes one member away at a time and counts on the others), and stop at the first step that does not come back
 # within IMS_ROLL_TIMEOUT seconds (180), leaving the rest untouched.
 
 IMS_ROLL_TIMEOUT="${IMS_ROLL_TIMEOUT:-180}"
@@ -99,7 +99,8 @@ ims_cluster_roll() { # [NAME=VALUE...]
         values+=("${BASH_REMATCH[3]}")
     done
     _ims_cluster_running monitor || _ims_die "the cluster's monitor is not running (scripts/cluster up)"
-    _ims_roll_cluster_whole ||
+    # A node just started (`scripts/cluster up`) may still be catching up: a little patience.
+    _ims_wait _ims_roll_cluster_whole ||
         _ims_die "a roll needs a primary and two secondaries in sync; now: $(_ims_roll_states)"
     p="$(_ims_roll_primary)" || _ims_die "the monitor names no primary: $(_ims_roll_states)"
     # A standby refuses to run hot with less of these than its primary has, and the standbys
@@ -229,7 +230,7 @@ ims_cluster_roll_redis() {
         [[ "$(_ims_roll_redis_port "$i")" == "$master_port" ]] && m=$i || r=$i
     done
     [[ -n "${m:-}" && -n "${r:-}" ]] || _ims_die "the Sentinels' master $master is not one of the cluster's servers"
-    _ims_roll_redis_whole "$master_port" ||
+    _ims_wait _ims_roll_redis_whole "$master_port" ||
         _ims_die "a roll needs the master, its replica in sync and three Sentinels that agree (scripts/cluster status)"
     # The Sentinels first: each remembers the set in its sentinel.conf; the next goes only once
     # the restarted one sees the master, the replica and both peers again (a failover needs 2).
