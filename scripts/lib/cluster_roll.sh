@@ -34,13 +34,20 @@ _ims_roll_primary() { # -> N of the node the monitor has as primary, reported an
     printf '%s\n' "${name#node}"
 }
 
-# -> 0 when the monitor has one primary and two secondaries, every node settled and healthy.
+# -> 0 when the monitor has one primary and two secondaries, every node settled and healthy,
+# and the primary itself streams to two standbys in its synchronous quorum. (The monitor's view
+# alone lags: a standby stopped a moment ago is still a healthy secondary there for a second
+# or two, while its walsender on the primary is gone at once.)
 _ims_roll_cluster_whole() {
+    local p
     [[ "$(_ims_cluster_monitor_sql "select
             count(*) filter (where reportedstate = 'primary' and goalstate = 'primary' and health = 1)
             || ' ' ||
             count(*) filter (where reportedstate = 'secondary' and goalstate = 'secondary' and health = 1)
-        from pgautofailover.node" 2>/dev/null)" == "1 2" ]]
+        from pgautofailover.node" 2>/dev/null)" == "1 2" ]] || return 1
+    p="$(_ims_roll_primary)" || return 1
+    [[ "$(_ims_cluster_psql "$p" postgres "select count(*) from pg_stat_replication
+        where state = 'streaming' and sync_state in ('sync', 'quorum')" 2>/dev/null)" == 2 ]]
 }
 
 # N P LSN -> 0 when nodeN is a secondary (reported and assigned) that primary P streams to,
@@ -89,8 +96,46 @@ _ims_roll_set() {
             -U postgres -d postgres
 }
 
+# N NAME -> what nodeN's postgresql.auto.conf holds for NAME: "set VALUE", or "none".
+_ims_roll_auto_conf() {
+    _ims_cluster_psql "$1" postgres "select coalesce((select 'set ' || setting
+        from pg_file_settings where name = '$2' and sourcefile like '%/postgresql.auto.conf'
+        order by seqno desc limit 1), 'none')"
+}
+
+# P -> sets names[i]=values[i] (the caller's arrays) on every node, the primary P first:
+# PostgreSQL checks each name and value there. If any node refuses one (or does not answer),
+# every setting made so far is put back as it was, so a failed roll changes nothing.
+_ims_roll_apply_settings() {
+    local p="$1" n i k was
+    local -a order=("$p") done_nodes=() done_names=() done_previous=()
+    for n in 1 2 3; do ((n == p)) || order+=("$n"); done
+    for n in "${order[@]}"; do
+        for ((i = 0; i < ${#names[@]}; i++)); do
+            if was="$(_ims_roll_auto_conf "$n" "${names[i]}")" &&
+                _ims_roll_set "$n" "${names[i]}" "${values[i]}" >/dev/null; then
+                done_nodes+=("$n")
+                done_names+=("${names[i]}")
+                done_previous+=("$was")
+                continue
+            fi
+            for ((k = ${#done_nodes[@]} - 1; k >= 0; k--)); do
+                if [[ "${done_previous[k]}" == none ]]; then
+                    _ims_cluster_psql "${done_nodes[k]}" postgres "alter system reset ${done_names[k]}" >/dev/null || true
+                else
+                    _ims_roll_set "${done_nodes[k]}" "${done_names[k]}" "${done_previous[k]#set }" >/dev/null || true
+                fi
+            done
+            _ims_die "node$n refused ${names[i]}=${values[i]}; nothing was changed or restarted"
+        done
+    done
+    for ((i = 0; i < ${#names[@]}; i++)); do
+        _ims_note "${names[i]} = '${values[i]}' set on every node (postgresql.auto.conf), applied by the restarts"
+    done
+}
+
 ims_cluster_roll() { # [NAME=VALUE...]
-    local kv n p new i j out started=$SECONDS
+    local kv n p new i out started=$SECONDS
     local -a names=() values=()
     for kv in "$@"; do
         [[ "$kv" =~ ^([a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?)=(.*)$ ]] ||
@@ -116,32 +161,7 @@ ims_cluster_roll() { # [NAME=VALUE...]
                 ;;
         esac
     done
-    # The settings on the primary first: PostgreSQL checks each name and value there, and a
-    # refused one undoes the ones set before it, so a wrong setting changes nothing.
-    local -a previous=()
-    for ((i = 0; i < ${#names[@]}; i++)); do
-        # What postgresql.auto.conf held for it (one line: set; none: not there).
-        previous+=("$(_ims_cluster_psql "$p" postgres "select coalesce((select 'set ' || setting
-            from pg_file_settings where name = '${names[i]}' and sourcefile like '%/postgresql.auto.conf'
-            order by seqno desc limit 1), 'none')")")
-        if ! _ims_roll_set "$p" "${names[i]}" "${values[i]}" >/dev/null; then
-            for ((j = i - 1; j >= 0; j--)); do
-                if [[ "${previous[j]}" == none ]]; then
-                    _ims_cluster_psql "$p" postgres "alter system reset ${names[j]}" >/dev/null || true
-                else
-                    _ims_roll_set "$p" "${names[j]}" "${previous[j]#set }" >/dev/null || true
-                fi
-            done
-            _ims_die "node$p (the primary) refused ${names[i]}=${values[i]}; nothing was changed or restarted"
-        fi
-    done
-    for ((i = 0; i < ${#names[@]}; i++)); do
-        for n in 1 2 3; do
-            ((n == p)) || _ims_roll_set "$n" "${names[i]}" "${values[i]}" >/dev/null ||
-                _ims_die "node$n refused ${names[i]}=${values[i]} (the primary took it); nothing was restarted"
-        done
-        _ims_note "${names[i]} = '${values[i]}' set on every node (postgresql.auto.conf), applied by the restarts"
-    done
+    _ims_roll_apply_settings "$p"
     for n in 1 2 3; do
         ((n == p)) || _ims_roll_restart_standby "$n" "$p"
     done
