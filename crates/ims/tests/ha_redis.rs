@@ -118,22 +118,6 @@ async fn wait_for_replica(master: u16, limit: Duration) -> bool {
     false
 }
 
-/// The value of the counter `name{client="..."}` in `/metrics` (0 when absent).
-async fn metric(app: &TestApp, series: &str) -> f64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// A request as the admin with a 15 s limit, noting its `X-Cache`.
 async fn send(
     app: &TestApp,

@@ -416,19 +416,3 @@ async fn rolling_restart_of_redis_fails_no_request_and_the_cache_follows() {
     check_orders(&app, &shop, &t).await;
     drop_database(&app).await;
 }
-
-/// The value of a series in `/metrics` (0 when absent).
-async fn metric(app: &TestApp, series: &str) -> f64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
