@@ -108,10 +108,9 @@ pub enum StockEffect {
 /// by id and sku (moved forward to the committed ones, read here after the commit; their
 /// bodies stay cached); the list variants that filter by stock or sort by sales when `effect`
 /// changed them (lists hold ids, so no other variant changes); the bestsellers after a sale;
-/// the figures of the
-/// stores' rows of these products (moved forward the same way) and the stores' stock lists
-/// (not their other rows); the stores' dashboards (low-stock counts, sales), moved forward
-/// to their new figures.
+/// the figures of the stores' rows of these products (moved forward the same way) and the
+/// stores' stock lists (not their other rows); the stores' dashboards (low-stock counts,
+/// sales), moved forward to their new figures.
 pub async fn stock_keys(
     state: &AppState,
     products: &[Uuid],
