@@ -131,6 +131,14 @@ impl Cache {
         })
     }
 
+    /// The rate limit on this cache's Redis connection: a read's step of the limit and its
+    /// cache read, sent at once (`api::ratelimit`), then leave in one write and come back in
+    /// one read, instead of one round trip on each of two connections. It still counts when
+    /// the cache is off, and its breaker is its own.
+    pub fn rate_limiter(&self) -> RateLimiter {
+        RateLimiter::on(self.store.connector().clone(), self.store.config())
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -168,6 +176,27 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         self.read_untallied(key, field, load, true).await
+    }
+
+    /// [`Cache::get_or_load`] for the types the in-process layer holds (sessions, profiles):
+    /// a value found there is decoded once and shared, not decoded again on every read.
+    pub async fn get_or_load_shared<T, E, F, Fut>(
+        &self,
+        key: &Key,
+        field: &str,
+        load: F,
+    ) -> Result<(Arc<T>, Outcome), E>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if let Some(value) = self.local.get_shared::<T>(key, field) {
+            self.stats.record(key.kind, Outcome::Hit);
+            return Ok((value, Outcome::Hit));
+        }
+        let (value, outcome) = self.read_untallied(key, field, load, true).await?;
+        Ok((Arc::new(value), outcome))
     }
 
     /// [`Cache::get_or_load`] without counting the outcome: for a read that is one part of
