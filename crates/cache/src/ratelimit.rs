@@ -96,10 +96,16 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// Checks the settings only; the connection is made on first use.
+    /// Checks the settings only; the connection is made on first use. The service uses
+    /// [`crate::Cache::rate_limiter`] instead, which shares the cache's connection.
     pub fn new(config: &CacheConfig) -> Result<Self, Error> {
-        Ok(Self {
-            connector: Connector::new(config, "ratelimit")?,
+        Ok(Self::on(Connector::new(config, "ratelimit")?, config))
+    }
+
+    /// A limiter whose steps go over `connector`.
+    pub(crate) fn on(connector: Connector, config: &CacheConfig) -> Self {
+        Self {
+            connector,
             prefix: config.prefix.clone(),
             timeout: config.timeout,
             cooldown: config.cooldown,
@@ -107,7 +113,7 @@ impl RateLimiter {
             started: Instant::now(),
             open_until_ms: AtomicU64::new(0),
             open_generation: AtomicU64::new(0),
-        })
+        }
     }
 
     fn now_ms(&self) -> u64 {

@@ -250,6 +250,10 @@ impl Store {
         &self.connector
     }
 
+    pub(crate) fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
     fn name(&self, key: &Key) -> String {
         format!("{}{}", self.config.prefix, key.name)
     }

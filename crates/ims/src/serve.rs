@@ -39,9 +39,7 @@ fn app_state_with(config: &Config, settings: Settings) -> anyhow::Result<AppStat
     };
     let cache = cache::Cache::new(config.cache_config())
         .map_err(|e| anyhow::anyhow!("{redis_vars}: {e}"))?;
-    let redis_limiter = cache::RateLimiter::new(&config.cache_config())
-        .map_err(|e| anyhow::anyhow!("{redis_vars}: {e}"))?;
-    let limiter = api::ratelimit::Limiter::new(redis_limiter, &settings);
+    let limiter = api::ratelimit::Limiter::new(cache.rate_limiter(), &settings);
     Ok(AppState::new(db, cache, settings, limiter))
 }
 
