@@ -241,6 +241,12 @@ pub mod variant {
     pub const STOCK_AND_PRICE: &str = "sp:";
     /// Neither: only a change of text, status or category makes it stale.
     pub const PLAIN: &str = "n:";
+    /// Sorted by units sold and filtered by neither stock nor price: a ranking, which every
+    /// sale of a listed product may reorder. Not forgotten by sales (it would hardly ever be
+    /// read before the next one); the reader reloads it once it is older than its maximum
+    /// age (`api::listing`), so the order is at most that old while the figures shown are
+    /// the products' own, current ones.
+    pub const RANKED: &str = "r:";
     /// Forgotten by a stock change.
     pub const AFTER_STOCK_CHANGE: &[&str] = &[STOCK, STOCK_AND_PRICE];
     /// Forgotten by a price change.
