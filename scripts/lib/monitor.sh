@@ -38,7 +38,8 @@
 #
 # Backups: the node exporter reads the textfile directory ims_backup_metrics_dir
 # ($IMS_MONITOR_DIR/textfile) that scripts/backup writes its metrics into; `up` refreshes the
-# files of the instances found running (dev, cluster) that have a backup configuration.
+# files of the instances scraped (dev, cluster) that have a backup configuration and removes
+# those of the others.
 #
 # Alerts: IMS_MONITOR_WEBHOOK_URL is where Alertmanager posts them (its webhook JSON); unset,
 # they show on Alertmanager's page only. E-mail and Slack: deploy/prometheus/alertmanager.yml.
@@ -454,17 +455,22 @@ _ims_monitor_start() {
 # Rewrites the backup metrics of the dev instance and the cluster when they have a backup
 # configuration and are scraped (a PostgreSQL target named dev, or node1 for the cluster, as
 # discovery names them): the age alert then starts from the repository as it is, not from a
-# file of an earlier run.
+# file of an earlier run. The file of an instance not scraped is removed, as its exporter is:
+# a dev instance stopped for a day must not page as a backup 26 h old.
 _ims_monitor_backup_metrics() {
-    local instance kind name addr
-    command -v pgbackrest >/dev/null || return 0
+    local instance kind name addr scraped
     for instance in dev cluster; do
-        [[ -f "$(ims_backup_conf "$instance")" ]] || continue
+        scraped=""
         while read -r kind name addr; do
-            [[ "$kind" == pg && ( "$name" == "$instance" || ( "$instance" == cluster && "$name" == node1 ) ) ]] || continue
+            [[ "$kind" == pg ]] || continue
+            [[ "$name" == "$instance" || ( "$instance" == cluster && "$name" == node1 ) ]] && scraped=1
+        done <<<"$_ims_monitor_found"
+        if [[ -z "$scraped" ]]; then
+            rm -f "$(ims_backup_metrics_dir)/ims-backup-$instance.prom"
+        elif [[ -f "$(ims_backup_conf "$instance")" ]] && command -v pgbackrest >/dev/null; then
             ims_backup_write_metrics "$instance" ||
                 _ims_note "warning: the backup metrics of $instance were not refreshed"
-        done <<<"$_ims_monitor_found"
+        fi
     done
 }
 
