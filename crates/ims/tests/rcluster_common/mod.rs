@@ -212,8 +212,9 @@ pub async fn masters() -> Vec<Master> {
     panic!("no node of the Redis Cluster answers");
 }
 
-/// The master serving `key`'s slot.
-pub async fn master_of(key: &str) -> Master {
+/// The master serving `key`'s slot, if one does (none between a master's failure and its
+/// replica's promotion).
+pub async fn master_of(key: &str) -> Option<Master> {
     let slot: u16 = ask(first_port(), redis::cmd("CLUSTER").arg("KEYSLOT").arg(key))
         .await
         .or(ask(
@@ -226,7 +227,6 @@ pub async fn master_of(key: &str) -> Master {
         .await
         .into_iter()
         .find(|m| m.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
-        .unwrap_or_else(|| panic!("no master serves slot {slot}"))
 }
 
 /// How many slots the node at `port` serves (as it sees itself).
@@ -324,6 +324,7 @@ pub struct Answer {
     /// 0 when no answer came.
     pub status: u16,
     pub write: bool,
+    pub path: String,
     /// `X-Cache` of a read.
     pub cache: Option<String>,
 }
@@ -356,6 +357,7 @@ async fn send(app: &TestApp, method: Method, path: &str, body: Option<&Value>) -
         at: Instant::now(),
         status,
         write: method == Method::POST,
+        path: path.to_owned(),
         cache,
     }
 }
@@ -400,8 +402,8 @@ impl Load {
     }
 
     /// See [`Report::hit_again_after`].
-    pub async fn hit_again_after(&self, from: Instant) -> Option<Instant> {
-        hit_again_after(&self.answers.lock().await, from)
+    pub async fn hit_again_after(&self, from: Instant, path: &str) -> Option<Instant> {
+        hit_again_after(&self.answers.lock().await, from, path)
     }
 
     pub async fn stop(self) -> Report {
@@ -414,15 +416,14 @@ impl Load {
     }
 }
 
-/// When a read sent after the first bypass since `from` was answered from the cache.
-fn hit_again_after(answers: &[Answer], from: Instant) -> Option<Instant> {
-    let first_bypass = answers
-        .iter()
+/// When a read of `path` sent after its first bypass since `from` was answered from the cache.
+fn hit_again_after(answers: &[Answer], from: Instant, path: &str) -> Option<Instant> {
+    let of_path = || answers.iter().filter(|a| a.path == path);
+    let first_bypass = of_path()
         .filter(|a| a.sent >= from && a.cache.as_deref() == Some("bypass"))
         .map(|a| a.sent)
         .min()?;
-    answers
-        .iter()
+    of_path()
         .filter(|a| a.sent > first_bypass && a.cache.as_deref() == Some("hit"))
         .map(|a| a.at)
         .min()
@@ -433,8 +434,8 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn hit_again_after(&self, from: Instant) -> Option<Instant> {
-        hit_again_after(&self.answers, from)
+    pub fn hit_again_after(&self, from: Instant, path: &str) -> Option<Instant> {
+        hit_again_after(&self.answers, from, path)
     }
 
     fn reads(&self) -> impl Iterator<Item = &Answer> {
