@@ -187,7 +187,7 @@ async fn killing_a_cluster_master_fails_no_request_and_the_cache_comes_back() {
         .expect("a master serves the product's key");
     let switches_before =
         cluster_common_metric(&app, r#"ims_redis_master_switches_total{client="cache"}"#).await;
-    let load = Load::start(app.clone(), store, frame, order);
+    let load = Load::start(app.clone(), (store, frame, order), &[]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Reads of the product go to the killed master's slot (the stock row's key may not).
     let path = format!("/products/{frame}");
@@ -261,7 +261,20 @@ async fn adding_a_master_and_moving_slots_fails_no_request() {
     rcluster("up");
     let app = Arc::new(one_instance().await);
     let (store, frame, order) = shop(&app).await;
-    let load = Load::start(app.clone(), store, frame, order);
+    // 32 more products read all along: a quarter of the slots move, so some of their keys
+    // (all but one time in 10^4) move while they are read.
+    let category = app.create_category("Lenses").await;
+    let prefix = format!("{}:", app.database_name);
+    let mut read = Vec::new();
+    for i in 0..32 {
+        let id = product(&app, category, &format!("RC-L-{i}"), 500).await;
+        read.push((
+            format!("/products/{id}"),
+            keys::redis_name(&prefix, &keys::product(id).name),
+        ));
+    }
+    let paths: Vec<String> = read.iter().map(|(path, _)| path.clone()).collect();
+    let load = Load::start(app.clone(), (store, frame, order), &paths);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let started = Instant::now();
     tokio::task::spawn_blocking(|| rcluster("add-master"))
@@ -271,18 +284,33 @@ async fn adding_a_master_and_moving_slots_fails_no_request() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let report = load.stop().await;
     let during = report.hits_between(started, started + moved_in);
-    let after = report.hits_between(started + moved_in, Instant::now());
-    let on_new_master = keys_on_node(new_master(), &format!("{}:", app.database_name)).await;
+    let mut moved = Vec::new();
+    for (path, key) in &read {
+        if master_of(key).await.is_some_and(|m| m.port == new_master()) {
+            moved.push(path.as_str());
+        }
+    }
+    let after = report.hits_of_between(|p| moved.contains(&p), started + moved_in, Instant::now());
+    let on_new_master = keys_on_node(new_master(), &prefix).await;
     eprintln!(
         "Redis Cluster (c) add a master and rebalance: slots moved in {:.2} s; {}; hits \
-         during the move {during}, after it {after}; the service's keys on the new master \
-         {on_new_master}",
+         during the move {during}; {} of the {} products read now on the new master, hits of \
+         them after the move {after}; the service's keys on the new master {on_new_master}",
         moved_in.as_secs_f64(),
         report.summary(),
+        moved.len(),
+        read.len(),
     );
     report.assert_no_failure();
+    assert!(
+        !moved.is_empty(),
+        "no key read under load moved to the new master"
+    );
     assert!(during > 0, "no read hit the cache while slots moved");
-    assert!(after > 0, "no read hit the cache after the slots moved");
+    assert!(
+        after > 0,
+        "no read of a moved key hit the cache on the new master"
+    );
     assert!(
         slots_of(new_master()).await > 0,
         "the new master serves no slot"

@@ -362,7 +362,8 @@ async fn send(app: &TestApp, method: Method, path: &str, body: Option<&Value>) -
     }
 }
 
-/// Two tasks placing orders and four reading the product and its stock row, until stopped.
+/// Two tasks placing orders and four reading the product, its stock row and any `more` paths
+/// (each reader goes round all of them from its own start), until stopped.
 pub struct Load {
     stop: Arc<AtomicBool>,
     answers: Arc<Mutex<Vec<Answer>>>,
@@ -370,24 +371,36 @@ pub struct Load {
 }
 
 impl Load {
-    pub fn start(app: Arc<TestApp>, store: Uuid, product: Uuid, order: Value) -> Load {
+    pub fn start(
+        app: Arc<TestApp>,
+        (store, product, order): (Uuid, Uuid, Value),
+        more: &[String],
+    ) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let answers = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
-        let reads = [
+        let mut reads = vec![
             format!("/products/{product}"),
             format!("/stores/{store}/inventory/{product}"),
         ];
+        reads.extend_from_slice(more);
+        let reads = Arc::new(reads);
         for task in 0..6 {
-            let (app, stop, answers, order) =
-                (app.clone(), stop.clone(), answers.clone(), order.clone());
-            let path = reads[task % 2].clone();
+            let (app, stop, answers, order, reads) = (
+                app.clone(),
+                stop.clone(),
+                answers.clone(),
+                order.clone(),
+                reads.clone(),
+            );
             tasks.push(tokio::spawn(async move {
+                let mut next = task;
                 while !stop.load(Ordering::Relaxed) {
                     let answer = if task < 2 {
                         send(&app, Method::POST, "/orders", Some(&order)).await
                     } else {
-                        send(&app, Method::GET, &path, None).await
+                        next += 1;
+                        send(&app, Method::GET, &reads[next % reads.len()], None).await
                     };
                     answers.lock().await.push(answer);
                     tokio::time::sleep(Duration::from_millis(if task < 2 { 20 } else { 10 })).await;
@@ -454,8 +467,14 @@ impl Report {
 
     /// Reads sent in `[from, to)` answered from the cache.
     pub fn hits_between(&self, from: Instant, to: Instant) -> usize {
+        self.hits_of_between(|_| true, from, to)
+    }
+
+    /// Reads of the paths `of` picks, sent in `[from, to)`, answered from the cache.
+    pub fn hits_of_between(&self, of: impl Fn(&str) -> bool, from: Instant, to: Instant) -> usize {
         self.reads()
-            .filter(|a| a.sent >= from && a.sent < to && a.cache.as_deref() == Some("hit"))
+            .filter(|a| of(&a.path) && a.sent >= from && a.sent < to)
+            .filter(|a| a.cache.as_deref() == Some("hit"))
             .count()
     }
 
