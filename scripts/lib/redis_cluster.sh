@@ -47,6 +47,16 @@ _ims_rcluster_pid() { # N -> pid of node N's live redis-server, or fail
     [[ "$pid" =~ ^[0-9]+$ ]] && _ims_pid_alive "$pid" redis-server && printf '%s\n' "$pid"
 }
 
+# The nodes know each other by address (nodes.conf): a cluster cannot move to other ports.
+_ims_rcluster_check_ports() {
+    local conf port
+    conf="$(_ims_rcluster_dir 1)/redis.conf"
+    [[ -f "$conf" ]] || return 0
+    port="$(sed -n 's/^port //p' "$conf")"
+    [[ -z "$port" || "$port" == "$IMS_REDIS_CLUSTER_PORT" ]] ||
+        _ims_die "the Redis Cluster in $(_ims_rcluster_base) was made on port $port: set IMS_REDIS_CLUSTER_PORT=$port (scripts/redis-cluster destroy removes it)"
+}
+
 _ims_rcluster_info() { # N FIELD -> a field of CLUSTER INFO on node N
     _ims_rcluster_cli "$1" cluster info 2>/dev/null | tr -d '\r' | sed -n "s/^$2://p"
 }
@@ -113,6 +123,7 @@ _ims_rcluster_members() {
 }
 
 ims_rcluster_up() {
+    _ims_rcluster_check_ports
     local n
     local -a members
     mapfile -t members < <(_ims_rcluster_members)
@@ -134,6 +145,7 @@ ims_rcluster_up() {
 # MIGRATE by MIGRATE: clients meanwhile get ASK for keys already moved) to node7.
 ims_rcluster_add_master() {
     local seed new_id
+    _ims_rcluster_check_ports
     seed="$(_ims_rcluster_addrs 1)"
     _ims_rcluster_all_ok 1 || _ims_die "the Redis Cluster is not up (scripts/redis-cluster up)"
     _ims_rcluster_start 7
@@ -197,6 +209,7 @@ ims_rcluster_any_running() {
 # One line per node (port, role, slots, pid), then the cluster's state; 1 if a node is down
 # or the state is not ok.
 ims_rcluster_status() {
+    _ims_rcluster_check_ports
     local n pid rc=0 role state=""
     while read -r n; do
         if pid="$(_ims_rcluster_pid "$n")"; then
