@@ -74,6 +74,33 @@ async fn the_cache_and_the_rate_limit_work_on_a_redis_cluster() {
     assert_eq!(cache, "hit");
     assert_eq!(again, first);
 
+    // A search with a price filter (a `p:` variant, listed in its group's index) and a price
+    // change, which forgets the price variants of the search and of the category's lists and
+    // the product itself: keys in several slots, one script each.
+    let search = "/products?q=Product&maxPrice=100000&limit=50";
+    let (found, _) = get(&one, search).await;
+    assert_eq!(items(&found).len(), products.len());
+    assert_eq!(get(&two, search).await.1, "hit");
+    let (status, body) = one
+        .call(
+            Method::PATCH,
+            &format!("/products/{}", products[1]),
+            Some(json!({ "price": 4242 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let price_of = |list: &serde_json::Value| {
+        items(list)
+            .iter()
+            .find(|p| p["id"] == json!(products[1]))
+            .map(|p| p["price"].clone())
+    };
+    let (found, cache) = get(&two, search).await;
+    assert_eq!(cache, "miss");
+    assert_eq!(price_of(&found), Some(json!(4242)));
+    assert_eq!(price_of(&get(&two, &list).await.0), Some(json!(4242)));
+    assert_eq!(get(&one, search).await.1, "hit");
+
     memory_layers_follow_invalidations().await;
     rate_limit_is_exact_across_instances().await;
     assert_eq!(
@@ -218,12 +245,13 @@ async fn killing_a_cluster_master_fails_no_request_and_the_cache_comes_back() {
     let secs = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64());
     eprintln!(
         "Redis Cluster (b) kill -9 master 127.0.0.1:{}: replica promoted after {:.2} s, cache \
-         used again after {:.2} s; {}; switches counted {}",
+         used again after {:.2} s; {}; switches counted {}, cache errors {}",
         victim.port,
         secs(promoted),
         secs(cache_again),
         report.summary(),
         switches - switches_before,
+        cluster_common_metric(&app, "ims_cache_errors_total").await,
     );
     report.assert_no_failure();
     assert!(
@@ -295,11 +323,13 @@ async fn adding_a_master_and_moving_slots_fails_no_request() {
     eprintln!(
         "Redis Cluster (c) add a master and rebalance: slots moved in {:.2} s; {}; hits \
          during the move {during}; {} of the {} products read now on the new master, hits of \
-         them after the move {after}; the service's keys on the new master {on_new_master}",
+         them after the move {after}; the service's keys on the new master {on_new_master}; \
+         cache errors {}",
         moved_in.as_secs_f64(),
         report.summary(),
         moved.len(),
         read.len(),
+        cluster_common_metric(&app, "ims_cache_errors_total").await,
     );
     report.assert_no_failure();
     assert!(
