@@ -13,9 +13,10 @@
 //! - `local`: the in-process layer in front of Redis for sessions and profiles, and
 //!   `subscriber`, which keeps it in step with the other instances' writes.
 //! - `store`: the Lua scripts, the breaker, the purge.
-//! - `master`: where Redis is: a fixed server, or the master the Sentinels name, followed
-//!   through failovers.
+//! - `master`: where Redis is: a fixed server, the master the Sentinels name, followed
+//!   through failovers, or a Redis Cluster; `conn`: the connection to either.
 
+mod conn;
 mod flight;
 pub mod keys;
 mod local;
@@ -58,6 +59,9 @@ pub struct CacheConfig {
     pub url: String,
     /// Follow the master of a Sentinel-monitored set instead of a fixed server.
     pub sentinel: Option<SentinelConfig>,
+    /// `host:port` of some nodes of a Redis Cluster to use instead of a fixed server (empty:
+    /// none); `url` then brings only the user, password and TLS.
+    pub cluster: Vec<String>,
     /// Per operation; after it the request is served from the database.
     pub timeout: Duration,
     /// Prepended to every key: lets tests (or two services) share one Redis.
@@ -73,6 +77,7 @@ impl CacheConfig {
         Self {
             url: url.into(),
             sentinel: None,
+            cluster: Vec::new(),
             timeout: Duration::from_millis(250),
             prefix: String::new(),
             cooldown: Duration::from_secs(1),
@@ -605,7 +610,7 @@ impl Cache {
             .map(|key| key.name.as_str())
             .collect();
         self.local.forget(held.iter().copied());
-        if let Err(e) = self.store.invalidate(&stale, &held.join("\n")).await {
+        if let Err(e) = self.store.invalidate(&stale, &held).await {
             // The keys may still hold old values: the store forgets everything it cached
             // before it is trusted again.
             self.store.mark_dirty();

@@ -155,7 +155,9 @@ impl RateLimiter {
     ) -> Result<Decision, Error> {
         let (mut conn, current) = self.connector.connection().await?;
         generation.store(current, Ordering::Relaxed);
-        let key = format!("{}rl:{client}", self.prefix);
+        // In braces like the cache's keys (`keys::redis_name`): one key, so on a cluster the
+        // script goes to its slot's master.
+        let key = crate::keys::redis_name(&self.prefix, &format!("rl:{client}"));
         let interval = u64::try_from(rate.interval().as_micros()).unwrap_or(u64::MAX);
         let burst = rate.burst.get();
         let evalsha = redis::cmd("EVALSHA")

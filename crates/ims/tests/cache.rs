@@ -1310,7 +1310,7 @@ async fn keys_and_ttls_follow_the_plan() {
     let mut problems = Vec::new();
     for (name, range) in &plan {
         let ttl: i64 = redis::cmd("PTTL")
-            .arg(format!("{prefix}{name}"))
+            .arg(cache::keys::redis_name(&prefix, name))
             .query_async(&mut conn)
             .await
             .expect("PTTL");
@@ -1442,7 +1442,10 @@ async fn cached_variants(app: &TestApp, key: &str) -> Vec<String> {
         .await
         .expect("connect to the test redis");
     let mut fields: Vec<String> = redis::cmd("HKEYS")
-        .arg(format!("{}:{key}", app.database_name))
+        .arg(cache::keys::redis_name(
+            &format!("{}:", app.database_name),
+            key,
+        ))
         .query_async(&mut conn)
         .await
         .expect("HKEYS");
