@@ -1453,7 +1453,7 @@ async fn cached_variants(app: &TestApp, key: &str) -> Vec<String> {
     fields
 }
 
-/// The prefixes (`n:`, `p:`, `s:`, `sp:`) of the cached variants of a list key.
+/// The prefixes (`n:`, `p:`, `r:`, `s:`, `sp:`) of the cached variants of a list key.
 async fn cached_kinds(app: &TestApp, key: &str) -> Vec<String> {
     let mut kinds: Vec<String> = cached_variants(app, key)
         .await
@@ -1537,7 +1537,10 @@ async fn a_ranking_by_sales_is_reordered_once_it_is_old_enough() {
     assert_eq!(sold["salesCount"], 3, "the figures are current: {page}");
 
     // Age the cached page past the maximum age (30 s), as time would.
-    let key = format!("{}:category:{}:products", app.database_name, s.category);
+    let key = cache::keys::redis_name(
+        &format!("{}:", app.database_name),
+        &format!("category:{}:products", s.category),
+    );
     let field = cached_variants(app, &format!("category:{}:products", s.category))
         .await
         .into_iter()
