@@ -255,7 +255,10 @@ async fn cached(app: &TestApp, key: &str) -> bool {
         .await
         .expect("connect to the test redis");
     let exists: i64 = redis::cmd("EXISTS")
-        .arg(format!("{}:{key}", app.database_name))
+        .arg(cache::keys::redis_name(
+            &format!("{}:", app.database_name),
+            key,
+        ))
         .query_async(&mut conn)
         .await
         .expect("EXISTS");
