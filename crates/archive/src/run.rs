@@ -231,16 +231,16 @@ async fn partition_bounds(
     tx: &mut PgConnection,
     part: &str,
 ) -> Result<(chrono::DateTime<Utc>, chrono::DateTime<Utc>), Error> {
-    let bounds: Option<(Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>)> =
-        sqlx::query_as(
-            "SELECT b[1]::timestamptz, b[2]::timestamptz FROM (
+    type Bound = Option<chrono::DateTime<Utc>>;
+    let bounds: Option<(Bound, Bound)> = sqlx::query_as(
+        "SELECT b[1]::timestamptz, b[2]::timestamptz FROM (
                  SELECT regexp_match(pg_get_expr(c.relpartbound, c.oid),
                                      'FROM \\(''([^'']+)''\\) TO \\(''([^'']+)''\\)') AS b
                  FROM pg_class c WHERE c.oid = to_regclass($1)) x",
-        )
-        .bind(part)
-        .fetch_optional(&mut *tx)
-        .await?;
+    )
+    .bind(part)
+    .fetch_optional(&mut *tx)
+    .await?;
     match bounds {
         Some((Some(from), Some(to))) => Ok((from, to)),
         _ => Err(Error::State(format!(

@@ -317,7 +317,7 @@ fn push_order_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &OrderFilter) {
 /// the archive; the HTTP layer reads it there).
 #[derive(Debug, Clone)]
 pub enum Listed {
-    Live(OrderRecord),
+    Live(Box<OrderRecord>),
     Archived { id: Uuid, created_at: DateTime<Utc> },
 }
 
@@ -353,7 +353,7 @@ pub async fn list_orders_with_archived(
         let archived: Vec<(Uuid, DateTime<Utc>)> = qb.build_query_as().fetch_all(pool).await?;
         let mut rows: Vec<Listed> = live
             .into_iter()
-            .map(Listed::Live)
+            .map(|o| Listed::Live(Box::new(o)))
             .chain(
                 archived
                     .into_iter()

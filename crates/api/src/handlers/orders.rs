@@ -396,7 +396,7 @@ async fn order_list(
     let mut items = Vec::with_capacity(page.items.len());
     for row in page.items {
         items.push(match row {
-            Listed::Live(order) => order,
+            Listed::Live(order) => *order,
             Listed::Archived { id, .. } => archived_order(state, &pool, id).await?,
         });
     }
