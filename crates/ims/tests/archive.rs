@@ -253,6 +253,20 @@ async fn archived_months_stay_readable_and_restore_exactly() {
     let old = month_ago(30);
     let old_orders = month_fingerprint(&pool, &old).await;
     let old_movements = month_movements(&pool, &old).await;
+    // The archived month with the most stock movements (the generator's opening stock of the
+    // stores that opened after the history began; earlier ones have no month of orders).
+    let stocked: String = sqlx::query_scalar(
+        "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM') FROM inventory_movements
+         WHERE created_at >= date_trunc('month', (SELECT min(created_at) FROM orders))
+           AND created_at < date_trunc('month', now()) - interval '24 months'
+         GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("movements");
+    let stocked_movements = month_movements(&pool, &stocked).await;
+    assert!(!stocked_movements.starts_with("0:"), "{stocked_movements}");
+    assert_ne!(stocked, old, "the test restores two different months");
     // An old order, its customer's history and a number, as served before archival.
     let (id, number, customer): (Uuid, String, Uuid) = sqlx::query_as(
         "SELECT id, order_number, customer_id FROM orders
@@ -428,6 +442,14 @@ async fn archived_months_stay_readable_and_restore_exactly() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(restored.get("archived").is_none(), "{restored}");
+    // The month with movements: they leave the opening balances and come back exactly.
+    assert_eq!(
+        month_movements(&pool, &stocked).await,
+        "0:d41d8cd98f00b204e9800998ecf8427e"
+    );
+    s.ims_ok(&["restore", &stocked]);
+    assert_eq!(month_movements(&pool, &stocked).await, stocked_movements);
+    assert_eq!(totals(&pool).await, before);
     // Restoring again is refused; a run leaves a restored month alone.
     assert!(!s.ims(&["restore", &old], None).status.success());
     s.ims_ok(&["run", "--older-than", "24"]);
