@@ -512,3 +512,88 @@ async fn a_run_killed_at_any_step_loses_and_duplicates_nothing() {
         .contains(&(month.clone(), "restored".into())));
     let _ = std::fs::remove_dir_all(&s.archive_dir);
 }
+
+/// The value of the series `name` (with its labels, as rendered) in `/metrics`.
+fn series(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+#[tokio::test]
+async fn the_daily_run_archives_and_is_counted_in_the_metrics() {
+    let s = setup().await;
+    let pool = s.pool().clone();
+    let before = totals(&pool).await;
+    let archive = archive::Archive::open(&s.archive_url()).expect("archive");
+    let started = chrono::Utc::now().timestamp();
+    // As the service's upkeep calls it once a day.
+    ims::archive::daily(&s.app.db, &s.app.cache, &archive, 24).await;
+    let months = manifest(&pool).await;
+    assert!(months.len() >= 12, "{months:?}");
+    assert_eq!(totals(&pool).await, before);
+    ims::archive::daily(&s.app.db, &s.app.cache, &archive, 24).await;
+    // Off: no run, nothing counted.
+    ims::archive::daily(&s.app.db, &s.app.cache, &archive, 0).await;
+
+    // The tests' apps share the process's one recorder and each refreshes the gauge from its
+    // own database, so it is read until this app's value shows.
+    let mut metrics = String::new();
+    for _ in 0..40 {
+        metrics = reqwest::get(format!("{}/metrics", s.app.address))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body");
+        if series(&metrics, "ims_archived_months") == Some(months.len() as f64) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        series(&metrics, "ims_archive_runs_total{outcome=\"archived\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        series(&metrics, "ims_archive_runs_total{outcome=\"nothing\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        series(&metrics, "ims_archive_runs_total{outcome=\"failed\"}"),
+        None
+    );
+    let last = series(&metrics, "ims_archive_last_success_timestamp_seconds").expect("last");
+    assert!(last >= started as f64, "{last} < {started}");
+    assert_eq!(
+        series(&metrics, "ims_archived_months"),
+        Some(months.len() as f64),
+        "{metrics}"
+    );
+    // A store that cannot take the objects fails the run, and it is counted.
+    let blocked = std::env::temp_dir().join(format!("ims-archive-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&blocked).expect("dir");
+    std::fs::write(blocked.join("orders"), b"a file where a folder must go").expect("file");
+    let unwritable =
+        archive::Archive::open(&format!("file://{}", blocked.display())).expect("archive");
+    ims::archive::daily(&s.app.db, &s.app.cache, &unwritable, 23).await;
+    let metrics = reqwest::get(format!("{}/metrics", s.app.address))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(
+        series(&metrics, "ims_archive_runs_total{outcome=\"failed\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(totals(&pool).await, before, "a failed run loses nothing");
+    let _ = std::fs::remove_dir_all(&blocked);
+    let _ = std::fs::remove_dir_all(&s.archive_dir);
+}
