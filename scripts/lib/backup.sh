@@ -268,3 +268,83 @@ ims_backup_restored_stop() { # DIR
     _ims_as_pg "$(_ims_pg_bin_for "$dir")/pg_ctl" stop -D "$dir" -m fast -w >/dev/null
     _ims_note "restored server on $dir stopped"
 }
+
+# ------------------------------------------------------------- metrics
+
+# Where the backup metrics go: a directory the node exporter reads with
+# --collector.textfile.directory (scripts/monitor passes this one). Production: Debian's
+# node exporter reads /var/lib/prometheus/node-exporter (IMS_BACKUP_METRICS_DIR there; see
+# deploy/backup/).
+ims_backup_metrics_dir() {
+    local dir="${IMS_BACKUP_METRICS_DIR:-${IMS_MONITOR_DIR:-$IMS_DATA_DIR/monitor}/textfile}"
+    [[ "$dir" == /* ]] || dir="$PWD/$dir"
+    printf '%s\n' "$dir"
+}
+
+# INSTANCE -> writes ims-backup-INSTANCE.prom into ims_backup_metrics_dir from `pgbackrest info
+# --output=json` (docs/monitoring.md, "Backups"): the stanza's status, per backup type the
+# newest backup's end time, duration and sizes, and the repository's size. Written to a temporary
+# file and renamed, so the node exporter never reads half of it. When pgBackRest cannot read
+# the repository the file says so (status 99, no backup times), which IMSBackupTooOld reports.
+# The age itself is computed by Prometheus (time() - the end time), so the file only has to
+# change when a backup is taken or expired; scripts/backup writes it after every backup and
+# `metrics`, scripts/monitor up and the timer in deploy/backup/ refresh it.
+ims_backup_write_metrics() {
+    local instance="$1" dir file tmp json="" labels repo_bytes=""
+    dir="$(ims_backup_metrics_dir)"
+    file="$dir/ims-backup-$instance.prom"
+    (umask 022 && mkdir -p "$dir")
+    json="$(ims_backup_pgbackrest "$instance" --log-level-console=off --output=json info 2>/dev/null)" || json=""
+    # The local repository's size on disk, WAL archive included (an S3 one is not walked).
+    if [[ ! -f "$(ims_backup_dir "$instance")/conf.d/repo.conf" && -d "$(ims_backup_dir "$instance")/repo" ]]; then
+        repo_bytes="$(du -sb "$(ims_backup_dir "$instance")/repo" 2>/dev/null | cut -f1)" || repo_bytes=""
+    fi
+    labels="instance_name=\"$instance\",stanza=\"$IMS_BACKUP_STANZA\""
+    tmp="$(mktemp "$dir/.ims-backup-$instance.XXXXXX")"
+    {
+        cat <<PROM
+# HELP ims_backup_status pgBackRest's status code of the stanza (0 ok, 1 missing stanza path, 2 no valid backups, 3 missing stanza data, 6 backup running, 99 other or the repository cannot be read)
+# TYPE ims_backup_status gauge
+# HELP ims_backup_last_success_timestamp_seconds end time of the newest backup of each type that completed
+# TYPE ims_backup_last_success_timestamp_seconds gauge
+# HELP ims_backup_last_duration_seconds how long the newest backup of each type took
+# TYPE ims_backup_last_duration_seconds gauge
+# HELP ims_backup_last_size_bytes size of the database the newest backup of each type copied
+# TYPE ims_backup_last_size_bytes gauge
+# HELP ims_backup_last_stored_bytes bytes the newest backup of each type added to the repository (compressed, only what changed)
+# TYPE ims_backup_last_stored_bytes gauge
+# HELP ims_backup_count backups of each type kept in the repository
+# TYPE ims_backup_count gauge
+# HELP ims_backup_stored_bytes bytes all kept backups occupy in the repository (without the WAL archive)
+# TYPE ims_backup_stored_bytes gauge
+# HELP ims_backup_metrics_timestamp_seconds when this file was written from pgbackrest info
+# TYPE ims_backup_metrics_timestamp_seconds gauge
+PROM
+        if [[ -n "$json" ]] && jq -e 'type == "array" and length > 0' >/dev/null 2>&1 <<<"$json"; then
+            jq -r --arg l "$labels" '
+                .[0] as $s
+                | ($s.backup // []) | map(select((.error // false) | not)) as $b
+                | "ims_backup_status{\($l)} \($s.status.code)",
+                  ("full", "diff", "incr") as $t
+                  | ($b | map(select(.type == $t))) as $bt
+                  | "ims_backup_count{\($l),type=\"\($t)\"} \($bt | length)",
+                    ($bt | max_by(.timestamp.stop) // empty
+                     | "ims_backup_last_success_timestamp_seconds{\($l),type=\"\($t)\"} \(.timestamp.stop)",
+                       "ims_backup_last_duration_seconds{\($l),type=\"\($t)\"} \(.timestamp.stop - .timestamp.start)",
+                       "ims_backup_last_size_bytes{\($l),type=\"\($t)\"} \(.info.size)",
+                       "ims_backup_last_stored_bytes{\($l),type=\"\($t)\"} \(.info.repository.delta)")
+            ' <<<"$json"
+            jq -r --arg l "$labels" '"ims_backup_stored_bytes{\($l)} \([.[0].backup[]?.info.repository.delta] | add // 0)"' <<<"$json"
+        else
+            echo "ims_backup_status{$labels} 99"
+        fi
+        if [[ -n "$repo_bytes" ]]; then
+            echo "# HELP ims_backup_repository_bytes size of the local repository on disk, WAL archive included"
+            echo "# TYPE ims_backup_repository_bytes gauge"
+            echo "ims_backup_repository_bytes{$labels} $repo_bytes"
+        fi
+        echo "ims_backup_metrics_timestamp_seconds{$labels} $(date +%s)"
+    } >"$tmp"
+    chmod 0644 "$tmp"
+    mv -f "$tmp" "$file"
+}

@@ -26,13 +26,20 @@
 #
 # What is scraped comes from what runs now (see _ims_monitor_discover), unless named:
 #   IMS_MONITOR_IMS_TARGETS    host:port,... of `ims serve` (/metrics)
-#   IMS_MONITOR_PG_TARGETS     [name=]host:port,... of PostgreSQL servers (user postgres,
-#                              database postgres, no password: the project's private servers)
+#   IMS_MONITOR_PG_TARGETS     [name=]host:port[/database],... of PostgreSQL servers (user
+#                              postgres, no password: the project's private servers). The
+#                              exporter connects to the database (default postgres): the
+#                              application's one (ims) for the order partitions metric
 #   IMS_MONITOR_REDIS_TARGETS  [name=]host:port,... of Redis servers
 #   IMS_MONITOR_SENTINEL_TARGETS  [name=]host:port,... of Redis Sentinels
 # A variable set to the empty string scrapes none of that kind. Run `scripts/monitor up`
 # again after starting or stopping something: it regenerates the configuration, reloads
 # Prometheus and restarts only the exporters whose command changed.
+#
+# Backups: the node exporter reads the textfile directory ims_backup_metrics_dir
+# ($IMS_MONITOR_DIR/textfile) that scripts/backup writes its metrics into; `up` refreshes the
+# files of the instances scraped (dev, cluster) that have a backup configuration and removes
+# those of the others.
 #
 # Alerts: IMS_MONITOR_WEBHOOK_URL is where Alertmanager posts them (its webhook JSON); unset,
 # they show on Alertmanager's page only. E-mail and Slack: deploy/prometheus/alertmanager.yml.
@@ -164,12 +171,18 @@ _ims_monitor_discover() {
     if [[ -n "${IMS_MONITOR_PG_TARGETS+set}" ]]; then
         _ims_monitor_named pg "$IMS_MONITOR_PG_TARGETS"
     else
+        # The application's database when it exists (the order partitions are in it).
         if port="$(_ims_pg_running_port "$(_ims_pg_base dev)/pg" 2>/dev/null)" && [[ -n "$port" ]]; then
-            echo "pg dev 127.0.0.1:$port"
+            if [[ "$(PGCONNECT_TIMEOUT=3 "$(_ims_pg_bin_latest)/psql" -X -tA -h 127.0.0.1 -p "$port" \
+                -U postgres -d postgres -c "select 1 from pg_database where datname = 'ims'" 2>/dev/null)" == 1 ]]; then
+                echo "pg dev 127.0.0.1:$port/ims"
+            else
+                echo "pg dev 127.0.0.1:$port"
+            fi
         fi
         if [[ -n "$cluster" ]]; then
             echo "pg monitor $(_ims_cluster_host 0):$IMS_CLUSTER_PG_PORT"
-            for i in 1 2 3; do echo "pg node$i $(_ims_cluster_host "$i"):$(_ims_cluster_node_port "$i")"; done
+            for i in 1 2 3; do echo "pg node$i $(_ims_cluster_host "$i"):$(_ims_cluster_node_port "$i")/ims"; done
         fi
     fi
     if [[ -n "${IMS_MONITOR_REDIS_TARGETS+set}" ]]; then
@@ -311,7 +324,7 @@ YAML
         while read -r kind name addr; do
             [[ "$kind" == pg ]] || continue
             printf '      - targets: ["127.0.0.1:%s"]\n        labels: {name: "%s", instance: "%s"}\n' \
-                $((IMS_POSTGRES_EXPORTER_PORT + n)) "$name" "$addr"
+                $((IMS_POSTGRES_EXPORTER_PORT + n)) "$name" "${addr%%/*}"
             n=$((n + 1))
         done <<<"$_ims_monitor_found"
         ((n > 0)) || printf '      []\n'
@@ -439,8 +452,30 @@ _ims_monitor_start() {
     _ims_note "$name on 127.0.0.1:$port (log $IMS_MONITOR_DIR/$name.log)"
 }
 
+# Rewrites the backup metrics of the dev instance and the cluster when they have a backup
+# configuration and are scraped (a PostgreSQL target named dev, or node1 for the cluster, as
+# discovery names them): the age alert then starts from the repository as it is, not from a
+# file of an earlier run. The file of an instance not scraped is removed, as its exporter is:
+# a dev instance stopped for a day must not page as a backup 26 h old.
+_ims_monitor_backup_metrics() {
+    local instance kind name addr scraped
+    for instance in dev cluster; do
+        scraped=""
+        while read -r kind name addr; do
+            [[ "$kind" == pg ]] || continue
+            [[ "$name" == "$instance" || ( "$instance" == cluster && "$name" == node1 ) ]] && scraped=1
+        done <<<"$_ims_monitor_found"
+        if [[ -z "$scraped" ]]; then
+            rm -f "$(ims_backup_metrics_dir)/ims-backup-$instance.prom"
+        elif [[ -f "$(ims_backup_conf "$instance")" ]] && command -v pgbackrest >/dev/null; then
+            ims_backup_write_metrics "$instance" ||
+                _ims_note "warning: the backup metrics of $instance were not refreshed"
+        fi
+    done
+}
+
 ims_monitor_up() {
-    local dir="$IMS_MONITOR_DIR" rules kind name addr n=0 f
+    local dir="$IMS_MONITOR_DIR" rules kind name addr n=0 f db
     (umask 022 && mkdir -p "$dir/prometheus/data" "$dir/alertmanager/data")
     _ims_monitor_found="$(_ims_monitor_discover)"
 
@@ -458,8 +493,12 @@ ims_monitor_up() {
     amtool check-config "$dir/alertmanager/alertmanager.yml" >/dev/null ||
         _ims_die "amtool rejects $dir/alertmanager/alertmanager.yml"
 
+    # The backup metrics: refreshed from the repositories, then read by the node exporter.
+    (umask 022 && mkdir -p "$(ims_backup_metrics_dir)")
+    _ims_monitor_backup_metrics
     _ims_monitor_start node-exporter "$IMS_NODE_EXPORTER_PORT" -- \
-        "--web.listen-address=127.0.0.1:$IMS_NODE_EXPORTER_PORT"
+        "--web.listen-address=127.0.0.1:$IMS_NODE_EXPORTER_PORT" \
+        "--collector.textfile.directory=$(ims_backup_metrics_dir)"
     # -redis.addr empty: its own /metrics then touches no Redis (the default is
     # localhost:6379, which may be someone else's); the targets come with each scrape.
     _ims_monitor_start redis-exporter "$IMS_REDIS_EXPORTER_PORT" -- \
@@ -467,8 +506,10 @@ ims_monitor_up() {
         -include-system-metrics
     while read -r kind name addr; do
         [[ "$kind" == pg ]] || continue
+        db=postgres
+        [[ "$addr" != */* ]] || db="${addr#*/}"
         _ims_monitor_start "postgres-exporter-$n" $((IMS_POSTGRES_EXPORTER_PORT + n)) \
-            "DATA_SOURCE_NAME=postgresql://postgres@$addr/postgres?sslmode=disable&connect_timeout=2" -- \
+            "DATA_SOURCE_NAME=postgresql://postgres@${addr%%/*}/$db?sslmode=disable&connect_timeout=2" -- \
             "--web.listen-address=127.0.0.1:$((IMS_POSTGRES_EXPORTER_PORT + n))" \
             "--extend.query-path=$IMS_REPO_ROOT/deploy/prometheus/postgres-exporter.yml" \
             --disable-settings-metrics

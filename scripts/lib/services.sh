@@ -185,6 +185,8 @@ _ims_packages_ok() { # base: PostgreSQL (with contrib), Redis, nginx, curl, open
     _ims_have cc || return 1
     # Backups and the WAL archive of the dev instance and the cluster (scripts/lib/backup.sh).
     _ims_have pgbackrest || return 1
+    # Reads `pgbackrest info --output=json` into the backup metrics (ims_backup_write_metrics).
+    _ims_have jq || return 1
     share="$(_ims_pg_sharedir "$bin")"
     # pg_trgm backs the search indexes; pg_stat_statements is preloaded.
     [[ -f "$share/extension/pg_trgm.control" && -f "$share/extension/pg_stat_statements.control" ]]
@@ -233,7 +235,7 @@ ims_ensure_packages() {
     [[ -z "$want_test" ]] || _ims_test_packages_ok || ok=""
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok || ok=""
     [[ -z "$ok" ]] || return 0
-    local -a pkgs=(postgresql postgresql-contrib redis-server nginx curl openssl build-essential pgbackrest)
+    local -a pkgs=(postgresql postgresql-contrib redis-server nginx curl openssl build-essential pgbackrest jq)
     [[ -z "$want_test" ]] || pkgs+=(shellcheck procps python3 python3-venv python3-pip)
     if [[ -n "$want_cluster" ]]; then
         # Debian names the extension after the server's major version (postgresql-15-auto-failover).

@@ -3,6 +3,8 @@
 //! Tokens are 256 random bits; only their SHA-256 is stored, and every request re-checks the
 //! session and the user's status, so a logout or a suspension stops a token at once.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -16,7 +18,6 @@ use uuid::Uuid;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::cached::{read_through, Cached};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::users::UserView;
 use crate::state::AppState;
@@ -44,7 +45,7 @@ pub struct Auth {
     /// The digest of the token this request came with (logout revokes it).
     pub token_digest: Vec<u8>,
     /// The caller's profile as authentication read it, and how the cache served it.
-    pub profile: Profile,
+    pub profile: Arc<Profile>,
     pub profile_outcome: cache::Outcome,
 }
 
@@ -78,14 +79,15 @@ impl Profile {
 }
 
 /// The user's profile through the cache.
-pub async fn profile(state: &AppState, user_id: Uuid) -> ApiResult<(Profile, cache::Outcome)> {
+pub async fn profile(state: &AppState, user_id: Uuid) -> ApiResult<(Arc<Profile>, cache::Outcome)> {
     let key = cache::keys::user_profile(user_id);
-    let Cached(profile, outcome) = read_through(state, &key, "", || async {
-        let record = storage::users::user_by_id(state.db.primary(), user_id).await?;
-        Ok(Profile::new(record))
-    })
-    .await?;
-    Ok((profile, outcome))
+    state
+        .cache
+        .get_or_load_shared(&key, "", || async {
+            let record = storage::users::user_by_id(state.db.primary(), user_id).await?;
+            Ok(Profile::new(record))
+        })
+        .await
 }
 
 const INVALID_TOKEN: &str = "the token is invalid, expired or revoked: log in again";
@@ -98,9 +100,10 @@ impl FromRequestParts<AppState> for Auth {
     /// forgotten) or a suspension or password change (the profile key is forgotten and the
     /// reloaded profile voids older sessions).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // The rate limit middleware already checked this request's token.
-        if let Some(auth) = parts.extensions.get::<Auth>() {
-            return Ok(auth.clone());
+        // The rate limit middleware already checked this request's token (a second
+        // extraction, if any, checks it again).
+        if let Some(auth) = parts.extensions.remove::<Auth>() {
+            return Ok(auth);
         }
         let header = parts
             .headers
@@ -117,17 +120,19 @@ impl FromRequestParts<AppState> for Auth {
             ))?;
         let digest = token_digest(token);
         let key = cache::keys::session(&digest);
-        let Cached(session, _) = read_through(state, &key, "", || async {
-            storage::sessions::session_for_token(state.db.primary(), &digest)
-                .await?
-                .map(|s| CachedSession {
-                    user_id: s.user_id,
-                    created_at: s.created_at,
-                    expires_at: s.expires_at,
-                })
-                .ok_or(ApiError::Unauthorized(INVALID_TOKEN))
-        })
-        .await?;
+        let (session, _) = state
+            .cache
+            .get_or_load_shared(&key, "", || async {
+                storage::sessions::session_for_token(state.db.primary(), &digest)
+                    .await?
+                    .map(|s| CachedSession {
+                        user_id: s.user_id,
+                        created_at: s.created_at,
+                        expires_at: s.expires_at,
+                    })
+                    .ok_or(ApiError::Unauthorized(INVALID_TOKEN))
+            })
+            .await?;
         if session.expires_at <= Utc::now() {
             return Err(ApiError::Unauthorized(INVALID_TOKEN));
         }

@@ -104,18 +104,28 @@ pub enum StockEffect {
     FiguresOnly,
 }
 
+/// Whether a stock change moved its stores' dashboard figures: a sale always does (today's
+/// sales); a restock or a transfer only when a stock row came or changed its status (low or
+/// out of stock), which most do not. Unchanged figures are not read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFigures {
+    Changed,
+    Unchanged,
+}
+
 /// What a stock change in `stores` of `products` makes stale: the products' stock figures
 /// by id and sku (moved forward to the committed ones, read here after the commit; their
 /// bodies stay cached); the list variants that filter by stock or sort by sales when `effect`
 /// changed them (lists hold ids, so no other variant changes); the bestsellers after a sale;
 /// the figures of the stores' rows of these products (moved forward the same way) and the
 /// stores' stock lists (not their other rows); the stores' dashboards (low-stock counts,
-/// sales), moved forward to their new figures.
+/// sales), moved forward to their new figures when `figures` changed.
 pub async fn stock_keys(
     state: &AppState,
     products: &[Uuid],
     stores: &[Uuid],
     effect: StockEffect,
+    figures: StoreFigures,
 ) -> ApiResult<Vec<Stale>> {
     let primary = state.db.primary();
     let (identities, rows) = tokio::try_join!(
@@ -168,7 +178,9 @@ pub async fn stock_keys(
             &[keys::variant::STOCK_LIST],
         ));
     }
-    out.extend(dashboard::fresh_figures(state, stores).await);
+    if figures == StoreFigures::Changed {
+        out.extend(dashboard::fresh_figures(state, stores).await);
+    }
     Ok(out)
 }
 

@@ -13,9 +13,13 @@
 //! - `X-Request-Id`: a client's id is echoed and logged only when it is 1 to
 //!   [`MAX_REQUEST_ID`] visible ASCII characters; any other is replaced by a new one.
 
+//!
+//! All three are plain maps of the request or the response (`tower`'s `map_request` and
+//! `map_response`), not `axum::middleware::from_fn`, which boxes a future and clones the inner
+//! service on every request: they run on every answer, health checks included.
+
 use axum::extract::Request;
 use axum::http::{header, HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 
 /// The longest client request id kept (a UUID is 36).
@@ -31,7 +35,7 @@ const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 
 
 /// Drops a client's `X-Request-Id` that is too long, empty or not visible ASCII (or sent more
 /// than once), so that the request id layer makes a new one instead of echoing and logging it.
-pub async fn bound_request_id(mut request: Request, next: Next) -> Response {
+pub fn bound_request_id(mut request: Request) -> Request {
     let ids = request.headers().get_all(&REQUEST_ID).iter().count();
     let acceptable = request.headers().get(&REQUEST_ID).is_none_or(|id| {
         ids == 1
@@ -41,13 +45,11 @@ pub async fn bound_request_id(mut request: Request, next: Next) -> Response {
     if !acceptable {
         request.headers_mut().remove(&REQUEST_ID);
     }
-    next.run(request).await
+    request
 }
 
 /// Puts the safety headers on every answer (see the module's documentation).
-pub async fn security_headers(request: Request, next: Next) -> Response {
-    let docs = request.uri().path().starts_with("/api/v1/docs");
-    let mut response = next.run(request).await;
+pub fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -56,12 +58,16 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    if docs {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(DOCS_CSP),
-        );
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    }
+    response
+}
+
+/// The docs page's own headers (see the module's documentation), on the docs' routes.
+pub fn docs_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOCS_CSP),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
 }

@@ -3,14 +3,15 @@
 //! Prometheus text format. Figures read from PostgreSQL or Redis are refreshed by
 //! [`spawn_refresh`] on an interval, never per scrape; the rest are recorded as things happen.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge, histogram, Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use metrics_util::MetricKindMask;
 
@@ -219,22 +220,57 @@ pub fn record_archive_run(outcome: &'static str) {
 /// URI: ids would make every product a series of its own).
 pub async fn track(request: Request, next: Next) -> Response {
     let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    // Not kept like the series below: gauges idle for two minutes leave the registry (see
+    // `handle`), and a kept handle would then move a gauge no scrape sees.
     let in_flight = gauge!("ims_http_requests_in_flight");
     in_flight.increment(1.0);
     let started = Instant::now();
     let response = next.run(request).await;
     in_flight.decrement(1.0);
-    let status = response.status();
-    let class = format!("{}xx", status.as_u16() / 100);
-    histogram!("ims_http_request_duration_seconds", "method" => method, "route" => route.clone(), "status_class" => class)
-        .record(started.elapsed().as_secs_f64());
-    counter!("ims_http_requests_total", "method" => method, "route" => route, "status" => status.as_u16().to_string())
-        .increment(1);
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let (duration, count) = request_series(route, method, response.status().as_u16());
+    duration.record(started.elapsed().as_secs_f64());
+    count.increment(1);
     response
+}
+
+/// The handles of a request's series (`ims_http_request_duration_seconds` and
+/// `ims_http_requests_total`), kept by route, method and status: looking a series up by its
+/// labels builds, hashes and finds a key in the registry, which cost more on every request
+/// than the rest of this middleware. The set is bounded as the series are: routes are
+/// templates, methods a fixed set, statuses what the service answers.
+fn request_series(route: &str, method: &'static str, status: u16) -> (Histogram, Counter) {
+    type ByRoute = HashMap<String, Vec<(&'static str, u16, Histogram, Counter)>>;
+    static SERIES: OnceLock<RwLock<ByRoute>> = OnceLock::new();
+    let series = SERIES.get_or_init(RwLock::default);
+    let find = |by_route: &ByRoute| {
+        by_route.get(route).and_then(|of_route| {
+            of_route
+                .iter()
+                .find(|(m, s, _, _)| *m == method && *s == status)
+                .map(|(_, _, h, c)| (h.clone(), c.clone()))
+        })
+    };
+    if let Some(found) = find(&series.read().unwrap_or_else(PoisonError::into_inner)) {
+        return found;
+    }
+    let mut by_route = series.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(found) = find(&by_route) {
+        return found;
+    }
+    let class = format!("{}xx", status / 100);
+    let duration = histogram!("ims_http_request_duration_seconds", "method" => method,
+        "route" => route.to_owned(), "status_class" => class);
+    let count = counter!("ims_http_requests_total", "method" => method,
+        "route" => route.to_owned(), "status" => status.to_string());
+    by_route.entry(route.to_owned()).or_default().push((
+        method,
+        status,
+        duration.clone(),
+        count.clone(),
+    ));
+    (duration, count)
 }
 
 /// The method as a label, from a fixed set: any other method name a client makes up would

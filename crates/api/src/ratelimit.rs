@@ -191,11 +191,16 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
-    let address = client_addr(&parts, &state.settings.trusted_proxies)
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let by_address = |parts: &axum::http::request::Parts| match client_addr(
+        parts,
+        &state.settings.trusted_proxies,
+    ) {
+        Some(ip) => format!("addr:{ip}"),
+        None => "addr:unknown".to_owned(),
+    };
     let (policy, client) =
         if parts.method == Method::POST && parts.uri.path() == "/api/v1/auth/login" {
-            (Policy::Login, format!("addr:{address}"))
+            (Policy::Login, by_address(&parts))
         } else if parts.headers.contains_key(header::AUTHORIZATION) {
             match Auth::from_request_parts(&mut parts, &state).await {
                 Ok(auth) => {
@@ -204,10 +209,10 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
                     (Policy::Api, client)
                 }
                 // The handler refuses the token itself; until then it is an anonymous caller.
-                Err(_) => (Policy::Api, format!("addr:{address}")),
+                Err(_) => (Policy::Api, by_address(&parts)),
             }
         } else {
-            (Policy::Api, format!("addr:{address}"))
+            (Policy::Api, by_address(&parts))
         };
     let (decision, answered) = if state.limiter.may_speculate(policy, &parts.method, &client) {
         let request = Request::from_parts(parts, body);
@@ -264,10 +269,13 @@ fn write_headers(headers: &mut HeaderMap, policy: Policy, rate: Rate, decision: 
     let window = u64::from(rate.burst.get()).div_ceil(u64::from(rate.per_second.get()));
     let reset = ceil_secs(decision.reset_after);
     let name = policy.name();
-    let values = [
-        ("x-ratelimit-limit", rate.burst.get().to_string()),
-        ("x-ratelimit-remaining", decision.remaining.to_string()),
-        ("x-ratelimit-reset", reset.to_string()),
+    headers.insert("x-ratelimit-limit", HeaderValue::from(rate.burst.get()));
+    headers.insert(
+        "x-ratelimit-remaining",
+        HeaderValue::from(decision.remaining),
+    );
+    headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
+    let described = [
         (
             "ratelimit-policy",
             format!("\"{name}\";q={};w={window}", rate.burst),
@@ -277,7 +285,7 @@ fn write_headers(headers: &mut HeaderMap, policy: Policy, rate: Rate, decision: 
             format!("\"{name}\";r={};t={reset}", decision.remaining),
         ),
     ];
-    for (header, value) in values {
+    for (header, value) in described {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(header, value);
         }

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderName, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use tower::util::MapResponseLayer;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -101,9 +102,11 @@ fn document_of(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
 pub fn router(state: AppState) -> Router {
     crate::metrics::install();
     let (api, doc) = routes_and_document();
-    let docs: Router<AppState> = SwaggerUi::new("/api/v1/docs")
-        .external_url_unchecked("/api/v1/openapi.json", document_of(doc))
-        .into();
+    let docs: Router<AppState> = Router::from(
+        SwaggerUi::new("/api/v1/docs")
+            .external_url_unchecked("/api/v1/openapi.json", document_of(doc)),
+    )
+    .layer(MapResponseLayer::new(crate::headers::docs_headers));
     Router::new()
         .nest("/api/v1", api)
         .merge(handlers::health::routes())
@@ -115,7 +118,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::failover::route_and_retry,
         ))
-        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(MapResponseLayer::new(problem_for_bare_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::ratelimit::enforce,
@@ -127,7 +130,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(SetSensitiveRequestHeadersLayer::new([
                     header::AUTHORIZATION,
                 ]))
-                .layer(middleware::from_fn(crate::headers::bound_request_id))
+                .map_request(crate::headers::bound_request_id)
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -146,7 +149,7 @@ pub fn router(state: AppState) -> Router {
                 )),
         )
         // Outermost, so that every answer carries them, a timeout's 503 too.
-        .layer(middleware::from_fn(crate::headers::security_headers))
+        .layer(MapResponseLayer::new(crate::headers::security_headers))
         .with_state(state)
 }
 
@@ -174,8 +177,7 @@ fn request_span(request: &Request) -> tracing::Span {
 
 /// axum answers a wrong method (405) with an empty body; clients of this API always get a
 /// problem document.
-async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+fn problem_for_bare_errors(response: Response) -> Response {
     if response.status() == StatusCode::METHOD_NOT_ALLOWED
         && !response.headers().contains_key(header::CONTENT_TYPE)
     {

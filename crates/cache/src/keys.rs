@@ -1,6 +1,14 @@
 //! The plan's key names and time-to-live, in one place. Every cached value lives in a Redis
 //! hash under its plan key; the hash field names the variant (a query, a caller's scope), so
 //! deleting the key forgets every variant at once.
+//!
+//! In Redis a plan key is written inside braces, after the prefix ([`redis_name`]:
+//! `{product:<id>}`), and the keys kept beside it (its versions, its newest value's sequence,
+//! its groups' indexes: `{product:<id>}#v`, `{product:<id>}#v#seq`, ...) start with the same
+//! braces. The braces are a Redis Cluster hash tag: only the text inside them picks the slot,
+//! so a key and everything the scripts touch with it live in one slot, which a script on a
+//! cluster needs. A single server or a Sentinel-managed master ignores them: the names are the
+//! same in every mode.
 
 use std::time::Duration;
 
@@ -64,6 +72,13 @@ impl CacheType {
             _ => None,
         }
     }
+}
+
+/// The Redis name of the plan key `name` under `prefix`: `{prefix}{{name}}`, the plan key as
+/// the hash tag (see the module's note). A name holding a `}` still gives every key derived
+/// from it one slot: they all begin with the same text up to the first `}`.
+pub fn redis_name(prefix: &str, name: &str) -> String {
+    format!("{prefix}{{{name}}}")
 }
 
 /// A plan key (`product:{id}`) and what it caches.
@@ -241,6 +256,12 @@ pub mod variant {
     pub const STOCK_AND_PRICE: &str = "sp:";
     /// Neither: only a change of text, status or category makes it stale.
     pub const PLAIN: &str = "n:";
+    /// Sorted by units sold and filtered by neither stock nor price: a ranking, which every
+    /// sale of a listed product may reorder. Not forgotten by sales (it would hardly ever be
+    /// read before the next one); the reader reloads it once it is older than its maximum
+    /// age (`api::listing`), so the order is at most that old while the figures shown are
+    /// the products' own, current ones.
+    pub const RANKED: &str = "r:";
     /// Forgotten by a stock change.
     pub const AFTER_STOCK_CHANGE: &[&str] = &[STOCK, STOCK_AND_PRICE];
     /// Forgotten by a price change.
@@ -342,6 +363,12 @@ mod tests {
         assert_eq!(bestsellers().name, "bestsellers");
         assert_eq!(dashboard(None).name, "dashboard:stats");
         assert_eq!(session(&[0xab, 0x01]).name, "session:ab01");
+    }
+
+    #[test]
+    fn redis_names_carry_the_plan_key_as_hash_tag() {
+        assert_eq!(redis_name("t1:", "product:ab"), "t1:{product:ab}");
+        assert_eq!(redis_name("", "bestsellers"), "{bestsellers}");
     }
 
     #[test]

@@ -13,9 +13,10 @@
 //! - `local`: the in-process layer in front of Redis for sessions and profiles, and
 //!   `subscriber`, which keeps it in step with the other instances' writes.
 //! - `store`: the Lua scripts, the breaker, the purge.
-//! - `master`: where Redis is: a fixed server, or the master the Sentinels name, followed
-//!   through failovers.
+//! - `master`: where Redis is: a fixed server, the master the Sentinels name, followed
+//!   through failovers, or a Redis Cluster; `conn`: the connection to either.
 
+mod conn;
 mod flight;
 pub mod keys;
 mod local;
@@ -58,6 +59,9 @@ pub struct CacheConfig {
     pub url: String,
     /// Follow the master of a Sentinel-monitored set instead of a fixed server.
     pub sentinel: Option<SentinelConfig>,
+    /// `host:port` of some nodes of a Redis Cluster to use instead of a fixed server (empty:
+    /// none); `url` then brings only the user, password and TLS.
+    pub cluster: Vec<String>,
     /// Per operation; after it the request is served from the database.
     pub timeout: Duration,
     /// Prepended to every key: lets tests (or two services) share one Redis.
@@ -73,6 +77,7 @@ impl CacheConfig {
         Self {
             url: url.into(),
             sentinel: None,
+            cluster: Vec::new(),
             timeout: Duration::from_millis(250),
             prefix: String::new(),
             cooldown: Duration::from_secs(1),
@@ -131,6 +136,14 @@ impl Cache {
         })
     }
 
+    /// The rate limit on this cache's Redis connection: a read's step of the limit and its
+    /// cache read, sent at once (`api::ratelimit`), then leave in one write and come back in
+    /// one read, instead of one round trip on each of two connections. It still counts when
+    /// the cache is off, and its breaker is its own.
+    pub fn rate_limiter(&self) -> RateLimiter {
+        RateLimiter::on(self.store.connector().clone(), self.store.config())
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -168,6 +181,27 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         self.read_untallied(key, field, load, true).await
+    }
+
+    /// [`Cache::get_or_load`] for the types the in-process layer holds (sessions, profiles):
+    /// a value found there is decoded once and shared, not decoded again on every read.
+    pub async fn get_or_load_shared<T, E, F, Fut>(
+        &self,
+        key: &Key,
+        field: &str,
+        load: F,
+    ) -> Result<(Arc<T>, Outcome), E>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if let Some(value) = self.local.get_shared::<T>(key, field) {
+            self.stats.record(key.kind, Outcome::Hit);
+            return Ok((value, Outcome::Hit));
+        }
+        let (value, outcome) = self.read_untallied(key, field, load, true).await?;
+        Ok((Arc::new(value), outcome))
     }
 
     /// [`Cache::get_or_load`] without counting the outcome: for a read that is one part of
@@ -576,7 +610,7 @@ impl Cache {
             .map(|key| key.name.as_str())
             .collect();
         self.local.forget(held.iter().copied());
-        if let Err(e) = self.store.invalidate(&stale, &held.join("\n")).await {
+        if let Err(e) = self.store.invalidate(&stale, &held).await {
             // The keys may still hold old values: the store forgets everything it cached
             // before it is trusted again.
             self.store.mark_dirty();

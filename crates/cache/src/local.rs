@@ -19,13 +19,15 @@
 //! Only this instance's own invalidations are synchronous; other instances forget within the
 //! time a published message takes to arrive (well under a millisecond on one network).
 
+use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use moka::sync::Cache as Moka;
 use moka::Expiry;
+use serde::de::DeserializeOwned;
 
 use crate::keys::{CacheType, Key};
 
@@ -33,12 +35,17 @@ use crate::keys::{CacheType, Key};
 /// bytes each, so 50,000 of them stay in the tens of megabytes.
 pub(crate) const CAPACITY: u64 = 50_000;
 
-/// One cached variant of a key.
-#[derive(Clone)]
-struct Entry {
+/// One cached variant of a key. Shared: `moka` hands out a clone on every read.
+type Entry = Arc<Held>;
+
+struct Held {
     field: Box<str>,
     bytes: Bytes,
     ttl: Duration,
+    /// The value decoded, by the first [`Local::get_shared`]: every authenticated request
+    /// reads its session and profile, and decoding their JSON each time cost more than the
+    /// rest of the lookup.
+    decoded: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
 /// Each entry lives its type's local TTL from when it was inserted.
@@ -93,7 +100,29 @@ impl Local {
         self.entries
             .get(&key.name)
             .filter(|entry| &*entry.field == field)
-            .map(|entry| entry.bytes)
+            .map(|entry| entry.bytes.clone())
+    }
+
+    /// The value of `key`'s `field` decoded as `T`, if held (decoded once per entry, then
+    /// shared). `None` also when the bytes are not a `T` (an older shape after a deploy).
+    pub(crate) fn get_shared<T>(&self, key: &Key, field: &str) -> Option<Arc<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        if !Self::holds(key.kind) || !self.enabled.load(Ordering::Acquire) {
+            return None;
+        }
+        let entry = self.entries.get(&key.name)?;
+        if &*entry.field != field {
+            return None;
+        }
+        if let Some(decoded) = entry.decoded.get() {
+            return Arc::clone(decoded).downcast::<T>().ok();
+        }
+        let value: Arc<T> = Arc::new(serde_json::from_slice(&entry.bytes).ok()?);
+        // Two readers may decode at once; either value is the same bytes decoded.
+        let _ = entry.decoded.set(value.clone());
+        Some(value)
     }
 
     /// The epoch to hand back to [`Local::put`].
@@ -116,11 +145,12 @@ impl Local {
         }
         self.entries.insert(
             key.name.clone(),
-            Entry {
+            Arc::new(Held {
                 field: field.into(),
                 bytes: bytes.clone(),
                 ttl,
-            },
+                decoded: OnceLock::new(),
+            }),
         );
     }
 
@@ -183,6 +213,24 @@ mod tests {
         assert_eq!(local.get(&key, ""), Some(Bytes::from_static(b"new")));
         local.forget([key.name.as_str()]);
         assert_eq!(local.get(&key, ""), None);
+    }
+
+    #[test]
+    fn a_shared_value_is_decoded_once_and_forgotten_with_its_key() {
+        let local = on();
+        let key = keys::user_profile(uuid::Uuid::nil());
+        local.put(&key, "", &Bytes::from_static(b"[1,2]"), local.epoch());
+        let first = local.get_shared::<Vec<u8>>(&key, "").expect("held");
+        let second = local.get_shared::<Vec<u8>>(&key, "").expect("held");
+        assert_eq!(*first, vec![1, 2]);
+        assert!(Arc::ptr_eq(&first, &second), "decoded once");
+        assert!(
+            local.get_shared::<String>(&key, "").is_none(),
+            "not a String"
+        );
+        assert!(local.get_shared::<Vec<u8>>(&key, "other").is_none());
+        local.forget([key.name.as_str()]);
+        assert!(local.get_shared::<Vec<u8>>(&key, "").is_none());
     }
 
     #[test]

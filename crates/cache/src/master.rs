@@ -1,7 +1,8 @@
-//! Where Redis is: one fixed server (`IMS_REDIS_URL`), or the master of a set the Sentinels
-//! monitor (`IMS_REDIS_SENTINELS`), followed through failovers. The cache (`store`) and the
-//! rate limit (`ratelimit`) take their connection from here; what to do while Redis fails
-//! (the breaker, the bypass to the database) is theirs.
+//! Where Redis is: one fixed server (`IMS_REDIS_URL`), the master of a set the Sentinels
+//! monitor (`IMS_REDIS_SENTINELS`), followed through failovers, or a Redis Cluster
+//! (`IMS_REDIS_CLUSTER`). The cache (`store`) and the rate limit (`ratelimit`) take their
+//! connection from here; what to do while Redis fails (the breaker, the bypass to the
+//! database) is theirs.
 //!
 //! Following the master: its address comes from the Sentinels through the redis crate's
 //! `Sentinel`, which also checks with `ROLE` that the server they name is a master. When a
@@ -18,15 +19,24 @@
 //! (`ims_redis_master_switches_total`): the cache purges itself then, because replication is
 //! asynchronous and the last invalidations the old master acknowledged may never have reached
 //! the new one.
+//!
+//! On a cluster, redis-rs's cluster connection finds each slot's master and follows failovers
+//! and slot moves itself (see `conn`); the one connection is kept. A watcher reads
+//! `CLUSTER NODES` every [`WATCH_INTERVAL`] only to count a switch: a replica that now serves
+//! slots was promoted, and its master's last acknowledged invalidations may be lost as above.
+//! Slots moved to another master (a reshard) move their keys with them: no switch.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsMode};
 
+use crate::conn::{self, Conn};
 use crate::{CacheConfig, Error};
 
 /// How often the watcher asks the Sentinels where the master is: one tiny command per
@@ -44,7 +54,7 @@ pub struct SentinelConfig {
 }
 
 /// A connection and the generation it belongs to.
-pub(crate) type Connection = (ConnectionManager, u64);
+pub(crate) type Connection = (Conn, u64);
 
 /// Cheap to clone; the watcher stops when the last clone is dropped.
 #[derive(Clone)]
@@ -67,7 +77,7 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    manager: Option<ConnectionManager>,
+    manager: Option<Conn>,
     /// The server of the last connection made (kept after it is dropped, to tell a switch).
     addr: Option<String>,
     generation: u64,
@@ -76,6 +86,16 @@ struct State {
 enum Source {
     Fixed(redis::Client),
     Sentinels(Followed),
+    Cluster(Clustered),
+}
+
+struct Clustered {
+    client: ClusterClient,
+    /// One plain client per configured node, for a subscription (`subscriber`).
+    nodes: Vec<redis::Client>,
+    /// The node the next subscription goes to: each attempt tries the next one.
+    next: AtomicUsize,
+    watching: Once,
 }
 
 struct Followed {
@@ -99,10 +119,63 @@ fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
         .set_number_of_retries(0)
 }
 
+/// The cluster's client: the configured nodes with the user, password and TLS of
+/// `IMS_REDIS_URL` (its host is ignored; a cluster has database 0 only).
+fn clustered(config: &CacheConfig) -> Result<Clustered, Error> {
+    let url = config.url.as_str().into_connection_info()?;
+    let nodes = config
+        .cluster
+        .iter()
+        .map(|addr| {
+            let (host, port) = addr.rsplit_once(':').ok_or_else(|| {
+                redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "a cluster node is host:port",
+                    addr.clone(),
+                ))
+            })?;
+            let port = port.parse::<u16>().map_err(|_| {
+                redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "a cluster node's port is a number",
+                    addr.clone(),
+                ))
+            })?;
+            let host = host.to_owned();
+            let addr = match &url.addr {
+                ConnectionAddr::TcpTls { insecure, .. } => ConnectionAddr::TcpTls {
+                    host,
+                    port,
+                    insecure: *insecure,
+                    tls_params: None,
+                },
+                _ => ConnectionAddr::Tcp(host, port),
+            };
+            let mut redis = url.redis.clone();
+            redis.db = 0;
+            Ok(ConnectionInfo { addr, redis })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let client = ClusterClientBuilder::new(nodes.clone())
+        .connection_timeout(config.timeout)
+        .response_timeout(config.timeout)
+        .build()?;
+    Ok(Clustered {
+        client,
+        nodes: nodes
+            .into_iter()
+            .map(redis::Client::open)
+            .collect::<Result<_, _>>()?,
+        next: AtomicUsize::new(0),
+        watching: Once::new(),
+    })
+}
+
 impl Connector {
     /// Checks the settings only; nothing is connected until first use.
     pub(crate) fn new(config: &CacheConfig, user: &'static str) -> Result<Self, Error> {
         let source = match &config.sentinel {
+            None if !config.cluster.is_empty() => Source::Cluster(clustered(config)?),
             None => Source::Fixed(redis::Client::open(config.url.as_str())?),
             Some(sentinel) if sentinel.sentinels.is_empty() => {
                 return Err(Error::Redis(redis::RedisError::from((
@@ -164,17 +237,21 @@ impl Connector {
             return Ok(connection);
         }
         let connection = self.inner.connect().await?;
-        if let Source::Sentinels(followed) = &self.inner.source {
-            followed.watching.call_once(|| {
+        match &self.inner.source {
+            Source::Sentinels(followed) => followed.watching.call_once(|| {
                 tokio::spawn(watch(Arc::downgrade(&self.inner)));
-            });
+            }),
+            Source::Cluster(clustered) => clustered.watching.call_once(|| {
+                tokio::spawn(watch_cluster(Arc::downgrade(&self.inner)));
+            }),
+            Source::Fixed(_) => {}
         }
         Ok(connection)
     }
 
     /// A command on the connection of `generation` failed. Behind Sentinels the connection is
     /// dropped, so the next use asks them where the master is now; a fixed server's
-    /// connection reconnects by itself.
+    /// connection, and a cluster's, reconnect by themselves.
     pub(crate) fn failed(&self, generation: u64) {
         if matches!(self.inner.source, Source::Sentinels(_)) {
             let mut state = self.inner.lock();
@@ -188,12 +265,18 @@ impl Connector {
     }
 
     /// A client for the server connections go to now (the master the Sentinels name), for a
-    /// connection of another kind than the shared one (a subscription). No timeout of its
-    /// own.
+    /// connection of another kind than the shared one (a subscription). On a cluster, where a
+    /// message published on any node reaches every node, one of the configured nodes: the
+    /// next one at each call, so a subscriber that lost its node tries another. No timeout
+    /// of its own.
     pub(crate) async fn client(&self) -> Result<redis::Client, Error> {
         match &self.inner.source {
             Source::Fixed(client) => Ok(client.clone()),
             Source::Sentinels(followed) => followed.master_client(self.inner.timeout).await,
+            Source::Cluster(clustered) => {
+                let i = clustered.next.fetch_add(1, Ordering::Relaxed) % clustered.nodes.len();
+                Ok(clustered.nodes[i].clone())
+            }
         }
     }
 
@@ -225,27 +308,35 @@ impl Inner {
         let client = match &self.source {
             Source::Fixed(client) => client.clone(),
             Source::Sentinels(followed) => followed.master_client(self.timeout).await?,
+            Source::Cluster(clustered) => {
+                let conn = Conn::Cluster(clustered.client.get_async_connection().await?);
+                return Ok(self.connected(conn, "cluster".into()));
+            }
         };
         let addr = client.get_connection_info().addr.to_string();
         let manager =
             ConnectionManager::new_with_config(client, manager_config(self.timeout)).await?;
+        Ok(self.connected(Conn::Single(manager), addr))
+    }
+
+    /// Counts a switch: the cache purges itself (see the module's note).
+    fn count_switch(&self, from: Option<&str>, to: &str) {
+        self.switches.fetch_add(1, Ordering::AcqRel);
+        metrics::counter!("ims_redis_master_switches_total", "client" => self.user).increment(1);
+        // Addresses only: the URL's password never reaches a log.
+        tracing::warn!(user = self.user, from = ?from, to = %to, "redis master switched");
+    }
+
+    fn connected(&self, manager: Conn, addr: String) -> Connection {
         let mut state = self.lock();
-        let switched = state
-            .addr
-            .as_ref()
-            .is_some_and(|previous| *previous != addr);
-        if switched {
-            self.switches.fetch_add(1, Ordering::AcqRel);
-            metrics::counter!("ims_redis_master_switches_total", "client" => self.user)
-                .increment(1);
-            // Addresses only: the URL's password never reaches a log.
-            tracing::warn!(user = self.user, from = ?state.addr, to = %addr, "redis master switched");
+        if let Some(previous) = state.addr.as_deref().filter(|previous| *previous != addr) {
+            self.count_switch(Some(previous), &addr);
         }
         state.addr = Some(addr);
         state.generation += 1;
         state.manager = Some(manager.clone());
         self.generation.store(state.generation, Ordering::Release);
-        Ok((manager, state.generation))
+        (manager, state.generation)
     }
 }
 
@@ -349,4 +440,34 @@ async fn named_master(
         }
     }
     None
+}
+
+/// Every [`WATCH_INTERVAL`] on a cluster: has a replica been promoted since the last look?
+/// Counts it as a switch (see the module's note). A node that answers nothing is skipped.
+async fn watch_cluster(inner: Weak<Inner>) {
+    let mut replicas: HashSet<String> = HashSet::new();
+    loop {
+        tokio::time::sleep(WATCH_INTERVAL).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let Some(Conn::Cluster(mut conn)) = inner.lock().manager.clone() else {
+            continue;
+        };
+        let timeout = inner.timeout.max(Duration::from_secs(1));
+        let Ok(Ok(nodes)) = tokio::time::timeout(timeout, conn::cluster_nodes(&mut conn)).await
+        else {
+            continue;
+        };
+        for node in nodes.iter().filter(|n| n.master && n.serving && !n.failing) {
+            if replicas.contains(&node.id) {
+                inner.count_switch(None, &format!("{}:{}", node.host, node.port));
+            }
+        }
+        replicas = nodes
+            .into_iter()
+            .filter(|n| !n.master)
+            .map(|n| n.id)
+            .collect();
+    }
 }

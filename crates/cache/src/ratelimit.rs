@@ -96,10 +96,16 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// Checks the settings only; the connection is made on first use.
+    /// Checks the settings only; the connection is made on first use. The service uses
+    /// [`crate::Cache::rate_limiter`] instead, which shares the cache's connection.
     pub fn new(config: &CacheConfig) -> Result<Self, Error> {
-        Ok(Self {
-            connector: Connector::new(config, "ratelimit")?,
+        Ok(Self::on(Connector::new(config, "ratelimit")?, config))
+    }
+
+    /// A limiter whose steps go over `connector`.
+    pub(crate) fn on(connector: Connector, config: &CacheConfig) -> Self {
+        Self {
+            connector,
             prefix: config.prefix.clone(),
             timeout: config.timeout,
             cooldown: config.cooldown,
@@ -107,7 +113,7 @@ impl RateLimiter {
             started: Instant::now(),
             open_until_ms: AtomicU64::new(0),
             open_generation: AtomicU64::new(0),
-        })
+        }
     }
 
     fn now_ms(&self) -> u64 {
@@ -149,7 +155,9 @@ impl RateLimiter {
     ) -> Result<Decision, Error> {
         let (mut conn, current) = self.connector.connection().await?;
         generation.store(current, Ordering::Relaxed);
-        let key = format!("{}rl:{client}", self.prefix);
+        // In braces like the cache's keys (`keys::redis_name`): one key, so on a cluster the
+        // script goes to its slot's master.
+        let key = crate::keys::redis_name(&self.prefix, &format!("rl:{client}"));
         let interval = u64::try_from(rate.interval().as_micros()).unwrap_or(u64::MAX);
         let burst = rate.burst.get();
         let evalsha = redis::cmd("EVALSHA")

@@ -26,10 +26,10 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rand::Rng;
-use redis::aio::ConnectionManager;
 use redis::Script;
 
-use crate::keys::{Key, Stale, Tally, TallyOf};
+use crate::conn::{self, Conn};
+use crate::keys::{self, Key, Stale, Tally, TallyOf};
 use crate::master::Connector;
 use crate::{CacheConfig, Error};
 
@@ -250,12 +250,16 @@ impl Store {
         &self.connector
     }
 
+    pub(crate) fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
     fn name(&self, key: &Key) -> String {
-        format!("{}{}", self.config.prefix, key.name)
+        keys::redis_name(&self.config.prefix, &key.name)
     }
 
     fn version_name(&self, key: &Key) -> String {
-        format!("{}{}#v", self.config.prefix, key.name)
+        format!("{}#v", self.name(key))
     }
 
     fn now_ms(&self) -> u64 {
@@ -264,7 +268,7 @@ impl Store {
 
     /// A connection and its generation, unless the cache is off, Redis failed within the
     /// cooldown (on the connection still current), or a purge is under way.
-    async fn connection(&self) -> Result<(ConnectionManager, u64), Error> {
+    async fn connection(&self) -> Result<(Conn, u64), Error> {
         if !self.config.enabled || self.breaker_open() {
             return Err(Error::Bypassed);
         }
@@ -328,26 +332,40 @@ impl Store {
         .await
     }
 
-    /// Adds the read of `key`'s `field` (with its tally, when it has one) to `pipe`;
-    /// [`hit`] reads its reply.
-    fn push_value_read(
-        &self,
-        pipe: &mut redis::Pipeline,
-        key: &Key,
-        field: &str,
-        tally: Option<TallyOf>,
-    ) {
-        match tally {
-            Some(of) => {
-                pipe.cmd("HMGET")
-                    .arg(self.name(key))
-                    .arg(field)
-                    .arg(of.field(field));
-            }
-            None => {
-                pipe.hget(self.name(key), field);
-            }
+    /// The read of `key`'s `field` (with its tally, when it has one); [`hit`] reads its reply.
+    fn value_read(&self, key: &Key, field: &str, tally: Option<TallyOf>) -> redis::Cmd {
+        let mut command = redis::cmd(if tally.is_some() { "HMGET" } else { "HGET" });
+        command.arg(self.name(key)).arg(field);
+        if let Some(of) = tally {
+            command.arg(of.field(field));
         }
+        command
+    }
+
+    /// Runs `commands`, each on one key's slot, in one round trip and answers their replies in
+    /// order: one pipeline on a single server. On a cluster, redis-rs sends a pipeline whole
+    /// to its first command's slot and refuses one whose keys span slots (`CROSSSLOT`), so
+    /// each command goes alone, all at once: the cluster connection multiplexes them onto
+    /// its connection to each master, so they still share round trips.
+    async fn query_each<T: redis::FromRedisValue>(
+        &self,
+        conn: &mut Conn,
+        commands: Vec<redis::Cmd>,
+    ) -> Result<Vec<T>, Error> {
+        if let Conn::Cluster(cluster) = conn {
+            let replies = commands.iter().map(|command| {
+                let mut cluster = cluster.clone();
+                async move { command.query_async::<T>(&mut cluster).await }
+            });
+            return futures_util::future::try_join_all(replies)
+                .await
+                .map_err(Error::from);
+        }
+        let mut pipe = redis::pipe();
+        for command in commands {
+            pipe.add_command(command);
+        }
+        Ok(pipe.query_async(conn).await?)
     }
 
     /// The value of `key`'s `field` (and its tally, when it has one), `None` on a miss: one
@@ -361,11 +379,7 @@ impl Store {
     ) -> Result<Option<(Bytes, Option<Tally>)>, Error> {
         let (mut conn, generation) = self.connection().await?;
         let tallied = tally.is_some();
-        let mut command = redis::cmd(if tallied { "HMGET" } else { "HGET" });
-        command.arg(self.name(key)).arg(field);
-        if let Some(of) = tally {
-            command.arg(of.field(field));
-        }
+        let command = self.value_read(key, field, tally);
         let reply: redis::Value = self
             .guard(generation, async {
                 Ok(command.query_async(&mut conn).await?)
@@ -388,8 +402,9 @@ impl Store {
         tally: Option<TallyOf>,
     ) -> Result<(Option<(Bytes, Option<Tally>)>, String), Error> {
         let (mut conn, generation) = self.connection().await?;
+        // One slot: the value and its versions share the key's hash tag.
         let mut pipe = redis::pipe();
-        self.push_value_read(&mut pipe, key, field, tally);
+        pipe.add_command(self.value_read(key, field, tally));
         pipe.cmd("MGET")
             .arg(version_names(&self.version_name(key), field));
         let (reply, versions): (redis::Value, Vec<Option<String>>) = self
@@ -445,13 +460,13 @@ impl Store {
         tally: Option<TallyOf>,
     ) -> Result<Vec<Read>, Error> {
         let (mut conn, generation) = self.connection().await?;
-        let mut pipe = redis::pipe();
-        for key in keys {
-            self.push_value_read(&mut pipe, key, field, tally);
-        }
+        let reads = keys
+            .iter()
+            .map(|key| self.value_read(key, field, tally))
+            .collect();
         let tallied = tally.is_some();
         let replies: Vec<redis::Value> = self
-            .guard(generation, async { Ok(pipe.query_async(&mut conn).await?) })
+            .guard(generation, self.query_each(&mut conn, reads))
             .await?;
         let mut hits = Vec::with_capacity(keys.len());
         for reply in replies {
@@ -466,12 +481,16 @@ impl Store {
         let mut versions: std::vec::IntoIter<Vec<Option<String>>> = if missing.is_empty() {
             Vec::new().into_iter()
         } else {
-            let mut pipe = redis::pipe();
-            for names in &missing {
-                pipe.cmd("MGET").arg(names);
-            }
+            let reads = missing
+                .iter()
+                .map(|names| {
+                    let mut command = redis::cmd("MGET");
+                    command.arg(names);
+                    command
+                })
+                .collect();
             let versions: Vec<Vec<Option<String>>> = self
-                .guard(generation, async { Ok(pipe.query_async(&mut conn).await?) })
+                .guard(generation, self.query_each(&mut conn, reads))
                 .await?;
             versions.into_iter()
         };
@@ -491,13 +510,50 @@ impl Store {
     }
 
     /// Forgets `stale` in Redis and publishes, to every instance's memory layer, the names
-    /// of those keys of the types it holds (`forget_locally`, one per line).
-    pub(crate) async fn invalidate(
-        &self,
-        stale: &[Stale],
-        forget_locally: &str,
-    ) -> Result<(), Error> {
+    /// of those keys of the types it holds (`held`). One script for all on a single server;
+    /// on a cluster one per key, all at once, since a script's keys must share a slot (each
+    /// publishes the names of its own key: a message published on any node reaches every
+    /// node's subscribers).
+    pub(crate) async fn invalidate(&self, stale: &[Stale], held: &[&str]) -> Result<(), Error> {
         let (mut conn, generation) = self.connection().await?;
+        let Conn::Cluster(cluster) = &conn else {
+            let all: Vec<&Stale> = stale.iter().collect();
+            let invocation = self.invalidation(&all, &held.join("\n"));
+            return self
+                .guard(generation, async {
+                    let _: i64 = invocation.invoke_async(&mut conn).await?;
+                    Ok(())
+                })
+                .await;
+        };
+        let mut by_key: Vec<(&str, Vec<&Stale>)> = Vec::new();
+        for item in stale {
+            let name = item.key().name.as_str();
+            match by_key.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, items)) => items.push(item),
+                None => by_key.push((name, vec![item])),
+            }
+        }
+        let invocations: Vec<_> = by_key
+            .iter()
+            .map(|(name, items)| {
+                let message = if held.contains(name) { *name } else { "" };
+                self.invalidation(items, message)
+            })
+            .collect();
+        let runs = invocations.iter().map(|invocation| {
+            let mut cluster = cluster.clone();
+            async move { invocation.invoke_async::<i64>(&mut cluster).await }
+        });
+        self.guard(generation, async {
+            futures_util::future::try_join_all(runs).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The [`INVALIDATE`] script's invocation for `stale`, publishing `forget_locally`.
+    fn invalidation(&self, stale: &[&Stale], forget_locally: &str) -> redis::ScriptInvocation<'_> {
         let mut invocation = self.invalidate_script.prepare_invoke();
         invocation
             .arg(VERSION_TTL_MS)
@@ -537,11 +593,7 @@ impl Store {
                 }
             }
         }
-        self.guard(generation, async {
-            let _: i64 = invocation.invoke_async(&mut conn).await?;
-            Ok(())
-        })
-        .await
+        invocation
     }
 
     /// Whether requests are skipping Redis right now (off, or within a failure's cooldown).
@@ -549,19 +601,26 @@ impl Store {
         !self.config.enabled || self.breaker_open()
     }
 
-    /// Memory used, the `maxmemory` limit and evicted keys, from `INFO`.
+    /// Memory used, the `maxmemory` limit and evicted keys, from `INFO` (on a cluster, summed
+    /// over its masters).
     pub(crate) async fn memory(&self) -> Result<Memory, Error> {
         let (mut conn, generation) = self.connection().await?;
-        let info: String = self
+        let reply: redis::Value = self
             .guard(generation, async {
                 Ok(redis::cmd("INFO").query_async(&mut conn).await?)
             })
             .await?;
+        // On a cluster, the sums over its masters.
+        let infos = conn::info_texts(&reply)?;
         let field = |name: &str| {
-            info.lines()
-                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or(0.0)
+            infos
+                .iter()
+                .filter_map(|info| {
+                    info.lines()
+                        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                })
+                .sum()
         };
         Ok(Memory {
             used_bytes: field("used_memory"),
@@ -576,22 +635,57 @@ impl Store {
 
     /// Forgets every key under the prefix (bumping nothing: versions of purged keys restart
     /// at "no version", which no in-flight reader that saw a number can match).
-    async fn purge(&self, mut conn: ConnectionManager, generation: u64) -> Result<(), Error> {
-        let pattern = format!("{}*", self.config.prefix);
+    async fn purge(&self, mut conn: Conn, generation: u64) -> Result<(), Error> {
         let started = Instant::now();
+        // A cluster's keys are on its masters, each scanned in turn; one that has failed is
+        // left out: its replica took over its slots, and it rejoins as a replica of that one,
+        // with its data.
+        let nodes = match &mut conn {
+            Conn::Single(_) => vec![None],
+            Conn::Cluster(cluster) => self
+                .guard(generation, async {
+                    Ok(conn::cluster_nodes(cluster).await?)
+                })
+                .await?
+                .into_iter()
+                .filter(|n| n.master && !n.failing)
+                .map(|n| Some((n.host, n.port)))
+                .collect(),
+        };
+        let mut purged = 0usize;
+        for node in &nodes {
+            purged += self.purge_node(&mut conn, generation, node).await?;
+        }
+        self.dirty.store(false, Ordering::Release);
+        tracing::info!(purged, elapsed = ?started.elapsed(), "cache purged after a failed invalidation");
+        Ok(())
+    }
+
+    /// Purges the keys of one server (`None`: the one `conn` goes to; else a cluster node).
+    async fn purge_node(
+        &self,
+        conn: &mut Conn,
+        generation: u64,
+        node: &Option<(String, u16)>,
+    ) -> Result<usize, Error> {
+        let pattern = format!("{}*", self.config.prefix);
         let mut cursor: u64 = 0;
         let mut purged = 0usize;
         loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
             let (next, keys): (u64, Vec<String>) = self
                 .guard(generation, async {
-                    Ok(redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(&mut conn)
-                        .await?)
+                    Ok(match (&mut *conn, node) {
+                        (Conn::Cluster(cluster), Some((host, port))) => redis::from_redis_value(
+                            &conn::on_node(cluster, &scan, host, *port).await?,
+                        )?,
+                        (conn, _) => scan.query_async(conn).await?,
+                    })
                 })
                 .await?;
             // Versions stay (see above): `{key}#v` and its `#v#g:`/`#v#f:` counters.
@@ -601,23 +695,21 @@ impl Store {
                 .collect();
             if !data.is_empty() {
                 purged += data.len();
+                // On a cluster redis-rs splits a multi-key UNLINK by slot.
                 self.guard(generation, async {
                     Ok(redis::cmd("UNLINK")
                         .arg(&data)
-                        .query_async::<i64>(&mut conn)
+                        .query_async::<i64>(&mut *conn)
                         .await
                         .map(|_| ())?)
                 })
                 .await?;
             }
             if next == 0 {
-                break;
+                return Ok(purged);
             }
             cursor = next;
         }
-        self.dirty.store(false, Ordering::Release);
-        tracing::info!(purged, elapsed = ?started.elapsed(), "cache purged after a failed invalidation");
-        Ok(())
     }
 }
 

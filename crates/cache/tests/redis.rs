@@ -553,7 +553,7 @@ async fn an_invalidation_reaches_the_other_instance_s_memory() {
         .get_multiplexed_async_connection()
         .await
         .expect("connect to the test redis");
-    let redis_key = format!("{}{}", config.prefix, key.name);
+    let redis_key = cache::keys::redis_name(&config.prefix, &key.name);
     // Each layer is off until its subscription is up: read until a read still hits after the
     // key was removed from Redis behind the cache's back, i.e. it came from memory.
     for cache in [&one, &two] {

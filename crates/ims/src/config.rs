@@ -28,14 +28,20 @@ pub struct Config {
     /// `IMS_DB_READ_MAX_LAG_MS` (default 1000): a standby further behind takes no reads (with
     /// a multi-host `IMS_DATABASE_READ_URL`).
     pub db_read_max_lag: Duration,
-    /// `IMS_REDIS_URL` (required without `IMS_REDIS_SENTINELS`): the cache. With Sentinels,
-    /// only its user, password, database number and scheme (`rediss` for TLS) are used, for
-    /// whichever server they name master; its host is ignored.
+    /// `IMS_REDIS_URL` (required without `IMS_REDIS_SENTINELS` or `IMS_REDIS_CLUSTER`): the
+    /// cache. With Sentinels, only its user, password, database number and scheme (`rediss`
+    /// for TLS) are used, for whichever server they name master; its host is ignored. With a
+    /// cluster, only its user, password and scheme.
     pub redis_url: Option<SecretString>,
     /// `IMS_REDIS_SENTINELS` (default none): comma-separated `host:port` of Redis Sentinels
     /// (port default 26379). When set, the cache and the rate limit follow the master they
     /// name through failovers, and bypass Redis while it is being replaced.
     pub redis_sentinels: Vec<String>,
+    /// `IMS_REDIS_CLUSTER` (default none; not with `IMS_REDIS_SENTINELS`): comma-separated
+    /// `host:port` of some nodes of a Redis Cluster (port default 6379). When set, the cache
+    /// and the rate limit use the cluster, which the client follows through failovers and
+    /// slot moves (docs/operations.md).
+    pub redis_cluster: Vec<String>,
     /// `IMS_REDIS_SENTINEL_MASTER` (required with `IMS_REDIS_SENTINELS`): the name the
     /// Sentinels monitor the master under (`sentinel monitor <name> ...`).
     pub redis_sentinel_master: Option<String>,
@@ -145,11 +151,20 @@ impl Config {
             db_acquire_timeout: env.millis("IMS_DB_ACQUIRE_TIMEOUT_MS", 5000)?,
             db_statement_timeout: env.millis("IMS_DB_STATEMENT_TIMEOUT_MS", 10_000)?,
             db_read_max_lag: env.millis("IMS_DB_READ_MAX_LAG_MS", 1000)?,
-            redis_url: match env.get("IMS_REDIS_SENTINELS") {
-                None => Some(env.url("IMS_REDIS_URL", &["redis", "rediss"])?),
-                Some(_) => env.optional_url("IMS_REDIS_URL", &["redis", "rediss"])?,
+            redis_url: match (env.get("IMS_REDIS_SENTINELS"), env.get("IMS_REDIS_CLUSTER")) {
+                (None, None) => Some(env.url("IMS_REDIS_URL", &["redis", "rediss"])?),
+                _ => env.optional_url("IMS_REDIS_URL", &["redis", "rediss"])?,
             },
             redis_sentinels: env.addresses("IMS_REDIS_SENTINELS", 26379)?,
+            redis_cluster: match env.get("IMS_REDIS_SENTINELS") {
+                Some(_) if env.get("IMS_REDIS_CLUSTER").is_some() => {
+                    return Err(ConfigError {
+                        var: "IMS_REDIS_CLUSTER",
+                        message: "cannot be set with IMS_REDIS_SENTINELS (choose one)".into(),
+                    })
+                }
+                _ => env.addresses("IMS_REDIS_CLUSTER", 6379)?,
+            },
             redis_sentinel_master: match env.get("IMS_REDIS_SENTINELS") {
                 None => None,
                 Some(_) => Some(env.get("IMS_REDIS_SENTINEL_MASTER").ok_or(ConfigError {
@@ -184,7 +199,8 @@ impl Config {
 
     /// The cache settings for the cache layer.
     pub fn cache_config(&self) -> cache::CacheConfig {
-        // Without a URL there are Sentinels (checked at load), which supply the host.
+        // Without a URL there are Sentinels or a cluster (checked at load): they supply the
+        // host.
         let url = self
             .redis_url
             .as_ref()
@@ -197,6 +213,7 @@ impl Config {
                 sentinels: self.redis_sentinels.clone(),
                 master: master.clone(),
             });
+        cache.cluster = self.redis_cluster.clone();
         cache.timeout = self.redis_timeout;
         cache.enabled = self.cache_enabled;
         cache
@@ -539,6 +556,40 @@ mod tests {
         assert_eq!(config(&bad).expect_err("empty").var, "IMS_REDIS_SENTINELS");
         let err = config(&[BASE[0]]).expect_err("neither URL nor Sentinels");
         assert_eq!(err.var, "IMS_REDIS_URL");
+    }
+
+    #[test]
+    fn redis_cluster() {
+        let c = config(&BASE).expect("valid");
+        assert!(c.cache_config().cluster.is_empty());
+        let pairs = [
+            BASE[0],
+            (
+                "IMS_REDIS_CLUSTER",
+                "127.0.0.1:23822, 10.0.0.2:23823,redis-3",
+            ),
+        ];
+        let c = config(&pairs).expect("valid without IMS_REDIS_URL");
+        let cache = c.cache_config();
+        assert_eq!(
+            cache.cluster,
+            ["127.0.0.1:23822", "10.0.0.2:23823", "redis-3:6379"]
+        );
+        assert!(cache.sentinel.is_none());
+        let mut with_url = pairs.to_vec();
+        with_url.push(("IMS_REDIS_URL", "redis://:secret@ignored:1"));
+        let c = config(&with_url).expect("valid");
+        assert_eq!(c.cache_config().url, "redis://:secret@ignored:1");
+        assert!(!format!("{c:?}").contains("secret"));
+        let mut bad = pairs.to_vec();
+        bad[1].1 = "127.0.0.1:port";
+        let err = config(&bad).expect_err("bad port");
+        assert_eq!(err.var, "IMS_REDIS_CLUSTER");
+        assert!(err.to_string().contains("127.0.0.1:port"));
+        let mut both = pairs.to_vec();
+        both.push(("IMS_REDIS_SENTINELS", "127.0.0.1:26380"));
+        both.push(("IMS_REDIS_SENTINEL_MASTER", "ims"));
+        assert_eq!(config(&both).expect_err("both").var, "IMS_REDIS_CLUSTER");
     }
 
     #[test]

@@ -18,7 +18,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "IMS 2.0: inventory management for a chain of optical stores",
     long_about = "IMS 2.0: inventory management for a chain of optical stores.\n\n\
     Configured through IMS_* environment variables: IMS_DATABASE_URL and IMS_REDIS_URL \
-    (or IMS_REDIS_SENTINELS) are required; see the README for the rest."
+    (or IMS_REDIS_SENTINELS, or IMS_REDIS_CLUSTER) are required; see the README for the rest."
 )]
 struct Cli {
     #[command(subcommand)]

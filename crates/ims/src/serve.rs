@@ -36,16 +36,16 @@ pub fn app_state(config: &Config) -> anyhow::Result<AppState> {
 /// The state with `settings` as given.
 fn app_state_with(config: &Config, settings: Settings) -> anyhow::Result<AppState> {
     let db = storage::Db::connect(&config.db_config()?);
-    let redis_vars = if config.redis_sentinels.is_empty() {
-        "IMS_REDIS_URL"
-    } else {
+    let redis_vars = if !config.redis_sentinels.is_empty() {
         "IMS_REDIS_URL or IMS_REDIS_SENTINELS"
+    } else if !config.redis_cluster.is_empty() {
+        "IMS_REDIS_URL or IMS_REDIS_CLUSTER"
+    } else {
+        "IMS_REDIS_URL"
     };
     let cache = cache::Cache::new(config.cache_config())
         .map_err(|e| anyhow::anyhow!("{redis_vars}: {e}"))?;
-    let redis_limiter = cache::RateLimiter::new(&config.cache_config())
-        .map_err(|e| anyhow::anyhow!("{redis_vars}: {e}"))?;
-    let limiter = api::ratelimit::Limiter::new(redis_limiter, &settings);
+    let limiter = api::ratelimit::Limiter::new(cache.rate_limiter(), &settings);
     Ok(AppState::new(db, cache, settings, limiter))
 }
 

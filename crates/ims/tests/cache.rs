@@ -1310,7 +1310,7 @@ async fn keys_and_ttls_follow_the_plan() {
     let mut problems = Vec::new();
     for (name, range) in &plan {
         let ttl: i64 = redis::cmd("PTTL")
-            .arg(format!("{prefix}{name}"))
+            .arg(cache::keys::redis_name(&prefix, name))
             .query_async(&mut conn)
             .await
             .expect("PTTL");
@@ -1442,7 +1442,10 @@ async fn cached_variants(app: &TestApp, key: &str) -> Vec<String> {
         .await
         .expect("connect to the test redis");
     let mut fields: Vec<String> = redis::cmd("HKEYS")
-        .arg(format!("{}:{key}", app.database_name))
+        .arg(cache::keys::redis_name(
+            &format!("{}:", app.database_name),
+            key,
+        ))
         .query_async(&mut conn)
         .await
         .expect("HKEYS");
@@ -1450,7 +1453,7 @@ async fn cached_variants(app: &TestApp, key: &str) -> Vec<String> {
     fields
 }
 
-/// The prefixes (`n:`, `p:`, `s:`, `sp:`) of the cached variants of a list key.
+/// The prefixes (`n:`, `p:`, `r:`, `s:`, `sp:`) of the cached variants of a list key.
 async fn cached_kinds(app: &TestApp, key: &str) -> Vec<String> {
     let mut kinds: Vec<String> = cached_variants(app, key)
         .await
@@ -1475,14 +1478,14 @@ async fn a_sale_forgets_only_what_shows_the_sold_product_s_stock() {
         cache_it(app, token, path).await;
     }
     let category_key = format!("category:{}:products", s.category);
-    assert_eq!(cached_kinds(app, &category_key).await, ["n", "p", "s"]);
+    assert_eq!(cached_kinds(app, &category_key).await, ["n", "p", "r"]);
 
     s.order(2).await;
 
-    // The pages by name and by price stand (they hold ids); the page by sales is gone. The
-    // sold product's body stays, beside its stock figures moved forward; so do both stock
-    // rows, each beside its own figures.
-    assert_eq!(cached_kinds(app, &category_key).await, ["n", "p"]);
+    // The pages by name and by price stand (they hold ids), and so does the ranking by sales
+    // (reloaded by age, see the next test). The sold product's body stays, beside its stock
+    // figures moved forward; so do both stock rows, each beside its own figures.
+    assert_eq!(cached_kinds(app, &category_key).await, ["n", "p", "r"]);
     assert_eq!(
         cached_variants(app, &format!("product:{}", s.product)).await,
         ["", "#tally"]
@@ -1502,7 +1505,7 @@ async fn a_sale_forgets_only_what_shows_the_sold_product_s_stock() {
     let sold = item_with(&page, "id", s.product).expect("sold product listed");
     assert_eq!(sold["quantity"], STOCK - 2, "{page}");
     assert_eq!(sold["salesCount"], 2, "{page}");
-    let page = miss_then_hit(app, token, &by_sales).await;
+    let page = hit_afresh(app, token, &by_sales).await;
     assert_eq!(ids(items(&page)), vec![s.product, other], "{page}");
     let (outcome, page) = read(app, token, &only_other).await;
     assert_eq!(outcome, "hit", "{page}");
@@ -1512,6 +1515,62 @@ async fn a_sale_forgets_only_what_shows_the_sold_product_s_stock() {
         hit_afresh(app, token, &sold_row).await["quantity"],
         STOCK - 2
     );
+}
+
+/// A ranking by sales is not forgotten by sales (it would hardly ever be read between two in
+/// a busy store): it keeps its order, with current figures, until it is older than its
+/// maximum age, and is then read afresh.
+#[tokio::test]
+async fn a_ranking_by_sales_is_reordered_once_it_is_old_enough() {
+    let s = shop().await;
+    let other = second_product(&s).await;
+    let (app, token) = (&s.app, s.token());
+    let by_sales = format!("/categories/{}/products?sort=-sales", s.category);
+    let page = cache_it(app, token, &by_sales).await;
+    assert_eq!(ids(items(&page)), vec![s.product, other], "{page}");
+
+    place_ok(app, token, s.store, s.customer, &[(other, 3)]).await;
+
+    let page = hit_afresh(app, token, &by_sales).await;
+    assert_eq!(ids(items(&page)), vec![s.product, other], "{page}");
+    let sold = item_with(&page, "id", other).expect("listed");
+    assert_eq!(sold["salesCount"], 3, "the figures are current: {page}");
+
+    // Age the cached page past the maximum age (30 s), as time would.
+    let key = cache::keys::redis_name(
+        &format!("{}:", app.database_name),
+        &format!("category:{}:products", s.category),
+    );
+    let field = cached_variants(app, &format!("category:{}:products", s.category))
+        .await
+        .into_iter()
+        .find(|f| f.starts_with("r:"))
+        .expect("the ranking is cached");
+    let url = std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)");
+    let mut conn = redis::Client::open(url)
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to the test redis");
+    let cached: String = redis::cmd("HGET")
+        .arg(&key)
+        .arg(&field)
+        .query_async(&mut conn)
+        .await
+        .expect("HGET");
+    let mut cached: Value = serde_json::from_str(&cached).expect("a page");
+    let loaded = cached["loadedAtMs"].as_i64().expect("loadedAtMs");
+    cached["loadedAtMs"] = json!(loaded - 31_000);
+    let _: i64 = redis::cmd("HSET")
+        .arg(&key)
+        .arg(&field)
+        .arg(cached.to_string())
+        .query_async(&mut conn)
+        .await
+        .expect("HSET");
+
+    let page = miss_then_hit(app, token, &by_sales).await;
+    assert_eq!(ids(items(&page)), vec![other, s.product], "{page}");
 }
 
 /// A restock of a product in stock, or a transfer, changes no list (lists hold ids; the

@@ -549,3 +549,57 @@ async fn running_top_products_equal_the_quarter_hours_as_the_window_moves() {
     );
     assert_eq!(tops_both_ways(&app, store, day_start).await.0, now);
 }
+
+/// How many times the service has read a store's figures from the database.
+async fn figure_reads(app: &TestApp) -> f64 {
+    let body = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    let series = "ims_db_query_duration_seconds_count{query=\"dashboard.store_figures\"} ";
+    body.lines()
+        .find_map(|line| line.strip_prefix(series))
+        .map_or(0.0, |n| n.trim().parse().expect("a count"))
+}
+
+/// A restock that changes no stock row's status (low or out of stock) leaves the store's
+/// figures as they were, so it does not read them again; one that does moves them forward at
+/// once, and the dashboard shows it.
+#[tokio::test]
+async fn only_a_stock_change_that_moves_a_rows_status_reads_the_figures_again() {
+    let app = TestApp::spawn().await;
+    let store = app.create_store("PUN02").await;
+    let category = app.create_category("Frames").await;
+    let (_, manager) = app.create_user("manager_r", &["manager"], &[store]).await;
+    let p = product(&app, category, "RESTOCK-01", 1_000).await;
+    stock_in(&app, store, p, 50).await;
+    let before = stats(&app, &manager, "").await;
+    assert_eq!(before["outOfStockCount"], 0, "{before}");
+    let reads = figure_reads(&app).await;
+    assert!(reads >= 1.0, "the first read loaded the figures");
+
+    let (status, body) = adjust_as(&app, &manager, store, p, 5, "delivery").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        figure_reads(&app).await,
+        reads,
+        "an in-stock row stayed in stock"
+    );
+    assert_eq!(stats(&app, &manager, "").await, before);
+
+    let (status, body) = adjust_as(&app, &manager, store, p, -55, "count").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        figure_reads(&app).await,
+        reads + 1.0,
+        "the row ran out of stock"
+    );
+    let after = stats(&app, &manager, "").await;
+    assert_eq!(after["outOfStockCount"], 1, "{after}");
+    assert_eq!(figure_reads(&app).await, reads + 1.0, "read from the cache");
+}

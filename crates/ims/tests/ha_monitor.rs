@@ -259,6 +259,172 @@ async fn killing_a_standby_under_load_delivers_the_node_down_alert() {
     assert!(server_alert.is_some(), "no IMSPostgresDown for {victim}");
 }
 
+/// The loopback cluster's backups and WAL archive as the monitor sees them: a differential
+/// backup by `scripts/backup` shows as the newest backup, ended between the command's start
+/// and end; the primary's order partitions ahead equal the real ones (and the standbys report
+/// none); an `archive_command` that fails on the primary makes `pg_stat_archiver_failed_count`
+/// grow and IMSWalArchiveFailing (`for: 5m`, here 5 s) reach the webhook. `scripts/cluster
+/// up` sets the archive command back at the end, also when the test fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "starts the monitoring stack, backs up the cluster and breaks its WAL archive: run with --run-ignored all"]
+async fn a_backup_and_a_failing_wal_archive_show_in_the_monitor() {
+    use cluster_common::{app_on_cluster, drop_database, node_addrs, node_at, primary_index, Net};
+    use sqlx::{Connection, Executor, PgConnection};
+
+    let app = app_on_cluster().await;
+    let addrs = node_addrs(Net::Loopback);
+    let webhook = Webhook::start().await;
+    let db = app.database_name.clone();
+    let stack = Stack::up(
+        &Targets {
+            // Each node's exporter in the test's database, where its order partitions are.
+            postgres: addrs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| format!("node{}={a}/{db}", i + 1))
+                .collect(),
+            ..Targets::default()
+        },
+        &webhook,
+    );
+    let _restore = ArchiveRestored;
+
+    // A backup: its end time, as the textfile collector passes it on.
+    let before = unix_now();
+    let out = std::process::Command::new("scripts/backup")
+        .args(["cluster", "diff"])
+        .env("IMS_CLUSTER_NETNS", "")
+        .env("IMS_BACKUP_METRICS_DIR", stack.textfile_dir())
+        .current_dir(monitor_common::repo_root())
+        .output()
+        .expect("scripts/backup runs");
+    assert!(
+        out.status.success(),
+        "scripts/backup cluster diff failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = unix_now();
+    // The stack started with the repository's earlier backups: wait for this one.
+    let diff =
+        r#"max(ims_backup_last_success_timestamp_seconds{instance_name="cluster",type="diff"})"#;
+    let Some(newest) = stack
+        .wait_for(
+            &format!("{diff} >= {}", before.floor()),
+            Duration::from_secs(30),
+        )
+        .await
+    else {
+        panic!(
+            "Prometheus shows no differential backup ended after {before}: {:?}\n{}",
+            stack.query(diff).await,
+            stack.status()
+        );
+    };
+    assert!(
+        newest <= after,
+        "the newest backup ended at {newest}, after the command returned at {after}"
+    );
+    assert_eq!(
+        stack
+            .wait_for(
+                r#"ims_backup_status{instance_name="cluster"}"#,
+                Duration::from_secs(5)
+            )
+            .await,
+        Some(0.0)
+    );
+
+    // The primary's partitions ahead, and none from the standbys.
+    let primary = addrs[primary_index(&addrs).await.expect("a primary")].clone();
+    let mut conn = PgConnection::connect_with(&node_at(&primary).database(&db))
+        .await
+        .expect("connect to the primary");
+    let real: i64 = sqlx::query_scalar(PARTITIONS_AHEAD)
+        .fetch_one(&mut conn)
+        .await
+        .expect("partitions counted");
+    let ahead = format!(r#"pg_ims_order_partitions_ahead{{instance="{primary}"}} == {real}"#);
+    assert!(
+        stack
+            .wait_for(&ahead, Duration::from_secs(30))
+            .await
+            .is_some(),
+        "Prometheus never saw {real} partitions ahead on {primary}: {:?}",
+        stack.query("pg_ims_order_partitions_ahead").await
+    );
+    assert_eq!(stack.query("pg_ims_order_partitions_ahead").await.len(), 1);
+    let archiving = format!(r#"pg_ims_archiver_archiving{{instance="{primary}"}}"#);
+    assert_eq!(
+        stack.wait_for(&archiving, Duration::from_secs(10)).await,
+        Some(1.0)
+    );
+    assert!(!webhook.fired("IMSWalArchiveFailing") && !webhook.fired("IMSBackupTooOld"));
+
+    // archive_command fails from now on; a write and a WAL switch give it a segment to fail.
+    conn.execute("ALTER SYSTEM SET archive_command = 'false'")
+        .await
+        .expect("archive_command set");
+    conn.execute("SELECT pg_reload_conf()")
+        .await
+        .expect("reload");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    conn.execute("CREATE TABLE archive_probe AS SELECT 1 AS x; SELECT pg_switch_wal()")
+        .await
+        .expect("a WAL switch");
+    let failed = format!(r#"pg_stat_archiver_failed_count{{instance="{primary}"}} > 0"#);
+    let failures = stack.wait_for(&failed, Duration::from_secs(60)).await;
+    let alert = webhook
+        .wait_for(
+            "IMSWalArchiveFailing",
+            &[("instance", primary.to_string().as_str())],
+            Duration::from_secs(90),
+        )
+        .await;
+    let status = stack.status();
+    drop(stack);
+    drop(conn);
+    drop_database(&app).await;
+    assert!(
+        failures.is_some(),
+        "no failed archive_command counted on {primary}\n{status}"
+    );
+    let alert = alert.unwrap_or_else(|| {
+        panic!(
+            "no IMSWalArchiveFailing for {primary}; received {:?}\n{status}",
+            webhook.all()
+        )
+    });
+    assert_eq!(alert.labels["severity"], "ticket");
+    eprintln!(
+        "monitor: backup ended at {newest} (command ran {before}..{after}); {real} partitions \
+         ahead; {} failed archive attempts",
+        failures.unwrap_or_default()
+    );
+}
+
+/// Partitions of `orders` named for each of the next 24 months that exist: counted by name,
+/// not from their bounds as the exporter's query does.
+const PARTITIONS_AHEAD: &str = "SELECT count(*) FROM generate_series(1, 24) AS m \
+    WHERE to_regclass(to_char(date_trunc('month', now()) + make_interval(months => m), \
+    '\"orders_y\"YYYY\"m\"MM')) IS NOT NULL";
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64()
+}
+
+/// `scripts/cluster up` when dropped: it applies every node's archive settings again
+/// (scripts/lib/backup.sh), undoing the test's broken archive_command.
+struct ArchiveRestored;
+
+impl Drop for ArchiveRestored {
+    fn drop(&mut self) {
+        cluster_common::cluster_up();
+    }
+}
+
 /// Each dashboard renders with the scraped data of a service under load: its instance, its
 /// numbers, the servers behind it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -277,7 +443,8 @@ async fn the_dashboards_render_with_the_scraped_data() {
     let stack = Stack::up(
         &Targets {
             ims: vec![instance.clone()],
-            postgres: vec![postgres.clone()],
+            // The exporter in the test's database, where the order partitions are.
+            postgres: vec![format!("{postgres}/{}", app.database_name)],
             redis: vec![redis.clone()],
             ..Targets::default()
         },
@@ -300,13 +467,15 @@ async fn the_dashboards_render_with_the_scraped_data() {
             stack.status()
         );
     }
-    let node_exporter = format!("127.0.0.1:{}", monitor_common::NODE_EXPORTER_PORT);
-    let pages: [(&str, Vec<&str>); 6] = [
+    partitions_and_archiver_are_scraped(&app, &stack, &postgres).await;
+    let node_exporter = format!("127.0.0.1:{}", monitor_common::node_exporter_port());
+    let pages: [(&str, Vec<&str>); 7] = [
         ("ims", vec![&instance, &postgres, &redis]),
         ("ims-api", vec![&instance, "/api/v1/products/{id}"]),
         ("ims-cache", vec![&instance, &redis, "product"]),
         ("ims-database", vec![&instance, &postgres, "primary"]),
         ("ims-replication", vec![&postgres]),
+        ("ims-backups", vec![&postgres, &app.database_name]),
         ("ims-system", vec![&node_exporter, &instance]),
     ];
     let client = reqwest::Client::new();
@@ -334,6 +503,59 @@ async fn the_dashboards_render_with_the_scraped_data() {
     screenshots(&stack);
 }
 
+/// The postgres exporter's extra queries on the test PostgreSQL: the order partitions ready
+/// ahead in the test's database equal the partitions that exist for the months after this one
+/// (counted by name here, not from their bounds as the exporter does), before and after two
+/// more months are made; the WAL archiver's series are there, saying this server does not
+/// archive (the test instance runs with archive_mode off).
+async fn partitions_and_archiver_are_scraped(app: &TestApp, stack: &Stack, postgres: &str) {
+    let db = &app.database_name;
+    for months_ahead in [3_i32, 5] {
+        sqlx::query("SELECT ensure_order_partitions(now()::date, $1)")
+            .bind(months_ahead)
+            .execute(app.db.primary())
+            .await
+            .expect("order partitions made");
+        let real: i64 = sqlx::query_scalar(PARTITIONS_AHEAD)
+            .fetch_one(app.db.primary())
+            .await
+            .expect("partitions counted");
+        assert_eq!(real, i64::from(months_ahead));
+        let expr = format!(
+            r#"pg_ims_order_partitions_ahead{{instance="{postgres}",datname="{db}"}} == {real}"#
+        );
+        assert!(
+            stack
+                .wait_for(&expr, Duration::from_secs(60))
+                .await
+                .is_some(),
+            "Prometheus never saw {real} partitions ahead in {db}: {:?}\n{}",
+            stack.query("pg_ims_order_partitions_ahead").await,
+            stack.status()
+        );
+    }
+    for (expr, value) in [
+        (
+            format!(r#"pg_ims_archiver_archiving{{instance="{postgres}"}}"#),
+            0.0,
+        ),
+        (
+            format!(r#"pg_stat_archiver_failed_count{{instance="{postgres}"}}"#),
+            0.0,
+        ),
+        (
+            format!(r#"pg_ims_archiver_ready_segments{{instance="{postgres}"}}"#),
+            0.0,
+        ),
+    ] {
+        assert_eq!(
+            stack.wait_for(&expr, Duration::from_secs(30)).await,
+            Some(value),
+            "{expr}"
+        );
+    }
+}
+
 /// Each dashboard as a browser draws it (graphs included), by Debian's headless Chromium, kept
 /// in `.data/monitor-test/screenshots/` as the run's artifacts. Skipped, saying so, when
 /// `chromium` is not installed (`apt-get install chromium`).
@@ -350,6 +572,7 @@ fn screenshots(stack: &Stack) {
         "ims-cache",
         "ims-database",
         "ims-replication",
+        "ims-backups",
         "ims-system",
     ] {
         let file = dir.join(format!("{page}.png"));

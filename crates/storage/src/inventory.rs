@@ -164,6 +164,8 @@ pub struct Adjustment<'a> {
 pub struct Adjusted {
     pub row: StockRecord,
     pub crossed_zero: bool,
+    /// The row came or changed status (low or out of stock): the store's figures changed.
+    pub changed_status: bool,
 }
 
 pub async fn adjust_stock(
@@ -198,6 +200,7 @@ pub async fn adjust_stock(
         Ok(Done::New(Adjusted {
             row,
             crossed_zero: applied.crossed_zero,
+            changed_status: applied.rows_changed_status,
         }))
     })
     .await

@@ -36,6 +36,9 @@ pub struct Applied {
     /// A product's chain-wide quantity went from zero to more, or back to zero: the lists
     /// filtered by stock changed.
     pub crossed_zero: bool,
+    /// A stock row came, or changed its status (low or out of stock): the stores' figures
+    /// (`dashboard`) changed. Most restocks change neither.
+    pub rows_changed_status: bool,
 }
 
 /// Applies `changes` inside the caller's transaction, all rows locked at once. Fails with
@@ -50,19 +53,26 @@ pub async fn apply(
     let deltas: Vec<i32> = changes.iter().map(|c| c.delta).collect();
     let kinds: Vec<&str> = changes.iter().map(|c| c.kind).collect();
 
-    // Rows that receive stock may not exist yet (a first delivery to a store).
-    sqlx::query(
-        "INSERT INTO inventory (product_id, store_id, quantity)
-         SELECT p, s, 0 FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS c(p, s, d) WHERE d > 0
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&products)
-    .bind(&stores)
-    .bind(&deltas)
-    .execute(&mut *tx)
-    .await?;
-    let locked: Vec<(Uuid, Uuid, i32)> = sqlx::query_as(
-        "SELECT i.product_id, i.store_id, i.quantity FROM inventory i
+    // Rows that receive stock may not exist yet (a first delivery to a store). A sale only
+    // takes from rows that exist, so it skips the statement.
+    let mut rows_changed_status = false;
+    if deltas.iter().any(|d| *d > 0) {
+        rows_changed_status = sqlx::query(
+            "INSERT INTO inventory (product_id, store_id, quantity)
+             SELECT p, s, 0 FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS c(p, s, d)
+             WHERE d > 0
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&products)
+        .bind(&stores)
+        .bind(&deltas)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+    }
+    let locked: Vec<(Uuid, Uuid, i32, String)> = sqlx::query_as(
+        "SELECT i.product_id, i.store_id, i.quantity, i.status FROM inventory i
          JOIN unnest($1::uuid[], $2::uuid[]) AS c(p, s) ON i.product_id = c.p AND i.store_id = c.s
          ORDER BY i.product_id, i.store_id FOR UPDATE OF i",
     )
@@ -77,7 +87,7 @@ pub async fn apply(
         .filter_map(|(index, change)| {
             let available = locked
                 .iter()
-                .find(|(p, s, _)| *p == change.product_id && *s == change.store_id)
+                .find(|(p, s, _, _)| *p == change.product_id && *s == change.store_id)
                 .map_or(0, |row| row.2);
             (available + change.delta < 0).then_some(ShortLine {
                 index,
@@ -91,16 +101,23 @@ pub async fn apply(
         return Err(Error::InsufficientStock(short));
     }
 
-    sqlx::query(
+    let updated: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
         "UPDATE inventory i SET quantity = i.quantity + c.d, updated_at = now()
          FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS c(p, s, d)
-         WHERE i.product_id = c.p AND i.store_id = c.s",
+         WHERE i.product_id = c.p AND i.store_id = c.s
+         RETURNING i.product_id, i.store_id, i.status",
     )
     .bind(&products)
     .bind(&stores)
     .bind(&deltas)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
+    rows_changed_status |= updated.iter().any(|(product, store, status)| {
+        locked
+            .iter()
+            .find(|(p, s, _, _)| p == product && s == store)
+            .is_none_or(|(_, _, _, before)| before != status)
+    });
     sqlx::query(
         "INSERT INTO inventory_movements (product_id, store_id, delta, kind, reason, order_id, transfer_id, actor_id)
          SELECT p, s, d, k, $5, $6, $7, $8
@@ -117,7 +134,10 @@ pub async fn apply(
     .execute(&mut *tx)
     .await?;
     let crossed_zero = update_product_totals(tx, changes).await?;
-    Ok(Applied { crossed_zero })
+    Ok(Applied {
+        crossed_zero,
+        rows_changed_status,
+    })
 }
 
 /// Adds each product's net change to its total, and to its sales counter for sales and

@@ -213,9 +213,8 @@ impl TestApp {
             .expect("order partitions");
         // One Redis serves every test: each app gets its own key prefix.
         cache_config.prefix = format!("{database_name}:");
-        let redis_limiter = cache::RateLimiter::new(&cache_config).expect("redis url");
         let cache = cache::Cache::new(cache_config).expect("redis url");
-        let limiter = api::ratelimit::Limiter::new(redis_limiter, &settings);
+        let limiter = api::ratelimit::Limiter::new(cache.rate_limiter(), &settings);
         let state = api::AppState::new(db.clone(), cache.clone(), settings, limiter);
 
         // Database and Redis figures for /metrics, refreshed often so a test sees them soon.

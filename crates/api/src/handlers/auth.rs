@@ -170,5 +170,5 @@ async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<StatusCo
     responses((status = 200, body = UserView), (status = 401, body = Problem)))]
 async fn me(auth: Auth) -> ApiResult<Cached<UserView>> {
     // Authentication already read the profile (through the cache): answer with that read.
-    Ok(Cached(auth.profile.user, auth.profile_outcome))
+    Ok(Cached(auth.profile.user.clone(), auth.profile_outcome))
 }

@@ -224,7 +224,7 @@ pub(crate) async fn category_products(
         storage::categories::category_by_id(&state.db.read(), id)
             .await
             .or_not_found("category")?;
-        product_list(state, query, Some(id)).await
+        product_list(state, query.clone(), Some(id)).await
     })
     .await
 }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::cached::{
     field_of, invalidate, read_through, read_through_tallied, row_tally, stock_keys, Cached,
-    StockEffect,
+    StockEffect, StoreFigures,
 };
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::IdempotentBody;
@@ -265,9 +265,14 @@ async fn adjust_stock(
             } else {
                 StockEffect::FiguresOnly
             };
+            let figures = if adjusted.changed_status {
+                StoreFigures::Changed
+            } else {
+                StoreFigures::Unchanged
+            };
             invalidate(
                 &state,
-                stock_keys(&state, &[product_id], &[store_id], effect).await?,
+                stock_keys(&state, &[product_id], &[store_id], effect, figures).await?,
             )
             .await;
             Ok((StatusCode::CREATED, Json(StockView::from(adjusted.row))).into_response())
@@ -348,6 +353,7 @@ async fn transfer_stock(
                     &[body.product_id],
                     &stores,
                     StockEffect::FiguresOnly,
+                    StoreFigures::Changed,
                 )
                 .await?,
             )

@@ -20,7 +20,8 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::{
-    dashboard_keys, field_of, invalidate, order_keys, read_through, stock_keys, Cached, StockEffect,
+    dashboard_keys, field_of, invalidate, order_keys, read_through, stock_keys, Cached,
+    StockEffect, StoreFigures,
 };
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, IdempotentBody, Path, Query};
@@ -221,7 +222,14 @@ async fn place_order(
             let products: Vec<Uuid> = record.items.iter().map(|i| i.product_id).collect();
             let mut stale = order_keys(record.id, record.customer_id);
             stale.extend(
-                stock_keys(&state, &products, &[record.store_id], StockEffect::Sold).await?,
+                stock_keys(
+                    &state,
+                    &products,
+                    &[record.store_id],
+                    StockEffect::Sold,
+                    StoreFigures::Changed,
+                )
+                .await?,
             );
             invalidate(&state, stale).await;
             warm_customer_orders(&state, &auth, record.customer_id);
@@ -516,7 +524,16 @@ async fn change_order_status(
     let mut stale = order_keys(order.id, order.customer_id);
     if body.status == OrderStatus::Cancelled {
         let products: Vec<Uuid> = order.items.iter().map(|i| i.product_id).collect();
-        stale.extend(stock_keys(&state, &products, &[order.store_id], StockEffect::Sold).await?);
+        stale.extend(
+            stock_keys(
+                &state,
+                &products,
+                &[order.store_id],
+                StockEffect::Sold,
+                StoreFigures::Changed,
+            )
+            .await?,
+        );
     } else {
         stale.extend(dashboard_keys(&state, &[order.store_id]).await);
     }

@@ -119,7 +119,7 @@ pub enum SortParam {
     SalesDesc,
 }
 
-#[derive(Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[derive(Default, Clone, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ProductQuery {
@@ -145,8 +145,11 @@ impl ProductQuery {
     pub(crate) fn variant(&self) -> String {
         let by_sales = matches!(self.sort, Some(SortParam::SalesDesc));
         let by_price = matches!(self.sort, Some(SortParam::Price | SortParam::PriceDesc));
-        let stock = by_sales || self.in_stock.is_some();
         let price = by_price || self.min_price.is_some() || self.max_price.is_some();
+        if by_sales && self.in_stock.is_none() && !price {
+            return format!("{}{}", keys::variant::RANKED, field_of(self));
+        }
+        let stock = by_sales || self.in_stock.is_some();
         format!("{}{}", keys::variant::prefix(stock, price), field_of(self))
     }
 }
@@ -222,9 +225,11 @@ async fn list_products(
     Ok(match key {
         Some(key) => {
             let variant = query.variant();
-            cached_product_list(&state, &key, &variant, || product_list(&state, query, None))
-                .await?
-                .into_response()
+            cached_product_list(&state, &key, &variant, || {
+                product_list(&state, query.clone(), None)
+            })
+            .await?
+            .into_response()
         }
         None => Json(product_list(&state, query, None).await?).into_response(),
     })

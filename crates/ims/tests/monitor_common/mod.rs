@@ -19,12 +19,33 @@ use serde_json::Value;
 use testkit::TestApp;
 
 /// The test stack's ports: apart from `scripts/monitor`'s defaults (19090, 19093, 19100,
-/// 19121, 19187...), so a developer's stack may run beside the test.
-pub const PROMETHEUS_PORT: u16 = 18090;
-pub const ALERTMANAGER_PORT: u16 = 18093;
-pub const NODE_EXPORTER_PORT: u16 = 18100;
-pub const REDIS_EXPORTER_PORT: u16 = 18121;
-pub const POSTGRES_EXPORTER_PORT: u16 = 18187;
+/// 19121, 19187...), so a developer's stack may run beside the test. IMS_TEST_PROMETHEUS_PORT,
+/// IMS_TEST_ALERTMANAGER_PORT, IMS_TEST_NODE_EXPORTER_PORT, IMS_TEST_REDIS_EXPORTER_PORT and
+/// IMS_TEST_POSTGRES_EXPORTER_PORT move them (two checkouts testing at once).
+pub fn prometheus_port() -> u16 {
+    port("IMS_TEST_PROMETHEUS_PORT", 18090)
+}
+pub fn alertmanager_port() -> u16 {
+    port("IMS_TEST_ALERTMANAGER_PORT", 18093)
+}
+pub fn node_exporter_port() -> u16 {
+    port("IMS_TEST_NODE_EXPORTER_PORT", 18100)
+}
+pub fn redis_exporter_port() -> u16 {
+    port("IMS_TEST_REDIS_EXPORTER_PORT", 18121)
+}
+pub fn postgres_exporter_port() -> u16 {
+    port("IMS_TEST_POSTGRES_EXPORTER_PORT", 18187)
+}
+
+fn port(var: &str, default: u16) -> u16 {
+    match std::env::var(var) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{var}='{v}' is not a port number")),
+        Err(_) => default,
+    }
+}
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -150,13 +171,13 @@ impl Stack {
         let dir = data.join("monitor-test");
         let envs = vec![
             ("IMS_MONITOR_DIR", dir.display().to_string()),
-            ("IMS_PROMETHEUS_PORT", PROMETHEUS_PORT.to_string()),
-            ("IMS_ALERTMANAGER_PORT", ALERTMANAGER_PORT.to_string()),
-            ("IMS_NODE_EXPORTER_PORT", NODE_EXPORTER_PORT.to_string()),
-            ("IMS_REDIS_EXPORTER_PORT", REDIS_EXPORTER_PORT.to_string()),
+            ("IMS_PROMETHEUS_PORT", prometheus_port().to_string()),
+            ("IMS_ALERTMANAGER_PORT", alertmanager_port().to_string()),
+            ("IMS_NODE_EXPORTER_PORT", node_exporter_port().to_string()),
+            ("IMS_REDIS_EXPORTER_PORT", redis_exporter_port().to_string()),
             (
                 "IMS_POSTGRES_EXPORTER_PORT",
-                POSTGRES_EXPORTER_PORT.to_string(),
+                postgres_exporter_port().to_string(),
             ),
             ("IMS_MONITOR_TIME_SCALE", "60".to_string()),
             ("IMS_MONITOR_WEBHOOK_URL", webhook.url.clone()),
@@ -204,8 +225,14 @@ impl Stack {
         &self.dir
     }
 
+    /// Where the stack's node exporter reads textfiles: `scripts/backup` writes its metrics
+    /// there when given it as IMS_BACKUP_METRICS_DIR.
+    pub fn textfile_dir(&self) -> PathBuf {
+        self.dir.join("textfile")
+    }
+
     pub fn prometheus(&self) -> String {
-        format!("http://127.0.0.1:{PROMETHEUS_PORT}")
+        format!("http://127.0.0.1:{}", prometheus_port())
     }
 
     /// The instant vector of `expr`: each series' labels and value.
