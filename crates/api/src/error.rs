@@ -233,6 +233,17 @@ impl From<storage::Error> for ApiError {
     }
 }
 
+/// The archive's failures: its database errors as any other's, the rest (an object store
+/// down, a damaged file) a logged 500.
+impl From<archive::Error> for ApiError {
+    fn from(err: archive::Error) -> Self {
+        match err {
+            archive::Error::Database(e) => storage::Error::from(e).into(),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
 /// 409 naming every line the store cannot cover and how many units it has.
 fn insufficient_stock(lines: &[storage::error::ShortLine]) -> ApiError {
     let errors = lines

@@ -185,6 +185,35 @@ fn describe() {
         "ims_ready",
         "1 when the service can answer (the database responds)"
     );
+    describe_counter!(
+        "ims_archive_runs_total",
+        "Daily archival runs by outcome: archived (months moved), nothing (none due), failed"
+    );
+    describe_gauge!(
+        "ims_archive_last_success_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time of the last archival run that did not fail (archived or nothing)"
+    );
+    describe_gauge!(
+        "ims_archived_months",
+        "Months whose orders are in the archive (archived_months in state archived)"
+    );
+}
+
+/// Unix seconds of the last archival run that did not fail; 0 before the first.
+static ARCHIVE_LAST_SUCCESS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Counts a run of the archival policy (`outcome`: archived, nothing or failed); a run that
+/// did not fail is the last success. The gauges are set again on every refresh, so they do
+/// not go idle between the daily runs.
+pub fn record_archive_run(outcome: &'static str) {
+    install();
+    counter!("ims_archive_runs_total", "outcome" => outcome).increment(1);
+    if outcome != "failed" {
+        let now = chrono::Utc::now().timestamp();
+        ARCHIVE_LAST_SUCCESS.store(now, std::sync::atomic::Ordering::Relaxed);
+        gauge!("ims_archive_last_success_timestamp_seconds").set(now as f64);
+    }
 }
 
 /// Middleware: counts, times and tracks every request by its route template (never the raw
@@ -361,6 +390,14 @@ async fn refresh(state: &AppState) {
             gauge!("ims_db_replication_lag_seconds", "standby" => s.standby.clone()).set(s.seconds);
             gauge!("ims_db_replication_lag_bytes", "standby" => s.standby).set(s.bytes);
         }
+    }
+    let last = ARCHIVE_LAST_SUCCESS.load(std::sync::atomic::Ordering::Relaxed);
+    if last > 0 {
+        gauge!("ims_archive_last_success_timestamp_seconds").set(last as f64);
+    }
+    match archive::manifest::archived_count(pool).await {
+        Ok(months) => gauge!("ims_archived_months").set(months as f64),
+        Err(e) => tracing::debug!(error = %e, "archived months unavailable"),
     }
     match state.cache.memory().await {
         Ok(memory) => {

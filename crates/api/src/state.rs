@@ -129,6 +129,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The key pagination cursors are signed with; the same on every instance of a deployment.
     pub cursor_key: crate::pagination::CursorKey,
+    /// Where archived orders are read from (`IMS_ARCHIVE_URL`); `None`: an archived order
+    /// is answered 503 (nothing can read it), which only a test that archives nothing sets.
+    pub archive: Option<archive::ArchivedOrders>,
 }
 
 impl Default for Settings {
@@ -151,6 +154,7 @@ impl Default for Settings {
             login_rate_limit: cache::Rate::new(5, 10),
             trusted_proxies: Vec::new(),
             cursor_key: crate::pagination::CursorKey::random(),
+            archive: None,
         }
     }
 }

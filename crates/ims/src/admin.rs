@@ -41,10 +41,12 @@ pub async fn seed_generated(
     scale: f64,
     seed: u64,
     force: bool,
+    months: u32,
 ) -> anyhow::Result<()> {
     let db = storage::Db::connect(&config.db_config()?);
     let options = storage::generator::Options {
         force,
+        history_months: Some(months),
         ..storage::generator::Options::new(scale, seed)
     };
     let result = storage::generator::generate(db.primary(), &options).await;

@@ -81,6 +81,15 @@ pub struct Config {
     /// the shared database (table `service_keys`), where every other instance finds it.
     /// Changing it invalidates the cursors given out before (clients start their list again).
     pub cursor_key: Option<SecretString>,
+    /// `IMS_ARCHIVE_AFTER_MONTHS` (default 24; 0 turns the daily run off): the service
+    /// archives, once a day, every month of orders older than this many months (with 24 in
+    /// December 2026: November 2024 and before). `ims archive run --older-than` overrides it.
+    pub archive_after_months: u32,
+    /// `IMS_ARCHIVE_URL` (default `file://<working directory>/.data/archive`): the object
+    /// store archived months are written to: `file:///absolute/dir`, or `s3://bucket/prefix`
+    /// with the credentials and region in the usual `AWS_*` variables (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`; `AWS_ENDPOINT` for an S3-compatible server).
+    pub archive_url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +187,8 @@ impl Config {
             )?,
             trusted_proxies: env.networks("IMS_TRUSTED_PROXIES")?,
             cursor_key: env.secret("IMS_CURSOR_KEY", api::pagination::CursorKey::MIN_LEN)?,
+            archive_after_months: env.parse("IMS_ARCHIVE_AFTER_MONTHS", 24)?,
+            archive_url: env.archive_url("IMS_ARCHIVE_URL")?,
             business_utc_offset: env.parse(
                 "IMS_BUSINESS_UTC_OFFSET",
                 chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60)
@@ -251,6 +262,25 @@ impl Config {
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
+    /// A `file://` or `s3://` URL; default `.data/archive` under the working directory.
+    fn archive_url(&self, var: &'static str) -> Result<String, ConfigError> {
+        let Some(raw) = self.get(var) else {
+            let dir = std::env::current_dir()
+                .unwrap_or_else(|_| std::path::PathBuf::from("/"))
+                .join(".data/archive");
+            return Ok(format!("file://{}", dir.display()));
+        };
+        let raw = raw.trim().to_owned();
+        if raw.starts_with("file:///") || raw.starts_with("s3://") {
+            Ok(raw)
+        } else {
+            Err(ConfigError {
+                var,
+                message: format!("{raw:?} must be file:///absolute/dir or s3://bucket/prefix"),
+            })
+        }
+    }
+
     fn get(&self, var: &str) -> Option<String> {
         (self.0)(var).filter(|v| !v.trim().is_empty())
     }

@@ -7,8 +7,10 @@
 //! - [`serve`]: start-up, background upkeep and graceful shutdown of the HTTP service.
 //! - [`explain`]: the hot queries' plans as a table, failing on bad ones.
 //! - [`admin`]: the operator commands (migrate, seed, create an admin).
+//! - [`archive`]: `ims archive` and the service's daily archival run.
 
 pub mod admin;
+pub mod archive;
 pub mod config;
 pub mod explain;
 pub mod serve;

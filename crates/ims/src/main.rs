@@ -35,9 +35,13 @@ enum Command {
     /// empty database (does nothing when data exists), or with --scale a generated chain.
     Seed {
         /// Generate a realistic chain instead: scale 1 is 50 stores, 20,000 products, 200,000
-        /// customers, 1,000,000 orders over 24 months; every count is multiplied by this.
+        /// customers, 1,000,000 orders over 24 months (--months); every count is multiplied by this.
         #[arg(long)]
         scale: Option<f64>,
+        /// Months of history the generated orders spread over (1 to 120; 36 gives
+        /// `ims archive` a year to archive at its default of 24 months).
+        #[arg(long, default_value_t = 24, requires = "scale", value_parser = clap::value_parser!(u32).range(1..=120))]
+        months: u32,
         /// The random seed of the generated chain: the same seed gives the same data.
         #[arg(long, default_value_t = 42, requires = "scale")]
         seed: u64,
@@ -55,6 +59,12 @@ enum Command {
         #[command(subcommand)]
         command: CacheCommand,
     },
+    /// Move old months of orders (with their stock movements, job history and audit rows) to
+    /// Parquet files in the archive (IMS_ARCHIVE_URL), list, verify or restore them.
+    Archive {
+        #[command(subcommand)]
+        command: ArchiveCommand,
+    },
     /// Manage staff accounts.
     Users {
         #[command(subcommand)]
@@ -68,6 +78,27 @@ enum CacheCommand {
     /// bestsellers, the dashboards) into Redis; logs how many keys and how long. The service
     /// also does this at start-up.
     Warm,
+}
+
+#[derive(Subcommand)]
+enum ArchiveCommand {
+    /// Archive every month older than --older-than months (default IMS_ARCHIVE_AFTER_MONTHS),
+    /// oldest first; first undoes what an interrupted run left.
+    Run {
+        /// Months to keep in PostgreSQL, the current one not counted (at least 1).
+        #[arg(long, value_name = "MONTHS")]
+        older_than: Option<u32>,
+        /// Print the months that would be archived, and their size, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the manifest: every month ever archived, its state, orders and sizes.
+    List,
+    /// Read archived months back and check every object's SHA-256, rows and sums against the
+    /// manifest (every archived month, or MONTH as YYYY-MM).
+    Verify { month: Option<String> },
+    /// Bring an archived month (YYYY-MM) back into PostgreSQL, checked row for row.
+    Restore { month: String },
 }
 
 #[derive(Subcommand)]
@@ -107,11 +138,25 @@ async fn main() -> std::process::ExitCode {
             scale: Some(scale),
             seed,
             force,
-        } => ims::admin::seed_generated(&config, scale, seed, force).await,
+            months,
+        } => ims::admin::seed_generated(&config, scale, seed, force, months).await,
         Command::Explain => ims::explain::run(&config).await,
         Command::Cache {
             command: CacheCommand::Warm,
         } => ims::admin::warm_cache(&config).await,
+        Command::Archive { command } => match command {
+            ArchiveCommand::Run {
+                older_than,
+                dry_run,
+            } => ims::archive::run_command(&config, older_than, dry_run).await,
+            ArchiveCommand::List => ims::archive::list_command(&config).await,
+            ArchiveCommand::Verify { month } => {
+                ims::archive::verify_command(&config, month.as_deref()).await
+            }
+            ArchiveCommand::Restore { month } => {
+                ims::archive::restore_command(&config, &month).await
+            }
+        },
         Command::Users {
             command:
                 UsersCommand::CreateAdmin {

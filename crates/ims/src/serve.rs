@@ -24,6 +24,10 @@ pub fn app_state(config: &Config) -> anyhow::Result<AppState> {
             // Replaced by the database's shared key in `run` before anything is served.
             None => api::pagination::CursorKey::random(),
         },
+        archive: Some(archive::ArchivedOrders::new(
+            archive::Archive::open(&config.archive_url)
+                .map_err(|e| anyhow::anyhow!("IMS_ARCHIVE_URL: {e}"))?,
+        )),
         ..Settings::default()
     };
     app_state_with(config, settings)
@@ -63,7 +67,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         state.db.close().await;
         state = app_state_with(&config, settings)?;
     }
-    let upkeep = tokio::spawn(upkeep(state.db.clone(), state.settings.business_offset));
+    let archival = state
+        .settings
+        .archive
+        .as_ref()
+        .map(|a| (a.archive().clone(), config.archive_after_months));
+    let upkeep = tokio::spawn(upkeep(
+        state.db.clone(),
+        state.cache.clone(),
+        state.settings.business_offset,
+        archival,
+    ));
     let metrics = api::metrics::spawn_refresh(state.clone(), Duration::from_secs(15));
     // Warm in the background: requests are served (as misses) while it runs.
     let warming = state.clone();
@@ -104,10 +118,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Every ten seconds: keep the top products' running totals on the business day's 30-day
 /// window (it moves once a day) and fold the counts a store's figures sum, which every
-/// write in the store reads. Hourly: [`hourly_upkeep`].
-async fn upkeep(db: storage::Db, business_offset: chrono::FixedOffset) {
+/// write in the store reads. Hourly: [`hourly_upkeep`]. Daily (and at start-up): the
+/// archival policy (`IMS_ARCHIVE_AFTER_MONTHS`; several instances may run it at once, and
+/// the partition lock and the manifest's primary key let only one archive a month).
+async fn upkeep(
+    db: storage::Db,
+    cache: cache::Cache,
+    business_offset: chrono::FixedOffset,
+    archival: Option<(archive::Archive, u32)>,
+) {
     const TICK: Duration = Duration::from_secs(10);
     const TICKS_AN_HOUR: u64 = 360;
+    const TICKS_A_DAY: u64 = 24 * TICKS_AN_HOUR;
     let mut tick = tokio::time::interval(TICK);
     for ticks in 0u64.. {
         tick.tick().await;
@@ -124,6 +146,11 @@ async fn upkeep(db: storage::Db, business_offset: chrono::FixedOffset) {
         }
         if ticks % TICKS_AN_HOUR == 0 {
             hourly_upkeep(&db).await;
+        }
+        if let Some((archive, after_months)) = &archival {
+            if ticks % TICKS_A_DAY == 0 {
+                crate::archive::daily(&db, &cache, archive, *after_months).await;
+            }
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct OrderRecord {
     pub payment_status: String,
     pub created_by: Option<Uuid>,
     pub updated_at: DateTime<Utc>,
+    /// Read from the archive (`crates/archive`), not from PostgreSQL: read-only.
+    #[sqlx(skip)]
+    pub archived: bool,
 }
 
 /// One line as stored in the order: a copy of the product as it was sold.
@@ -308,6 +311,63 @@ fn push_order_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &OrderFilter) {
     let to =
         f.to.unwrap_or_else(|| Utc::now() + chrono::Duration::days(1));
     qb.push(" AND created_at < ").push_bind(to);
+}
+
+/// One row of an order list: a live order, or the keys of an archived one (its body is in
+/// the archive; the HTTP layer reads it there).
+#[derive(Debug, Clone)]
+pub enum Listed {
+    Live(Box<OrderRecord>),
+    Archived { id: Uuid, created_at: DateTime<Utc> },
+}
+
+impl Listed {
+    fn key(&self) -> (DateTime<Utc>, Uuid) {
+        match self {
+            Listed::Live(o) => (o.created_at, o.id),
+            Listed::Archived { id, created_at } => (*created_at, *id),
+        }
+    }
+}
+
+/// As [`list_orders`], with archived orders (`archived_orders`, migration 0012) merged in
+/// their place, newest first: the same filters apply to both, as the archived keys carry the
+/// columns lists filter on.
+#[tracing::instrument(skip_all)]
+pub async fn list_orders_with_archived(
+    pool: &PgPool,
+    filter: &OrderFilter,
+    limit: i64,
+    after: Option<&After>,
+) -> Result<Page<Listed>> {
+    crate::monitoring::timed("orders.list", async move {
+        let mut qb = list_orders_query("", filter, limit, after);
+        let live: Vec<OrderRecord> = qb.build_query_as().fetch_all(pool).await?;
+        let mut qb = QueryBuilder::new("SELECT id, created_at FROM archived_orders WHERE true");
+        push_order_filters(&mut qb, filter);
+        if let Some(after) = after {
+            push_keyset(&mut qb, "created_at", "id", Direction::Desc, after);
+        }
+        qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(limit + 1);
+        let archived: Vec<(Uuid, DateTime<Utc>)> = qb.build_query_as().fetch_all(pool).await?;
+        let mut rows: Vec<Listed> = live
+            .into_iter()
+            .map(|o| Listed::Live(Box::new(o)))
+            .chain(
+                archived
+                    .into_iter()
+                    .map(|(id, created_at)| Listed::Archived { id, created_at }),
+            )
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.key()));
+        rows.truncate(usize::try_from(limit + 1).unwrap_or(0));
+        Ok(Page::from_rows(rows, limit, |r| {
+            let (at, id) = r.key();
+            After::Time(at, id)
+        }))
+    })
+    .await
 }
 
 async fn lock_order(tx: &mut PgConnection, id: Uuid) -> Result<OrderRecord> {

@@ -13,7 +13,7 @@ use domain::user::Role;
 use domain::{FieldError, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use storage::idempotency::Done;
-use storage::orders::{NewOrder, NewPayment, OrderFilter, OrderLine, OrderRecord};
+use storage::orders::{Listed, NewOrder, NewPayment, OrderFilter, OrderLine, OrderRecord};
 use storage::After;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -91,6 +91,10 @@ pub struct OrderView {
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// Present, and `true`, only for an order of an archived month (`ims archive`): it is
+    /// read from the archive and read-only (a payment, status change or job for it is 409).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    archived: bool,
 }
 
 impl From<OrderRecord> for OrderView {
@@ -135,6 +139,7 @@ impl From<OrderRecord> for OrderView {
             created_by: o.created_by,
             created_at: o.created_at,
             updated_at: o.updated_at,
+            archived: o.archived,
         }
     }
 }
@@ -234,23 +239,57 @@ async fn place_order(
     }
 }
 
-/// Loads an order the caller may see; other stores' orders are not found.
+/// An order from PostgreSQL, or from the archive when its month is archived.
+async fn find_order(state: &AppState, pool: &storage::PgPool, id: Uuid) -> ApiResult<OrderRecord> {
+    match storage::orders::order_by_id(pool, id).await {
+        Err(storage::Error::NotFound) => archived_order(state, pool, id).await,
+        other => other.or_not_found("order"),
+    }
+}
+
+/// The archived order `id` (404 when no archived month has it).
+async fn archived_order(
+    state: &AppState,
+    pool: &storage::PgPool,
+    id: Uuid,
+) -> ApiResult<OrderRecord> {
+    let Some(archive) = &state.settings.archive else {
+        return Err(ApiError::not_found("order"));
+    };
+    archive
+        .order(pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order"))
+}
+
+/// Loads an order the caller may change; other stores' orders are not found, and an
+/// archived order is a 409 (archived months are read-only).
 pub(crate) async fn visible_order(
     state: &AppState,
     auth: &Auth,
     id: Uuid,
     fresh: bool,
 ) -> ApiResult<OrderRecord> {
-    let order = storage::orders::order_by_id(&state.db.read_fresh(fresh), id)
-        .await
-        .or_not_found("order")?;
+    let order = find_order(state, &state.db.read_fresh(fresh), id).await?;
     if auth.require_store(order.store_id).is_err() {
         return Err(ApiError::not_found("order"));
+    }
+    if order.archived {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "order {} is archived (its month, {}, was moved to the archive) and is \
+                 read-only",
+                order.order_number,
+                order.created_at.format("%Y-%m")
+            ),
+            errors: Vec::new(),
+        });
     }
     Ok(order)
 }
 
-/// One whole order.
+/// One whole order; an order of an archived month is read from the archive and carries
+/// `"archived": true`.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", security(("bearer" = [])),
     responses((status = 200, body = OrderView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_order(
@@ -260,9 +299,7 @@ async fn get_order(
 ) -> ApiResult<Cached<OrderView>> {
     auth.require(READERS)?;
     let order: Cached<OrderView> = read_through(&state, &keys::order(id), "", || async {
-        let order = storage::orders::order_by_id(&state.db.read(), id)
-            .await
-            .or_not_found("order")?;
+        let order = find_order(&state, &state.db.read(), id).await?;
         Ok(OrderView::from(order))
     })
     .await?;
@@ -273,7 +310,7 @@ async fn get_order(
     Ok(order)
 }
 
-/// One whole order by its number.
+/// One whole order by its number; archived orders too, with `"archived": true`.
 #[utoipa::path(get, path = "/orders/number/{orderNumber}", tag = "orders", security(("bearer" = [])),
     responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
 async fn get_order_by_number(
@@ -283,12 +320,18 @@ async fn get_order_by_number(
 ) -> ApiResult<Json<OrderView>> {
     auth.require(READERS)?;
     let missing = || ApiError::NotFound("no order with this number".into());
-    let order = storage::orders::order_by_number(&state.db.read(), &number)
-        .await
-        .map_err(|e| match e {
-            storage::Error::NotFound => missing(),
-            other => other.into(),
-        })?;
+    let pool = state.db.read();
+    let order = match storage::orders::order_by_number(&pool, &number).await {
+        Ok(order) => order,
+        Err(storage::Error::NotFound) => match &state.settings.archive {
+            Some(archive) => archive
+                .order_by_number(&pool, &number)
+                .await?
+                .ok_or_else(missing)?,
+            None => return Err(missing()),
+        },
+        Err(other) => return Err(other.into()),
+    };
     auth.require_store(order.store_id).map_err(|_| missing())?;
     Ok(Json(order.into()))
 }
@@ -355,15 +398,26 @@ async fn order_list(
         from: query.from.map(|t| t.with_timezone(&Utc)),
         to: query.to.map(|t| t.with_timezone(&Utc)),
     };
+    let pool = state.db.read_fresh(fresh);
     let page =
-        storage::orders::list_orders(&state.db.read_fresh(fresh), &filter, limit, after.as_ref())
-            .await?;
+        storage::orders::list_orders_with_archived(&pool, &filter, limit, after.as_ref()).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for row in page.items {
+        items.push(match row {
+            Listed::Live(order) => *order,
+            Listed::Archived { id, .. } => archived_order(state, &pool, id).await?,
+        });
+    }
+    let page = storage::Page {
+        items,
+        next: page.next,
+    };
     Ok(state
         .pager("orders", Sort::CREATED)
         .list(page, OrderView::from))
 }
 
-/// Lists orders, newest first.
+/// Lists orders, newest first, archived ones (`"archived": true`) among them.
 #[utoipa::path(get, path = "/orders", tag = "orders", security(("bearer" = [])), params(OrderQuery),
     responses((status = 200, body = List<OrderView>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 async fn list_orders(
@@ -375,7 +429,8 @@ async fn list_orders(
     Ok(Json(order_list(&state, &auth, query, None, false).await?))
 }
 
-/// A customer's orders, most recent first (in the stores the caller may see).
+/// A customer's orders, most recent first (in the stores the caller may see), with those of
+/// archived months (`"archived": true`).
 #[utoipa::path(get, path = "/customers/{id}/orders", tag = "customers", security(("bearer" = [])), params(OrderQuery),
     responses((status = 200, body = List<OrderView>), (status = 404, body = Problem)))]
 async fn list_customer_orders(

@@ -74,6 +74,9 @@ pub struct Options {
     /// Days of history before `now` instead of 24 months: a small chain's few hundred orders
     /// then fall in recent weeks, in every status.
     pub history_days: Option<u32>,
+    /// Months of history before `now` (default 24): 36 spreads the same orders over three
+    /// years, so that `ims archive` with its default of 24 months has a year to archive.
+    pub history_months: Option<u32>,
 }
 
 impl Options {
@@ -87,6 +90,7 @@ impl Options {
             now: now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now),
             counts: None,
             history_days: None,
+            history_months: None,
         }
     }
 
@@ -95,7 +99,7 @@ impl Options {
         let today = now.div_euclid(time::DAY);
         match self.history_days {
             Some(days) => today - i64::from(days),
-            None => time::add_months(today, -24),
+            None => time::add_months(today, -i64::from(self.history_months.unwrap_or(24))),
         }
     }
 }

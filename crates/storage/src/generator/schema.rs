@@ -25,6 +25,11 @@ pub(crate) const GENERATED: &[&str] = &[
     "prescriptions",
     "workshop_jobs",
     "workshop_job_history",
+    // The archive's manifest (`ims archive`): its months belong to the chain being replaced
+    // (the objects stay in the store; archiving a month again overwrites them).
+    "archived_months",
+    "archived_objects",
+    "archived_orders",
 ];
 
 /// Wiped only by `--force`: staff accounts and what hangs off them, and the catalogue's
