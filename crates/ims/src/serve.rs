@@ -72,6 +72,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .archive
         .as_ref()
         .map(|a| (a.archive().clone(), config.archive_after_months));
+    if config.archive_after_months > 0 {
+        api::metrics::expect_archive_runs();
+    }
     let upkeep = tokio::spawn(upkeep(
         state.db.clone(),
         state.cache.clone(),
