@@ -552,19 +552,8 @@ async fn running_top_products_equal_the_quarter_hours_as_the_window_moves() {
 
 /// How many times the service has read a store's figures from the database.
 async fn figure_reads(app: &TestApp) -> f64 {
-    let body = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
+    app.metric("ims_db_query_duration_seconds_count{query=\"dashboard.store_figures\"}")
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics body");
-    let series = "ims_db_query_duration_seconds_count{query=\"dashboard.store_figures\"} ";
-    body.lines()
-        .find_map(|line| line.strip_prefix(series))
-        .map_or(0.0, |n| n.trim().parse().expect("a count"))
 }
 
 /// A restock that changes no stock row's status (low or out of stock) leaves the store's

@@ -103,10 +103,7 @@ async fn the_cache_and_the_rate_limit_work_on_a_redis_cluster() {
 
     memory_layers_follow_invalidations().await;
     rate_limit_is_exact_across_instances().await;
-    assert_eq!(
-        cluster_common_metric(&one, "ims_cache_errors_total").await,
-        0.0
-    );
+    assert_eq!(one.metric("ims_cache_errors_total").await, 0.0);
 }
 
 /// Two caches on the cluster, one key prefix: a profile each holds in memory is forgotten by
@@ -167,7 +164,7 @@ async fn rate_limit_is_exact_across_instances() {
         ..testkit::settings()
     };
     let (one, two) = two_instances(settings).await;
-    let fallbacks_before = cluster_common_metric(&one, "ims_rate_limit_fallback_total").await;
+    let fallbacks_before = one.metric("ims_rate_limit_fallback_total").await;
     let started = Instant::now();
     let mut allowed = 0u64;
     for i in 0..20 {
@@ -190,7 +187,7 @@ async fn rate_limit_is_exact_across_instances() {
         "{allowed} of 20 allowed by a burst of 10 over two instances"
     );
     assert_eq!(
-        cluster_common_metric(&one, "ims_rate_limit_fallback_total").await,
+        one.metric("ims_rate_limit_fallback_total").await,
         fallbacks_before,
         "the limit fell back to memory: Redis Cluster was not used"
     );
@@ -212,8 +209,9 @@ async fn killing_a_cluster_master_fails_no_request_and_the_cache_comes_back() {
     let victim = master_of(&key)
         .await
         .expect("a master serves the product's key");
-    let switches_before =
-        cluster_common_metric(&app, r#"ims_redis_master_switches_total{client="cache"}"#).await;
+    let switches_before = app
+        .metric(r#"ims_redis_master_switches_total{client="cache"}"#)
+        .await;
     let load = Load::start(app.clone(), (store, frame, order), &[]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Reads of the product go to the killed master's slot (the stock row's key may not).
@@ -240,8 +238,9 @@ async fn killing_a_cluster_master_fails_no_request_and_the_cache_comes_back() {
     let cache_again = report
         .hit_again_after(killed_at, &path)
         .map(|at| at - killed_at);
-    let switches =
-        cluster_common_metric(&app, r#"ims_redis_master_switches_total{client="cache"}"#).await;
+    let switches = app
+        .metric(r#"ims_redis_master_switches_total{client="cache"}"#)
+        .await;
     let secs = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64());
     eprintln!(
         "Redis Cluster (b) kill -9 master 127.0.0.1:{}: replica promoted after {:.2} s, cache \
@@ -251,7 +250,7 @@ async fn killing_a_cluster_master_fails_no_request_and_the_cache_comes_back() {
         secs(cache_again),
         report.summary(),
         switches - switches_before,
-        cluster_common_metric(&app, "ims_cache_errors_total").await,
+        app.metric("ims_cache_errors_total").await,
     );
     report.assert_no_failure();
     assert!(
@@ -329,7 +328,7 @@ async fn adding_a_master_and_moving_slots_fails_no_request() {
         report.summary(),
         moved.len(),
         read.len(),
-        cluster_common_metric(&app, "ims_cache_errors_total").await,
+        app.metric("ims_cache_errors_total").await,
     );
     report.assert_no_failure();
     assert!(

@@ -384,7 +384,7 @@ async fn rolling_restart_of_redis_fails_no_request_and_the_cache_follows() {
         .map(|(port, _, _)| *port)
         .expect("a Redis master");
     let series = r#"ims_redis_master_switches_total{client="cache"}"#;
-    let switches_before = metric(&app, series).await;
+    let switches_before = app.metric(series).await;
 
     let (t, started, took, ok) = load_around(&app, &shop, &["roll-redis"]).await;
     report("redis", &t, started, took);
@@ -405,7 +405,7 @@ async fn rolling_restart_of_redis_fails_no_request_and_the_cache_follows() {
     assert_ne!(master_before, master_after, "the roll failed over");
     assert_eq!(t.failures.len(), 0, "requests failed during the roll");
     assert!(
-        metric(&app, series).await > switches_before,
+        app.metric(series).await > switches_before,
         "the cache did not follow the new master"
     );
     let ended = started + took;

@@ -256,6 +256,23 @@ impl TestApp {
     }
 
     /// Sends a request as the admin and returns status and JSON body (`Null` when empty).
+    /// The value of a series in `/metrics`, named with its labels (e.g.
+    /// `ims_redis_master_switches_total{client="cache"}`); 0 when it is absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
     pub async fn call(
         &self,
         method: Method,

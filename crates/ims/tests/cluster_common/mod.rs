@@ -372,19 +372,3 @@ pub fn longest_pause(
     }
     longest.map(|(gap, at)| (at - from, gap))
 }
-
-/// The value of a series in `/metrics`, e.g. `name{client="cache"}` (0 when absent).
-pub async fn metric(app: &TestApp, series: &str) -> f64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}

@@ -130,22 +130,6 @@ pub async fn get(app: &TestApp, path: &str) -> (Value, String) {
     (response.json().await.expect("json"), cache)
 }
 
-/// The value of a series in `/metrics` (0 when absent).
-pub async fn cluster_common_metric(app: &TestApp, series: &str) -> f64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// A plain connection to one node, if it answers within a second.
 async fn node(port: u16) -> Option<redis::aio::MultiplexedConnection> {
     let connect = async {
