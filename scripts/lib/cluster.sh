@@ -24,7 +24,7 @@
 #
 # With IMS_CLUSTER_NETNS=1 (`scripts/cluster up --netns`) the monitor and each node run in a
 # network namespace of their own instead, so that a network partition can be made (failure
-# test (e), crates/ims/tests/ha_partition.rs): a veth pair per namespace joins it to a bridge
+# test (e), crates/ims/tests/it/ha_partition.rs): a veth pair per namespace joins it to a bridge
 # in the root namespace, on the private /24 IMS_CLUSTER_NETNS_NET (10.231.0): the bridge (the
 # service's side) .1, the monitor .10, nodeN .1N, on ports of their own (15440-15443, Redis
 # 23815-23816, Sentinels 26390-26392). Its data is apart from

@@ -107,7 +107,7 @@ pub fn month_name(month: NaiveDate) -> String {
 
 /// The crash test's hook: with `IMS_ARCHIVE_FAIL_AT=<step>` in the environment the process
 /// aborts at that step, as a kill would stop it (no destructor, no rollback message). The
-/// tests of `crates/ims/tests/archive.rs` use it to stop `ims archive` between each pair of
+/// tests of `crates/ims/tests/it/archive.rs` use it to stop `ims archive` between each pair of
 /// steps; unset (always, in production) it does nothing.
 pub(crate) fn fail_point(step: &str) {
     if std::env::var("IMS_ARCHIVE_FAIL_AT").is_ok_and(|at| at == step) {

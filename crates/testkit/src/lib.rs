@@ -255,24 +255,25 @@ impl TestApp {
         api_request(&self.client, &self.address, method, path, token)
     }
 
-    /// Sends a request as the admin and returns status and JSON body (`Null` when empty).
-    /// The value of a series in `/metrics`, named with its labels (e.g.
-    /// `ims_redis_master_switches_total{client="cache"}`); 0 when it is absent.
-    pub async fn metric(&self, series: &str) -> f64 {
-        let text = self
-            .client
+    /// The text of `/metrics`; panics when the service does not answer.
+    pub async fn metrics_text(&self) -> String {
+        self.client
             .get(format!("{}/metrics", self.address))
             .send()
             .await
             .expect("metrics")
             .text()
             .await
-            .expect("metrics text");
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or(0.0)
+            .expect("metrics text")
     }
 
+    /// The value of a series in `/metrics`, named with its labels (e.g.
+    /// `ims_redis_master_switches_total{client="cache"}`); 0 when it is absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        sample(&self.metrics_text().await, series).unwrap_or(0.0)
+    }
+
+    /// Sends a request as the admin and returns status and JSON body (`Null` when empty).
     pub async fn call(
         &self,
         method: Method,
@@ -379,6 +380,18 @@ pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
     };
     (status, body)
+}
+
+/// The value of `series` (its name with its labels, as rendered) in a `/metrics` text; `None`
+/// when it is absent.
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 pub fn id_of(body: &Value) -> Uuid {
