@@ -143,7 +143,7 @@ pub async fn list_prescriptions(
 }
 
 /// The SQL of a prescription list (after `prefix`, which `ims explain` sets).
-pub(crate) fn list_prescriptions_query<'a>(
+pub fn list_prescriptions_query<'a>(
     prefix: &str,
     filter: &PrescriptionFilter,
     limit: i64,

@@ -132,7 +132,8 @@ pub async fn user_by_id(pool: &PgPool, id: Uuid) -> Result<UserRecord> {
     .await
 }
 
-pub(crate) const LOGIN: &str =
+/// The tail of the login lookup; public so `ims explain` (crate `seed`) plans this very text.
+pub const LOGIN: &str =
     "FROM users WHERE lower(email) = lower($1) OR lower(username) = lower($1) LIMIT 1";
 
 /// Finds the account a login names, by email or username, ignoring case.

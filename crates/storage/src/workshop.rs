@@ -210,7 +210,7 @@ pub async fn list_jobs(
 }
 
 /// The SQL of the queue (after `prefix`, which `ims explain` sets).
-pub(crate) fn list_jobs_query<'a>(
+pub fn list_jobs_query<'a>(
     prefix: &str,
     filter: &JobFilter,
     limit: i64,
