@@ -170,7 +170,7 @@ fn describe() {
     describe_gauge!(
         "ims_db_wal_bytes_total",
         Unit::Bytes,
-        "WAL generated (the plan's oplog size)"
+        "WAL generated; its rate is the write volume a standby must replay"
     );
     describe_gauge!(
         "ims_db_replication_lag_seconds",

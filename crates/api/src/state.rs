@@ -120,7 +120,7 @@ pub struct Settings {
     /// Failed logins from one client address before it is locked for a while.
     pub address_throttle: ThrottlePolicy,
     /// Requests under `/api/v1` per client: the token's user, or the address when anonymous
-    /// (the plan: 100/s, bursts of 200).
+    /// (default 100/s, bursts of 200).
     pub rate_limit: cache::Rate,
     /// `POST /auth/login` per client address, instead of `rate_limit` (5/s, bursts of 10).
     pub login_rate_limit: cache::Rate,
