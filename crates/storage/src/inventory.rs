@@ -173,7 +173,7 @@ pub async fn adjust_stock(
     pool: &PgPool,
     adjustment: &Adjustment<'_>,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&StockRecord) -> serde_json::Value,
+    render: impl FnOnce(&StockRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<Adjusted>> {
     let Adjustment {
         store_id,
@@ -228,7 +228,7 @@ pub async fn transfer_stock(
     pool: &PgPool,
     transfer: &Transfer,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&TransferRecord) -> serde_json::Value,
+    render: impl FnOnce(&TransferRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<TransferRecord>> {
     let Transfer {
         product_id,

@@ -97,7 +97,7 @@ pub async fn place_order(
     pool: &PgPool,
     order: &NewOrder,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&OrderRecord) -> serde_json::Value,
+    render: impl FnOnce(&OrderRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<OrderRecord>> {
     crate::monitoring::timed("orders.place", async move {
         let mut attempt = idempotency::begin_or_replay!(pool, key);
@@ -441,7 +441,7 @@ pub async fn add_payment(
     id: Uuid,
     payment: &NewPayment,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&OrderRecord) -> serde_json::Value,
+    render: impl FnOnce(&OrderRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<OrderRecord>> {
     let NewPayment {
         amount,

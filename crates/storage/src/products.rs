@@ -147,7 +147,7 @@ pub async fn insert_product(
     pool: &PgPool,
     product: &NewProduct,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&ProductRecord) -> serde_json::Value,
+    render: impl FnOnce(&ProductRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<ProductRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(

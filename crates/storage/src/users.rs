@@ -63,7 +63,7 @@ pub async fn insert_user(
     pool: &PgPool,
     user: &NewUser,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&UserRecord) -> serde_json::Value,
+    render: impl FnOnce(&UserRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<UserRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(

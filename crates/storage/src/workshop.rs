@@ -69,7 +69,7 @@ pub async fn insert_job(
     job: &NewJob,
     store_id: Uuid,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&(JobRecord, Vec<JobChange>)) -> serde_json::Value,
+    render: impl FnOnce(&(JobRecord, Vec<JobChange>)) -> crate::idempotency::Rendered,
 ) -> Result<Done<(JobRecord, Vec<JobChange>)>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let tx = attempt.conn();
