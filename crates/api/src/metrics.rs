@@ -323,8 +323,8 @@ fn record_pools(state: &AppState) {
     if let Some(topology) = state.db.topology() {
         for (i, node) in topology.nodes.iter().enumerate() {
             let host = format!("{}", i + 1);
-            let up = node.role != storage::hosts::Role::Down;
-            let primary = node.role == storage::hosts::Role::Primary;
+            let up = node.role != storage::hosts::NodeRole::Down;
+            let primary = node.role == storage::hosts::NodeRole::Primary;
             gauge!("ims_db_node_up", "host" => host.clone()).set(f64::from(u8::from(up)));
             gauge!("ims_db_node_primary", "host" => host).set(f64::from(u8::from(primary)));
         }

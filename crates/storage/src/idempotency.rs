@@ -207,14 +207,10 @@ impl Attempt {
     }
 
     /// Records the response under the key and commits effect and record together.
-    pub async fn finish(
-        mut self,
-        status: u16,
-        body: impl FnOnce() -> Rendered,
-    ) -> Result<()> {
+    pub async fn finish(mut self, status: u16, body: impl FnOnce() -> Rendered) -> Result<()> {
         if let Some(key) = &self.key {
-            let body = body()
-                .map_err(|e| crate::Error::Database(sqlx::Error::Encode(Box::new(e))))?;
+            let body =
+                body().map_err(|e| crate::Error::Database(sqlx::Error::Encode(Box::new(e))))?;
             record(&mut self.tx, key, status, &body).await?;
         }
         self.tx.commit().await?;

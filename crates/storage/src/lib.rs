@@ -42,7 +42,7 @@ pub mod workshop;
 
 pub use db::{Db, DbConfig};
 pub use error::Error;
-pub use page::{After, Key, Page};
+pub use page::{After, Page, PositionKind};
 pub use sqlx::PgPool;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

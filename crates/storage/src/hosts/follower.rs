@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::describe;
 use super::fence::end_service_sessions;
 use super::probe::probe_host;
-use super::topology::{pick_primary, NodeState, Role, Topology};
+use super::topology::{pick_primary, NodeRole, NodeState, Topology};
 
 /// The pools a follower steers, with the options every pool connection gets on top of a host's.
 pub(crate) struct Steered {
@@ -73,7 +73,7 @@ async fn follow(steered: Steered, period: Duration) {
         // connections to it would otherwise be reused (re-pointing the pool affects only new
         // ones), and every write on it waits for standbys that no longer follow it.
         for (node, probe) in seen.iter().zip(probes.iter_mut()) {
-            if node.role == Role::Superseded {
+            if node.role == NodeRole::Superseded {
                 if let Some(conn) = probe.as_mut() {
                     end_service_sessions(conn).await;
                 }

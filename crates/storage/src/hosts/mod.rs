@@ -27,7 +27,7 @@ pub mod url;
 use sqlx::postgres::PgConnectOptions;
 
 pub(crate) use follower::{spawn_follower, Steered};
-pub use topology::{NodeState, Role, Topology};
+pub use topology::{NodeRole, NodeState, Topology};
 pub use url::{parse_hosts, Hosts, TargetSession};
 
 /// The error with which the primary pool's `after_connect` refuses a connection that landed on

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
-use super::topology::{NodeState, Role};
+use super::topology::{NodeRole, NodeState};
 
 /// One probe on the host's kept connection, opened (within a second) when missing.
 pub(super) async fn probe_host(
@@ -47,9 +47,9 @@ pub(super) async fn probe_host(
         Some((in_recovery, read_only, lag_secs, lsn, timeline)) => Some(NodeState {
             // A read-only node that is out of recovery has every commit: it serves reads.
             role: if in_recovery || read_only {
-                Role::Standby
+                NodeRole::Standby
             } else {
-                Role::Primary
+                NodeRole::Primary
             },
             lag_secs,
             lsn: u64::try_from(lsn).unwrap_or_default(),

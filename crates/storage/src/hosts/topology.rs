@@ -3,7 +3,7 @@
 
 /// A host's role as the last probe saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub enum NodeRole {
     Primary,
     Standby,
     /// Takes writes, but on an older timeline than the primary: an old primary cut off from
@@ -17,7 +17,7 @@ pub enum Role {
 /// What the last probe saw of one host.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeState {
-    pub role: Role,
+    pub role: NodeRole,
     /// Seconds the standby's replay trails its last received WAL (0 when caught up or primary).
     pub lag_secs: f64,
     /// WAL replayed (standby) or written (primary), as a byte position (`pg_lsn - '0/0'`).
@@ -28,7 +28,7 @@ pub struct NodeState {
 
 impl NodeState {
     pub(crate) const DOWN: NodeState = NodeState {
-        role: Role::Down,
+        role: NodeRole::Down,
         lag_secs: 0.0,
         lsn: 0,
         timeline: 0,
@@ -56,7 +56,7 @@ pub(crate) fn pick_primary(seen: &mut [NodeState]) -> Option<usize> {
     let primary = seen
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.role == Role::Primary)
+        .filter(|(_, s)| s.role == NodeRole::Primary)
         // min_by_key keeps the first of equals: the host list's order breaks ties.
         .min_by_key(|(_, s)| std::cmp::Reverse(s.timeline))
         .map(|(i, _)| i)?;
@@ -65,8 +65,8 @@ pub(crate) fn pick_primary(seen: &mut [NodeState]) -> Option<usize> {
     // fencing one would end the service's sessions on the primary itself.
     let newest = seen[primary].timeline;
     for (i, node) in seen.iter_mut().enumerate() {
-        if i != primary && node.role == Role::Primary && node.timeline < newest {
-            node.role = Role::Superseded;
+        if i != primary && node.role == NodeRole::Primary && node.timeline < newest {
+            node.role = NodeRole::Superseded;
         }
     }
     Some(primary)
@@ -76,7 +76,7 @@ pub(crate) fn pick_primary(seen: &mut [NodeState]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn node(role: Role, timeline: i64) -> NodeState {
+    fn node(role: NodeRole, timeline: i64) -> NodeState {
         NodeState {
             role,
             timeline,
@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn the_primary_is_the_writable_node_on_the_newest_timeline() {
-        use Role::*;
+        use NodeRole::*;
         // One primary: wherever it is in the list.
         let mut one = [node(Standby, 0), node(Down, 0), node(Primary, 3)];
         assert_eq!(pick_primary(&mut one), Some(2));
