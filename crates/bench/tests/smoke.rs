@@ -2,6 +2,10 @@
 //! models, so the tool cannot rot: every operation of the mix must be answered without
 //! errors and show up in the report. Timings are never asserted.
 
+// A failed expect in a test is a failed test with its reason; clippy.toml allows it only
+// inside #[test] functions, not in these files' helpers.
+#![allow(clippy::expect_used)]
+
 use std::time::Duration;
 
 use bench::{Mix, Model, Report, RunOptions, Scenario};

@@ -1,6 +1,10 @@
 //! The GCRA script against the real test Redis: the burst, then refusals with a wait; two
 //! limiters (two instances) share one count; the script survives `SCRIPT FLUSH`.
 
+// A failed expect in a test is a failed test with its reason; clippy.toml allows it only
+// inside #[test] functions, not in these files' helpers.
+#![allow(clippy::expect_used)]
+
 use std::time::Duration;
 
 use cache::{CacheConfig, Rate, RateLimiter};

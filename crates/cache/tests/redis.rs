@@ -1,4 +1,8 @@
 //! The cache against the real test Redis: versioned writes, single flight, bypass.
+
+// A failed expect in a test is a failed test with its reason; clippy.toml allows it only
+// inside #[test] functions, not in these files' helpers.
+#![allow(clippy::expect_used)]
 // The cache's futures (a Sentinel lookup inside a Redis call inside a load) nest deeper than
 // rustc's default limit of 128 when it computes their layout.
 #![recursion_limit = "256"]

@@ -1,5 +1,9 @@
 //! Logging in and out, tokens, throttling.
 
+// A failed expect in a test is a failed test with its reason; clippy.toml allows it only
+// inside #[test] functions, not in these files' helpers.
+#![allow(clippy::expect_used)]
+
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use testkit::{assert_problem, send, TestApp, ADMIN_PASSWORD};

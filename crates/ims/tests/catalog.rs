@@ -1,6 +1,10 @@
 //! The catalogue: categories and products, their filters, search, sorting, pagination and
 //! bestsellers.
 
+// A failed expect in a test is a failed test with its reason; clippy.toml allows it only
+// inside #[test] functions, not in these files' helpers.
+#![allow(clippy::expect_used)]
+
 use std::collections::{BTreeSet, HashSet};
 
 use reqwest::{Method, StatusCode};

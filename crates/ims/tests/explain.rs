@@ -1,6 +1,10 @@
 //! `ims explain` on a small generated chain: every hot query is explained and none has an
 //! unacceptable plan. (How a bad plan is judged is unit-tested in `seed::explain`.)
 
+// A failed expect in a test is a failed test with its reason; clippy.toml allows it only
+// inside #[test] functions, not in these files' helpers.
+#![allow(clippy::expect_used)]
+
 use seed::generator::{generate, Options};
 use sqlx::postgres::PgConnectOptions;
 

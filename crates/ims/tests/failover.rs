@@ -2,6 +2,10 @@
 //! seen as a two-host "cluster": the same server under two names, so the service follows it as
 //! it would a real one. Node failures themselves are in the cluster's tests (tests/ha*.rs).
 
+// A failed expect in a test is a failed test with its reason; clippy.toml allows it only
+// inside #[test] functions, not in these files' helpers.
+#![allow(clippy::expect_used)]
+
 mod ops_common;
 
 use std::time::Duration;

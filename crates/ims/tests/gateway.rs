@@ -4,6 +4,10 @@
 //! the catalogue is cached (and nothing authenticated is), and a killed instance fails no
 //! read and no keyed write. All of it over TLS (`gateway_tls.rs` tests the TLS itself).
 
+// A failed expect in a test is a failed test with its reason; clippy.toml allows it only
+// inside #[test] functions, not in these files' helpers.
+#![allow(clippy::expect_used)]
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

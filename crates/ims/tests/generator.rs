@@ -3,6 +3,10 @@
 //! the service relies on (stock totals, movements, order totals and ids, sales counts, job
 //! histories), with the schema's keys and indexes back exactly as the migrations made them.
 
+// A failed expect in a test is a failed test with its reason; clippy.toml allows it only
+// inside #[test] functions, not in these files' helpers.
+#![allow(clippy::expect_used)]
+
 use seed::generator::{generate, Counts, GenerateError, Options};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;

@@ -1,5 +1,9 @@
 //! `GET /metrics`: every family operators and the alert rules rely on, with real values.
 
+// A failed expect in a test is a failed test with its reason; clippy.toml allows it only
+// inside #[test] functions, not in these files' helpers.
+#![allow(clippy::expect_used)]
+
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use testkit::TestApp;

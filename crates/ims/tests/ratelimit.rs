@@ -1,6 +1,10 @@
 //! The service's own rate limit, without the gateway: 429 problems with Retry-After, clients
 //! keyed by user or address, and `X-Forwarded-For` believed only from trusted proxies.
 
+// A failed expect in a test is a failed test with its reason; clippy.toml allows it only
+// inside #[test] functions, not in these files' helpers.
+#![allow(clippy::expect_used)]
+
 use reqwest::{Method, StatusCode};
 use testkit::{assert_problem, send, TestApp};
 

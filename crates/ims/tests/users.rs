@@ -1,5 +1,9 @@
 //! Staff accounts: `POST/GET /users`, `GET/PATCH /users/{id}` (admin only).
 
+// A failed expect in a test is a failed test with its reason; clippy.toml allows it only
+// inside #[test] functions, not in these files' helpers.
+#![allow(clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeSet;
