@@ -524,7 +524,8 @@ _ims_cluster_node_gucs_apply() {
 }
 
 _ims_cluster_quorum() {
-    # The plan's w: majority: a commit waits for one standby (of the two) to have it.
+    # A majority commit (MongoDB's w: majority): a commit waits for one standby (of the two)
+    # to have it, so two of the three nodes hold every acknowledged write.
     if [[ "$(_ims_cluster_monitor_sql "select number_sync_standbys from pgautofailover.formation
             where formationid = 'default'")" != 1 ]]; then
         _ims_cluster_monitor_sql "select pgautofailover.set_formation_number_sync_standbys('default', 1)" >/dev/null

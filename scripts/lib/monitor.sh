@@ -306,7 +306,7 @@ scrape_configs:
   - job_name: alertmanager
     static_configs:
       - targets: ["127.0.0.1:$IMS_ALERTMANAGER_PORT"]
-  # The machine: CPU, memory, disk I/O, network (the plan's "System").
+  # The machine: CPU, memory, disk I/O, network (the "System" dashboard).
   - job_name: node
     static_configs:
       - targets: ["127.0.0.1:$IMS_NODE_EXPORTER_PORT"]

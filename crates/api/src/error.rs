@@ -293,12 +293,6 @@ fn missing_reference(constraint: &str) -> ApiError {
     ValidationErrors::single(field, message).into()
 }
 
-impl From<cache::Error> for ApiError {
-    fn from(err: cache::Error) -> Self {
-        ApiError::Internal(err.into())
-    }
-}
-
 /// Turns storage's bare `NotFound` into a 404 that names what was missing.
 pub trait OrNotFound<T> {
     fn or_not_found(self, what: &str) -> ApiResult<T>;

@@ -17,15 +17,15 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A JSON body.
-pub struct Body<T>(pub T);
+/// A JSON body (not to be confused with `axum::body::Body`, the raw bytes).
+pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = json_bytes(req, state).await?;
-        parse_json(&bytes).map(Body)
+        parse_json(&bytes).map(JsonBody)
     }
 }
 
@@ -155,7 +155,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Nullable> FromRequest<S> for Patch<T>
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Body(value) = Body::<serde_json::Value>::from_request(req, state).await?;
+        let JsonBody(value) = JsonBody::<serde_json::Value>::from_request(req, state).await?;
         // Types and unknown fields first (400), then nulls (422).
         let body: T = serde_path_to_error::deserialize(&value).map_err(|e| {
             field_error(

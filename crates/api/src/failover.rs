@@ -1,4 +1,6 @@
-//! Requests across a database failover (the plan's `retryWrites` and read preference).
+//! Requests across a database failover: a read or write that fails because its node went
+//! away is retried once, and reads prefer a standby (as MongoDB's `retryWrites` and
+//! `secondaryPreferred` would).
 //!
 //! On a cluster (a multi-host `IMS_DATABASE_URL`) every request runs inside a
 //! [`storage::routing::Route`], and this middleware:

@@ -19,9 +19,10 @@ pub fn key_of<T>(auth: &Auth, request: &IdempotentBody<T>) -> Option<Idempotency
     })
 }
 
-/// What a response looks like when stored for replay.
-pub fn stored<V: Serialize>(view: V) -> serde_json::Value {
-    serde_json::to_value(view).unwrap_or_default()
+/// What a response looks like when stored for replay; a view that does not serialize fails
+/// the write (a 500) rather than storing `null` as the response to replay.
+pub fn stored<V: Serialize>(view: V) -> storage::idempotency::Rendered {
+    serde_json::to_value(view)
 }
 
 /// The first response to a retried request, marked as a replay.

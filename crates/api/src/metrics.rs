@@ -170,7 +170,7 @@ fn describe() {
     describe_gauge!(
         "ims_db_wal_bytes_total",
         Unit::Bytes,
-        "WAL generated (the plan's oplog size)"
+        "WAL generated; its rate is the write volume a standby must replay"
     );
     describe_gauge!(
         "ims_db_replication_lag_seconds",
@@ -323,8 +323,8 @@ fn record_pools(state: &AppState) {
     if let Some(topology) = state.db.topology() {
         for (i, node) in topology.nodes.iter().enumerate() {
             let host = format!("{}", i + 1);
-            let up = node.role != storage::hosts::Role::Down;
-            let primary = node.role == storage::hosts::Role::Primary;
+            let up = node.role != storage::hosts::NodeRole::Down;
+            let primary = node.role == storage::hosts::NodeRole::Primary;
             gauge!("ims_db_node_up", "host" => host.clone()).set(f64::from(u8::from(up)));
             gauge!("ims_db_node_primary", "host" => host).set(f64::from(u8::from(primary)));
         }

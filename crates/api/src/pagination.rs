@@ -13,7 +13,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use storage::{After, Key, Page};
+use storage::{After, Page, PositionKind};
 
 use crate::error::ApiError;
 
@@ -91,53 +91,53 @@ pub struct List<T> {
 #[derive(Debug, Clone, Copy)]
 pub struct Sort {
     tag: &'static str,
-    key: Key,
+    kind: PositionKind,
 }
 
 impl Sort {
     pub const NAME: Sort = Sort {
         tag: "name",
-        key: Key::Text,
+        kind: PositionKind::Text,
     };
     pub const CODE: Sort = Sort {
         tag: "code",
-        key: Key::Text,
+        kind: PositionKind::Text,
     };
     pub const CREATED: Sort = Sort {
         tag: "created",
-        key: Key::Time,
+        kind: PositionKind::Time,
     };
     pub const QUANTITY: Sort = Sort {
         tag: "quantity",
-        key: Key::Int,
+        kind: PositionKind::Int,
     };
     pub const MOVEMENT: Sort = Sort {
         tag: "movement",
-        key: Key::Int,
+        kind: PositionKind::Int,
     };
     pub const TEST_DATE: Sort = Sort {
         tag: "test",
-        key: Key::Date,
+        kind: PositionKind::Date,
     };
     pub const QUEUE: Sort = Sort {
         tag: "queue",
-        key: Key::RankTime,
+        kind: PositionKind::RankTime,
     };
     pub const PRICE: Sort = Sort {
         tag: "price",
-        key: Key::Int,
+        kind: PositionKind::Int,
     };
     pub const PRICE_DESC: Sort = Sort {
         tag: "-price",
-        key: Key::Int,
+        kind: PositionKind::Int,
     };
     pub const SALES_DESC: Sort = Sort {
         tag: "-sales",
-        key: Key::Int,
+        kind: PositionKind::Int,
     };
     pub const RELEVANCE: Sort = Sort {
         tag: "relevance",
-        key: Key::Offset,
+        kind: PositionKind::Offset,
     };
 }
 
@@ -232,7 +232,7 @@ impl<'a> Pager<'a> {
             ));
         }
         // Signed by us, but checked all the same: a position SQL cannot take is never sent.
-        if data.a.key() != self.sort.key || !in_range(&data.a) {
+        if data.a.kind() != self.sort.kind || !in_range(&data.a) {
             return Err(bad());
         }
         Ok(data.a)

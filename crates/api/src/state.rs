@@ -120,7 +120,7 @@ pub struct Settings {
     /// Failed logins from one client address before it is locked for a while.
     pub address_throttle: ThrottlePolicy,
     /// Requests under `/api/v1` per client: the token's user, or the address when anonymous
-    /// (the plan: 100/s, bursts of 200).
+    /// (default 100/s, bursts of 200).
     pub rate_limit: cache::Rate,
     /// `POST /auth/login` per client address, instead of `rate_limit` (5/s, bursts of 10).
     pub login_rate_limit: cache::Rate,
@@ -134,12 +134,19 @@ pub struct Settings {
     pub archive: Option<archive::ArchivedOrders>,
 }
 
+/// The business day's UTC offset unless configured (`IMS_BUSINESS_UTC_OFFSET`): +05:30.
+/// Built at compile time, so no code path can fail on it.
+pub const DEFAULT_BUSINESS_OFFSET: chrono::FixedOffset =
+    match chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60) {
+        Some(offset) => offset,
+        None => panic!("+05:30 is a valid offset"),
+    };
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
             token_ttl: Duration::from_secs(12 * 3600),
-            business_offset: chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60)
-                .expect("+05:30 is a valid offset"),
+            business_offset: DEFAULT_BUSINESS_OFFSET,
             account_throttle: ThrottlePolicy {
                 max_failures: 5,
                 window: chrono::Duration::minutes(15),

@@ -26,7 +26,7 @@ pub struct Args {
     /// pg_stat_statements and backends' CPU are reported.
     #[arg(long, env = "IMS_BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Also run the baseline at --baseline-url and print the plan's table.
+    /// Also run the baseline at --baseline-url and print the targets table.
     #[arg(long)]
     pub compare: bool,
     /// The baseline service (IMS_CACHE=off, database with only primary keys and unique

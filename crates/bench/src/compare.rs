@@ -1,6 +1,6 @@
 //! `--compare`: the same workload (the same sampled ids, the same seed) against the baseline
 //! — cache off, only primary keys and unique constraints — and then the optimized service,
-//! and the plan's table with measured values beside the plan's promises.
+//! and a table of the service's performance targets with the measured values beside them.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,7 +17,7 @@ pub struct Comparison {
     pub optimized: Report,
 }
 
-/// The plan's four operations and the mix operation that measures each.
+/// The four operations with latency targets and the mix operation that measures each.
 pub const OPERATIONS: [(&str, &str); 4] = [
     ("authentication", "login"),
     ("product search", "search"),
@@ -49,7 +49,7 @@ fn statements_per_sec(r: &Report) -> Option<f64> {
 }
 
 impl Comparison {
-    /// The plan's table: promise, baseline, optimized, improvement.
+    /// The targets table: each target, baseline, optimized, improvement.
     pub fn plan_table(&self) -> Table {
         let (b, o) = (&self.baseline, &self.optimized);
         let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or_else(|| "n/a".into(), f);
@@ -186,7 +186,7 @@ impl Comparison {
 
     pub fn terminal(&self) -> String {
         format!(
-            "\nThe plan's table, measured:\n\n{}\nThe four operations:\n\n{}",
+            "\nThe targets, measured:\n\n{}\nThe four operations:\n\n{}",
             self.plan_table().terminal(),
             self.operations_table().terminal()
         )

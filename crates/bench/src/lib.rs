@@ -3,7 +3,7 @@
 //! fixed arrival rate), and the run is reported per endpoint with HDR percentiles, errors by
 //! status, cache hits per key family, the database's work and the CPU split, as a table,
 //! JSON, Markdown and an SVG chart. `--compare` runs the baseline and the optimized service
-//! and prints the plan's table. `docs/benchmarks.md` has the how-to and measured results.
+//! and prints the targets table (P95, P99, hit rate, ... against their targets). `docs/benchmarks.md` has the how-to and measured results.
 //!
 //! # Layout
 //! - `mix`: the workload file (`deploy/bench/mix.toml`); `zipf`: skewed picks.

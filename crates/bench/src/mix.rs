@@ -127,7 +127,7 @@ impl Op {
         }
     }
 
-    /// The cache key family a read goes through (the plan's keys), if any.
+    /// The cache key family a read goes through (`cache::keys`), if any.
     pub fn cache_type(self) -> Option<&'static str> {
         match self {
             Op::BrowseCategory => Some("category:{id}:products"),

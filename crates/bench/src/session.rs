@@ -97,8 +97,8 @@ impl Session {
         }
     }
 
-    /// When the next login is due: a retry, at once if the ramp's login failed, or the plan's
-    /// next one.
+    /// When the next login is due: a retry, at once if the ramp's login failed, or the next
+    /// one its [`LoginPlan`] schedules.
     pub fn login_at(&self, clock: &Clock) -> Instant {
         match self.retry {
             Some(at) => at,

@@ -22,7 +22,7 @@ fn options(url: &str, database_url: Option<String>, model: Model) -> RunOptions 
         shift: Duration::from_secs(8 * 3600),
         login_window: Duration::from_secs(600),
         login: "admin01".into(),
-        password: storage::generator::STAFF_PASSWORD.into(),
+        password: seed::generator::STAFF_PASSWORD.into(),
         timeout: Duration::from_secs(20),
         source_addresses: 4,
         seed: 7,
@@ -59,10 +59,10 @@ fn check(report: &Report) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_run_in_both_models_answers_every_operation_without_errors() {
     let app = testkit::TestApp::spawn().await;
-    let mut options_gen = storage::generator::Options::new(SCALE, 42);
+    let mut options_gen = seed::generator::Options::new(SCALE, 42);
     // The test app's own admin exists already; the generator replaces the accounts.
     options_gen.force = true;
-    storage::generator::generate(app.db.primary(), &options_gen)
+    seed::generator::generate(app.db.primary(), &options_gen)
         .await
         .expect("tiny chain generated");
     let database_url = {

@@ -1,8 +1,8 @@
-//! The plan's key names and time-to-live, in one place. Every cached value lives in a Redis
-//! hash under its plan key; the hash field names the variant (a query, a caller's scope), so
+//! The cache's key names and time-to-live, in one place. Every cached value lives in a Redis
+//! hash under its key (`product:{id}`, `store:{id}:inventory`, ...); the hash field names the variant (a query, a caller's scope), so
 //! deleting the key forgets every variant at once.
 //!
-//! In Redis a plan key is written inside braces, after the prefix ([`redis_name`]:
+//! In Redis such a key is written inside braces, after the prefix ([`redis_name`]:
 //! `{product:<id>}`), and the keys kept beside it (its versions, its newest value's sequence,
 //! its groups' indexes: `{product:<id>}#v`, `{product:<id>}#v#seq`, ...) start with the same
 //! braces. The braces are a Redis Cluster hash tag: only the text inside them picks the slot,
@@ -56,7 +56,7 @@ impl CacheType {
             CacheType::Users => (min(27), min(33)),
             CacheType::Orders => (min(5), min(10)),
             CacheType::Categories => (min(54), min(66)),
-            // Not in the plan's table: stock moves with every sale, so keep it short.
+            // Shorter than the rest: stock moves with every sale.
             CacheType::Inventory => (min(2), min(5)),
             CacheType::Dashboard => (min(9), min(11)),
         }
@@ -74,14 +74,14 @@ impl CacheType {
     }
 }
 
-/// The Redis name of the plan key `name` under `prefix`: `{prefix}{{name}}`, the plan key as
-/// the hash tag (see the module's note). A name holding a `}` still gives every key derived
+/// The Redis name of the key `name` under `prefix`: `{prefix}{{name}}`, the key as the hash
+/// tag (see the module's note). A name holding a `}` still gives every key derived
 /// from it one slot: they all begin with the same text up to the first `}`.
 pub fn redis_name(prefix: &str, name: &str) -> String {
     format!("{prefix}{{{name}}}")
 }
 
-/// A plan key (`product:{id}`) and what it caches.
+/// A cache key (`product:{id}`) and what it caches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
     pub name: String,
@@ -320,7 +320,7 @@ pub fn customer_recent_orders(id: Uuid) -> Key {
     Key::new(format!("customer:{id}:orders:recent"), CacheType::Orders)
 }
 
-/// Search results (the query is the variant): not in the plan, which has no search cache.
+/// Search results (the query is the variant), under one key per type like the lists.
 pub fn product_search() -> Key {
     Key::new("products:search".into(), CacheType::Products)
 }

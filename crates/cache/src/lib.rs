@@ -6,7 +6,7 @@
 //! timeout, and any failure turns into a database read (`X-Cache: bypass`), not an error.
 //!
 //! # Layout
-//! - [`keys`]: the plan's key names and TTLs.
+//! - [`keys`]: the key names and TTLs.
 //! - [`stats`]: hit, miss and bypass counters per cache type.
 //! - [`ratelimit`]: the exact, cross-instance rate limit (GCRA in a Lua script).
 //! - `flight`: single flight for concurrent misses of one key.

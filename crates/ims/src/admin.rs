@@ -15,10 +15,10 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 pub async fn seed_demo(config: &Config) -> anyhow::Result<()> {
     let db = storage::Db::connect(&config.db_config()?);
-    let loaded = storage::demo::load_demo_data(db.primary()).await;
+    let loaded = seed::demo::load_demo_data(db.primary()).await;
     db.close().await;
     if loaded? {
-        let counts = storage::demo::DEMO_COUNTS;
+        let counts = seed::demo::DEMO_COUNTS;
         tracing::info!(
             stores = counts.stores,
             products = counts.products,
@@ -26,7 +26,7 @@ pub async fn seed_demo(config: &Config) -> anyhow::Result<()> {
             orders = counts.orders,
             jobs = counts.jobs,
             "demo data loaded (staff accounts staff0001.. share the password {})",
-            storage::generator::STAFF_PASSWORD
+            seed::generator::STAFF_PASSWORD
         );
     } else {
         tracing::info!("database already has data; demo data not loaded again");
@@ -34,7 +34,7 @@ pub async fn seed_demo(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Generates a realistic chain at `scale` (see `storage::generator`) and prints what it
+/// Generates a realistic chain at `scale` (see `seed::generator`) and prints what it
 /// loaded: rows per table, time per phase, and the accounts' password.
 pub async fn seed_generated(
     config: &Config,
@@ -44,12 +44,12 @@ pub async fn seed_generated(
     months: u32,
 ) -> anyhow::Result<()> {
     let db = storage::Db::connect(&config.db_config()?);
-    let options = storage::generator::Options {
+    let options = seed::generator::Options {
         force,
         history_months: Some(months),
-        ..storage::generator::Options::new(scale, seed)
+        ..seed::generator::Options::new(scale, seed)
     };
-    let result = storage::generator::generate(db.primary(), &options).await;
+    let result = seed::generator::generate(db.primary(), &options).await;
     db.close().await;
     let summary = result?;
     println!(
@@ -67,7 +67,7 @@ pub async fn seed_generated(
     println!("{:<28} {:>12.2}", "total", summary.elapsed.as_secs_f64());
     println!(
         "\naccounts admin01.., staff0001.. share the password {}",
-        storage::generator::STAFF_PASSWORD
+        seed::generator::STAFF_PASSWORD
     );
     Ok(())
 }

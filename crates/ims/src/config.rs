@@ -191,8 +191,7 @@ impl Config {
             archive_url: env.archive_url("IMS_ARCHIVE_URL")?,
             business_utc_offset: env.parse(
                 "IMS_BUSINESS_UTC_OFFSET",
-                chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60)
-                    .expect("+05:30 is a valid offset"),
+                api::state::DEFAULT_BUSINESS_OFFSET,
             )?,
         })
     }

@@ -5,7 +5,7 @@ use crate::config::Config;
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let db = storage::Db::connect(&config.db_config()?);
-    let rows = storage::explain::explain_hot_queries(db.primary()).await?;
+    let rows = seed::explain::explain_hot_queries(db.primary()).await?;
     db.close().await;
     println!("| query | access path | partitions | rows | time (ms) | verdict |");
     println!("| --- | --- | ---: | ---: | ---: | --- |");

@@ -44,7 +44,7 @@ pub async fn insert_category(
     pool: &PgPool,
     category: &NewCategory,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&CategoryRecord) -> serde_json::Value,
+    render: impl FnOnce(&CategoryRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<CategoryRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(

@@ -52,7 +52,7 @@ pub async fn insert_customer(
     pool: &PgPool,
     customer: &NewCustomer,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&CustomerRecord) -> serde_json::Value,
+    render: impl FnOnce(&CustomerRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<CustomerRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(

@@ -31,23 +31,22 @@ pub struct TopProduct {
     pub revenue: i64,
 }
 
-// The figures' queries; `ims explain` runs them too. `$1` is the day start; `{stores}` becomes
+// The figures' queries, public because `ims explain` (crate `seed`) plans them too. `$1` is the day start; `{stores}` becomes
 // a store filter on `$2` for a scoped dashboard and nothing for the whole chain, so each variant
 // gets a plan of its own (an `$2 IS NULL OR ...` would leave a generic plan unable to use the
 // store indexes).
 // From the quarter-hour sums of `order_sales` (migration 0006), kept by the orders' triggers.
-pub(crate) const TODAY: &str =
-    "SELECT coalesce(sum(orders), 0)::bigint, coalesce(sum(revenue), 0)::bigint
+pub const TODAY: &str = "SELECT coalesce(sum(orders), 0)::bigint, coalesce(sum(revenue), 0)::bigint
     FROM order_sales WHERE slot >= $1 AND slot < $1 + interval '1 day' {stores}";
 // From the counts kept by the orders' trigger (migration 0007), not from the orders.
-pub(crate) const OPEN_ORDERS: &str = "SELECT status, sum(n)::bigint FROM order_status_counts
+pub const OPEN_ORDERS: &str = "SELECT status, sum(n)::bigint FROM order_status_counts
     WHERE $1::timestamptz IS NOT NULL {stores}
     GROUP BY status";
-pub(crate) const QUEUE: &str = "SELECT s.status,
+pub const QUEUE: &str = "SELECT s.status,
         (SELECT count(*) FROM workshop_jobs WHERE status = s.status {stores})
     FROM unnest(ARRAY['queued','in_progress','quality_check']) AS s(status) WHERE $1::timestamptz IS NOT NULL";
 // From the counts kept by inventory's trigger (migration 0005), not from inventory's rows.
-pub(crate) const LOW_STOCK: &str =
+pub const LOW_STOCK: &str =
     "SELECT coalesce(sum(n) FILTER (WHERE status = 'low_stock'), 0)::bigint,
         coalesce(sum(n) FILTER (WHERE status = 'out_of_stock'), 0)::bigint
     FROM inventory_status_counts WHERE $1::timestamptz IS NOT NULL {stores}";
@@ -55,7 +54,7 @@ pub(crate) const LOW_STOCK: &str =
 // one asked for (`$1` 30 days back), else from the quarter-hour sums of `product_sales`
 // (migration 0003); both kept by the orders' own triggers. The one not asked for is skipped
 // by its one-time filter. The product's current sku and name.
-pub(crate) const TOP_PRODUCTS: &str = "WITH w AS (
+pub const TOP_PRODUCTS: &str = "WITH w AS (
         SELECT coalesce((SELECT start = $1 - interval '30 days' FROM product_sales_window), false)
             AS kept),
     top AS (
@@ -80,7 +79,7 @@ pub(crate) const TOP_PRODUCTS: &str = "WITH w AS (
 /// `$1` is the day start, `$2` the store. The top products come from the running totals
 /// (ten entries of their index) when their window is the one asked for, as in
 /// [`TOP_PRODUCTS`].
-pub(crate) const STORE_FIGURES: &str = "WITH w AS (
+pub const STORE_FIGURES: &str = "WITH w AS (
         SELECT coalesce((SELECT start = $1 - interval '30 days' FROM product_sales_window), false)
             AS kept),
     top AS (
@@ -261,7 +260,7 @@ async fn fold_counts(pool: &PgPool, table: &'static str) -> Result<u64> {
 /// One of the queries above, for the whole chain or for the stores in `$2`. Every variant
 /// takes both parameters (a statement must use each one it is given): the chain-wide one
 /// only checks `$2` once, as a constant.
-pub(crate) fn scoped(template: &str, stores: bool) -> String {
+pub fn scoped(template: &str, stores: bool) -> String {
     template.replace(
         "{stores}",
         if stores {

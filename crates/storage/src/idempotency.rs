@@ -70,11 +70,25 @@ pub async fn claim(tx: &mut PgConnection, key: &IdempotencyKey) -> Result<Claim>
     }
     match (hash == key.request_hash, status, body) {
         (true, Some(status), Some(body)) => Ok(Claim::Replay {
-            status: u16::try_from(status).unwrap_or(200),
+            status: stored_status(status)?,
             body,
         }),
         _ => Ok(Claim::Mismatch),
     }
+}
+
+/// A stored response status as an HTTP status. Only [`record`] writes it, so anything else
+/// means the row was damaged: replaying it as some other status would answer the retry
+/// with a response the first attempt never gave, so it is an error instead.
+fn stored_status(status: i16) -> Result<u16> {
+    u16::try_from(status)
+        .ok()
+        .filter(|s| (100..=599).contains(s))
+        .ok_or_else(|| {
+            crate::Error::Database(sqlx::Error::Decode(
+                format!("stored response status {status} is not an HTTP status").into(),
+            ))
+        })
 }
 
 /// Stores the response of a fresh claim, in the same transaction as its effect.
@@ -84,13 +98,18 @@ pub async fn record(
     status: u16,
     body: &serde_json::Value,
 ) -> Result<()> {
+    let status = i16::try_from(status).map_err(|_| {
+        crate::Error::Database(sqlx::Error::Encode(
+            format!("response status {status} does not fit the stored column").into(),
+        ))
+    })?;
     sqlx::query(
         "UPDATE idempotency_keys SET response_status = $3, response_body = $4
          WHERE user_id = $1 AND key = $2",
     )
     .bind(key.user_id)
     .bind(&key.key)
-    .bind(i16::try_from(status).unwrap_or(200))
+    .bind(status)
     .bind(body)
     .execute(&mut *tx)
     .await?;
@@ -115,6 +134,10 @@ pub async fn purge_expired_keys(pool: &sqlx::PgPool) -> Result<u64> {
     .await?;
     Ok(done.rows_affected())
 }
+
+/// A response body rendered for storage, or why it could not be (a view that does not
+/// serialize): the write then fails rather than storing a body its replay would not match.
+pub type Rendered = std::result::Result<serde_json::Value, serde_json::Error>;
 
 /// What an idempotent write did: its effect, or the first response to the same request.
 #[derive(Debug)]
@@ -184,15 +207,30 @@ impl Attempt {
     }
 
     /// Records the response under the key and commits effect and record together.
-    pub async fn finish(
-        mut self,
-        status: u16,
-        body: impl FnOnce() -> serde_json::Value,
-    ) -> Result<()> {
+    pub async fn finish(mut self, status: u16, body: impl FnOnce() -> Rendered) -> Result<()> {
         if let Some(key) = &self.key {
-            record(&mut self.tx, key, status, &body()).await?;
+            let body =
+                body().map_err(|e| crate::Error::Database(sqlx::Error::Encode(Box::new(e))))?;
+            record(&mut self.tx, key, status, &body).await?;
         }
         self.tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_stored_status_is_an_error_not_a_200() {
+        assert_eq!(stored_status(201).ok(), Some(201));
+        assert_eq!(stored_status(599).ok(), Some(599));
+        for damaged in [-1, 0, 99, 600, i16::MAX] {
+            assert!(
+                matches!(stored_status(damaged), Err(crate::Error::Database(_))),
+                "{damaged}"
+            );
+        }
     }
 }

@@ -79,7 +79,7 @@ pub async fn list_store_stock(
 }
 
 /// The SQL of a store's stock list (after `prefix`, which `ims explain` sets).
-pub(crate) fn list_store_stock_query<'a>(
+pub fn list_store_stock_query<'a>(
     prefix: &str,
     filter: &StockFilter,
     limit: i64,
@@ -103,7 +103,8 @@ pub(crate) fn list_store_stock_query<'a>(
     qb
 }
 
-pub(crate) const ROW: &str = "FROM inventory i JOIN products p ON p.id = i.product_id \
+/// The tail of the stock-row lookup; public so `ims explain` (crate `seed`) plans this very text.
+pub const ROW: &str = "FROM inventory i JOIN products p ON p.id = i.product_id \
     WHERE i.product_id = $1 AND i.store_id = $2";
 
 /// A row as the write that changed it sees it (inside its transaction).
@@ -172,7 +173,7 @@ pub async fn adjust_stock(
     pool: &PgPool,
     adjustment: &Adjustment<'_>,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&StockRecord) -> serde_json::Value,
+    render: impl FnOnce(&StockRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<Adjusted>> {
     let Adjustment {
         store_id,
@@ -227,7 +228,7 @@ pub async fn transfer_stock(
     pool: &PgPool,
     transfer: &Transfer,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&TransferRecord) -> serde_json::Value,
+    render: impl FnOnce(&TransferRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<TransferRecord>> {
     let Transfer {
         product_id,

@@ -1,7 +1,8 @@
 //! All SQL of IMS 2.0: connection pools, migrations and one repository module per table group.
 //!
 //! Every query is parameterized; functions are named for what they do. Callers above this
-//! crate see records and [`Error`], never sqlx types beyond the pool handle.
+//! crate see records and [`Error`], never sqlx types beyond the pool handle. Data for a
+//! database (the generated chain, the demo set) and `ims explain` are the `seed` crate's.
 //!
 //! # Layout
 //! - [`db`]: the primary and read pools, migrations, order partitions, readiness.
@@ -16,17 +17,12 @@
 //! - [`service_keys`]: secrets the instances share (the cursor key when not configured).
 //! - [`idempotency`]: replaying the first response to a retried request.
 //! - [`monitoring`]: database health figures for the metrics endpoint; query timing.
-//! - [`explain`]: plans of the hot queries, judged (`ims explain`).
-//! - [`demo`]: the small demo data set loaded by `ims seed`.
 
 pub mod categories;
 pub mod customers;
 pub mod dashboard;
 pub mod db;
-pub mod demo;
 pub mod error;
-pub mod explain;
-pub mod generator;
 pub mod hosts;
 pub mod idempotency;
 pub mod inventory;
@@ -46,7 +42,7 @@ pub mod workshop;
 
 pub use db::{Db, DbConfig};
 pub use error::Error;
-pub use page::{After, Key, Page};
+pub use page::{After, Page, PositionKind};
 pub use sqlx::PgPool;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,6 +1,6 @@
 //! What the database tells operators: index against sequential scans per table, the buffer
-//! hit ratio, WAL generated and replication lag per standby (the plan's monitoring list), and
-//! the timing of named queries. Read on an interval by the metrics refresher, never per scrape.
+//! hit ratio, WAL generated and replication lag per standby (what shows whether the indexes,
+//! memory and standbys keep up), and the timing of named queries. Read on an interval by the metrics refresher, never per scrape.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,7 +47,7 @@ pub async fn buffer_hit_ratio(pool: &PgPool) -> Result<f64> {
 }
 
 /// Bytes of WAL written since the cluster was created (the replayed position on a standby):
-/// the plan's "oplog size", as a counter whose rate is the write volume.
+/// a counter whose rate is the write volume a standby must replay.
 pub async fn wal_bytes(pool: &PgPool) -> Result<f64> {
     Ok(sqlx::query_scalar(
         "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END

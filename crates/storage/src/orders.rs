@@ -97,7 +97,7 @@ pub async fn place_order(
     pool: &PgPool,
     order: &NewOrder,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&OrderRecord) -> serde_json::Value,
+    render: impl FnOnce(&OrderRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<OrderRecord>> {
     crate::monitoring::timed("orders.place", async move {
         let mut attempt = idempotency::begin_or_replay!(pool, key);
@@ -214,8 +214,9 @@ async fn priced_items(tx: &mut PgConnection, lines: &[OrderLine]) -> Result<Vec<
     Ok(items)
 }
 
-pub(crate) const BY_ID: &str = "FROM orders WHERE id = $1 AND created_at = $2";
-pub(crate) const NUMBER_TO_ID: &str = "SELECT order_id FROM order_keys WHERE order_number = $1";
+/// The tails of the order lookups; public so `ims explain` (crate `seed`) plans this very text.
+pub const BY_ID: &str = "FROM orders WHERE id = $1 AND created_at = $2";
+pub const NUMBER_TO_ID: &str = "SELECT order_id FROM order_keys WHERE order_number = $1";
 
 pub async fn order_by_id(pool: &PgPool, id: Uuid) -> Result<OrderRecord> {
     crate::monitoring::timed("orders.by_id", async move {
@@ -269,7 +270,7 @@ pub async fn list_orders(
 }
 
 /// The SQL of an order list (after `prefix`, which `ims explain` sets to `EXPLAIN ...`).
-pub(crate) fn list_orders_query<'a>(
+pub fn list_orders_query<'a>(
     prefix: &str,
     filter: &OrderFilter,
     limit: i64,
@@ -440,7 +441,7 @@ pub async fn add_payment(
     id: Uuid,
     payment: &NewPayment,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&OrderRecord) -> serde_json::Value,
+    render: impl FnOnce(&OrderRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<OrderRecord>> {
     let NewPayment {
         amount,

@@ -21,7 +21,7 @@ pub enum After {
 
 /// The kind of position a sort order resumes from; a cursor of another kind is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Key {
+pub enum PositionKind {
     Text,
     Int,
     Time,
@@ -31,14 +31,14 @@ pub enum Key {
 }
 
 impl After {
-    pub fn key(&self) -> Key {
+    pub fn kind(&self) -> PositionKind {
         match self {
-            After::Text(..) => Key::Text,
-            After::Int(..) => Key::Int,
-            After::Time(..) => Key::Time,
-            After::Date(..) => Key::Date,
-            After::RankTime(..) => Key::RankTime,
-            After::Offset(..) => Key::Offset,
+            After::Text(..) => PositionKind::Text,
+            After::Int(..) => PositionKind::Int,
+            After::Time(..) => PositionKind::Time,
+            After::Date(..) => PositionKind::Date,
+            After::RankTime(..) => PositionKind::RankTime,
+            After::Offset(..) => PositionKind::Offset,
         }
     }
 }

@@ -51,7 +51,7 @@ pub async fn insert_prescription(
     pool: &PgPool,
     p: &NewPrescription,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&PrescriptionRecord) -> serde_json::Value,
+    render: impl FnOnce(&PrescriptionRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<PrescriptionRecord>> {
     crate::monitoring::timed("prescriptions.insert", async move {
         let mut attempt = idempotency::begin_or_replay!(pool, key);
@@ -143,7 +143,7 @@ pub async fn list_prescriptions(
 }
 
 /// The SQL of a prescription list (after `prefix`, which `ims explain` sets).
-pub(crate) fn list_prescriptions_query<'a>(
+pub fn list_prescriptions_query<'a>(
     prefix: &str,
     filter: &PrescriptionFilter,
     limit: i64,

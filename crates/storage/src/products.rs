@@ -147,7 +147,7 @@ pub async fn insert_product(
     pool: &PgPool,
     product: &NewProduct,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&ProductRecord) -> serde_json::Value,
+    render: impl FnOnce(&ProductRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<ProductRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
@@ -189,7 +189,8 @@ pub async fn products_by_ids(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<ProductR
     .await
 }
 
-pub(crate) const BY_SKU: &str = "FROM products WHERE sku = $1";
+/// The tail of the lookup by SKU; public so `ims explain` (crate `seed`) plans this very text.
+pub const BY_SKU: &str = "FROM products WHERE sku = $1";
 
 pub async fn product_by_sku(pool: &PgPool, sku: &Sku) -> Result<ProductRecord> {
     crate::monitoring::timed("products.by_sku", async move {
@@ -266,7 +267,7 @@ pub async fn list_products(
 }
 
 /// The SQL of a product list (after `prefix`, which `ims explain` sets to `EXPLAIN ...`).
-pub(crate) fn list_products_query<'a>(
+pub fn list_products_query<'a>(
     prefix: &str,
     filter: &ProductFilter,
     sort: ProductSort,

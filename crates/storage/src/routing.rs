@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::hosts::{Role, Topology};
+use crate::hosts::{NodeRole, Topology};
 
 tokio::task_local! {
     static ROUTE: Arc<Mutex<Route>>;
@@ -73,7 +73,7 @@ pub(crate) fn standby_serves(
     (0..topology.nodes.len()).any(|i| {
         let node = &topology.nodes[i];
         readable.get(i).copied().unwrap_or(false)
-            && node.role == Role::Standby
+            && node.role == NodeRole::Standby
             && (!lag_bound || node.lag_secs <= max_lag_secs)
             && node.lsn >= min_lsn
             && !route.avoid.contains(&Target::Host(i))
@@ -92,7 +92,7 @@ pub(crate) fn pick(
     let standby_ok = |i: usize, lag_bound: bool| {
         let node = &topology.nodes[i];
         readable.get(i).copied().unwrap_or(false)
-            && node.role == Role::Standby
+            && node.role == NodeRole::Standby
             && (!lag_bound || node.lag_secs <= max_lag_secs)
             && node.lsn >= min_lsn
             && !avoid.contains(&Target::Host(i))
@@ -136,7 +136,7 @@ mod tests {
     use super::*;
     use crate::hosts::NodeState;
 
-    fn node(role: Role, lag_secs: f64, lsn: u64) -> NodeState {
+    fn node(role: NodeRole, lag_secs: f64, lsn: u64) -> NodeState {
         NodeState {
             role,
             lag_secs,
@@ -148,9 +148,9 @@ mod tests {
     fn cluster() -> Topology {
         Topology {
             nodes: vec![
-                node(Role::Primary, 0.0, 500),
-                node(Role::Standby, 0.1, 490),
-                node(Role::Standby, 0.2, 400),
+                node(NodeRole::Primary, 0.0, 500),
+                node(NodeRole::Standby, 0.1, 490),
+                node(NodeRole::Standby, 0.2, 400),
             ],
             primary: Some(0),
             generation: 0,
@@ -172,7 +172,7 @@ mod tests {
     async fn a_lagging_or_dead_standby_takes_no_reads() {
         let mut t = cluster();
         t.nodes[1].lag_secs = 3.0;
-        t.nodes[2].role = Role::Down;
+        t.nodes[2].role = NodeRole::Down;
         assert_eq!(pick(&t, &ALL, 1.0, 0), Target::Primary);
     }
 

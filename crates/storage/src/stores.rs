@@ -44,7 +44,7 @@ pub async fn insert_store(
     pool: &PgPool,
     store: &NewStore,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&StoreRecord) -> serde_json::Value,
+    render: impl FnOnce(&StoreRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<StoreRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(

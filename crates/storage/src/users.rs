@@ -63,7 +63,7 @@ pub async fn insert_user(
     pool: &PgPool,
     user: &NewUser,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&UserRecord) -> serde_json::Value,
+    render: impl FnOnce(&UserRecord) -> crate::idempotency::Rendered,
 ) -> Result<Done<UserRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
@@ -132,7 +132,8 @@ pub async fn user_by_id(pool: &PgPool, id: Uuid) -> Result<UserRecord> {
     .await
 }
 
-pub(crate) const LOGIN: &str =
+/// The tail of the login lookup; public so `ims explain` (crate `seed`) plans this very text.
+pub const LOGIN: &str =
     "FROM users WHERE lower(email) = lower($1) OR lower(username) = lower($1) LIMIT 1";
 
 /// Finds the account a login names, by email or username, ignoring case.

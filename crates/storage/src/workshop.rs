@@ -69,7 +69,7 @@ pub async fn insert_job(
     job: &NewJob,
     store_id: Uuid,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&(JobRecord, Vec<JobChange>)) -> serde_json::Value,
+    render: impl FnOnce(&(JobRecord, Vec<JobChange>)) -> crate::idempotency::Rendered,
 ) -> Result<Done<(JobRecord, Vec<JobChange>)>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let tx = attempt.conn();
@@ -210,7 +210,7 @@ pub async fn list_jobs(
 }
 
 /// The SQL of the queue (after `prefix`, which `ims explain` sets).
-pub(crate) fn list_jobs_query<'a>(
+pub fn list_jobs_query<'a>(
     prefix: &str,
     filter: &JobFilter,
     limit: i64,

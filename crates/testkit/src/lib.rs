@@ -9,6 +9,10 @@
 //! [`gateway`] starts the whole stack instead: nginx from the repository's template in front
 //! of several `ims serve` processes.
 
+// Test support: a failed expectation here is a failed test, with its reason (clippy.toml
+// allows expect in tests, but this crate is a library the tests link).
+#![allow(clippy::expect_used)]
+
 pub mod gateway;
 pub mod nginx;
 

@@ -11,7 +11,7 @@ use super::users::UserView;
 use crate::auth::{new_token, Auth};
 use crate::cached::{invalidate, Cached};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Body, ClientAddr};
+use crate::extract::{ClientAddr, JsonBody};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -50,7 +50,7 @@ const BAD_LOGIN: &str = "login or password is wrong";
 async fn login(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
-    Body(body): Body<LoginRequest>,
+    JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     let pool = state.db.primary();
     let address_key = format!(

@@ -24,7 +24,7 @@ use crate::cached::{
     StockEffect, StoreFigures,
 };
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{Body, IdempotentBody, Path, Query};
+use crate::extract::{IdempotentBody, JsonBody, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
@@ -513,7 +513,7 @@ async fn change_order_status(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Body(body): Body<ChangeOrderStatus>,
+    JsonBody(body): JsonBody<ChangeOrderStatus>,
 ) -> ApiResult<Json<OrderView>> {
     auth.require(SELLERS)?;
     visible_order(&state, &auth, id, true).await?;

@@ -19,7 +19,7 @@ use super::orders::visible_order;
 use crate::auth::Auth;
 use crate::cached::{dashboard_keys, invalidate};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{Body, IdempotentBody, Path, Query};
+use crate::extract::{IdempotentBody, JsonBody, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
@@ -277,7 +277,7 @@ async fn change_job_status(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Body(body): Body<ChangeJobStatus>,
+    JsonBody(body): JsonBody<ChangeJobStatus>,
 ) -> ApiResult<Json<JobView>> {
     auth.require(WORKERS)?;
     validate! {

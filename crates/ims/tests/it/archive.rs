@@ -73,11 +73,11 @@ async fn setup() -> Setup {
         acquire_timeout: std::time::Duration::from_secs(15),
         ..storage::DbConfig::new(testkit::admin_options().database(&name))
     });
-    let options = storage::generator::Options {
+    let options = seed::generator::Options {
         history_months: Some(MONTHS),
-        ..storage::generator::Options::new(SCALE, 16)
+        ..seed::generator::Options::new(SCALE, 16)
     };
-    storage::generator::generate(db.primary(), &options)
+    seed::generator::generate(db.primary(), &options)
         .await
         .expect("generated chain");
     // Audit rows in old months, a prescription's among them (kept in the archive).

@@ -13,7 +13,7 @@ use uuid::Uuid;
 async fn loaded() -> TestApp {
     let app = TestApp::spawn().await;
     let started = Instant::now();
-    assert!(storage::demo::load_demo_data(app.db.primary())
+    assert!(seed::demo::load_demo_data(app.db.primary())
         .await
         .expect("demo data loads"));
     let took = started.elapsed();
@@ -132,7 +132,7 @@ async fn every_screen_shows_the_demo_chain() {
     assert_stock_invariants(&app).await;
 
     // Loading again changes nothing.
-    assert!(!storage::demo::load_demo_data(app.db.primary())
+    assert!(!seed::demo::load_demo_data(app.db.primary())
         .await
         .expect("a second load"));
 }

@@ -1,8 +1,8 @@
 //! `ims explain` on a small generated chain: every hot query is explained and none has an
-//! unacceptable plan. (How a bad plan is judged is unit-tested in `storage::explain`.)
+//! unacceptable plan. (How a bad plan is judged is unit-tested in `seed::explain`.)
 
+use seed::generator::{generate, Options};
 use sqlx::postgres::PgConnectOptions;
-use storage::generator::{generate, Options};
 
 async fn seeded_db() -> storage::Db {
     let name = testkit::fresh_database().await.expect("fresh database");
@@ -22,7 +22,7 @@ async fn seeded_db() -> storage::Db {
 #[tokio::test]
 async fn every_hot_query_has_an_acceptable_plan_on_a_small_chain() {
     let db = seeded_db().await;
-    let rows = storage::explain::explain_hot_queries(db.primary())
+    let rows = seed::explain::explain_hot_queries(db.primary())
         .await
         .expect("explain");
     let names: Vec<&str> = rows.iter().map(|r| r.query).collect();

@@ -3,9 +3,9 @@
 //! the service relies on (stock totals, movements, order totals and ids, sales counts, job
 //! histories), with the schema's keys and indexes back exactly as the migrations made them.
 
+use seed::generator::{generate, Counts, GenerateError, Options};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
-use storage::generator::{generate, Counts, GenerateError, Options};
 
 const SCALE: f64 = 0.01;
 

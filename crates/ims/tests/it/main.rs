@@ -7,6 +7,10 @@
 //! tests (`ha` and `ha_*`) are `#[ignore]`d and run alone (`.config/nextest.toml`, group
 //! `cluster`; `scripts/test`'s cluster phase).
 
+// A failed expect in a test is a failed test with its reason; clippy allows it only inside
+// #[test] functions, not in the helpers the test modules share.
+#![allow(clippy::expect_used)]
+
 mod support;
 
 mod archive;

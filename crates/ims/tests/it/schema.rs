@@ -1,4 +1,4 @@
-//! The migrated schema (every index of the plan, order partitions) and the operational
+//! The migrated schema (every index `docs/indexes.md` lists, order partitions) and the operational
 //! endpoints: health checks, the OpenAPI document and the docs page.
 
 use std::collections::BTreeSet;

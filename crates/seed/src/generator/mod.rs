@@ -124,7 +124,7 @@ pub enum GenerateError {
     #[error("the row generator failed: {0}")]
     Generator(String),
     #[error(transparent)]
-    Storage(#[from] crate::Error),
+    Storage(#[from] storage::Error),
 }
 
 impl From<sqlx::Error> for GenerateError {

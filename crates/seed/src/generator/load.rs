@@ -53,15 +53,15 @@ async fn copy_one(
     let mut copy = conn
         .copy_in_raw(statement)
         .await
-        .map_err(crate::Error::from)?;
+        .map_err(storage::Error::from)?;
     loop {
         match rx.recv().await {
             Some(Message::Data(chunk, rows)) => {
                 if let Err(e) = copy.send(chunk).await {
                     // The server's reason (a bad row, a constraint) comes with the abort.
                     return Err(match copy.abort("send failed").await {
-                        Err(server) => crate::Error::from(server).into(),
-                        Ok(()) => crate::Error::from(e).into(),
+                        Err(server) => storage::Error::from(server).into(),
+                        Ok(()) => storage::Error::from(e).into(),
                     });
                 }
                 if let Some(phase) = phase {
@@ -69,7 +69,7 @@ async fn copy_one(
                 }
             }
             Some(Message::EndCopy) => {
-                return Ok(copy.finish().await.map_err(crate::Error::from)?);
+                return Ok(copy.finish().await.map_err(storage::Error::from)?);
             }
             other => {
                 let _ = copy.abort("generator stopped").await;

@@ -6,7 +6,7 @@
 
 use sqlx::PgConnection;
 
-use crate::Result;
+use storage::Result;
 
 /// The tables the generator fills, parents first.
 pub(crate) const GENERATED: &[&str] = &[

@@ -9,12 +9,12 @@ use serde_json::Value;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::inventory::StockFilter;
-use crate::orders::OrderFilter;
-use crate::prescriptions::PrescriptionFilter;
-use crate::products::{ProductFilter, ProductSort};
-use crate::workshop::JobFilter;
-use crate::Result;
+use storage::inventory::StockFilter;
+use storage::orders::OrderFilter;
+use storage::prescriptions::PrescriptionFilter;
+use storage::products::{ProductFilter, ProductSort};
+use storage::workshop::JobFilter;
+use storage::Result;
 
 /// Tables above this many rows must never be read sequentially by a hot query.
 pub const LARGE_TABLE_ROWS: f64 = 10_000.0;
@@ -105,7 +105,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
     run(
         "login lookup (email or username)",
         None,
-        explain_sql(pool, &format!("SELECT * {}", crate::users::LOGIN), |q| {
+        explain_sql(pool, &format!("SELECT * {}", storage::users::LOGIN), |q| {
             q.bind(s.login.clone())
         })
         .await?,
@@ -115,7 +115,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         None,
         explain_sql(
             pool,
-            &format!("SELECT * {}", crate::products::BY_SKU),
+            &format!("SELECT * {}", storage::products::BY_SKU),
             |q| q.bind(s.sku.clone()),
         )
         .await?,
@@ -129,7 +129,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         None,
         explain_qb(
             pool,
-            crate::products::list_products_query(EXPLAIN, &category, ProductSort::Name, 20, None),
+            storage::products::list_products_query(EXPLAIN, &category, ProductSort::Name, 20, None),
         )
         .await?,
     );
@@ -145,7 +145,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         None,
         explain_qb(
             pool,
-            crate::products::list_products_query(EXPLAIN, &brand, ProductSort::Name, 20, None),
+            storage::products::list_products_query(EXPLAIN, &brand, ProductSort::Name, 20, None),
         )
         .await?,
     );
@@ -159,7 +159,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         None,
         explain_qb(
             pool,
-            crate::products::list_products_query(EXPLAIN, &price, ProductSort::Price, 20, None),
+            storage::products::list_products_query(EXPLAIN, &price, ProductSort::Price, 20, None),
         )
         .await?,
     );
@@ -168,7 +168,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         None,
         explain_qb(
             pool,
-            crate::products::list_products_query(
+            storage::products::list_products_query(
                 EXPLAIN,
                 &ProductFilter::default(),
                 ProductSort::SalesDesc,
@@ -187,7 +187,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         ("product search: a typo", typo),
     ] {
         let filter = ProductFilter {
-            search: crate::products::search_terms(&q),
+            search: storage::products::search_terms(&q),
             ..Default::default()
         };
         run(
@@ -195,7 +195,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
             None,
             explain_qb(
                 pool,
-                crate::products::list_products_query(
+                storage::products::list_products_query(
                     EXPLAIN,
                     &filter,
                     ProductSort::Relevance,
@@ -215,7 +215,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         None,
         explain_qb(
             pool,
-            crate::orders::list_orders_query(EXPLAIN, &history, 20, None),
+            storage::orders::list_orders_query(EXPLAIN, &history, 20, None),
         )
         .await?,
     );
@@ -228,7 +228,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         None,
         explain_qb(
             pool,
-            crate::orders::list_orders_query(EXPLAIN, &by_status, 20, None),
+            storage::orders::list_orders_query(EXPLAIN, &by_status, 20, None),
         )
         .await?,
     );
@@ -241,7 +241,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         None,
         explain_qb(
             pool,
-            crate::orders::list_orders_query(EXPLAIN, &by_payment, 20, None),
+            storage::orders::list_orders_query(EXPLAIN, &by_payment, 20, None),
         )
         .await?,
     );
@@ -255,14 +255,14 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         Some(3),
         explain_qb(
             pool,
-            crate::orders::list_orders_query(EXPLAIN, &store_month, 20, None),
+            storage::orders::list_orders_query(EXPLAIN, &store_month, 20, None),
         )
         .await?,
     );
     run(
         "order by id",
         Some(1),
-        explain_sql(pool, &format!("SELECT * {}", crate::orders::BY_ID), |q| {
+        explain_sql(pool, &format!("SELECT * {}", storage::orders::BY_ID), |q| {
             q.bind(s.order).bind(s.order_created)
         })
         .await?,
@@ -270,7 +270,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
     run(
         "order number to id",
         None,
-        explain_sql(pool, crate::orders::NUMBER_TO_ID, |q| {
+        explain_sql(pool, storage::orders::NUMBER_TO_ID, |q| {
             q.bind(s.order_number.clone())
         })
         .await?,
@@ -278,9 +278,11 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
     run(
         "inventory of a product in a store",
         None,
-        explain_sql(pool, &format!("SELECT * {}", crate::inventory::ROW), |q| {
-            q.bind(s.product).bind(s.store)
-        })
+        explain_sql(
+            pool,
+            &format!("SELECT * {}", storage::inventory::ROW),
+            |q| q.bind(s.product).bind(s.store),
+        )
         .await?,
     );
     let low = StockFilter {
@@ -293,7 +295,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         None,
         explain_qb(
             pool,
-            crate::inventory::list_store_stock_query(EXPLAIN, &low, 20, None),
+            storage::inventory::list_store_stock_query(EXPLAIN, &low, 20, None),
         )
         .await?,
     );
@@ -306,7 +308,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         None,
         explain_qb(
             pool,
-            crate::prescriptions::list_prescriptions_query(EXPLAIN, &patient, 20, None),
+            storage::prescriptions::list_prescriptions_query(EXPLAIN, &patient, 20, None),
         )
         .await?,
     );
@@ -315,7 +317,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         None,
         explain_qb(
             pool,
-            crate::workshop::list_jobs_query(EXPLAIN, &JobFilter::default(), 20, None),
+            storage::workshop::list_jobs_query(EXPLAIN, &JobFilter::default(), 20, None),
         )
         .await?,
     );
@@ -328,13 +330,13 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         None,
         explain_qb(
             pool,
-            crate::workshop::list_jobs_query(EXPLAIN, &store_queue, 20, None),
+            storage::workshop::list_jobs_query(EXPLAIN, &store_queue, 20, None),
         )
         .await?,
     );
     let day_start = chrono::Utc::now() - chrono::Duration::hours(12);
     let stores = vec![s.store];
-    use crate::dashboard::{scoped, LOW_STOCK, OPEN_ORDERS, QUEUE, TODAY, TOP_PRODUCTS};
+    use storage::dashboard::{scoped, LOW_STOCK, OPEN_ORDERS, QUEUE, TODAY, TOP_PRODUCTS};
     for (label, template, max_partitions) in [
         ("dashboard: orders and revenue today", TODAY, Some(2)),
         ("dashboard: open orders by status", OPEN_ORDERS, None),
@@ -352,7 +354,7 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
     run(
         "dashboard: one store's figures, one statement",
         Some(0),
-        explain_sql(pool, crate::dashboard::STORE_FIGURES, |q| {
+        explain_sql(pool, storage::dashboard::STORE_FIGURES, |q| {
             q.bind(day_start).bind(s.store)
         })
         .await?,
