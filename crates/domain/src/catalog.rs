@@ -116,12 +116,23 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for s in [
-            ProductStatus::Active,
-            ProductStatus::Inactive,
-            ProductStatus::Discontinued,
-        ] {
-            assert_eq!(ProductStatus::from_name(s.as_str()), Some(s));
+        for s in ProductStatus::ALL {
+            assert_eq!(ProductStatus::from_name(s.as_str()), Some(*s));
+            assert_eq!(s.as_str().parse::<ProductStatus>(), Ok(*s));
         }
+        assert_eq!(ProductStatus::ALL.len(), 3);
+    }
+
+    #[test]
+    fn unknown_names_say_what_is_expected() {
+        let err = ProductStatus::try_from("Active".to_string()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "\"Active\" is not a ProductStatus; expected one of active, inactive, discontinued"
+        );
+        assert_eq!(
+            <ProductStatus as crate::Named>::DESCRIPTION.trim(),
+            "Only active products are sold and shown in the public catalogue."
+        );
     }
 }

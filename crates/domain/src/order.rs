@@ -17,6 +17,11 @@ named_enum!(
 );
 
 impl OrderStatus {
+    /// Whether the order is still under way (the dashboard counts these by status).
+    pub fn is_open(self) -> bool {
+        !matches!(self, OrderStatus::Delivered | OrderStatus::Cancelled)
+    }
+
     /// Whether the contract's status machine allows going from `self` to `next`.
     pub fn can_become(self, next: OrderStatus) -> bool {
         use OrderStatus::*;
@@ -35,7 +40,7 @@ impl OrderStatus {
         if self.can_become(next) {
             return Ok(next);
         }
-        let allowed: Vec<&str> = ALL_ORDER_STATUSES
+        let allowed: Vec<&str> = OrderStatus::ALL
             .iter()
             .filter(|s| self.can_become(**s))
             .map(|s| s.as_str())
@@ -51,15 +56,6 @@ impl OrderStatus {
         })
     }
 }
-
-const ALL_ORDER_STATUSES: [OrderStatus; 6] = [
-    OrderStatus::Pending,
-    OrderStatus::Confirmed,
-    OrderStatus::InWorkshop,
-    OrderStatus::Ready,
-    OrderStatus::Delivered,
-    OrderStatus::Cancelled,
-];
 
 impl PaymentStatus {
     pub fn of(paid: i64, total: i64) -> PaymentStatus {
@@ -88,6 +84,16 @@ pub const MAX_LINE_QUANTITY: i32 = 1000;
 mod tests {
     use super::*;
     use OrderStatus::*;
+
+    #[test]
+    fn open_statuses_are_the_dashboards() {
+        let open: Vec<&str> = OrderStatus::ALL
+            .iter()
+            .filter(|s| s.is_open())
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(open, ["pending", "confirmed", "in_workshop", "ready"]);
+    }
 
     #[test]
     fn status_machine() {

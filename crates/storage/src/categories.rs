@@ -15,7 +15,8 @@ pub struct CategoryRecord {
     pub name: String,
     pub description: Option<String>,
     pub parent_id: Option<Uuid>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CategoryStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

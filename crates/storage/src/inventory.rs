@@ -1,7 +1,7 @@
 //! Stock per store: listing, one row, adjustments, transfers and the movement history.
 
 use chrono::{DateTime, Utc};
-use domain::inventory::StockStatus;
+use domain::inventory::{MovementKind, StockStatus};
 use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
 
@@ -19,7 +19,8 @@ pub struct StockRecord {
     pub name: String,
     pub quantity: i32,
     pub reorder_level: i32,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: StockStatus,
     pub updated_at: DateTime<Utc>,
     /// The product's stock sequence as of this row (`products.stock_seq`, which every
     /// change of any of the product's rows moves on): orders the row's versions for the cache.
@@ -42,7 +43,8 @@ pub struct MovementRecord {
     pub product_id: Uuid,
     pub store_id: Uuid,
     pub delta: i32,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: MovementKind,
     pub reason: Option<String>,
     pub order_id: Option<Uuid>,
     pub transfer_id: Option<Uuid>,
@@ -187,7 +189,7 @@ pub async fn adjust_stock(
             product_id,
             store_id,
             delta,
-            kind: "adjustment",
+            kind: MovementKind::Adjustment,
         };
         let context = Context {
             actor_id: Some(actor),
@@ -254,13 +256,13 @@ pub async fn transfer_stock(
                 product_id,
                 store_id: from,
                 delta: -quantity,
-                kind: "transfer_out",
+                kind: MovementKind::TransferOut,
             },
             StockChange {
                 product_id,
                 store_id: to,
                 delta: quantity,
-                kind: "transfer_in",
+                kind: MovementKind::TransferIn,
             },
         ];
         stock::apply(attempt.conn(), &changes, &context).await?;

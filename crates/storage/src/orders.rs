@@ -2,6 +2,8 @@
 //! partition, listing, status changes (cancelling returns the stock) and payments.
 
 use chrono::{DateTime, Utc};
+use domain::catalog::{ProductStatus, StoreStatus};
+use domain::inventory::MovementKind;
 use domain::order::{OrderStatus, PaymentMethod, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
@@ -25,8 +27,10 @@ pub struct OrderRecord {
     pub total: i64,
     pub amount_paid: i64,
     pub payments: sqlx::types::Json<Vec<Payment>>,
-    pub status: String,
-    pub payment_status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
+    #[sqlx(try_from = "String")]
+    pub payment_status: PaymentStatus,
     pub created_by: Option<Uuid>,
     pub updated_at: DateTime<Utc>,
     /// Read from the archive (`crates/archive`), not from PostgreSQL: read-only.
@@ -51,7 +55,7 @@ pub struct OrderItem {
 pub struct Payment {
     pub id: Uuid,
     pub amount: i64,
-    pub method: String,
+    pub method: PaymentMethod,
     pub paid_at: DateTime<Utc>,
     pub recorded_by: Option<Uuid>,
 }
@@ -115,12 +119,14 @@ async fn place_order_in(tx: &mut PgConnection, order: &NewOrder) -> Result<Order
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| Error::rejected("customerId", "no customer with this id"))?;
-    let store_status: String = sqlx::query_scalar("SELECT status FROM stores WHERE id = $1")
-        .bind(order.store_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| Error::rejected("storeId", "no store with this id"))?;
-    if store_status != "active" {
+    let store_status: StoreStatus =
+        sqlx::query_scalar::<_, String>("SELECT status FROM stores WHERE id = $1")
+            .bind(order.store_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::rejected("storeId", "no store with this id"))?
+            .parse()?;
+    if store_status != StoreStatus::Active {
         return Err(Error::rejected("storeId", "this store is closed"));
     }
     let items = priced_items(tx, &order.lines).await?;
@@ -130,7 +136,7 @@ async fn place_order_in(tx: &mut PgConnection, order: &NewOrder) -> Result<Order
             product_id: item.product_id,
             store_id: order.store_id,
             delta: -item.quantity,
-            kind: "sale",
+            kind: MovementKind::Sale,
         })
         .collect();
     let (id, created_at) = new_order_id();
@@ -196,7 +202,7 @@ async fn priced_items(tx: &mut PgConnection, lines: &[OrderLine]) -> Result<Vec<
         else {
             return Err(Error::rejected(field, "no product with this id"));
         };
-        if status != "active" {
+        if status.parse::<ProductStatus>()? != ProductStatus::Active {
             return Err(Error::rejected(
                 field,
                 format!("this product is {status} and not for sale"),
@@ -392,9 +398,7 @@ pub async fn change_order_status(
     crate::monitoring::timed("orders.change_status", async move {
         let mut tx = pool.begin().await?;
         let order = lock_order(&mut tx, id).await?;
-        let current = OrderStatus::from_name(&order.status)
-            .ok_or_else(|| Error::InvalidState(format!("unknown status {}", order.status)))?;
-        current.transition(next).map_err(Error::InvalidState)?;
+        order.status.transition(next).map_err(Error::InvalidState)?;
         if next == OrderStatus::Cancelled {
             let changes: Vec<StockChange> = order
                 .items
@@ -403,7 +407,7 @@ pub async fn change_order_status(
                     product_id: i.product_id,
                     store_id: order.store_id,
                     delta: i.quantity,
-                    kind: "cancellation",
+                    kind: MovementKind::Cancellation,
                 })
                 .collect();
             let context = stock::Context {
@@ -451,7 +455,7 @@ pub async fn add_payment(
         let mut attempt = idempotency::begin_or_replay!(pool, key);
         let tx = attempt.conn();
         let order = lock_order(tx, id).await?;
-        if order.status == OrderStatus::Cancelled.as_str() {
+        if order.status == OrderStatus::Cancelled {
             return Err(Error::InvalidState(
                 "a cancelled order cannot take payments".into(),
             ));
@@ -465,7 +469,7 @@ pub async fn add_payment(
         let payment = Payment {
             id: Uuid::now_v7(),
             amount,
-            method: method.as_str().into(),
+            method,
             paid_at: Utc::now(),
             recorded_by: Some(actor),
         };

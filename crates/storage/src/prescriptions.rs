@@ -21,7 +21,8 @@ pub struct PrescriptionRecord {
     pub right_eye: Json<Eye>,
     pub left_eye: Json<Eye>,
     pub notes: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: PrescriptionStatus,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

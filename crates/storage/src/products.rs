@@ -19,7 +19,8 @@ pub struct ProductRecord {
     pub brand: String,
     pub price: i64,
     pub cost: Option<i64>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ProductStatus,
     pub attributes: serde_json::Value,
     pub quantity: i32,
     pub sales_count: i64,

@@ -16,7 +16,8 @@ pub struct StoreRecord {
     pub name: String,
     pub city: String,
     pub phone: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: StoreStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

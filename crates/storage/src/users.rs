@@ -14,9 +14,11 @@ pub struct UserRecord {
     pub id: Uuid,
     pub email: String,
     pub username: String,
-    pub roles: Vec<String>,
+    #[sqlx(try_from = "crate::names::NameList")]
+    pub roles: Vec<Role>,
     pub store_ids: Vec<Uuid>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: UserStatus,
     pub last_login_at: Option<DateTime<Utc>>,
     pub sessions_valid_after: DateTime<Utc>,
     pub created_at: DateTime<Utc>,

@@ -156,7 +156,7 @@ async fn get_catalog_product(
         (&keys::product(id), "public", TallyOf::Key),
         || async {
             match storage::products::product_by_id(&state.db.read(), id).await {
-                Ok(p) if p.status == ProductStatus::Active.as_str() => {
+                Ok(p) if p.status == ProductStatus::Active => {
                     let tally = tally_of(p.stock_seq, p.quantity, p.sales_count);
                     Ok((PublicProduct::from(p), tally))
                 }

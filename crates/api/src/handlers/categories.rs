@@ -43,8 +43,7 @@ pub struct CategoryView {
     name: String,
     description: Option<String>,
     parent_id: Option<Uuid>,
-    #[schema(value_type = CategoryStatus)]
-    status: String,
+    status: CategoryStatus,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }

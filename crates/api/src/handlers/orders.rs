@@ -62,8 +62,7 @@ pub struct OrderItemView {
 pub struct PaymentView {
     id: Uuid,
     amount: i64,
-    #[schema(value_type = PaymentMethod)]
-    method: String,
+    method: PaymentMethod,
     paid_at: DateTime<Utc>,
     recorded_by: Option<Uuid>,
 }
@@ -84,10 +83,8 @@ pub struct OrderView {
     amount_paid: i64,
     amount_due: i64,
     payments: Vec<PaymentView>,
-    #[schema(value_type = OrderStatus)]
-    status: String,
-    #[schema(value_type = PaymentStatus)]
-    payment_status: String,
+    status: OrderStatus,
+    payment_status: PaymentStatus,
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,

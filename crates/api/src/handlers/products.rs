@@ -52,8 +52,7 @@ pub struct ProductView {
     price: i64,
     /// Minor units (paise); never shown in the public catalogue.
     cost: Option<i64>,
-    #[schema(value_type = ProductStatus)]
-    status: String,
+    status: ProductStatus,
     attributes: serde_json::Value,
     /// Units in stock over all stores.
     quantity: i32,

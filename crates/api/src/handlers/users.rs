@@ -34,11 +34,9 @@ pub struct UserView {
     pub id: Uuid,
     email: String,
     pub username: String,
-    #[schema(value_type = Vec<Role>)]
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
     pub store_ids: Vec<Uuid>,
-    #[schema(value_type = UserStatus)]
-    pub status: String,
+    pub status: UserStatus,
     last_login_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -247,13 +245,8 @@ async fn update_user(
             "you cannot suspend yourself or remove your own admin role; ask another admin",
         ));
     }
-    let current_roles: Vec<Role> = current
-        .roles
-        .iter()
-        .filter_map(|r| Role::from_name(r))
-        .collect();
     check_roles(
-        roles.as_deref().unwrap_or(&current_roles),
+        roles.as_deref().unwrap_or(&current.roles),
         body.store_ids.as_deref().unwrap_or(&current.store_ids),
     )?;
     if let Some(store_ids) = &body.store_ids {
