@@ -19,9 +19,13 @@ pub fn key_of<T>(auth: &Auth, request: &IdempotentBody<T>) -> Option<Idempotency
     })
 }
 
-/// What a response looks like when stored for replay.
-pub fn stored<V: Serialize>(view: V) -> serde_json::Value {
-    serde_json::to_value(view).unwrap_or_default()
+/// The `201 Created` answer of a write, as stored for replay (every idempotent write
+/// creates something).
+pub fn stored<V: Serialize>(view: V) -> storage::idempotency::Response {
+    storage::idempotency::Response {
+        status: StatusCode::CREATED.as_u16(),
+        body: serde_json::to_value(view).unwrap_or_default(),
+    }
 }
 
 /// The first response to a retried request, marked as a replay.

@@ -13,6 +13,26 @@ named_enum!(
     ProductStatus { Active = "active", Inactive = "inactive", Discontinued = "discontinued" }
 );
 
+impl StoreStatus {
+    /// Only an active store sells: a closed one keeps its history and takes no orders.
+    pub fn ensure_trading(self) -> Result<(), String> {
+        match self {
+            StoreStatus::Active => Ok(()),
+            StoreStatus::Closed => Err("this store is closed".into()),
+        }
+    }
+}
+
+impl ProductStatus {
+    /// Only active products are sold.
+    pub fn ensure_for_sale(self) -> Result<(), String> {
+        match self {
+            ProductStatus::Active => Ok(()),
+            other => Err(format!("this product is {other} and not for sale")),
+        }
+    }
+}
+
 /// A store's short code, as staff type it: 2–16 of `A-Z`, `0-9`, `-`, stored upper case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreCode(String);
@@ -105,6 +125,21 @@ mod tests {
     fn store_codes_are_upper_cased() {
         assert_eq!(StoreCode::parse("mum-01").map(|c| c.0), Ok("MUM-01".into()));
         assert!(StoreCode::parse("x").is_err());
+    }
+
+    #[test]
+    fn only_active_stores_and_products_trade() {
+        assert!(StoreStatus::Active.ensure_trading().is_ok());
+        assert_eq!(
+            StoreStatus::Closed.ensure_trading(),
+            Err("this store is closed".into())
+        );
+        assert!(ProductStatus::Active.ensure_for_sale().is_ok());
+        assert_eq!(
+            ProductStatus::Discontinued.ensure_for_sale(),
+            Err("this product is discontinued and not for sale".into())
+        );
+        assert!(ProductStatus::Inactive.ensure_for_sale().is_err());
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub async fn insert_category(
     pool: &PgPool,
     category: &NewCategory,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&CategoryRecord) -> serde_json::Value,
+    render: impl FnOnce(&CategoryRecord) -> idempotency::Response,
 ) -> Result<Done<CategoryRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
@@ -60,7 +60,7 @@ pub async fn insert_category(
         .bind(category.status.as_str())
         .fetch_one(attempt.conn())
         .await?;
-    attempt.finish(201, || render(&record)).await?;
+    attempt.finish(|| render(&record)).await?;
     Ok(Done::New(record))
 }
 

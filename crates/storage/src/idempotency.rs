@@ -16,6 +16,14 @@ pub struct IdempotencyKey {
     pub request_hash: Vec<u8>,
 }
 
+/// The response a key replays, as the HTTP layer rendered it: storage keeps it with the
+/// effect it describes and hands it back on a retry, without knowing what its status means.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
 /// What a key says about this attempt.
 #[derive(Debug)]
 pub enum Claim {
@@ -184,13 +192,10 @@ impl Attempt {
     }
 
     /// Records the response under the key and commits effect and record together.
-    pub async fn finish(
-        mut self,
-        status: u16,
-        body: impl FnOnce() -> serde_json::Value,
-    ) -> Result<()> {
+    pub async fn finish(mut self, response: impl FnOnce() -> Response) -> Result<()> {
         if let Some(key) = &self.key {
-            record(&mut self.tx, key, status, &body()).await?;
+            let Response { status, body } = response();
+            record(&mut self.tx, key, status, &body).await?;
         }
         self.tx.commit().await?;
         Ok(())

@@ -174,7 +174,7 @@ pub async fn adjust_stock(
     pool: &PgPool,
     adjustment: &Adjustment<'_>,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&StockRecord) -> serde_json::Value,
+    render: impl FnOnce(&StockRecord) -> idempotency::Response,
 ) -> Result<Done<Adjusted>> {
     let Adjustment {
         store_id,
@@ -198,7 +198,7 @@ pub async fn adjust_stock(
         };
         let applied = stock::apply(attempt.conn(), &[change], &context).await?;
         let row = row_in(attempt.conn(), store_id, product_id).await?;
-        attempt.finish(201, || render(&row)).await?;
+        attempt.finish(|| render(&row)).await?;
         Ok(Done::New(Adjusted {
             row,
             crossed_zero: applied.crossed_zero,
@@ -229,7 +229,7 @@ pub async fn transfer_stock(
     pool: &PgPool,
     transfer: &Transfer,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&TransferRecord) -> serde_json::Value,
+    render: impl FnOnce(&TransferRecord) -> idempotency::Response,
 ) -> Result<Done<TransferRecord>> {
     let Transfer {
         product_id,
@@ -271,7 +271,7 @@ pub async fn transfer_stock(
             from: row_in(attempt.conn(), from, product_id).await?,
             to: row_in(attempt.conn(), to, product_id).await?,
         };
-        attempt.finish(201, || render(&record)).await?;
+        attempt.finish(|| render(&record)).await?;
         Ok(Done::New(record))
     })
     .await

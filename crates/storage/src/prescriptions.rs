@@ -52,7 +52,7 @@ pub async fn insert_prescription(
     pool: &PgPool,
     p: &NewPrescription,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&PrescriptionRecord) -> serde_json::Value,
+    render: impl FnOnce(&PrescriptionRecord) -> idempotency::Response,
 ) -> Result<Done<PrescriptionRecord>> {
     crate::monitoring::timed("prescriptions.insert", async move {
         let mut attempt = idempotency::begin_or_replay!(pool, key);
@@ -88,7 +88,7 @@ pub async fn insert_prescription(
         .fetch_one(&mut *tx)
         .await?;
         audit(tx, p.created_by, "prescription.create", &[id]).await?;
-        attempt.finish(201, || render(&record)).await?;
+        attempt.finish(|| render(&record)).await?;
         Ok(Done::New(record))
     })
     .await

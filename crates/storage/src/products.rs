@@ -148,7 +148,7 @@ pub async fn insert_product(
     pool: &PgPool,
     product: &NewProduct,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&ProductRecord) -> serde_json::Value,
+    render: impl FnOnce(&ProductRecord) -> idempotency::Response,
 ) -> Result<Done<ProductRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
@@ -168,7 +168,7 @@ pub async fn insert_product(
         .bind(&product.attributes)
         .fetch_one(attempt.conn())
         .await?;
-    attempt.finish(201, || render(&record)).await?;
+    attempt.finish(|| render(&record)).await?;
     Ok(Done::New(record))
 }
 

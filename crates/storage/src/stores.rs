@@ -45,7 +45,7 @@ pub async fn insert_store(
     pool: &PgPool,
     store: &NewStore,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&StoreRecord) -> serde_json::Value,
+    render: impl FnOnce(&StoreRecord) -> idempotency::Response,
 ) -> Result<Done<StoreRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
@@ -60,7 +60,7 @@ pub async fn insert_store(
         .bind(&store.phone)
         .fetch_one(attempt.conn())
         .await?;
-    attempt.finish(201, || render(&record)).await?;
+    attempt.finish(|| render(&record)).await?;
     Ok(Done::New(record))
 }
 

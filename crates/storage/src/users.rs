@@ -65,7 +65,7 @@ pub async fn insert_user(
     pool: &PgPool,
     user: &NewUser,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&UserRecord) -> serde_json::Value,
+    render: impl FnOnce(&UserRecord) -> idempotency::Response,
 ) -> Result<Done<UserRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
@@ -82,7 +82,7 @@ pub async fn insert_user(
         .bind(user.status.as_str())
         .fetch_one(attempt.conn())
         .await?;
-    attempt.finish(201, || render(&record)).await?;
+    attempt.finish(|| render(&record)).await?;
     Ok(Done::New(record))
 }
 

@@ -73,7 +73,7 @@ pub async fn insert_job(
     job: &NewJob,
     store_id: Uuid,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&(JobRecord, Vec<JobChange>)) -> serde_json::Value,
+    render: impl FnOnce(&(JobRecord, Vec<JobChange>)) -> idempotency::Response,
 ) -> Result<Done<(JobRecord, Vec<JobChange>)>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let tx = attempt.conn();
@@ -115,7 +115,7 @@ pub async fn insert_job(
     record_change(tx, id, None, JobStatus::Queued, "", job.created_by).await?;
     let history = history_in(tx, id).await?;
     let created = (record, history);
-    attempt.finish(201, || render(&created)).await?;
+    attempt.finish(|| render(&created)).await?;
     Ok(Done::New(created))
 }
 

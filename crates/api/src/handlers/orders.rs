@@ -6,14 +6,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, FixedOffset, Utc};
-use domain::order::{
-    OrderStatus, PaymentMethod, PaymentStatus, MAX_LINE_QUANTITY, MAX_ORDER_LINES,
-};
+use domain::order::{payment_amount, Line, NewOrder, OrderStatus, PaymentMethod, PaymentStatus};
 use domain::user::Role;
-use domain::{FieldError, ValidationErrors};
+use domain::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use storage::idempotency::Done;
-use storage::orders::{Listed, NewOrder, NewPayment, OrderFilter, OrderLine, OrderRecord};
+use storage::orders::{Listed, NewPayment, OrderFilter, OrderRecord};
 use storage::After;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -158,31 +156,6 @@ pub struct PlaceOrder {
     items: Vec<OrderLineRequest>,
 }
 
-fn check_lines(items: &[OrderLineRequest]) -> Result<(), ValidationErrors> {
-    if items.is_empty() || items.len() > MAX_ORDER_LINES {
-        return Err(ValidationErrors::single(
-            "items",
-            format!("must have 1 to {MAX_ORDER_LINES} lines"),
-        ));
-    }
-    let errors: Vec<FieldError> = items
-        .iter()
-        .enumerate()
-        .filter(|(_, line)| !(1..=MAX_LINE_QUANTITY).contains(&line.quantity))
-        .map(|(i, _)| {
-            FieldError::new(
-                format!("items[{i}].quantity"),
-                format!("must be from 1 to {MAX_LINE_QUANTITY}"),
-            )
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ValidationErrors(errors))
-    }
-}
-
 /// Places an order: takes the stock of every line from the store, or of none (409 naming the
 /// short lines). With `Idempotency-Key`, a retry returns the first response and places nothing.
 #[utoipa::path(post, path = "/orders", tag = "orders", security(("bearer" = [])), request_body = PlaceOrder,
@@ -197,23 +170,26 @@ async fn place_order(
     auth.require(SELLERS)?;
     let body = &request.body;
     auth.require_store(body.store_id)?;
-    check_lines(&body.items)?;
-    let order = NewOrder {
-        store_id: body.store_id,
-        customer_id: body.customer_id,
-        lines: body
-            .items
-            .iter()
-            .map(|l| OrderLine {
-                product_id: l.product_id,
-                quantity: l.quantity,
-            })
-            .collect(),
-        created_by: auth.user_id,
-    };
+    let lines = body
+        .items
+        .iter()
+        .map(|l| Line {
+            product_id: l.product_id,
+            quantity: l.quantity,
+        })
+        .collect();
+    let order = NewOrder::parse(body.store_id, body.customer_id, lines)?;
     let key = key_of(&auth, &request);
     let render = |record: &OrderRecord| stored(OrderView::from(record.clone()));
-    match storage::orders::place_order(state.db.primary(), &order, key.as_ref(), render).await? {
+    let placed = storage::orders::place_order(
+        state.db.primary(),
+        &order,
+        auth.user_id,
+        key.as_ref(),
+        render,
+    )
+    .await?;
+    match placed {
         Done::New(record) => {
             tracing::info!(order_id = %record.id, order_number = %record.order_number, "order placed");
             let products: Vec<Uuid> = record.items.iter().map(|i| i.product_id).collect();
@@ -560,12 +536,11 @@ async fn add_payment(
 ) -> ApiResult<Response> {
     auth.require(SELLERS)?;
     let body = &request.body;
-    if body.amount <= 0 {
-        return Err(ValidationErrors::single("amount", "must be above 0").into());
-    }
+    let amount = payment_amount(body.amount)
+        .map_err(|message| ValidationErrors::single("amount", message))?;
     visible_order(&state, &auth, id, true).await?;
     let payment = NewPayment {
-        amount: body.amount,
+        amount,
         method: body.method,
         recorded_by: auth.user_id,
     };
