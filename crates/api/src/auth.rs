@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::users::UserView;
 use crate::state::AppState;
+use crate::views::UserView;
 
 /// A new random token (`ims_` + 43 URL-safe characters) and the digest stored for it.
 pub fn new_token() -> (String, Vec<u8>) {

@@ -8,12 +8,12 @@ use domain::user::UserStatus;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::users::UserView;
 use crate::auth::{new_token, Auth};
 use crate::cached::{invalidate, Cached};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Body, ClientAddr};
 use crate::state::AppState;
+use crate::views::UserView;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

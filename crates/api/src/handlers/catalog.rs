@@ -14,10 +14,10 @@ use storage::products::{ProductFilter, ProductRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::products::{search_of, sort_of, SortParam};
 use crate::cached::{read_through, read_through_tallied, tally_of, Cached};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
+use crate::listing::{search_of, sort_of, SortParam};
 use crate::pagination::{check_limit, List, Sort};
 use crate::state::AppState;
 use cache::{keys, TallyOf};

@@ -24,6 +24,7 @@ use crate::cached::{
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, IdempotentBody, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
+use crate::lookup::{archived_order, find_order, visible_order};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
 use cache::keys;
@@ -210,55 +211,6 @@ async fn place_order(
         }
         Done::Replay { status, body } => Ok(replay(status, body)),
     }
-}
-
-/// An order from PostgreSQL, or from the archive when its month is archived.
-async fn find_order(state: &AppState, pool: &storage::PgPool, id: Uuid) -> ApiResult<OrderRecord> {
-    match storage::orders::order_by_id(pool, id).await {
-        Err(storage::Error::NotFound) => archived_order(state, pool, id).await,
-        other => other.or_not_found("order"),
-    }
-}
-
-/// The archived order `id` (404 when no archived month has it).
-async fn archived_order(
-    state: &AppState,
-    pool: &storage::PgPool,
-    id: Uuid,
-) -> ApiResult<OrderRecord> {
-    let Some(archive) = &state.settings.archive else {
-        return Err(ApiError::not_found("order"));
-    };
-    archive
-        .order(pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("order"))
-}
-
-/// Loads an order the caller may change; other stores' orders are not found, and an
-/// archived order is a 409 (archived months are read-only).
-pub(crate) async fn visible_order(
-    state: &AppState,
-    auth: &Auth,
-    id: Uuid,
-    fresh: bool,
-) -> ApiResult<OrderRecord> {
-    let order = find_order(state, &state.db.read_fresh(fresh), id).await?;
-    if auth.require_store(order.store_id).is_err() {
-        return Err(ApiError::not_found("order"));
-    }
-    if order.archived {
-        return Err(ApiError::Conflict {
-            detail: format!(
-                "order {} is archived (its month, {}, was moved to the archive) and is \
-                 read-only",
-                order.order_number,
-                order.created_at.format("%Y-%m")
-            ),
-            errors: Vec::new(),
-        });
-    }
-    Ok(order)
 }
 
 /// One whole order; an order of an archived month is read from the archive and carries

@@ -15,12 +15,12 @@ use storage::workshop::{JobChange, JobFilter, JobRecord, NewJob};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::orders::visible_order;
 use crate::auth::Auth;
 use crate::cached::{dashboard_keys, invalidate};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Body, IdempotentBody, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
+use crate::lookup::visible_order;
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
 
