@@ -10,7 +10,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use domain::user::Role;
+use domain::user::{Role, UserStatus};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::users::UserView;
 use crate::state::AppState;
+use crate::views::UserView;
 
 /// A new random token (`ims_` + 43 URL-safe characters) and the digest stored for it.
 pub fn new_token() -> (String, Vec<u8>) {
@@ -141,19 +141,16 @@ impl FromRequestParts<AppState> for Auth {
                 ApiError::NotFound(_) => ApiError::Unauthorized(INVALID_TOKEN),
                 other => other,
             })?;
-        if profile.user.status != "active" || session.created_at <= profile.sessions_valid_after {
+        if profile.user.status != UserStatus::Active
+            || session.created_at <= profile.sessions_valid_after
+        {
             return Err(ApiError::Unauthorized(INVALID_TOKEN));
         }
         tracing::Span::current().record("user_id", tracing::field::display(session.user_id));
         Ok(Auth {
             user_id: session.user_id,
             username: profile.user.username.clone(),
-            roles: profile
-                .user
-                .roles
-                .iter()
-                .filter_map(|r| Role::from_name(r))
-                .collect(),
+            roles: profile.user.roles.clone(),
             store_ids: profile.user.store_ids.clone(),
             token_digest: digest,
             profile,
@@ -172,8 +169,9 @@ impl Auth {
         if self.is_admin() || roles.iter().any(|r| self.roles.contains(r)) {
             return Ok(());
         }
-        let allowed: Vec<&str> = std::iter::once("admin")
-            .chain(roles.iter().map(|r| r.as_str()))
+        let allowed: Vec<&str> = std::iter::once(Role::Admin)
+            .chain(roles.iter().copied())
+            .map(Role::as_str)
             .collect();
         Err(ApiError::Forbidden(format!(
             "this needs one of the roles: {}",

@@ -1,4 +1,5 @@
-//! Reads through the cache and the keys each write makes stale.
+//! Reads through the cache and the keys each write makes stale, the dashboards' figures
+//! included (read through their keys, and put in place fresh by the writes that change them).
 //!
 //! A cached read answers with `X-Cache: hit | miss | bypass`. Writes call [`invalidate`] after
 //! their transaction commits and before the response is sent, with every key that could now
@@ -10,14 +11,15 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cache::{keys, Key, Outcome, Stale, Tally, TallyOf};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::error::ApiResult;
-use crate::handlers::dashboard;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::views::dashboard::{view_of, DashboardView};
+pub use crate::views::tally_of;
 
 /// A JSON answer and how the cache served it.
 pub struct Cached<T>(pub T, pub Outcome);
@@ -179,19 +181,9 @@ pub async fn stock_keys(
         ));
     }
     if figures == StoreFigures::Changed {
-        out.extend(dashboard::fresh_figures(state, stores).await);
+        out.extend(fresh_figures(state, stores).await);
     }
     Ok(out)
-}
-
-/// A product's stock figures as the cache keeps them beside its bodies.
-pub fn tally_of(stock_seq: i64, quantity: i32, sales_count: i64) -> Tally {
-    Tally {
-        seq: stock_seq,
-        quantity: i64::from(quantity),
-        sold: sales_count,
-        changed_at_us: 0,
-    }
 }
 
 /// A stock row's figures as the cache keeps them beside the row: its product's stock
@@ -217,7 +209,86 @@ pub fn order_keys(order_id: Uuid, customer_id: Uuid) -> Vec<Stale> {
 }
 
 /// What a change of the dashboards' figures in `stores` (an order, a workshop job) makes
-/// stale: see [`dashboard::fresh_figures`].
+/// stale: see [`fresh_figures`].
 pub async fn dashboard_keys(state: &AppState, stores: &[Uuid]) -> Vec<Stale> {
-    dashboard::fresh_figures(state, stores).await
+    fresh_figures(state, stores).await
+}
+
+/// The figures for `stores` (`None`: the whole chain) through the dashboard keys; also what
+/// warming loads.
+///
+/// One store's figures are versioned (`storage::dashboard::StoreFigures::seq`): a write in
+/// the store puts its new figures in place ([`fresh_figures`]) instead of forgetting them,
+/// so they are read from Redis until the day ends. The chain's and multi-store scopes'
+/// figures are forgotten by every write (a version of the whole chain would be one counter
+/// that every write in every store updates).
+pub(crate) async fn cached_dashboard(
+    state: &AppState,
+    store_id: Option<Uuid>,
+    stores: Option<Vec<Uuid>>,
+) -> ApiResult<Cached<DashboardView>> {
+    let (today, day_start) = business_day(state);
+    if let Some([store]) = stores.as_deref() {
+        let store = *store;
+        let (mut view, outcome) = state
+            .cache
+            .get_or_load_versioned(
+                &keys::dashboard(Some(store)),
+                &today.to_string(),
+                || async {
+                    let figures =
+                        storage::dashboard::store_figures(&state.db.read(), store, day_start)
+                            .await?;
+                    Ok::<_, ApiError>((view_of(None, figures.stats), figures.seq))
+                },
+            )
+            .await?;
+        view.store_id = store_id;
+        return Ok(Cached(view, outcome));
+    }
+    // The day is part of the variant, so yesterday's figures are never today's.
+    let field = format!("{today}|{store_id:?}|{stores:?}");
+    read_through(state, &keys::dashboard(None), &field, || async {
+        let stats =
+            storage::dashboard::dashboard_stats(&state.db.read(), stores.as_deref(), day_start)
+                .await?;
+        Ok(view_of(store_id, stats))
+    })
+    .await
+}
+
+/// What a write that changed figures of `stores` leaves for the dashboards: each store's
+/// new figures, read from the primary after the commit, put in place unless newer ones are
+/// cached; the chain's forgotten. A store whose figures cannot be read is forgotten: the
+/// write has committed, and its answer must not be an error.
+pub(crate) async fn fresh_figures(state: &AppState, stores: &[Uuid]) -> Vec<Stale> {
+    let (today, day_start) = business_day(state);
+    let field = today.to_string();
+    let primary = state.db.primary();
+    // One store, or two for a transfer: one statement each.
+    let mut out = Vec::with_capacity(stores.len() + 1);
+    for store in stores {
+        let key = keys::dashboard(Some(*store));
+        let fresh = match storage::dashboard::store_figures(primary, *store, day_start).await {
+            // A view that cannot be encoded (never: numbers and strings) is forgotten.
+            Ok(figures) => Stale::newer(
+                key.clone(),
+                &field,
+                figures.seq,
+                &view_of(None, figures.stats),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read a store's new figures; forgetting them");
+                None
+            }
+        };
+        out.push(fresh.unwrap_or(Stale::Key(key)));
+    }
+    out.push(keys::dashboard(None).into());
+    out
+}
+
+/// Today in the chain's business time zone, and when it began.
+fn business_day(state: &AppState) -> (NaiveDate, DateTime<Utc>) {
+    domain::dates::business_day(state.settings.business_offset, Utc::now())
 }

@@ -194,11 +194,9 @@ fn problem_response(status: StatusCode, problem: &Problem, err: &ApiError) -> Re
         }
         ApiError::DatabaseUnavailable { node_lost } => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
-            response
-                .extensions_mut()
-                .insert(crate::failover::DatabaseFailed {
-                    node_lost: *node_lost,
-                });
+            response.extensions_mut().insert(DatabaseFailed {
+                node_lost: *node_lost,
+            });
         }
         _ => {}
     }
@@ -305,4 +303,11 @@ impl<T> OrNotFound<T> for Result<T, storage::Error> {
             other => other.into(),
         })
     }
+}
+
+/// Put on a response by the error mapping when the database failed under the request, for
+/// [`crate::failover`] to decide whether to retry it elsewhere.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseFailed {
+    pub node_lost: bool,
 }

@@ -34,6 +34,7 @@ use storage::routing::{self, Route};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+pub use crate::error::DatabaseFailed;
 use crate::state::AppState;
 
 /// Response header of a write, request header of a read that must see it.
@@ -51,12 +52,6 @@ const READ_RETRY_WAIT: Duration = Duration::from_millis(1500);
 /// The largest body buffered for a retry: the contract's limit (larger ones are refused 413
 /// anyway, by the handler's extractor).
 const MAX_BUFFERED: u64 = 1024 * 1024;
-
-/// Put on a response by the error mapping when the database failed under the request.
-#[derive(Debug, Clone, Copy)]
-pub struct DatabaseFailed {
-    pub node_lost: bool,
-}
 
 /// An idempotency key made up for a write that came without one, so that the write can be
 /// retried after a failover. `claimed` tells whether the handler took a key, this one or the

@@ -19,10 +19,14 @@ pub fn key_of<T>(auth: &Auth, request: &IdempotentBody<T>) -> Option<Idempotency
     })
 }
 
-/// What a response looks like when stored for replay; a view that does not serialize fails
-/// the write (a 500) rather than storing `null` as the response to replay.
+/// The `201 Created` answer of a write, as stored for replay (every idempotent write
+/// creates something); a view that does not serialize fails the write (a 500) rather than
+/// storing `null` as the response to replay.
 pub fn stored<V: Serialize>(view: V) -> storage::idempotency::Rendered {
-    serde_json::to_value(view)
+    serde_json::to_value(view).map(|body| storage::idempotency::Response {
+        status: StatusCode::CREATED.as_u16(),
+        body,
+    })
 }
 
 /// The first response to a retried request, marked as a replay.

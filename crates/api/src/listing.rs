@@ -16,14 +16,17 @@ use std::time::Duration;
 
 use cache::{keys, Key, Outcome, Stale};
 use chrono::Utc;
+use domain::catalog::ProductStatus;
 use serde::{Deserialize, Serialize};
+use storage::products::{ProductFilter, ProductSort};
 use uuid::Uuid;
 
-use crate::cached::Cached;
+use crate::cached::{field_of, Cached};
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::products::ProductView;
 use crate::pagination::List;
+use crate::pagination::Sort;
 use crate::state::AppState;
+use crate::views::ProductView;
 
 /// How old the order of a ranking by sales ([`keys::variant::RANKED`]) may be: with a sale
 /// every few milliseconds in a busy chain, forgetting it on each one made it a miss on almost
@@ -164,4 +167,121 @@ pub(crate) async fn products_by_id(
         )
         .await?;
     Ok((views.into_iter().flatten().collect(), outcome))
+}
+
+/// How a product list is ordered. Without `sort`, a search ranks by relevance and a plain
+/// list goes by name.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum SortParam {
+    #[serde(rename = "name")]
+    Name,
+    #[serde(rename = "price")]
+    Price,
+    #[serde(rename = "-price")]
+    PriceDesc,
+    #[serde(rename = "-sales")]
+    SalesDesc,
+}
+
+#[derive(Default, Clone, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProductQuery {
+    /// Words of the name, brand or description; prefixes and small typos match too.
+    pub(crate) q: Option<String>,
+    pub(crate) category: Option<Uuid>,
+    brand: Option<String>,
+    status: Option<ProductStatus>,
+    /// Paise, 0 or more.
+    min_price: Option<i64>,
+    /// Paise, 0 or more.
+    max_price: Option<i64>,
+    in_stock: Option<bool>,
+    sort: Option<SortParam>,
+    /// 1 to 100, default 20.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+impl ProductQuery {
+    /// This query's variant name in a list key: what its answer depends on beyond the list's
+    /// membership and text (see [`keys::variant`]), then its canonical JSON.
+    pub(crate) fn variant(&self) -> String {
+        let by_sales = matches!(self.sort, Some(SortParam::SalesDesc));
+        let by_price = matches!(self.sort, Some(SortParam::Price | SortParam::PriceDesc));
+        let price = by_price || self.min_price.is_some() || self.max_price.is_some();
+        if by_sales && self.in_stock.is_none() && !price {
+            return format!("{}{}", keys::variant::RANKED, field_of(self));
+        }
+        let stock = by_sales || self.in_stock.is_some();
+        format!("{}{}", keys::variant::prefix(stock, price), field_of(self))
+    }
+}
+
+/// The search words of `q`: `None` without one, or when it has no letter or digit.
+pub(crate) fn search_of(q: Option<&str>) -> Option<storage::products::SearchTerms> {
+    // A q without a letter or digit has no word to search for: like a blank one, it is no
+    // search (the OpenAPI document cannot say "at least one letter", so it may not be a 400).
+    q.and_then(storage::products::search_terms)
+}
+
+/// The order of a product list and its cursor tag: `sort` if given, else relevance for a
+/// search and name for a plain list.
+pub(crate) fn sort_of(sort: Option<SortParam>, searching: bool) -> (ProductSort, Sort) {
+    match (sort, searching) {
+        (Some(SortParam::Name), _) | (None, false) => (ProductSort::Name, Sort::NAME),
+        (Some(SortParam::Price), _) => (ProductSort::Price, Sort::PRICE),
+        (Some(SortParam::PriceDesc), _) => (ProductSort::PriceDesc, Sort::PRICE_DESC),
+        (Some(SortParam::SalesDesc), _) => (ProductSort::SalesDesc, Sort::SALES_DESC),
+        (None, true) => (ProductSort::Relevance, Sort::RELEVANCE),
+    }
+}
+
+/// Runs a product list for `GET /products` and `GET /categories/{id}/products`.
+pub(crate) async fn product_list(
+    state: &AppState,
+    query: ProductQuery,
+    category: Option<Uuid>,
+) -> ApiResult<List<ProductView>> {
+    let search = search_of(query.q.as_deref());
+    for (name, price) in [("minPrice", query.min_price), ("maxPrice", query.max_price)] {
+        if price.is_some_and(|p| p < 0) {
+            return Err(ApiError::bad_field(name, "must be 0 or more (paise)"));
+        }
+    }
+    // minPrice above maxPrice is a range nothing lies in: an empty page, not an error (no
+    // schema can relate two parameters).
+    let (sort, tag) = sort_of(query.sort, search.is_some());
+    let (limit, after) = state
+        .pager("products", tag)
+        .request(query.limit, query.cursor.as_deref())?;
+    let filter = ProductFilter {
+        search,
+        category_id: category.or(query.category),
+        brand: query.brand,
+        status: query.status,
+        min_price: query.min_price,
+        max_price: query.max_price,
+        in_stock: query.in_stock,
+    };
+    let page =
+        storage::products::list_products(&state.db.read(), &filter, sort, limit, after.as_ref())
+            .await?;
+    Ok(state.pager("products", tag).list(page, ProductView::from))
+}
+
+/// The top `limit` sellers through `bestsellers` (the limit is the variant; ids only, the
+/// bodies through their own keys); also what warming loads.
+pub(crate) async fn cached_bestsellers(
+    state: &AppState,
+    limit: i64,
+) -> ApiResult<Cached<List<ProductView>>> {
+    cached_product_list(state, &keys::bestsellers(), &limit.to_string(), || async {
+        let products = storage::products::bestsellers(&state.db.read(), limit).await?;
+        Ok(List {
+            items: products.into_iter().map(ProductView::from).collect(),
+            next_cursor: None,
+        })
+    })
+    .await
 }

@@ -36,7 +36,7 @@ const MAX_BODY: usize = 1024 * 1024;
         Money is in minor units (paise); lists are cursor-paginated; errors are RFC 9457 problems."),
     servers((url = "/api/v1")),
     modifiers(&BearerAuth),
-    components(schemas(crate::handlers::products::SortParam)),
+    components(schemas(crate::listing::SortParam)),
     tags((name = "auth"), (name = "users"), (name = "stores"), (name = "categories"),
          (name = "products"), (name = "customers"), (name = "orders"), (name = "inventory"),
          (name = "prescriptions"), (name = "workshop"), (name = "dashboard"),

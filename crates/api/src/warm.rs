@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use domain::catalog::CategoryStatus;
 
+use crate::cached::cached_dashboard;
 use crate::error::ApiResult;
-use crate::handlers::{categories, dashboard, products};
+use crate::handlers::categories;
+use crate::listing::{cached_bestsellers, ProductQuery};
 use crate::state::AppState;
 
 /// What warming did.
@@ -31,8 +33,7 @@ pub async fn warm_cache(state: &AppState) -> ApiResult<Warmed> {
         )
         .await?;
         for category in &page.items {
-            categories::category_products(state, category.id, products::ProductQuery::default())
-                .await?;
+            categories::category_products(state, category.id, ProductQuery::default()).await?;
             warmed += 1;
         }
         match page.next {
@@ -40,14 +41,14 @@ pub async fn warm_cache(state: &AppState) -> ApiResult<Warmed> {
             None => break,
         }
     }
-    products::cached_bestsellers(state, 10).await?;
-    dashboard::cached_dashboard(state, None, None).await?;
+    cached_bestsellers(state, 10).await?;
+    cached_dashboard(state, None, None).await?;
     warmed += 2;
     let mut after = None;
     loop {
         let page = storage::stores::list_stores(&state.db.read(), 100, after.as_ref()).await?;
         for store in &page.items {
-            dashboard::cached_dashboard(state, Some(store.id), Some(vec![store.id])).await?;
+            cached_dashboard(state, Some(store.id), Some(vec![store.id])).await?;
             warmed += 1;
         }
         match page.next {

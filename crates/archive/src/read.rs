@@ -140,6 +140,8 @@ fn records(data: &Columns) -> Result<Vec<OrderRecord>, Error> {
     let (statuses, payment_statuses) = (text("status")?, text("payment_status")?);
     let (created_by, updated) = (uuid("created_by")?, time("updated_at")?);
     let missing = |what: &str, i: usize| Error::Corrupt(format!("orders: row {i} has no {what}"));
+    let unknown =
+        |i: usize| move |e: domain::UnknownName| Error::Corrupt(format!("orders: row {i}: {e}"));
     let mut out = Vec::with_capacity(data.rows);
     for i in 0..data.rows {
         let items_json = items[i].as_deref().ok_or_else(|| missing("items", i))?;
@@ -166,10 +168,16 @@ fn records(data: &Columns) -> Result<Vec<OrderRecord>, Error> {
                 serde_json::from_str::<Vec<Payment>>(payments_json)
                     .map_err(|e| Error::Corrupt(format!("orders: row {i}'s payments: {e}")))?,
             ),
-            status: statuses[i].clone().ok_or_else(|| missing("status", i))?,
+            status: statuses[i]
+                .as_deref()
+                .ok_or_else(|| missing("status", i))?
+                .parse()
+                .map_err(unknown(i))?,
             payment_status: payment_statuses[i]
-                .clone()
-                .ok_or_else(|| missing("payment_status", i))?,
+                .as_deref()
+                .ok_or_else(|| missing("payment_status", i))?
+                .parse()
+                .map_err(unknown(i))?,
             created_by: created_by[i],
             updated_at: updated[i].ok_or_else(|| missing("updated_at", i))?,
             archived: true,

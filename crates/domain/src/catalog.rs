@@ -13,6 +13,26 @@ named_enum!(
     ProductStatus { Active = "active", Inactive = "inactive", Discontinued = "discontinued" }
 );
 
+impl StoreStatus {
+    /// Only an active store sells: a closed one keeps its history and takes no orders.
+    pub fn ensure_trading(self) -> Result<(), String> {
+        match self {
+            StoreStatus::Active => Ok(()),
+            StoreStatus::Closed => Err("this store is closed".into()),
+        }
+    }
+}
+
+impl ProductStatus {
+    /// Only active products are sold.
+    pub fn ensure_for_sale(self) -> Result<(), String> {
+        match self {
+            ProductStatus::Active => Ok(()),
+            other => Err(format!("this product is {other} and not for sale")),
+        }
+    }
+}
+
 /// A store's short code, as staff type it: 2–16 of `A-Z`, `0-9`, `-`, stored upper case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreCode(String);
@@ -108,6 +128,21 @@ mod tests {
     }
 
     #[test]
+    fn only_active_stores_and_products_trade() {
+        assert!(StoreStatus::Active.ensure_trading().is_ok());
+        assert_eq!(
+            StoreStatus::Closed.ensure_trading(),
+            Err("this store is closed".into())
+        );
+        assert!(ProductStatus::Active.ensure_for_sale().is_ok());
+        assert_eq!(
+            ProductStatus::Discontinued.ensure_for_sale(),
+            Err("this product is discontinued and not for sale".into())
+        );
+        assert!(ProductStatus::Inactive.ensure_for_sale().is_err());
+    }
+
+    #[test]
     fn prices() {
         assert!(Money::price(0).is_ok());
         assert!(Money::price(-1).is_err());
@@ -116,12 +151,23 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for s in [
-            ProductStatus::Active,
-            ProductStatus::Inactive,
-            ProductStatus::Discontinued,
-        ] {
-            assert_eq!(ProductStatus::from_name(s.as_str()), Some(s));
+        for s in ProductStatus::ALL {
+            assert_eq!(ProductStatus::from_name(s.as_str()), Some(*s));
+            assert_eq!(s.as_str().parse::<ProductStatus>(), Ok(*s));
         }
+        assert_eq!(ProductStatus::ALL.len(), 3);
+    }
+
+    #[test]
+    fn unknown_names_say_what_is_expected() {
+        let err = ProductStatus::try_from("Active".to_string()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "\"Active\" is not a ProductStatus; expected one of active, inactive, discontinued"
+        );
+        assert_eq!(
+            <ProductStatus as crate::Named>::DESCRIPTION.trim(),
+            "Only active products are sold and shown in the public catalogue."
+        );
     }
 }

@@ -12,6 +12,14 @@ named_enum!(
     }
 );
 
+impl MovementKind {
+    /// Whether a movement of this kind moves its product's sales counter: a sale adds the
+    /// units it takes, its cancellation takes them back.
+    pub fn counts_as_sale(self) -> bool {
+        matches!(self, MovementKind::Sale | MovementKind::Cancellation)
+    }
+}
+
 impl StockStatus {
     /// A row's status, as the database derives it (`inventory.status`, migration 0002): the
     /// cache lays it over a cached row whose quantity moved on.

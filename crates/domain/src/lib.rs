@@ -27,4 +27,5 @@ pub mod user;
 pub mod validation;
 pub mod workshop;
 
+pub use named_enum::{Named, UnknownName};
 pub use validation::{FieldError, ValidationErrors};

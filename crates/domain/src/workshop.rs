@@ -14,6 +14,11 @@ named_enum!(
 );
 
 impl JobStatus {
+    /// Whether the job is still in the workshop's queue (the dashboard counts these by status).
+    pub fn is_open(self) -> bool {
+        !matches!(self, JobStatus::Completed | JobStatus::Cancelled)
+    }
+
     pub fn can_become(self, next: JobStatus) -> bool {
         use JobStatus::*;
         matches!(
@@ -27,12 +32,12 @@ impl JobStatus {
     }
 
     pub fn transition(self, next: JobStatus) -> Result<JobStatus, String> {
-        use JobStatus::*;
         if self.can_become(next) {
             return Ok(next);
         }
-        let allowed: Vec<&str> = [Queued, InProgress, QualityCheck, Completed, Cancelled]
-            .into_iter()
+        let allowed: Vec<&str> = JobStatus::ALL
+            .iter()
+            .copied()
             .filter(|s| self.can_become(*s))
             .map(JobStatus::as_str)
             .collect();
@@ -56,6 +61,16 @@ pub fn job_number(year: i32, sequence: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::JobStatus::*;
+
+    #[test]
+    fn open_statuses_are_the_queue() {
+        let open: Vec<&str> = super::JobStatus::ALL
+            .iter()
+            .filter(|s| s.is_open())
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(open, ["queued", "in_progress", "quality_check"]);
+    }
 
     #[test]
     fn status_machine() {

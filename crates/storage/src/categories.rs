@@ -15,7 +15,8 @@ pub struct CategoryRecord {
     pub name: String,
     pub description: Option<String>,
     pub parent_id: Option<Uuid>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CategoryStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -44,7 +45,7 @@ pub async fn insert_category(
     pool: &PgPool,
     category: &NewCategory,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&CategoryRecord) -> crate::idempotency::Rendered,
+    render: impl FnOnce(&CategoryRecord) -> idempotency::Rendered,
 ) -> Result<Done<CategoryRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
@@ -59,7 +60,7 @@ pub async fn insert_category(
         .bind(category.status.as_str())
         .fetch_one(attempt.conn())
         .await?;
-    attempt.finish(201, || render(&record)).await?;
+    attempt.finish(|| render(&record)).await?;
     Ok(Done::New(record))
 }
 

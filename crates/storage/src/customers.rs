@@ -52,7 +52,7 @@ pub async fn insert_customer(
     pool: &PgPool,
     customer: &NewCustomer,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&CustomerRecord) -> crate::idempotency::Rendered,
+    render: impl FnOnce(&CustomerRecord) -> idempotency::Rendered,
 ) -> Result<Done<CustomerRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
@@ -67,7 +67,7 @@ pub async fn insert_customer(
         .bind(customer.date_of_birth)
         .fetch_one(attempt.conn())
         .await?;
-    attempt.finish(201, || render(&record)).await?;
+    attempt.finish(|| render(&record)).await?;
     Ok(Done::New(record))
 }
 

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use domain::order::OrderStatus;
+use domain::workshop::JobStatus;
 use sqlx::types::Json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -126,7 +128,20 @@ pub struct StoreFigures {
 }
 
 /// The open orders' statuses, every one reported (0 where no order has it).
-const OPEN_STATUSES: [&str; 4] = ["pending", "confirmed", "in_workshop", "ready"];
+fn open_order_statuses() -> impl Iterator<Item = &'static str> {
+    OrderStatus::ALL
+        .iter()
+        .filter(|s| s.is_open())
+        .map(|s| s.as_str())
+}
+
+/// The statuses of jobs still in the queue, every one reported.
+fn open_job_statuses() -> impl Iterator<Item = &'static str> {
+    JobStatus::ALL
+        .iter()
+        .filter(|s| s.is_open())
+        .map(|s| s.as_str())
+}
 
 /// One store's figures ([`STORE_FIGURES`]), "today" starting at `day_start`: one statement.
 #[tracing::instrument(skip_all)]
@@ -152,8 +167,7 @@ pub async fn store_figures(
                 .bind(store)
                 .fetch_one(pool)
                 .await?;
-        let queue = ["queued", "in_progress", "quality_check"]
-            .into_iter()
+        let queue = open_job_statuses()
             .map(|status| (status.to_owned(), queue.get(status).copied().unwrap_or(0)))
             .collect();
         Ok(StoreFigures {
@@ -161,8 +175,7 @@ pub async fn store_figures(
             stats: DashboardStats {
                 orders_today,
                 revenue_today,
-                open_orders_by_status: OPEN_STATUSES
-                    .into_iter()
+                open_orders_by_status: open_order_statuses()
                     .map(|status| (status.to_owned(), open.get(status).copied().unwrap_or(0)))
                     .collect(),
                 workshop_queue_by_status: queue,
@@ -292,8 +305,7 @@ pub async fn dashboard_stats(
             .fetch_all(pool)
             .await?;
         // Every open status is reported, with 0 where no order has it.
-        let open_orders_by_status = OPEN_STATUSES
-            .into_iter()
+        let open_orders_by_status = open_order_statuses()
             .map(|status| {
                 let count = counted
                     .iter()

@@ -16,6 +16,14 @@ pub struct IdempotencyKey {
     pub request_hash: Vec<u8>,
 }
 
+/// The response a key replays, as the HTTP layer rendered it: storage keeps it with the
+/// effect it describes and hands it back on a retry, without knowing what its status means.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
 /// What a key says about this attempt.
 #[derive(Debug)]
 pub enum Claim {
@@ -135,9 +143,9 @@ pub async fn purge_expired_keys(pool: &sqlx::PgPool) -> Result<u64> {
     Ok(done.rows_affected())
 }
 
-/// A response body rendered for storage, or why it could not be (a view that does not
+/// A response rendered for storage, or why it could not be (a view that does not
 /// serialize): the write then fails rather than storing a body its replay would not match.
-pub type Rendered = std::result::Result<serde_json::Value, serde_json::Error>;
+pub type Rendered = std::result::Result<Response, serde_json::Error>;
 
 /// What an idempotent write did: its effect, or the first response to the same request.
 #[derive(Debug)]
@@ -207,10 +215,10 @@ impl Attempt {
     }
 
     /// Records the response under the key and commits effect and record together.
-    pub async fn finish(mut self, status: u16, body: impl FnOnce() -> Rendered) -> Result<()> {
+    pub async fn finish(mut self, response: impl FnOnce() -> Rendered) -> Result<()> {
         if let Some(key) = &self.key {
-            let body =
-                body().map_err(|e| crate::Error::Database(sqlx::Error::Encode(Box::new(e))))?;
+            let Response { status, body } = response()
+                .map_err(|e| crate::Error::Database(sqlx::Error::Encode(Box::new(e))))?;
             record(&mut self.tx, key, status, &body).await?;
         }
         self.tx.commit().await?;

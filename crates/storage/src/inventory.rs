@@ -1,7 +1,7 @@
 //! Stock per store: listing, one row, adjustments, transfers and the movement history.
 
 use chrono::{DateTime, Utc};
-use domain::inventory::StockStatus;
+use domain::inventory::{MovementKind, StockStatus};
 use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
 
@@ -19,7 +19,8 @@ pub struct StockRecord {
     pub name: String,
     pub quantity: i32,
     pub reorder_level: i32,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: StockStatus,
     pub updated_at: DateTime<Utc>,
     /// The product's stock sequence as of this row (`products.stock_seq`, which every
     /// change of any of the product's rows moves on): orders the row's versions for the cache.
@@ -42,7 +43,8 @@ pub struct MovementRecord {
     pub product_id: Uuid,
     pub store_id: Uuid,
     pub delta: i32,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: MovementKind,
     pub reason: Option<String>,
     pub order_id: Option<Uuid>,
     pub transfer_id: Option<Uuid>,
@@ -173,7 +175,7 @@ pub async fn adjust_stock(
     pool: &PgPool,
     adjustment: &Adjustment<'_>,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&StockRecord) -> crate::idempotency::Rendered,
+    render: impl FnOnce(&StockRecord) -> idempotency::Rendered,
 ) -> Result<Done<Adjusted>> {
     let Adjustment {
         store_id,
@@ -188,7 +190,7 @@ pub async fn adjust_stock(
             product_id,
             store_id,
             delta,
-            kind: "adjustment",
+            kind: MovementKind::Adjustment,
         };
         let context = Context {
             actor_id: Some(actor),
@@ -197,7 +199,7 @@ pub async fn adjust_stock(
         };
         let applied = stock::apply(attempt.conn(), &[change], &context).await?;
         let row = row_in(attempt.conn(), store_id, product_id).await?;
-        attempt.finish(201, || render(&row)).await?;
+        attempt.finish(|| render(&row)).await?;
         Ok(Done::New(Adjusted {
             row,
             crossed_zero: applied.crossed_zero,
@@ -228,7 +230,7 @@ pub async fn transfer_stock(
     pool: &PgPool,
     transfer: &Transfer,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&TransferRecord) -> crate::idempotency::Rendered,
+    render: impl FnOnce(&TransferRecord) -> idempotency::Rendered,
 ) -> Result<Done<TransferRecord>> {
     let Transfer {
         product_id,
@@ -255,13 +257,13 @@ pub async fn transfer_stock(
                 product_id,
                 store_id: from,
                 delta: -quantity,
-                kind: "transfer_out",
+                kind: MovementKind::TransferOut,
             },
             StockChange {
                 product_id,
                 store_id: to,
                 delta: quantity,
-                kind: "transfer_in",
+                kind: MovementKind::TransferIn,
             },
         ];
         stock::apply(attempt.conn(), &changes, &context).await?;
@@ -270,7 +272,7 @@ pub async fn transfer_stock(
             from: row_in(attempt.conn(), from, product_id).await?,
             to: row_in(attempt.conn(), to, product_id).await?,
         };
-        attempt.finish(201, || render(&record)).await?;
+        attempt.finish(|| render(&record)).await?;
         Ok(Done::New(record))
     })
     .await

@@ -9,6 +9,7 @@
 //! - [`hosts`]: multi-host URLs; the follower that finds the primary and watches the standbys.
 //! - [`routing`]: which node a read goes to (standbys in turn, a client's token, retries).
 //! - [`error`]: the storage error, with unique and foreign-key violations named.
+//! - `names`: statuses, kinds and roles read from their text columns as domain values.
 //! - [`page`]: keyset pagination positions shared by every list.
 //! - [`users`], [`sessions`], [`throttle`]: accounts, bearer tokens, failed-login throttling.
 //! - [`stores`], [`categories`], [`products`], [`customers`]: the chain's master data.
@@ -27,6 +28,7 @@ pub mod hosts;
 pub mod idempotency;
 pub mod inventory;
 pub mod monitoring;
+mod names;
 pub mod orders;
 pub mod page;
 pub mod prescriptions;

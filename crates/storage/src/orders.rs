@@ -2,7 +2,9 @@
 //! partition, listing, status changes (cancelling returns the stock) and payments.
 
 use chrono::{DateTime, Utc};
-use domain::order::{OrderStatus, PaymentMethod, PaymentStatus};
+use domain::catalog::{ProductStatus, StoreStatus};
+use domain::inventory::MovementKind;
+use domain::order::{Line, NewOrder, Order, OrderStatus, PaymentMethod, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -25,8 +27,10 @@ pub struct OrderRecord {
     pub total: i64,
     pub amount_paid: i64,
     pub payments: sqlx::types::Json<Vec<Payment>>,
-    pub status: String,
-    pub payment_status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
+    #[sqlx(try_from = "String")]
+    pub payment_status: PaymentStatus,
     pub created_by: Option<Uuid>,
     pub updated_at: DateTime<Utc>,
     /// Read from the archive (`crates/archive`), not from PostgreSQL: read-only.
@@ -51,21 +55,9 @@ pub struct OrderItem {
 pub struct Payment {
     pub id: Uuid,
     pub amount: i64,
-    pub method: String,
+    pub method: PaymentMethod,
     pub paid_at: DateTime<Utc>,
     pub recorded_by: Option<Uuid>,
-}
-
-pub struct OrderLine {
-    pub product_id: Uuid,
-    pub quantity: i32,
-}
-
-pub struct NewOrder {
-    pub store_id: Uuid,
-    pub customer_id: Uuid,
-    pub lines: Vec<OrderLine>,
-    pub created_by: Uuid,
 }
 
 const COLUMNS: &str = "id, created_at, order_number, store_id, customer_id, customer_name, \
@@ -88,7 +80,8 @@ fn new_order_id() -> (Uuid, DateTime<Utc>) {
     }
 }
 
-/// Places an order in one transaction: checks the customer, store and products, takes the
+/// Places an order in one transaction: checks the customer, and that the store trades and the
+/// products are for sale (the domain's rules, on the rows as locked here), takes the
 /// stock of every line or of none (locking the store's rows in product order, so concurrent
 /// orders queue instead of overselling or deadlocking), copies customer and product details
 /// into the order, and stores the response `render` makes under the idempotency key.
@@ -96,47 +89,54 @@ fn new_order_id() -> (Uuid, DateTime<Utc>) {
 pub async fn place_order(
     pool: &PgPool,
     order: &NewOrder,
+    created_by: Uuid,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&OrderRecord) -> crate::idempotency::Rendered,
+    render: impl FnOnce(&OrderRecord) -> idempotency::Rendered,
 ) -> Result<Done<OrderRecord>> {
     crate::monitoring::timed("orders.place", async move {
         let mut attempt = idempotency::begin_or_replay!(pool, key);
-        let record = place_order_in(attempt.conn(), order).await?;
-        attempt.finish(201, || render(&record)).await?;
+        let record = place_order_in(attempt.conn(), order, created_by).await?;
+        attempt.finish(|| render(&record)).await?;
         Ok(Done::New(record))
     })
     .await
 }
 
-async fn place_order_in(tx: &mut PgConnection, order: &NewOrder) -> Result<OrderRecord> {
+async fn place_order_in(
+    tx: &mut PgConnection,
+    order: &NewOrder,
+    created_by: Uuid,
+) -> Result<OrderRecord> {
     let (customer_name, customer_phone): (String, String) =
         sqlx::query_as("SELECT name, phone FROM customers WHERE id = $1")
             .bind(order.customer_id)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| Error::rejected("customerId", "no customer with this id"))?;
-    let store_status: String = sqlx::query_scalar("SELECT status FROM stores WHERE id = $1")
-        .bind(order.store_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| Error::rejected("storeId", "no store with this id"))?;
-    if store_status != "active" {
-        return Err(Error::rejected("storeId", "this store is closed"));
-    }
-    let items = priced_items(tx, &order.lines).await?;
+    let store_status: StoreStatus =
+        sqlx::query_scalar::<_, String>("SELECT status FROM stores WHERE id = $1")
+            .bind(order.store_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::rejected("storeId", "no store with this id"))?
+            .parse()?;
+    store_status
+        .ensure_trading()
+        .map_err(|message| Error::rejected("storeId", message))?;
+    let items = priced_items(tx, order).await?;
     let changes: Vec<StockChange> = items
         .iter()
         .map(|item| StockChange {
             product_id: item.product_id,
             store_id: order.store_id,
             delta: -item.quantity,
-            kind: "sale",
+            kind: MovementKind::Sale,
         })
         .collect();
     let (id, created_at) = new_order_id();
     let context = stock::Context {
         order_id: Some(id),
-        actor_id: Some(order.created_by),
+        actor_id: Some(created_by),
         ..Default::default()
     };
     stock::apply(tx, &changes, &context).await?;
@@ -167,41 +167,40 @@ async fn place_order_in(tx: &mut PgConnection, order: &NewOrder) -> Result<Order
     .bind(sqlx::types::Json(&items))
     .bind(total)
     .bind(PaymentStatus::of(0, total).as_str())
-    .bind(order.created_by)
+    .bind(created_by)
     .fetch_one(&mut *tx)
     .await?;
     Ok(record)
 }
 
-/// Merges repeated products, then prices every line from the catalogue (only active
-/// products are sold).
-async fn priced_items(tx: &mut PgConnection, lines: &[OrderLine]) -> Result<Vec<OrderItem>> {
-    let mut merged: Vec<(usize, Uuid, i32)> = Vec::new();
-    for (index, line) in lines.iter().enumerate() {
-        match merged.iter_mut().find(|(_, id, _)| *id == line.product_id) {
-            Some(entry) => entry.2 = entry.2.saturating_add(line.quantity),
-            None => merged.push((index, line.product_id, line.quantity)),
-        }
-    }
-    let ids: Vec<Uuid> = merged.iter().map(|(_, id, _)| *id).collect();
+/// Prices every line (repeated products merged) from the catalogue; only products for sale
+/// are sold.
+async fn priced_items(tx: &mut PgConnection, order: &NewOrder) -> Result<Vec<OrderItem>> {
+    let merged = order.merged_lines();
+    let ids: Vec<Uuid> = merged.iter().map(|(_, line)| line.product_id).collect();
     let products: Vec<(Uuid, String, String, i64, String)> =
         sqlx::query_as("SELECT id, sku, name, price, status FROM products WHERE id = ANY($1)")
             .bind(&ids)
             .fetch_all(&mut *tx)
             .await?;
     let mut items = Vec::with_capacity(merged.len());
-    for (index, product_id, quantity) in merged {
+    for (
+        index,
+        Line {
+            product_id,
+            quantity,
+        },
+    ) in merged
+    {
         let field = format!("items[{index}].productId");
         let Some((_, sku, name, price, status)) = products.iter().find(|p| p.0 == product_id)
         else {
             return Err(Error::rejected(field, "no product with this id"));
         };
-        if status != "active" {
-            return Err(Error::rejected(
-                field,
-                format!("this product is {status} and not for sale"),
-            ));
-        }
+        status
+            .parse::<ProductStatus>()?
+            .ensure_for_sale()
+            .map_err(|message| Error::rejected(field, message))?;
         items.push(OrderItem {
             product_id,
             sku: sku.clone(),
@@ -393,9 +392,7 @@ pub async fn change_order_status(
     crate::monitoring::timed("orders.change_status", async move {
         let mut tx = pool.begin().await?;
         let order = lock_order(&mut tx, id).await?;
-        let current = OrderStatus::from_name(&order.status)
-            .ok_or_else(|| Error::InvalidState(format!("unknown status {}", order.status)))?;
-        current.transition(next).map_err(Error::InvalidState)?;
+        order.status.transition(next).map_err(Error::InvalidState)?;
         if next == OrderStatus::Cancelled {
             let changes: Vec<StockChange> = order
                 .items
@@ -404,7 +401,7 @@ pub async fn change_order_status(
                     product_id: i.product_id,
                     store_id: order.store_id,
                     delta: i.quantity,
-                    kind: "cancellation",
+                    kind: MovementKind::Cancellation,
                 })
                 .collect();
             let context = stock::Context {
@@ -428,20 +425,21 @@ pub async fn change_order_status(
     .await
 }
 
-/// Records a payment; more than the amount due, or paying a cancelled order, is refused.
-/// A payment to record.
+/// A payment to record; its amount is from `domain::order::payment_amount`.
 pub struct NewPayment {
     pub amount: i64,
     pub method: PaymentMethod,
     pub recorded_by: Uuid,
 }
 
+/// Records a payment on the order as locked here; the domain refuses one on a cancelled order
+/// or above the amount due (`Order::record_payment`).
 pub async fn add_payment(
     pool: &PgPool,
     id: Uuid,
     payment: &NewPayment,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&OrderRecord) -> crate::idempotency::Rendered,
+    render: impl FnOnce(&OrderRecord) -> idempotency::Rendered,
 ) -> Result<Done<OrderRecord>> {
     let NewPayment {
         amount,
@@ -452,37 +450,33 @@ pub async fn add_payment(
         let mut attempt = idempotency::begin_or_replay!(pool, key);
         let tx = attempt.conn();
         let order = lock_order(tx, id).await?;
-        if order.status == OrderStatus::Cancelled.as_str() {
-            return Err(Error::InvalidState(
-                "a cancelled order cannot take payments".into(),
-            ));
-        }
-        let due = order.total - order.amount_paid;
-        if amount > due {
-            return Err(Error::InvalidState(format!(
-                "the payment of {amount} is more than the {due} still due"
-            )));
-        }
+        let mut rules = Order {
+            status: order.status,
+            total: order.total,
+            amount_paid: order.amount_paid,
+        };
+        rules
+            .record_payment(amount)
+            .map_err(|refused| Error::InvalidState(refused.to_string()))?;
         let payment = Payment {
             id: Uuid::now_v7(),
             amount,
-            method: method.as_str().into(),
+            method,
             paid_at: Utc::now(),
             recorded_by: Some(actor),
         };
-        let paid = order.amount_paid + amount;
         let updated: OrderRecord = sqlx::query_as(&format!(
             "UPDATE orders SET amount_paid = $3, payment_status = $4, payments = payments || $5
              WHERE id = $1 AND created_at = $2 RETURNING {COLUMNS}"
         ))
         .bind(id)
         .bind(order.created_at)
-        .bind(paid)
-        .bind(PaymentStatus::of(paid, order.total).as_str())
+        .bind(rules.amount_paid)
+        .bind(rules.payment_status().as_str())
         .bind(sqlx::types::Json(vec![payment]))
         .fetch_one(&mut *tx)
         .await?;
-        attempt.finish(201, || render(&updated)).await?;
+        attempt.finish(|| render(&updated)).await?;
         Ok(Done::New(updated))
     })
     .await

@@ -21,7 +21,8 @@ pub struct PrescriptionRecord {
     pub right_eye: Json<Eye>,
     pub left_eye: Json<Eye>,
     pub notes: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: PrescriptionStatus,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -51,7 +52,7 @@ pub async fn insert_prescription(
     pool: &PgPool,
     p: &NewPrescription,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&PrescriptionRecord) -> crate::idempotency::Rendered,
+    render: impl FnOnce(&PrescriptionRecord) -> idempotency::Rendered,
 ) -> Result<Done<PrescriptionRecord>> {
     crate::monitoring::timed("prescriptions.insert", async move {
         let mut attempt = idempotency::begin_or_replay!(pool, key);
@@ -87,7 +88,7 @@ pub async fn insert_prescription(
         .fetch_one(&mut *tx)
         .await?;
         audit(tx, p.created_by, "prescription.create", &[id]).await?;
-        attempt.finish(201, || render(&record)).await?;
+        attempt.finish(|| render(&record)).await?;
         Ok(Done::New(record))
     })
     .await

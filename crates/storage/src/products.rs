@@ -19,7 +19,8 @@ pub struct ProductRecord {
     pub brand: String,
     pub price: i64,
     pub cost: Option<i64>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ProductStatus,
     pub attributes: serde_json::Value,
     pub quantity: i32,
     pub sales_count: i64,
@@ -147,7 +148,7 @@ pub async fn insert_product(
     pool: &PgPool,
     product: &NewProduct,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&ProductRecord) -> crate::idempotency::Rendered,
+    render: impl FnOnce(&ProductRecord) -> idempotency::Rendered,
 ) -> Result<Done<ProductRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
@@ -167,7 +168,7 @@ pub async fn insert_product(
         .bind(&product.attributes)
         .fetch_one(attempt.conn())
         .await?;
-    attempt.finish(201, || render(&record)).await?;
+    attempt.finish(|| render(&record)).await?;
     Ok(Done::New(record))
 }
 

@@ -5,6 +5,7 @@
 //! so the invariants (never negative; movements sum to the quantity; a product's quantity is
 //! the sum over stores) are kept in one place.
 
+use domain::inventory::MovementKind;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -17,8 +18,7 @@ pub struct StockChange {
     pub product_id: Uuid,
     pub store_id: Uuid,
     pub delta: i32,
-    /// The movement kind (`sale`, `cancellation`, `adjustment`, `transfer_in`, `transfer_out`).
-    pub kind: &'static str,
+    pub kind: MovementKind,
 }
 
 /// What the movements record besides the change itself.
@@ -51,7 +51,7 @@ pub async fn apply(
     let products: Vec<Uuid> = changes.iter().map(|c| c.product_id).collect();
     let stores: Vec<Uuid> = changes.iter().map(|c| c.store_id).collect();
     let deltas: Vec<i32> = changes.iter().map(|c| c.delta).collect();
-    let kinds: Vec<&str> = changes.iter().map(|c| c.kind).collect();
+    let kinds: Vec<&str> = changes.iter().map(|c| c.kind.as_str()).collect();
 
     // Rows that receive stock may not exist yet (a first delivery to a store). A sale only
     // takes from rows that exist, so it skips the statement.
@@ -150,7 +150,7 @@ async fn update_product_totals(tx: &mut PgConnection, changes: &[StockChange]) -
     let mut totals: Vec<(Uuid, i32, i32)> = Vec::new();
     for change in changes {
         // A sale takes stock (negative delta) and adds to sales; a cancellation gives both back.
-        let sold = if matches!(change.kind, "sale" | "cancellation") {
+        let sold = if change.kind.counts_as_sale() {
             -change.delta
         } else {
             0

@@ -16,7 +16,8 @@ pub struct StoreRecord {
     pub name: String,
     pub city: String,
     pub phone: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: StoreStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -44,7 +45,7 @@ pub async fn insert_store(
     pool: &PgPool,
     store: &NewStore,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&StoreRecord) -> crate::idempotency::Rendered,
+    render: impl FnOnce(&StoreRecord) -> idempotency::Rendered,
 ) -> Result<Done<StoreRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
@@ -59,7 +60,7 @@ pub async fn insert_store(
         .bind(&store.phone)
         .fetch_one(attempt.conn())
         .await?;
-    attempt.finish(201, || render(&record)).await?;
+    attempt.finish(|| render(&record)).await?;
     Ok(Done::New(record))
 }
 

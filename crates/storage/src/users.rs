@@ -14,9 +14,11 @@ pub struct UserRecord {
     pub id: Uuid,
     pub email: String,
     pub username: String,
-    pub roles: Vec<String>,
+    #[sqlx(try_from = "crate::names::NameList")]
+    pub roles: Vec<Role>,
     pub store_ids: Vec<Uuid>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: UserStatus,
     pub last_login_at: Option<DateTime<Utc>>,
     pub sessions_valid_after: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -63,7 +65,7 @@ pub async fn insert_user(
     pool: &PgPool,
     user: &NewUser,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&UserRecord) -> crate::idempotency::Rendered,
+    render: impl FnOnce(&UserRecord) -> idempotency::Rendered,
 ) -> Result<Done<UserRecord>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let sql = format!(
@@ -80,7 +82,7 @@ pub async fn insert_user(
         .bind(user.status.as_str())
         .fetch_one(attempt.conn())
         .await?;
-    attempt.finish(201, || render(&record)).await?;
+    attempt.finish(|| render(&record)).await?;
     Ok(Done::New(record))
 }
 

@@ -16,9 +16,11 @@ pub struct JobRecord {
     pub order_id: Uuid,
     pub store_id: Uuid,
     pub prescription_id: Option<Uuid>,
-    pub priority: String,
+    #[sqlx(try_from = "String")]
+    pub priority: JobPriority,
     pub priority_rank: i16,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: JobStatus,
     pub instructions: String,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -28,8 +30,10 @@ pub struct JobRecord {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobChange {
-    pub from_status: Option<String>,
-    pub to_status: String,
+    #[sqlx(try_from = "crate::names::MaybeName")]
+    pub from_status: Option<JobStatus>,
+    #[sqlx(try_from = "String")]
+    pub to_status: JobStatus,
     pub note: String,
     pub changed_by: Option<Uuid>,
     pub changed_at: DateTime<Utc>,
@@ -69,7 +73,7 @@ pub async fn insert_job(
     job: &NewJob,
     store_id: Uuid,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&(JobRecord, Vec<JobChange>)) -> crate::idempotency::Rendered,
+    render: impl FnOnce(&(JobRecord, Vec<JobChange>)) -> idempotency::Rendered,
 ) -> Result<Done<(JobRecord, Vec<JobChange>)>> {
     let mut attempt = idempotency::begin_or_replay!(pool, key);
     let tx = attempt.conn();
@@ -111,14 +115,14 @@ pub async fn insert_job(
     record_change(tx, id, None, JobStatus::Queued, "", job.created_by).await?;
     let history = history_in(tx, id).await?;
     let created = (record, history);
-    attempt.finish(201, || render(&created)).await?;
+    attempt.finish(|| render(&created)).await?;
     Ok(Done::New(created))
 }
 
 async fn record_change(
     tx: &mut sqlx::PgConnection,
     job: Uuid,
-    from: Option<&str>,
+    from: Option<JobStatus>,
     to: JobStatus,
     note: &str,
     actor: Uuid,
@@ -128,7 +132,7 @@ async fn record_change(
          VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(job)
-    .bind(from)
+    .bind(from.map(JobStatus::as_str))
     .bind(to.as_str())
     .bind(note)
     .bind(actor)
@@ -255,13 +259,13 @@ pub async fn change_job_status(
 ) -> Result<JobRecord> {
     crate::monitoring::timed("workshop.change_status", async move {
         let mut tx = pool.begin().await?;
-        let current: String =
-            sqlx::query_scalar("SELECT status FROM workshop_jobs WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let from = JobStatus::from_name(&current)
-            .ok_or_else(|| Error::InvalidState(format!("unknown status {current}")))?;
+        let from: JobStatus = sqlx::query_scalar::<_, String>(
+            "SELECT status FROM workshop_jobs WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?
+        .parse()?;
         from.transition(next).map_err(Error::InvalidState)?;
         let record: JobRecord = sqlx::query_as(&format!(
             "UPDATE workshop_jobs SET status = $2,
@@ -272,7 +276,7 @@ pub async fn change_job_status(
         .bind(next.as_str())
         .fetch_one(&mut *tx)
         .await?;
-        record_change(&mut tx, id, Some(&current), next, note, actor).await?;
+        record_change(&mut tx, id, Some(from), next, note, actor).await?;
         tx.commit().await?;
         Ok(record)
     })

@@ -4,15 +4,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use domain::user::UserStatus;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::users::UserView;
 use crate::auth::{new_token, Auth};
 use crate::cached::{invalidate, Cached};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ClientAddr, JsonBody};
 use crate::state::AppState;
+use crate::views::UserView;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -92,7 +93,7 @@ async fn login(
     let [account_key, address_key] = attempt.checked();
     // A suspended account answers as a wrong password does, and its attempt stays counted:
     // a different answer for the right password would tell a guesser it was right.
-    let Some(record) = found.filter(|r| matches && r.user.status == "active") else {
+    let Some(record) = found.filter(|r| matches && r.user.status == UserStatus::Active) else {
         return Err(ApiError::Unauthorized(BAD_LOGIN));
     };
 

@@ -14,10 +14,10 @@ use storage::products::{ProductFilter, ProductRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::products::{search_of, sort_of, SortParam};
 use crate::cached::{read_through, read_through_tallied, tally_of, Cached};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
+use crate::listing::{search_of, sort_of, SortParam};
 use crate::pagination::{check_limit, List, Sort};
 use crate::state::AppState;
 use cache::{keys, TallyOf};
@@ -156,7 +156,7 @@ async fn get_catalog_product(
         (&keys::product(id), "public", TallyOf::Key),
         || async {
             match storage::products::product_by_id(&state.db.read(), id).await {
-                Ok(p) if p.status == ProductStatus::Active.as_str() => {
+                Ok(p) if p.status == ProductStatus::Active => {
                     let tally = tally_of(p.stock_seq, p.quantity, p.sales_count);
                     Ok((PublicProduct::from(p), tally))
                 }

@@ -16,15 +16,15 @@ use storage::idempotency::Done;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::products::{product_list, ProductQuery, ProductView};
 use crate::auth::Auth;
 use crate::cached::{invalidate, Cached};
 use crate::error::{ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
-use crate::listing::cached_product_list;
+use crate::listing::{cached_product_list, product_list, ProductQuery};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
+use crate::views::ProductView;
 use cache::keys;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -43,8 +43,7 @@ pub struct CategoryView {
     name: String,
     description: Option<String>,
     parent_id: Option<Uuid>,
-    #[schema(value_type = CategoryStatus)]
-    status: String,
+    status: CategoryStatus,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }

@@ -51,8 +51,7 @@ pub struct StockView {
     name: String,
     quantity: i32,
     reorder_level: i32,
-    #[schema(value_type = StockStatus)]
-    status: String,
+    status: StockStatus,
     updated_at: DateTime<Utc>,
 }
 
@@ -60,9 +59,7 @@ impl StockView {
     /// Lays the newest figures the cache knows over a cached row.
     fn apply_tally(&mut self, tally: &Tally) {
         self.quantity = i32::try_from(tally.quantity).unwrap_or(self.quantity);
-        self.status = StockStatus::of(tally.quantity, i64::from(self.reorder_level))
-            .as_str()
-            .to_owned();
+        self.status = StockStatus::of(tally.quantity, i64::from(self.reorder_level));
         if let Some(at) = DateTime::from_timestamp_micros(tally.changed_at_us) {
             self.updated_at = at;
         }
@@ -92,8 +89,7 @@ pub struct MovementView {
     product_id: Uuid,
     store_id: Uuid,
     delta: i32,
-    #[schema(value_type = MovementKind)]
-    kind: String,
+    kind: MovementKind,
     reason: Option<String>,
     order_id: Option<Uuid>,
     transfer_id: Option<Uuid>,

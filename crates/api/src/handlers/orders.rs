@@ -6,14 +6,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, FixedOffset, Utc};
-use domain::order::{
-    OrderStatus, PaymentMethod, PaymentStatus, MAX_LINE_QUANTITY, MAX_ORDER_LINES,
-};
+use domain::order::{payment_amount, Line, NewOrder, OrderStatus, PaymentMethod, PaymentStatus};
 use domain::user::Role;
-use domain::{FieldError, ValidationErrors};
+use domain::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use storage::idempotency::Done;
-use storage::orders::{Listed, NewOrder, NewPayment, OrderFilter, OrderLine, OrderRecord};
+use storage::orders::{Listed, NewPayment, OrderFilter, OrderRecord};
 use storage::After;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -26,6 +24,7 @@ use crate::cached::{
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{IdempotentBody, JsonBody, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
+use crate::lookup::{archived_order, find_order, visible_order};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
 use cache::keys;
@@ -62,8 +61,7 @@ pub struct OrderItemView {
 pub struct PaymentView {
     id: Uuid,
     amount: i64,
-    #[schema(value_type = PaymentMethod)]
-    method: String,
+    method: PaymentMethod,
     paid_at: DateTime<Utc>,
     recorded_by: Option<Uuid>,
 }
@@ -84,10 +82,8 @@ pub struct OrderView {
     amount_paid: i64,
     amount_due: i64,
     payments: Vec<PaymentView>,
-    #[schema(value_type = OrderStatus)]
-    status: String,
-    #[schema(value_type = PaymentStatus)]
-    payment_status: String,
+    status: OrderStatus,
+    payment_status: PaymentStatus,
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -161,31 +157,6 @@ pub struct PlaceOrder {
     items: Vec<OrderLineRequest>,
 }
 
-fn check_lines(items: &[OrderLineRequest]) -> Result<(), ValidationErrors> {
-    if items.is_empty() || items.len() > MAX_ORDER_LINES {
-        return Err(ValidationErrors::single(
-            "items",
-            format!("must have 1 to {MAX_ORDER_LINES} lines"),
-        ));
-    }
-    let errors: Vec<FieldError> = items
-        .iter()
-        .enumerate()
-        .filter(|(_, line)| !(1..=MAX_LINE_QUANTITY).contains(&line.quantity))
-        .map(|(i, _)| {
-            FieldError::new(
-                format!("items[{i}].quantity"),
-                format!("must be from 1 to {MAX_LINE_QUANTITY}"),
-            )
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ValidationErrors(errors))
-    }
-}
-
 /// Places an order: takes the stock of every line from the store, or of none (409 naming the
 /// short lines). With `Idempotency-Key`, a retry returns the first response and places nothing.
 #[utoipa::path(post, path = "/orders", tag = "orders", security(("bearer" = [])), request_body = PlaceOrder,
@@ -200,23 +171,26 @@ async fn place_order(
     auth.require(SELLERS)?;
     let body = &request.body;
     auth.require_store(body.store_id)?;
-    check_lines(&body.items)?;
-    let order = NewOrder {
-        store_id: body.store_id,
-        customer_id: body.customer_id,
-        lines: body
-            .items
-            .iter()
-            .map(|l| OrderLine {
-                product_id: l.product_id,
-                quantity: l.quantity,
-            })
-            .collect(),
-        created_by: auth.user_id,
-    };
+    let lines = body
+        .items
+        .iter()
+        .map(|l| Line {
+            product_id: l.product_id,
+            quantity: l.quantity,
+        })
+        .collect();
+    let order = NewOrder::parse(body.store_id, body.customer_id, lines)?;
     let key = key_of(&auth, &request);
     let render = |record: &OrderRecord| stored(OrderView::from(record.clone()));
-    match storage::orders::place_order(state.db.primary(), &order, key.as_ref(), render).await? {
+    let placed = storage::orders::place_order(
+        state.db.primary(),
+        &order,
+        auth.user_id,
+        key.as_ref(),
+        render,
+    )
+    .await?;
+    match placed {
         Done::New(record) => {
             tracing::info!(order_id = %record.id, order_number = %record.order_number, "order placed");
             let products: Vec<Uuid> = record.items.iter().map(|i| i.product_id).collect();
@@ -237,55 +211,6 @@ async fn place_order(
         }
         Done::Replay { status, body } => Ok(replay(status, body)),
     }
-}
-
-/// An order from PostgreSQL, or from the archive when its month is archived.
-async fn find_order(state: &AppState, pool: &storage::PgPool, id: Uuid) -> ApiResult<OrderRecord> {
-    match storage::orders::order_by_id(pool, id).await {
-        Err(storage::Error::NotFound) => archived_order(state, pool, id).await,
-        other => other.or_not_found("order"),
-    }
-}
-
-/// The archived order `id` (404 when no archived month has it).
-async fn archived_order(
-    state: &AppState,
-    pool: &storage::PgPool,
-    id: Uuid,
-) -> ApiResult<OrderRecord> {
-    let Some(archive) = &state.settings.archive else {
-        return Err(ApiError::not_found("order"));
-    };
-    archive
-        .order(pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("order"))
-}
-
-/// Loads an order the caller may change; other stores' orders are not found, and an
-/// archived order is a 409 (archived months are read-only).
-pub(crate) async fn visible_order(
-    state: &AppState,
-    auth: &Auth,
-    id: Uuid,
-    fresh: bool,
-) -> ApiResult<OrderRecord> {
-    let order = find_order(state, &state.db.read_fresh(fresh), id).await?;
-    if auth.require_store(order.store_id).is_err() {
-        return Err(ApiError::not_found("order"));
-    }
-    if order.archived {
-        return Err(ApiError::Conflict {
-            detail: format!(
-                "order {} is archived (its month, {}, was moved to the archive) and is \
-                 read-only",
-                order.order_number,
-                order.created_at.format("%Y-%m")
-            ),
-            errors: Vec::new(),
-        });
-    }
-    Ok(order)
 }
 
 /// One whole order; an order of an archived month is read from the archive and carries
@@ -563,12 +488,11 @@ async fn add_payment(
 ) -> ApiResult<Response> {
     auth.require(SELLERS)?;
     let body = &request.body;
-    if body.amount <= 0 {
-        return Err(ValidationErrors::single("amount", "must be above 0").into());
-    }
+    let amount = payment_amount(body.amount)
+        .map_err(|message| ValidationErrors::single("amount", message))?;
     visible_order(&state, &auth, id, true).await?;
     let payment = NewPayment {
-        amount: body.amount,
+        amount,
         method: body.method,
         recorded_by: auth.user_id,
     };

@@ -43,8 +43,7 @@ pub struct PrescriptionView {
     right_eye: Eye,
     left_eye: Eye,
     notes: String,
-    #[schema(value_type = PrescriptionStatus)]
-    status: String,
+    status: PrescriptionStatus,
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,

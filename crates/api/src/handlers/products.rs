@@ -5,28 +5,28 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
 use domain::catalog::{brand, Money, ProductStatus, Sku};
 use domain::user::Role;
 use domain::validation::optional;
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
 use storage::idempotency::Done;
-use storage::products::{NewProduct, ProductChanges, ProductFilter, ProductRecord, ProductSort};
+use storage::products::{NewProduct, ProductChanges};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::cached::{field_of, invalidate, read_through_tallied, tally_of, Cached};
+use crate::cached::{invalidate, read_through_tallied, Cached};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
-use crate::listing::cached_product_list;
-use crate::pagination::{check_limit, List, Sort};
+use crate::listing::{cached_bestsellers, cached_product_list, product_list, ProductQuery};
+use crate::pagination::{check_limit, List};
 use crate::state::AppState;
+use crate::views::ProductView;
 use cache::keys::{self, variant};
 use cache::Stale;
-use cache::{Tally, TallyOf};
+use cache::TallyOf;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,173 +38,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Who may change the catalogue.
 const EDITORS: &[Role] = &[Role::Manager];
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ProductView {
-    id: Uuid,
-    sku: String,
-    name: String,
-    description: String,
-    category_id: Uuid,
-    brand: String,
-    /// Minor units (paise).
-    price: i64,
-    /// Minor units (paise); never shown in the public catalogue.
-    cost: Option<i64>,
-    #[schema(value_type = ProductStatus)]
-    status: String,
-    attributes: serde_json::Value,
-    /// Units in stock over all stores.
-    quantity: i32,
-    in_stock: bool,
-    /// Units sold over all time.
-    sales_count: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl ProductView {
-    pub(crate) fn id(&self) -> Uuid {
-        self.id
-    }
-
-    /// Lays the newest stock figures the cache knows over a cached body.
-    pub(crate) fn apply_tally(&mut self, tally: &Tally) {
-        self.quantity = i32::try_from(tally.quantity).unwrap_or(self.quantity);
-        self.in_stock = tally.quantity > 0;
-        self.sales_count = tally.sold;
-    }
-
-    /// The body of `record` and its stock figures, as the cache keeps them.
-    pub(crate) fn tallied(record: ProductRecord) -> (Self, Tally) {
-        let tally = tally_of(record.stock_seq, record.quantity, record.sales_count);
-        (Self::from(record), tally)
-    }
-}
-
-impl From<ProductRecord> for ProductView {
-    fn from(p: ProductRecord) -> Self {
-        Self {
-            id: p.id,
-            sku: p.sku,
-            name: p.name,
-            description: p.description,
-            category_id: p.category_id,
-            brand: p.brand,
-            price: p.price,
-            cost: p.cost,
-            status: p.status,
-            attributes: p.attributes,
-            in_stock: p.quantity > 0,
-            quantity: p.quantity,
-            sales_count: p.sales_count,
-            created_at: p.created_at,
-            updated_at: p.updated_at,
-        }
-    }
-}
-
-/// How a product list is ordered. Without `sort`, a search ranks by relevance and a plain
-/// list goes by name.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
-pub enum SortParam {
-    #[serde(rename = "name")]
-    Name,
-    #[serde(rename = "price")]
-    Price,
-    #[serde(rename = "-price")]
-    PriceDesc,
-    #[serde(rename = "-sales")]
-    SalesDesc,
-}
-
-#[derive(Default, Clone, Serialize, Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ProductQuery {
-    /// Words of the name, brand or description; prefixes and small typos match too.
-    q: Option<String>,
-    category: Option<Uuid>,
-    brand: Option<String>,
-    status: Option<ProductStatus>,
-    /// Paise, 0 or more.
-    min_price: Option<i64>,
-    /// Paise, 0 or more.
-    max_price: Option<i64>,
-    in_stock: Option<bool>,
-    sort: Option<SortParam>,
-    /// 1 to 100, default 20.
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
-impl ProductQuery {
-    /// This query's variant name in a list key: what its answer depends on beyond the list's
-    /// membership and text (see [`keys::variant`]), then its canonical JSON.
-    pub(crate) fn variant(&self) -> String {
-        let by_sales = matches!(self.sort, Some(SortParam::SalesDesc));
-        let by_price = matches!(self.sort, Some(SortParam::Price | SortParam::PriceDesc));
-        let price = by_price || self.min_price.is_some() || self.max_price.is_some();
-        if by_sales && self.in_stock.is_none() && !price {
-            return format!("{}{}", keys::variant::RANKED, field_of(self));
-        }
-        let stock = by_sales || self.in_stock.is_some();
-        format!("{}{}", keys::variant::prefix(stock, price), field_of(self))
-    }
-}
-
-/// The search words of `q`: `None` without one, or when it has no letter or digit.
-pub(crate) fn search_of(q: Option<&str>) -> Option<storage::products::SearchTerms> {
-    // A q without a letter or digit has no word to search for: like a blank one, it is no
-    // search (the OpenAPI document cannot say "at least one letter", so it may not be a 400).
-    q.and_then(storage::products::search_terms)
-}
-
-/// The order of a product list and its cursor tag: `sort` if given, else relevance for a
-/// search and name for a plain list.
-pub(crate) fn sort_of(sort: Option<SortParam>, searching: bool) -> (ProductSort, Sort) {
-    match (sort, searching) {
-        (Some(SortParam::Name), _) | (None, false) => (ProductSort::Name, Sort::NAME),
-        (Some(SortParam::Price), _) => (ProductSort::Price, Sort::PRICE),
-        (Some(SortParam::PriceDesc), _) => (ProductSort::PriceDesc, Sort::PRICE_DESC),
-        (Some(SortParam::SalesDesc), _) => (ProductSort::SalesDesc, Sort::SALES_DESC),
-        (None, true) => (ProductSort::Relevance, Sort::RELEVANCE),
-    }
-}
-
-/// Runs a product list for `GET /products` and `GET /categories/{id}/products`.
-pub(crate) async fn product_list(
-    state: &AppState,
-    query: ProductQuery,
-    category: Option<Uuid>,
-) -> ApiResult<List<ProductView>> {
-    let search = search_of(query.q.as_deref());
-    for (name, price) in [("minPrice", query.min_price), ("maxPrice", query.max_price)] {
-        if price.is_some_and(|p| p < 0) {
-            return Err(ApiError::bad_field(name, "must be 0 or more (paise)"));
-        }
-    }
-    // minPrice above maxPrice is a range nothing lies in: an empty page, not an error (no
-    // schema can relate two parameters).
-    let (sort, tag) = sort_of(query.sort, search.is_some());
-    let (limit, after) = state
-        .pager("products", tag)
-        .request(query.limit, query.cursor.as_deref())?;
-    let filter = ProductFilter {
-        search,
-        category_id: category.or(query.category),
-        brand: query.brand,
-        status: query.status,
-        min_price: query.min_price,
-        max_price: query.max_price,
-        in_stock: query.in_stock,
-    };
-    let page =
-        storage::products::list_products(&state.db.read(), &filter, sort, limit, after.as_ref())
-            .await?;
-    Ok(state.pager("products", tag).list(page, ProductView::from))
-}
 
 /// Lists products with filters, search and sorting. A search is cached under
 /// `products:search`, a list of one category under its `category:{id}:products`; other lists
@@ -302,22 +135,6 @@ async fn bestsellers(
 ) -> ApiResult<Cached<List<ProductView>>> {
     let limit = check_limit(Some(query.limit.unwrap_or(10)))?;
     cached_bestsellers(&state, limit).await
-}
-
-/// The top `limit` sellers through `bestsellers` (the limit is the variant; ids only, the
-/// bodies through their own keys); also what warming loads.
-pub(crate) async fn cached_bestsellers(
-    state: &AppState,
-    limit: i64,
-) -> ApiResult<Cached<List<ProductView>>> {
-    cached_product_list(state, &keys::bestsellers(), &limit.to_string(), || async {
-        let products = storage::products::bestsellers(&state.db.read(), limit).await?;
-        Ok(List {
-            items: products.into_iter().map(ProductView::from).collect(),
-            next_cursor: None,
-        })
-    })
-    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

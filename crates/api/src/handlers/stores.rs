@@ -37,8 +37,7 @@ pub struct StoreView {
     name: String,
     city: String,
     phone: String,
-    #[schema(value_type = StoreStatus)]
-    status: String,
+    status: StoreStatus,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }

@@ -4,12 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
 use domain::user::{Email, Password, Role, UserStatus, Username};
 use domain::{validate, ValidationErrors};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use storage::idempotency::Done;
-use storage::users::{UserChanges, UserFilter, UserRecord};
+use storage::users::{UserChanges, UserFilter};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -20,44 +19,12 @@ use crate::extract::{IdempotentBody, Nullable, Patch, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
+use crate::views::UserView;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_user, list_users))
         .routes(routes!(get_user, update_user))
-}
-
-/// A staff account as clients see it (never the password hash).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UserView {
-    pub id: Uuid,
-    email: String,
-    pub username: String,
-    #[schema(value_type = Vec<Role>)]
-    pub roles: Vec<String>,
-    pub store_ids: Vec<Uuid>,
-    #[schema(value_type = UserStatus)]
-    pub status: String,
-    last_login_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<UserRecord> for UserView {
-    fn from(u: UserRecord) -> Self {
-        Self {
-            id: u.id,
-            email: u.email,
-            username: u.username,
-            roles: u.roles,
-            store_ids: u.store_ids,
-            status: u.status,
-            last_login_at: u.last_login_at,
-            created_at: u.created_at,
-            updated_at: u.updated_at,
-        }
-    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -247,13 +214,8 @@ async fn update_user(
             "you cannot suspend yourself or remove your own admin role; ask another admin",
         ));
     }
-    let current_roles: Vec<Role> = current
-        .roles
-        .iter()
-        .filter_map(|r| Role::from_name(r))
-        .collect();
     check_roles(
-        roles.as_deref().unwrap_or(&current_roles),
+        roles.as_deref().unwrap_or(&current.roles),
         body.store_ids.as_deref().unwrap_or(&current.store_ids),
     )?;
     if let Some(store_ids) = &body.store_ids {

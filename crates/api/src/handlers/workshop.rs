@@ -15,12 +15,12 @@ use storage::workshop::{JobChange, JobFilter, JobRecord, NewJob};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::orders::visible_order;
 use crate::auth::Auth;
 use crate::cached::{dashboard_keys, invalidate};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{IdempotentBody, JsonBody, Path, Query};
 use crate::idempotent::{key_of, replay, stored};
+use crate::lookup::visible_order;
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
 
@@ -40,10 +40,8 @@ const WORKERS: &[Role] = &[Role::Manager, Role::Technician];
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobChangeView {
-    #[schema(value_type = Option<JobStatus>)]
-    from_status: Option<String>,
-    #[schema(value_type = JobStatus)]
-    to_status: String,
+    from_status: Option<JobStatus>,
+    to_status: JobStatus,
     note: String,
     changed_by: Option<Uuid>,
     changed_at: DateTime<Utc>,
@@ -70,10 +68,8 @@ pub struct JobView {
     order_id: Uuid,
     store_id: Uuid,
     prescription_id: Option<Uuid>,
-    #[schema(value_type = JobPriority)]
-    priority: String,
-    #[schema(value_type = JobStatus)]
-    status: String,
+    priority: JobPriority,
+    status: JobStatus,
     instructions: String,
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
