@@ -217,8 +217,8 @@ impl Attempt {
     /// Records the response under the key and commits effect and record together.
     pub async fn finish(mut self, response: impl FnOnce() -> Rendered) -> Result<()> {
         if let Some(key) = &self.key {
-            let Response { status, body } = response()
-                .map_err(|e| crate::Error::Database(sqlx::Error::Encode(Box::new(e))))?;
+            let Response { status, body } =
+                response().map_err(|e| crate::Error::Database(sqlx::Error::Encode(Box::new(e))))?;
             record(&mut self.tx, key, status, &body).await?;
         }
         self.tx.commit().await?;
