@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # The monitoring stack (issue 18): Prometheus, Alertmanager and the exporters, from Debian's
 # packages, as private daemons of this checkout. Sourced by scripts/monitor after
-# scripts/lib/services.sh (packages, pid checks, ports) and scripts/lib/cluster.sh (the
-# loopback cluster's addresses, to scrape it when it runs).
+# scripts/lib/services.sh (packages, pid checks, ports), scripts/lib/cluster.sh (the
+# loopback cluster's addresses, to scrape it when it runs) and scripts/lib/redis_cluster.sh
+# (the Redis Cluster's nodes, likewise).
 #
 #   ims_monitor_ensure_packages     apt-get install what is missing, the packages' own
 #                                   services kept from starting
@@ -19,8 +20,9 @@
 #   postgres exporter  IMS_POSTGRES_EXPORTER_PORT (19187), one exporter per PostgreSQL server
 #                      on this and the next ports (Debian's 0.11 scrapes one server; it has
 #                      no /probe endpoint)
-#   redis exporter     IMS_REDIS_EXPORTER_PORT (19121), one for every Redis and Sentinel
-#                      (multi-target: Prometheus asks /scrape?target=redis://...)
+#   redis exporter     IMS_REDIS_EXPORTER_PORT (19121), one for every Redis, Sentinel and
+#                      Redis Cluster node (multi-target: Prometheus asks
+#                      /scrape?target=redis://...; Debian's 1.x has had /scrape since 1.0)
 #
 # Data, generated configuration, logs and pid files: IMS_MONITOR_DIR ($IMS_DATA_DIR/monitor).
 #
@@ -32,6 +34,9 @@
 #                              application's one (ims) for the order partitions metric
 #   IMS_MONITOR_REDIS_TARGETS  [name=]host:port,... of Redis servers
 #   IMS_MONITOR_SENTINEL_TARGETS  [name=]host:port,... of Redis Sentinels
+#   IMS_MONITOR_REDIS_CLUSTER_TARGETS  [name=]host:port,... of Redis Cluster nodes; found:
+#                              every node of scripts/redis-cluster while any of it runs
+#                              (rcluster-node1...), masters and replicas, in the redis job
 # A variable set to the empty string scrapes none of that kind. Run `scripts/monitor up`
 # again after starting or stopping something: it regenerates the configuration, reloads
 # Prometheus and restarts only the exporters whose command changed.
@@ -146,7 +151,8 @@ _ims_monitor_split() { # LIST -> its comma-separated items, one a line
 # Without the IMS_MONITOR_*_TARGETS variables: the dev service (IMS_LISTEN, 8080) when it
 # answers; every instance scripts/stack started (its pid file exists, so one that died is
 # still scraped, and IMSDown says so); the dev PostgreSQL and Redis when they run; the
-# loopback cluster's monitor, nodes, Redis servers and Sentinels while any part of it runs.
+# loopback cluster's monitor, nodes, Redis servers and Sentinels while any part of it runs;
+# every node of the Redis Cluster (scripts/redis-cluster) while any of them runs.
 _ims_monitor_discover() {
     local item i pidfile port listen cluster=""
     # All of the cluster while any part of it runs: a node that died is still scraped (and
@@ -192,6 +198,16 @@ _ims_monitor_discover() {
         if [[ -n "$cluster" ]]; then
             for i in 1 2; do echo "redis redis-$i 127.0.0.1:$((IMS_CLUSTER_REDIS_PORT + i - 1))"; done
         fi
+    fi
+    # The Redis Cluster's nodes are Redis servers like the others (job redis): IMSRedisDown
+    # and the cache dashboard's table of servers cover them, a replica as well as a master
+    # (a dead replica leaves its master's slots one failure from being lost).
+    if [[ -n "${IMS_MONITOR_REDIS_CLUSTER_TARGETS+set}" ]]; then
+        _ims_monitor_named redis "$IMS_MONITOR_REDIS_CLUSTER_TARGETS" | sed 's/^redis redis-/redis rcluster-/'
+    elif ims_rcluster_any_running; then
+        while read -r i; do
+            echo "redis rcluster-node$i 127.0.0.1:$(_ims_rcluster_port "$i")"
+        done < <(_ims_rcluster_members)
     fi
     if [[ -n "${IMS_MONITOR_SENTINEL_TARGETS+set}" ]]; then
         _ims_monitor_named sentinel "$IMS_MONITOR_SENTINEL_TARGETS"

@@ -171,6 +171,7 @@ async fn killing_a_standby_under_load_delivers_the_node_down_alert() {
                 .iter()
                 .map(|p| format!("127.0.0.1:{p}"))
                 .collect(),
+            ..Targets::default()
         },
         &webhook,
     );
@@ -608,4 +609,58 @@ fn which_chromium() -> Result<std::path::PathBuf, ()> {
         .map(|dir| dir.join("chromium"))
         .find(|path| path.is_file())
         .ok_or(())
+}
+
+/// `scripts/monitor up` while `scripts/redis-cluster` runs finds every node of the Redis
+/// Cluster, masters and replicas, and scrapes each through the redis exporter: each node's
+/// `redis_up` is 1 in Prometheus, with its role, in the redis job the cache alerts and the
+/// cache dashboard read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "starts the Redis Cluster and the monitoring stack: run with --run-ignored all"]
+async fn every_redis_cluster_node_is_scraped() {
+    tokio::task::spawn_blocking(|| crate::support::rcluster::rcluster("up"))
+        .await
+        .expect("scripts/redis-cluster up");
+    let webhook = Webhook::start().await;
+    let targets = Targets {
+        discover_redis_cluster: true,
+        ..Targets::default()
+    };
+    let stack = Stack::up(&targets, &webhook);
+    let nodes: Vec<String> = (0..6)
+        .map(|i| format!("127.0.0.1:{}", crate::support::rcluster::first_port() + i))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (up, roles) = loop {
+        let up = stack
+            .query(r#"redis_up{job="redis", name=~"rcluster-node.*"}"#)
+            .await;
+        let roles = stack
+            .query(r#"redis_instance_info{job="redis", name=~"rcluster-node.*"}"#)
+            .await;
+        let all_up = nodes.iter().all(|node| {
+            up.iter()
+                .any(|(labels, value)| labels.get("instance") == Some(node) && *value == 1.0)
+        });
+        if all_up || Instant::now() > deadline {
+            break (up, roles);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    for node in &nodes {
+        assert!(
+            up.iter()
+                .any(|(labels, value)| labels.get("instance") == Some(node) && *value == 1.0),
+            "redis_up of {node} is not 1 in Prometheus: {up:?}\n{}",
+            stack.status()
+        );
+    }
+    let role_of = |role: &str| {
+        roles
+            .iter()
+            .filter(|(labels, _)| labels.get("role").map(String::as_str) == Some(role))
+            .count()
+    };
+    assert!(role_of("master") >= 3, "three masters scraped: {roles:?}");
+    assert!(role_of("slave") >= 3, "three replicas scraped: {roles:?}");
 }

@@ -141,6 +141,9 @@ pub struct Targets {
     pub postgres: Vec<String>,
     pub redis: Vec<String>,
     pub sentinels: Vec<String>,
+    /// Let `scripts/monitor` find the Redis Cluster's nodes (every node of
+    /// `scripts/redis-cluster` while any runs); otherwise none is scraped, even if one runs.
+    pub discover_redis_cluster: bool,
 }
 
 /// The monitoring stack of a test, on the test's ports and folder; `scripts/monitor down`
@@ -174,6 +177,10 @@ impl Stack {
             ("IMS_MONITOR_REDIS_TARGETS", targets.redis.join(",")),
             ("IMS_MONITOR_SENTINEL_TARGETS", targets.sentinels.join(",")),
         ];
+        let mut envs = envs;
+        if !targets.discover_redis_cluster {
+            envs.push(("IMS_MONITOR_REDIS_CLUSTER_TARGETS", String::new()));
+        }
         let stack = Stack {
             envs: envs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             dir,
