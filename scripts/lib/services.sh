@@ -221,22 +221,26 @@ _ims_cluster_packages_ok() { # cluster: pg_autoctl, redis-sentinel, ip and nft, 
 #   cluster  also pg_auto_failover for the newest PostgreSQL, Redis Sentinel, iproute2 (ip:
 #            the namespaced cluster) and nftables (nft: its partitions)
 ims_ensure_packages() {
-    (($# > 0)) || _ims_die "ims_ensure_packages: name a set (base, test, cluster)"
-    local set want_test="" want_cluster="" ok=1 pgver
+    (($# > 0)) || _ims_die "ims_ensure_packages: name a set (base, test, cluster, screenshots)"
+    local set want_test="" want_cluster="" want_screenshots="" ok=1 pgver
     for set in "$@"; do
         case "$set" in
             base) ;;
             test) want_test=1 ;;
             cluster) want_cluster=1 ;;
-            *) _ims_die "ims_ensure_packages: no package set '$set' (base, test, cluster)" ;;
+            screenshots) want_screenshots=1 ;;
+            *) _ims_die "ims_ensure_packages: no package set '$set' (base, test, cluster, screenshots)" ;;
         esac
     done
     _ims_packages_ok || ok=""
     [[ -z "$want_test" ]] || _ims_test_packages_ok || ok=""
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok || ok=""
+    [[ -z "$want_screenshots" ]] || _ims_have chromium || ok=""
     [[ -z "$ok" ]] || return 0
     local -a pkgs=(postgresql postgresql-contrib redis-server nginx curl openssl build-essential pgbackrest jq)
     [[ -z "$want_test" ]] || pkgs+=(shellcheck procps python3 python3-venv python3-pip)
+    # The monitor tests load every dashboard in Debian's headless Chromium (screenshots).
+    [[ -z "$want_screenshots" ]] || pkgs+=(chromium)
     if [[ -n "$want_cluster" ]]; then
         # Debian names the extension after the server's major version (postgresql-15-auto-failover).
         pgver="$(basename "$(dirname "$(_ims_pg_bin_latest)")")"
@@ -271,6 +275,8 @@ ims_ensure_packages() {
         _ims_die "packages installed but shellcheck, kill or python3's venv still not found"
     [[ -z "$want_cluster" ]] || _ims_cluster_packages_ok ||
         _ims_die "packages installed but pg_autoctl, the pgautofailover extension, redis-sentinel, ip or nft still not found"
+    [[ -z "$want_screenshots" ]] || _ims_have chromium ||
+        _ims_die "packages installed but chromium still not found"
 }
 
 # ------------------------------------------------------------ postgres

@@ -481,7 +481,7 @@ async fn the_dashboards_render_with_the_scraped_data() {
         ("ims-system", vec![&node_exporter, &instance]),
     ];
     let client = reqwest::Client::new();
-    for (page, expected) in pages {
+    for (page, expected) in &pages {
         let url = format!("{}/consoles/{page}.html", stack.prometheus());
         let response = client.get(&url).send().await.expect("the page answers");
         assert_eq!(response.status().as_u16(), 200, "{url}");
@@ -491,7 +491,7 @@ async fn the_dashboards_render_with_the_scraped_data() {
             "{url} failed to render:\n{body}"
         );
         for text in expected {
-            assert!(body.contains(text), "{url} does not show {text}:\n{body}");
+            assert!(body.contains(*text), "{url} does not show {text}:\n{body}");
         }
         // Values, not only labels: a rendered number links to its graph.
         assert!(
@@ -502,7 +502,7 @@ async fn the_dashboards_render_with_the_scraped_data() {
     }
     let (_, failed) = load.finish().await;
     assert_eq!(failed, 0);
-    screenshots(&stack);
+    screenshots(&stack, &pages);
 }
 
 /// The postgres exporter's extra queries on the test PostgreSQL: the order partitions ready
@@ -558,28 +558,17 @@ async fn partitions_and_archiver_are_scraped(app: &TestApp, stack: &Stack, postg
     }
 }
 
-/// Each dashboard as a browser draws it (graphs included), by Debian's headless Chromium, kept
-/// in `.data/monitor-test/screenshots/` as the run's artifacts. Skipped, saying so, when
-/// `chromium` is not installed (`apt-get install chromium`).
-fn screenshots(stack: &Stack) {
-    let Ok(chromium) = which_chromium() else {
-        eprintln!("monitor: no chromium on PATH, no screenshots (apt-get install chromium)");
-        return;
-    };
+/// Each dashboard as a browser draws it (graphs included), by Debian's headless Chromium: the
+/// DOM after its scripts ran must hold what the page shows (`expected`) and a drawn graph, and
+/// the screenshot, kept in `.data/monitor-test/screenshots/` as the run's artifact, must not be
+/// a blank page. `scripts/test` installs `chromium` for the failure tests; without it this fails.
+fn screenshots(stack: &Stack, pages: &[(&str, Vec<&str>)]) {
+    let chromium = which_chromium()
+        .expect("no chromium on PATH: scripts/test installs it (apt-get install chromium)");
     let dir = stack.dir().join("screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot folder");
-    for page in [
-        "ims",
-        "ims-api",
-        "ims-cache",
-        "ims-database",
-        "ims-replication",
-        "ims-backups",
-        "ims-system",
-    ] {
-        let file = dir.join(format!("{page}.png"));
-        let _ = std::fs::remove_file(&file);
-        let out = std::process::Command::new(&chromium)
+    let browse = |what: &str, url: &str| {
+        std::process::Command::new(&chromium)
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -587,10 +576,37 @@ fn screenshots(stack: &Stack) {
                 "--hide-scrollbars",
             ])
             .args(["--window-size=1400,1800", "--virtual-time-budget=5000"])
-            .arg(format!("--screenshot={}", file.display()))
-            .arg(format!("{}/consoles/{page}.html", stack.prometheus()))
+            .arg(what)
+            .arg(url)
             .output()
-            .expect("chromium runs");
+            .expect("chromium runs")
+    };
+    for (page, expected) in pages {
+        let url = format!("{}/consoles/{page}.html", stack.prometheus());
+        let dom = browse("--dump-dom", &url);
+        let dom_text = String::from_utf8_lossy(&dom.stdout);
+        assert!(
+            dom.status.success() && !dom_text.contains("error executing template"),
+            "{url} in Chromium: {}\n{dom_text}",
+            String::from_utf8_lossy(&dom.stderr)
+        );
+        for text in expected {
+            assert!(
+                dom_text.contains(*text),
+                "{url} in Chromium does not show {text}"
+            );
+        }
+        // The console library's graphs are drawn by script into SVG: a page whose scripts
+        // failed shows its tables but no graph. Only where the graphs have series here: the
+        // overview has none, and a lone test server has no standbys or backups to draw.
+        let graphed = ["ims-api", "ims-cache", "ims-database", "ims-system"].contains(page);
+        assert!(
+            !graphed || dom_text.contains("<svg"),
+            "{url} in Chromium drew no graph"
+        );
+        let file = dir.join(format!("{page}.png"));
+        let _ = std::fs::remove_file(&file);
+        let out = browse(&format!("--screenshot={}", file.display()), &url);
         let size = std::fs::metadata(&file).map_or(0, |m| m.len());
         // A blank 1400x1800 page is a few kilobytes; one with tables and graphs far more.
         assert!(
