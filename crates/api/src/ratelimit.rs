@@ -82,6 +82,9 @@ struct Inner {
     local_calls: AtomicU64,
     /// Clients refused within [`REFUSED_FOR`]: their reads wait for the limit's step.
     refused: moka::sync::Cache<String, ()>,
+    /// Each policy's `RateLimit-Policy` header: the same on every response, so made once.
+    api_policy: HeaderValue,
+    login_policy: HeaderValue,
 }
 
 fn local(rate: Rate) -> Local {
@@ -104,6 +107,8 @@ impl Limiter {
                     .max_capacity(REFUSED_MAX)
                     .time_to_live(REFUSED_FOR)
                     .build(),
+                api_policy: policy_header(Policy::Api, settings.rate_limit),
+                login_policy: policy_header(Policy::Login, settings.login_rate_limit),
             }),
         }
     }
@@ -119,6 +124,13 @@ impl Limiter {
         policy == Policy::Api
             && (method == Method::GET || method == Method::HEAD)
             && !self.inner.refused.contains_key(client)
+    }
+
+    fn policy_header(&self, policy: Policy) -> &HeaderValue {
+        match policy {
+            Policy::Api => &self.inner.api_policy,
+            Policy::Login => &self.inner.login_policy,
+        }
     }
 
     fn rate(&self, policy: Policy) -> Rate {
@@ -246,8 +258,11 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
     };
     write_headers(
         response.headers_mut(),
-        policy,
-        state.limiter.rate(policy),
+        (
+            policy,
+            state.limiter.rate(policy),
+            state.limiter.policy_header(policy),
+        ),
         &decision,
     );
     response
@@ -265,31 +280,32 @@ fn ceil_secs(duration: Duration) -> u64 {
 /// `X-RateLimit-Remaining` what it may still send right now, `X-RateLimit-Reset` the seconds
 /// until it is at rest again. The IETF fields say the same: a quota of `burst` requests that
 /// refills over `burst / rate` seconds.
-fn write_headers(headers: &mut HeaderMap, policy: Policy, rate: Rate, decision: &Decision) {
-    let window = u64::from(rate.burst.get()).div_ceil(u64::from(rate.per_second.get()));
+fn write_headers(
+    headers: &mut HeaderMap,
+    (policy, rate, policy_header): (Policy, Rate, &HeaderValue),
+    decision: &Decision,
+) {
     let reset = ceil_secs(decision.reset_after);
-    let name = policy.name();
     headers.insert("x-ratelimit-limit", HeaderValue::from(rate.burst.get()));
     headers.insert(
         "x-ratelimit-remaining",
         HeaderValue::from(decision.remaining),
     );
     headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
-    let described = [
-        (
-            "ratelimit-policy",
-            format!("\"{name}\";q={};w={window}", rate.burst),
-        ),
-        (
-            "ratelimit",
-            format!("\"{name}\";r={};t={reset}", decision.remaining),
-        ),
-    ];
-    for (header, value) in described {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(header, value);
-        }
+    headers.insert("ratelimit-policy", policy_header.clone());
+    let now = format!("\"{}\";r={};t={reset}", policy.name(), decision.remaining);
+    if let Ok(value) = HeaderValue::from_str(&now) {
+        headers.insert("ratelimit", value);
     }
+}
+
+/// A policy's `RateLimit-Policy`: a quota of `burst` requests refilled over `burst / rate`
+/// seconds.
+fn policy_header(policy: Policy, rate: Rate) -> HeaderValue {
+    let window = u64::from(rate.burst.get()).div_ceil(u64::from(rate.per_second.get()));
+    let value = format!("\"{}\";q={};w={window}", policy.name(), rate.burst);
+    // A policy name and two numbers are always a valid header value.
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""))
 }
 
 #[cfg(test)]
@@ -315,7 +331,9 @@ mod tests {
             retry_after: Duration::ZERO,
             reset_after: Duration::from_millis(10),
         };
-        write_headers(&mut headers, Policy::Api, Rate::new(100, 200), &decision);
+        let rate = Rate::new(100, 200);
+        let policy = policy_header(Policy::Api, rate);
+        write_headers(&mut headers, (Policy::Api, rate, &policy), &decision);
         let get = |name: &str| headers[name].to_str().expect("ascii").to_owned();
         assert_eq!(get("x-ratelimit-limit"), "200");
         assert_eq!(get("x-ratelimit-remaining"), "199");

@@ -308,8 +308,12 @@ pub fn user_profile(id: Uuid) -> Key {
 
 /// A login session, by the hex SHA-256 of its token (never the token itself).
 pub fn session(token_digest: &[u8]) -> Key {
-    let hex: String = token_digest.iter().map(|b| format!("{b:02x}")).collect();
-    Key::new(format!("session:{hex}"), CacheType::Users)
+    // Every authenticated request names its session: one hex encoding, not a `format!` per
+    // byte (which was a tenth of a cached read's instructions under callgrind).
+    Key::new(
+        format!("session:{}", hex::encode(token_digest)),
+        CacheType::Users,
+    )
 }
 
 pub fn order(id: Uuid) -> Key {

@@ -332,9 +332,11 @@ impl Cache {
         let flight_id = format!("{}\u{0}{field}", key.name);
         match self.flights.join(&flight_id) {
             flight::Role::Leader(leader) => {
-                let (result, landing) = self
-                    .load_missing(key, field, load, tally_of, look, count)
-                    .await;
+                // Boxed: the load (a database query's future) is the largest part of this
+                // future, and every layer above it (the handler, the middleware) would
+                // otherwise carry its size and copy it when boxed, on hits too.
+                let (result, landing) =
+                    Box::pin(self.load_missing(key, field, load, tally_of, look, count)).await;
                 leader.land(landing);
                 result
             }
@@ -361,7 +363,7 @@ impl Cache {
                     }
                     // The leader failed or went away: load alone.
                     None => {
-                        self.load_missing(key, field, load, tally_of, look, count)
+                        Box::pin(self.load_missing(key, field, load, tally_of, look, count))
                             .await
                             .0
                     }
