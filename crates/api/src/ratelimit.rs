@@ -126,11 +126,13 @@ impl Limiter {
             && !self.inner.refused.contains_key(client)
     }
 
-    fn policy_header(&self, policy: Policy) -> &HeaderValue {
-        match policy {
+    /// Puts `policy`'s limit headers on a response (see [`write_headers`]).
+    fn write_headers(&self, headers: &mut HeaderMap, policy: Policy, decision: &Decision) {
+        let policy_header = match policy {
             Policy::Api => &self.inner.api_policy,
             Policy::Login => &self.inner.login_policy,
-        }
+        };
+        write_headers(headers, policy, self.rate(policy), policy_header, decision);
     }
 
     fn rate(&self, policy: Policy) -> Rate {
@@ -256,15 +258,9 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         }
         .into_response()
     };
-    write_headers(
-        response.headers_mut(),
-        (
-            policy,
-            state.limiter.rate(policy),
-            state.limiter.policy_header(policy),
-        ),
-        &decision,
-    );
+    state
+        .limiter
+        .write_headers(response.headers_mut(), policy, &decision);
     response
 }
 
@@ -282,7 +278,9 @@ fn ceil_secs(duration: Duration) -> u64 {
 /// refills over `burst / rate` seconds.
 fn write_headers(
     headers: &mut HeaderMap,
-    (policy, rate, policy_header): (Policy, Rate, &HeaderValue),
+    policy: Policy,
+    rate: Rate,
+    policy_header: &HeaderValue,
     decision: &Decision,
 ) {
     let reset = ceil_secs(decision.reset_after);
@@ -333,7 +331,7 @@ mod tests {
         };
         let rate = Rate::new(100, 200);
         let policy = policy_header(Policy::Api, rate);
-        write_headers(&mut headers, (Policy::Api, rate, &policy), &decision);
+        write_headers(&mut headers, Policy::Api, rate, &policy, &decision);
         let get = |name: &str| headers[name].to_str().expect("ascii").to_owned();
         assert_eq!(get("x-ratelimit-limit"), "200");
         assert_eq!(get("x-ratelimit-remaining"), "199");
