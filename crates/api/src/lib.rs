@@ -43,6 +43,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod ratelimit;
+pub mod raw;
 pub mod router;
 pub mod state;
 pub mod views;

@@ -19,8 +19,9 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::listing::{search_of, sort_of, SortParam};
 use crate::pagination::{check_limit, List, Sort};
+use crate::raw::{FiguresFirst, RawJson};
 use crate::state::AppState;
-use cache::{keys, TallyOf};
+use cache::{keys, Tally, TallyOf};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -34,6 +35,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicProduct {
+    /// Whether any store has it. First: a cached body gets the newest by rewriting its first
+    /// bytes (`crate::raw`).
+    in_stock: bool,
     id: Uuid,
     sku: String,
     name: String,
@@ -43,8 +47,27 @@ pub struct PublicProduct {
     /// Minor units (paise).
     price: i64,
     attributes: serde_json::Value,
-    /// Whether any store has it.
+}
+
+/// The figure a [`PublicProduct`] writes first.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicFigures {
     in_stock: bool,
+}
+
+impl FiguresFirst for PublicProduct {
+    type Figures = PublicFigures;
+
+    fn figures(tally: &Tally) -> Option<PublicFigures> {
+        Some(PublicFigures {
+            in_stock: tally.quantity > 0,
+        })
+    }
+
+    fn apply_tally(&mut self, tally: &Tally) {
+        self.in_stock = tally.quantity > 0;
+    }
 }
 
 impl From<ProductRecord> for PublicProduct {
@@ -148,7 +171,7 @@ async fn list_catalog_products(
 async fn get_catalog_product(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Public<Cached<PublicProduct>>> {
+) -> ApiResult<Public<Cached<RawJson<PublicProduct>>>> {
     let missing = || ApiError::NotFound("no product with this id in the catalogue".into());
     // The public variant of the product's key: forgotten with it on every change.
     let cached = read_through_tallied(
@@ -158,13 +181,15 @@ async fn get_catalog_product(
             match storage::products::product_by_id(&state.db.read(), id).await {
                 Ok(p) if p.status == ProductStatus::Active => {
                     let tally = tally_of(p.stock_seq, p.quantity, p.sales_count);
-                    Ok((PublicProduct::from(p), tally))
+                    let raw = RawJson::of(&PublicProduct::from(p))
+                        .map_err(|e| ApiError::Internal(e.into()))?;
+                    Ok((raw, tally))
                 }
                 Ok(_) | Err(storage::Error::NotFound) => Err(missing()),
                 Err(other) => Err(other.into()),
             }
         },
-        |product: &mut PublicProduct, tally| product.in_stock = tally.quantity > 0,
+        RawJson::apply_tally,
     )
     .await?;
     Ok(Public(cached))

@@ -11,7 +11,7 @@ use domain::validation::optional;
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
 use storage::idempotency::Done;
-use storage::products::{NewProduct, ProductChanges};
+use storage::products::{NewProduct, ProductChanges, ProductRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -22,11 +22,12 @@ use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query
 use crate::idempotent::{key_of, replay, stored};
 use crate::listing::{cached_bestsellers, cached_product_list, product_list, ProductQuery};
 use crate::pagination::{check_limit, List};
+use crate::raw::RawJson;
 use crate::state::AppState;
 use crate::views::ProductView;
 use cache::keys::{self, variant};
 use cache::Stale;
-use cache::TallyOf;
+use cache::{Tally, TallyOf};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -75,7 +76,7 @@ async fn get_product(
     State(state): State<AppState>,
     _auth: Auth,
     Path(id): Path<Uuid>,
-) -> ApiResult<Cached<ProductView>> {
+) -> ApiResult<Cached<RawJson<ProductView>>> {
     read_through_tallied(
         &state,
         (&keys::product(id), "", TallyOf::Key),
@@ -83,9 +84,9 @@ async fn get_product(
             let product = storage::products::product_by_id(&state.db.read(), id)
                 .await
                 .or_not_found("product")?;
-            Ok(ProductView::tallied(product))
+            raw_tallied(product)
         },
-        ProductView::apply_tally,
+        RawJson::apply_tally,
     )
     .await
 }
@@ -97,7 +98,7 @@ async fn get_product_by_sku(
     State(state): State<AppState>,
     _auth: Auth,
     Path(sku): Path<String>,
-) -> ApiResult<Cached<ProductView>> {
+) -> ApiResult<Cached<RawJson<ProductView>>> {
     let missing = || ApiError::NotFound("no product with this sku".into());
     let sku = Sku::parse(&sku).map_err(|_| missing())?;
     read_through_tallied(
@@ -110,11 +111,18 @@ async fn get_product_by_sku(
                     storage::Error::NotFound => missing(),
                     other => other.into(),
                 })?;
-            Ok(ProductView::tallied(product))
+            raw_tallied(product)
         },
-        ProductView::apply_tally,
+        RawJson::apply_tally,
     )
     .await
+}
+
+/// A product's view as the cache keeps it, with its stock figures.
+fn raw_tallied(product: ProductRecord) -> ApiResult<(RawJson<ProductView>, Tally)> {
+    let (view, tally) = ProductView::tallied(product);
+    let raw = RawJson::of(&view).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((raw, tally))
 }
 
 #[derive(Serialize, Deserialize, utoipa::IntoParams)]
