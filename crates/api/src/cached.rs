@@ -7,7 +7,7 @@
 
 use std::future::Future;
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cache::{keys, Key, Outcome, Stale, Tally, TallyOf};
@@ -21,6 +21,9 @@ use crate::state::AppState;
 use crate::views::dashboard::{view_of, DashboardView};
 pub use crate::views::tally_of;
 
+/// How the cache served an answer: `hit`, `miss` or `bypass`.
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
 /// A JSON answer and how the cache served it.
 pub struct Cached<T>(pub T, pub Outcome);
 
@@ -29,7 +32,7 @@ impl<T: Serialize> IntoResponse for Cached<T> {
         let mut response = Json(self.0).into_response();
         response
             .headers_mut()
-            .insert("x-cache", HeaderValue::from_static(self.1.as_str()));
+            .insert(X_CACHE, HeaderValue::from_static(self.1.as_str()));
         response
     }
 }

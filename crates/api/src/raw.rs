@@ -10,10 +10,14 @@
 
 use std::marker::PhantomData;
 
-use cache::Tally;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use cache::{Outcome, Tally};
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
+
+use crate::cached::X_CACHE;
 
 /// A view whose first JSON members are its stock figures (booleans and integers), laid over
 /// a cached body at each read.
@@ -29,21 +33,21 @@ pub trait FiguresFirst: Serialize + DeserializeOwned {
     fn apply_tally(&mut self, tally: &Tally);
 }
 
-/// A view's JSON as the cache holds it, checked to be JSON but not decoded.
+/// A view's JSON as the cache holds it: checked to be JSON when read from Redis, not decoded.
 pub struct RawJson<V> {
-    json: Box<RawValue>,
+    json: String,
     view: PhantomData<fn() -> V>,
 }
 
 impl<V: Serialize> RawJson<V> {
     /// The JSON of `view` (a miss, loaded from the database).
     pub fn of(view: &V) -> Result<Self, serde_json::Error> {
-        Ok(Self::from_raw(serde_json::value::to_raw_value(view)?))
+        serde_json::to_string(view).map(Self::from_json)
     }
 }
 
 impl<V> RawJson<V> {
-    fn from_raw(json: Box<RawValue>) -> Self {
+    fn from_json(json: String) -> Self {
         Self {
             json,
             view: PhantomData,
@@ -51,7 +55,23 @@ impl<V> RawJson<V> {
     }
 
     pub fn get(&self) -> &str {
-        self.json.get()
+        &self.json
+    }
+
+    /// The answer: the JSON as it is, and how the cache served it. (Through
+    /// `Cached<RawJson<_>>` and `Json` it would be checked once more on the way out.)
+    pub fn answer(self, outcome: Outcome) -> Response {
+        (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (X_CACHE, HeaderValue::from_static(outcome.as_str())),
+            ],
+            self.json,
+        )
+            .into_response()
     }
 }
 
@@ -62,30 +82,33 @@ impl<V: FiguresFirst> RawJson<V> {
     pub fn apply_tally(&mut self, tally: &Tally) {
         let spliced = V::figures(tally)
             .and_then(|figures| serde_json::to_string(&figures).ok())
-            .and_then(|figures| splice(self.json.get(), &figures))
-            .and_then(|json| RawValue::from_string(json).ok());
+            .and_then(|figures| splice(&self.json, &figures));
         if let Some(json) = spliced {
             self.json = json;
             return;
         }
-        if let Ok(mut view) = serde_json::from_str::<V>(self.json.get()) {
+        if let Ok(mut view) = serde_json::from_str::<V>(&self.json) {
             view.apply_tally(tally);
-            if let Ok(json) = serde_json::value::to_raw_value(&view) {
+            if let Ok(json) = serde_json::to_string(&view) {
                 self.json = json;
             }
         }
     }
 }
 
+/// Written into the cache on a miss, where checking it again costs little.
 impl<V> Serialize for RawJson<V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.json.serialize(serializer)
+        RawValue::from_string(self.json.clone())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
     }
 }
 
 impl<'de, V> Deserialize<'de> for RawJson<V> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Box::<RawValue>::deserialize(deserializer).map(Self::from_raw)
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        Ok(Self::from_json(Box::<str>::from(raw).into_string()))
     }
 }
 

@@ -171,10 +171,10 @@ async fn list_catalog_products(
 async fn get_catalog_product(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Public<Cached<RawJson<PublicProduct>>>> {
+) -> ApiResult<Public<Response>> {
     let missing = || ApiError::NotFound("no product with this id in the catalogue".into());
     // The public variant of the product's key: forgotten with it on every change.
-    let cached = read_through_tallied(
+    let Cached(product, outcome) = read_through_tallied(
         &state,
         (&keys::product(id), "public", TallyOf::Key),
         || async {
@@ -192,7 +192,7 @@ async fn get_catalog_product(
         RawJson::apply_tally,
     )
     .await?;
-    Ok(Public(cached))
+    Ok(Public(product.answer(outcome)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -76,8 +76,8 @@ async fn get_product(
     State(state): State<AppState>,
     _auth: Auth,
     Path(id): Path<Uuid>,
-) -> ApiResult<Cached<RawJson<ProductView>>> {
-    read_through_tallied(
+) -> ApiResult<Response> {
+    let Cached(product, outcome) = read_through_tallied(
         &state,
         (&keys::product(id), "", TallyOf::Key),
         || async {
@@ -88,7 +88,8 @@ async fn get_product(
         },
         RawJson::apply_tally,
     )
-    .await
+    .await?;
+    Ok(product.answer(outcome))
 }
 
 /// One product by its sku.
@@ -98,10 +99,10 @@ async fn get_product_by_sku(
     State(state): State<AppState>,
     _auth: Auth,
     Path(sku): Path<String>,
-) -> ApiResult<Cached<RawJson<ProductView>>> {
+) -> ApiResult<Response> {
     let missing = || ApiError::NotFound("no product with this sku".into());
     let sku = Sku::parse(&sku).map_err(|_| missing())?;
-    read_through_tallied(
+    let Cached(product, outcome) = read_through_tallied(
         &state,
         (&keys::product_sku(sku.as_str()), "", TallyOf::Key),
         || async {
@@ -115,7 +116,8 @@ async fn get_product_by_sku(
         },
         RawJson::apply_tally,
     )
-    .await
+    .await?;
+    Ok(product.answer(outcome))
 }
 
 /// A product's view as the cache keeps it, with its stock figures.
