@@ -232,6 +232,13 @@ impl Connector {
         if let Some(connection) = self.inner.current() {
             return Ok(connection);
         }
+        // Boxed: every cache read awaits this, and would otherwise carry the size of the
+        // connecting path (Sentinels asked, a cluster's nodes met) in its own future.
+        Box::pin(self.connect_once()).await
+    }
+
+    /// The connection made by one caller while the others wait for it.
+    async fn connect_once(&self) -> Result<Connection, Error> {
         let _one = self.inner.connecting.lock().await;
         if let Some(connection) = self.inner.current() {
             return Ok(connection);

@@ -285,7 +285,8 @@ impl Store {
             };
             // Another request may have purged while this one waited for the lock.
             if self.dirty.load(Ordering::Acquire) {
-                self.purge(connection.clone(), generation).await?;
+                // Boxed, as it seldom runs: see `Connector::connection`.
+                Box::pin(self.purge(connection.clone(), generation)).await?;
             }
         }
         Ok((connection, generation))
