@@ -25,6 +25,7 @@ use crate::cached::{field_of, Cached};
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::List;
 use crate::pagination::Sort;
+use crate::raw::FiguresFirst;
 use crate::state::AppState;
 use crate::views::ProductView;
 
@@ -163,7 +164,7 @@ pub(crate) async fn products_by_id(
                         .collect(),
                 )
             },
-            ProductView::apply_tally,
+            <ProductView as FiguresFirst>::apply_tally,
         )
         .await?;
     Ok((views.into_iter().flatten().collect(), outcome))

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::cached::X_CACHE;
+use crate::error::{ApiError, ApiResult};
 
 /// A view whose first JSON members are its stock figures (booleans and integers), laid over
 /// a cached body at each read.
@@ -41,8 +42,10 @@ pub struct RawJson<V> {
 
 impl<V: Serialize> RawJson<V> {
     /// The JSON of `view` (a miss, loaded from the database).
-    pub fn of(view: &V) -> Result<Self, serde_json::Error> {
-        serde_json::to_string(view).map(Self::from_json)
+    pub fn of(view: &V) -> ApiResult<Self> {
+        serde_json::to_string(view)
+            .map(Self::from_json)
+            .map_err(|e| ApiError::Internal(e.into()))
     }
 }
 

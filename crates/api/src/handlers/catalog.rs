@@ -181,9 +181,7 @@ async fn get_catalog_product(
             match storage::products::product_by_id(&state.db.read(), id).await {
                 Ok(p) if p.status == ProductStatus::Active => {
                     let tally = tally_of(p.stock_seq, p.quantity, p.sales_count);
-                    let raw = RawJson::of(&PublicProduct::from(p))
-                        .map_err(|e| ApiError::Internal(e.into()))?;
-                    Ok((raw, tally))
+                    Ok((RawJson::of(&PublicProduct::from(p))?, tally))
                 }
                 Ok(_) | Err(storage::Error::NotFound) => Err(missing()),
                 Err(other) => Err(other.into()),

@@ -123,8 +123,7 @@ async fn get_product_by_sku(
 /// A product's view as the cache keeps it, with its stock figures.
 fn raw_tallied(product: ProductRecord) -> ApiResult<(RawJson<ProductView>, Tally)> {
     let (view, tally) = ProductView::tallied(product);
-    let raw = RawJson::of(&view).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((raw, tally))
+    Ok((RawJson::of(&view)?, tally))
 }
 
 #[derive(Serialize, Deserialize, utoipa::IntoParams)]

@@ -41,13 +41,6 @@ impl ProductView {
         self.id
     }
 
-    /// Lays the newest stock figures the cache knows over a cached body.
-    pub(crate) fn apply_tally(&mut self, tally: &Tally) {
-        self.quantity = i32::try_from(tally.quantity).unwrap_or(self.quantity);
-        self.in_stock = tally.quantity > 0;
-        self.sales_count = tally.sold;
-    }
-
     /// The body of `record` and its stock figures, as the cache keeps them.
     pub(crate) fn tallied(record: ProductRecord) -> (Self, Tally) {
         let tally = tally_of(record.stock_seq, record.quantity, record.sales_count);
@@ -76,8 +69,11 @@ impl FiguresFirst for ProductView {
         })
     }
 
+    /// Lays the newest stock figures the cache knows over a cached body (lists decode theirs).
     fn apply_tally(&mut self, tally: &Tally) {
-        ProductView::apply_tally(self, tally)
+        self.quantity = i32::try_from(tally.quantity).unwrap_or(self.quantity);
+        self.in_stock = tally.quantity > 0;
+        self.sales_count = tally.sold;
     }
 }
 
