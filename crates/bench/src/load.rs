@@ -18,7 +18,9 @@ use std::sync::OnceLock;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
-use crate::http::{source_address, Conn};
+use bytes::Bytes;
+
+use crate::http::{source_address, Answer, Conn};
 use crate::mix::{Mix, Op, OpPicker};
 use crate::ops::{self, Ctx};
 use crate::record::{Recorder, Sample, STATUS_TIMEOUT, STATUS_TRANSPORT};
@@ -303,6 +305,18 @@ impl Line {
     }
 }
 
+/// Sends a planned request, keeping the answer's body only when settling needs it.
+async fn exchange(
+    conn: &mut Conn,
+    planned: &ops::Planned,
+) -> Result<(Answer, Bytes), hyper::Error> {
+    if planned.reads_answer() {
+        conn.send_reading(&planned.out).await
+    } else {
+        Ok((conn.send(&planned.out).await?, Bytes::new()))
+    }
+}
+
 /// Sends one request of the mix on `line` and records it, timed from `due`: with the user's
 /// own session and role when it has one, else with the store's shared sessions.
 async fn one_request(
@@ -334,10 +348,14 @@ async fn one_request(
         .or_else(|| ops::plan(Op::ProductById, &ctx, rng));
     let Some(planned) = planned else { return };
     let op = planned.op;
+    let mut body = Bytes::new();
     let (status, cache) = match line.get(shared).await {
         None => (STATUS_TRANSPORT, crate::http::CacheSeen::None),
-        Some(conn) => match tokio::time::timeout(shared.timeout, conn.send(&planned.out)).await {
-            Ok(Ok(answer)) => (answer.status, answer.cache),
+        Some(conn) => match tokio::time::timeout(shared.timeout, exchange(conn, &planned)).await {
+            Ok(Ok((answer, read))) => {
+                body = read;
+                (answer.status, answer.cache)
+            }
             Ok(Err(_)) => {
                 line.drop_conn(shared);
                 (STATUS_TRANSPORT, crate::http::CacheSeen::None)
@@ -350,7 +368,7 @@ async fn one_request(
         },
     };
     let latency = Instant::now().saturating_duration_since(due);
-    ops::settle(planned, store, (200..300).contains(&status));
+    ops::settle(planned, store, (200..300).contains(&status), &body);
     shared.recorder.record(
         user,
         Sample {

@@ -56,11 +56,14 @@ pub enum Op {
     PlaceOrder,
     AdjustStock,
     WorkshopStatus,
+    /// Queues a new job for an order: sent in place of a move once a job has completed (the
+    /// workshop takes in work as fast as it finishes it), and on its own when weighted.
+    QueueJob,
     UpdateProduct,
 }
 
 impl Op {
-    pub const ALL: [Op; 13] = [
+    pub const ALL: [Op; 14] = [
         Op::BrowseCategory,
         Op::Search,
         Op::ProductById,
@@ -73,6 +76,7 @@ impl Op {
         Op::PlaceOrder,
         Op::AdjustStock,
         Op::WorkshopStatus,
+        Op::QueueJob,
         Op::UpdateProduct,
     ];
 
@@ -94,6 +98,7 @@ impl Op {
             Op::PlaceOrder => "place_order",
             Op::AdjustStock => "adjust_stock",
             Op::WorkshopStatus => "workshop_status",
+            Op::QueueJob => "queue_job",
             Op::UpdateProduct => "update_product",
         }
     }
@@ -113,6 +118,7 @@ impl Op {
             Op::PlaceOrder => "POST /orders",
             Op::AdjustStock => "POST /stores/{s}/inventory/{p}/adjustments",
             Op::WorkshopStatus => "PATCH /workshop/jobs/{id}/status",
+            Op::QueueJob => "POST /workshop/jobs",
             Op::UpdateProduct => "PATCH /products/{id}",
         }
     }
@@ -122,7 +128,7 @@ impl Op {
     pub fn role(self) -> Role {
         match self {
             Op::Dashboard | Op::AdjustStock | Op::UpdateProduct => Role::Manager,
-            Op::WorkshopStatus => Role::Technician,
+            Op::WorkshopStatus | Op::QueueJob => Role::Technician,
             _ => Role::Sales,
         }
     }
@@ -169,6 +175,7 @@ pub struct Weights {
     pub place_order: f64,
     pub adjust_stock: f64,
     pub workshop_status: f64,
+    pub queue_job: f64,
     pub update_product: f64,
 }
 
@@ -281,6 +288,7 @@ impl Weights {
             place_order: f(Op::PlaceOrder),
             adjust_stock: f(Op::AdjustStock),
             workshop_status: f(Op::WorkshopStatus),
+            queue_job: f(Op::QueueJob),
             update_product: f(Op::UpdateProduct),
         }
     }
@@ -299,6 +307,7 @@ impl Weights {
             Op::PlaceOrder => self.place_order,
             Op::AdjustStock => self.adjust_stock,
             Op::WorkshopStatus => self.workshop_status,
+            Op::QueueJob => self.queue_job,
             Op::UpdateProduct => self.update_product,
         }
     }
@@ -530,7 +539,9 @@ mod tests {
         assert_eq!(counts[&Op::BrowseCategory], 20_000);
         assert_eq!(counts[&Op::Login], 3_000);
         assert_eq!(counts[&Op::UpdateProduct], 500);
-        assert_eq!(counts.len(), Op::ALL.len());
+        // Every weighted operation is picked; a job is queued only in place of a move.
+        assert_eq!(counts.len(), Op::ALL.len() - 1);
+        assert!(!counts.contains_key(&Op::QueueJob));
     }
 
     #[test]

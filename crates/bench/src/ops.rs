@@ -1,6 +1,7 @@
 //! Turns an operation of the mix into a request: which ids it picks (skewed, from the
 //! virtual user's store) and which staff member's session sends it. What happens after the
-//! answer (a workshop job goes back on its store's queue) is here too.
+//! answer (a workshop job goes back on its store's queue, or its successor joins it) is here
+//! too.
 
 use std::sync::Arc;
 
@@ -28,7 +29,8 @@ pub struct Ctx<'a> {
 pub struct Planned {
     pub op: Op,
     pub out: Outgoing,
-    /// A workshop job taken off its queue, with the status it moves to.
+    /// A workshop job taken off its queue, with the status it moves to (`queued` for a job
+    /// being queued: its id is read from the answer).
     pub job: Option<(JobRef, &'static str)>,
     /// The store's staff member logging in (index into `staff`).
     pub login: Option<usize>,
@@ -36,7 +38,7 @@ pub struct Planned {
 
 /// Plans `op`; `None` when the sample has nothing for it in this store (no open job left, no
 /// customers), and the caller picks again.
-pub fn plan(op: Op, ctx: &Ctx<'_>, rng: &mut impl Rng) -> Option<Planned> {
+pub fn plan(mut op: Op, ctx: &Ctx<'_>, rng: &mut impl Rng) -> Option<Planned> {
     let store = ctx.store;
     let s = store.id;
     let get = |path: String, token: &Arc<str>| Outgoing {
@@ -135,11 +137,31 @@ pub fn plan(op: Op, ctx: &Ctx<'_>, rng: &mut impl Rng) -> Option<Planned> {
         }
         Op::WorkshopStatus => {
             let taken = store.jobs.lock().ok()?.pop_front()?;
-            let (next, note) = next_job_status(&taken.status);
-            let path = format!("/api/v1/workshop/jobs/{}/status", taken.id);
-            let body = json!({ "status": next, "note": note });
-            job = Some((taken, next));
-            send(Method::PATCH, path, &ctx.tokens.technician, body)
+            let technician = &ctx.tokens.technician;
+            match next_job_step(&taken.status, rng) {
+                JobStep::Move { to, note } => {
+                    let path = format!("/api/v1/workshop/jobs/{}/status", taken.id);
+                    let body = json!({ "status": to, "note": note });
+                    job = Some((taken, to));
+                    send(Method::PATCH, path, technician, body)
+                }
+                JobStep::QueueNext => {
+                    op = Op::QueueJob;
+                    let out = queue_job(taken.order_id, technician);
+                    job = Some((taken, "queued"));
+                    out
+                }
+            }
+        }
+        Op::QueueJob => {
+            let order = *store.orders.pick(rng.gen())?;
+            let placeholder = JobRef {
+                id: uuid::Uuid::nil(),
+                order_id: order,
+                status: "completed".into(),
+            };
+            job = Some((placeholder, "queued"));
+            queue_job(order, &ctx.tokens.technician)
         }
         Op::UpdateProduct => {
             // Uniform, not skewed: catalogue edits do not follow what sells.
@@ -179,27 +201,82 @@ fn free_staff(store: &StoreSample, start: usize) -> Option<usize> {
     Some(i)
 }
 
-/// After the answer: a job moved on goes back at the end of its store's queue; one whose
-/// move failed is dropped, since its status is no longer known. A login frees its account.
-pub fn settle(planned: Planned, store: &StoreSample, ok: bool) {
-    if let (Some(i), Ok(mut busy)) = (planned.login, store.logging_in.lock()) {
-        busy.remove(&i);
-    }
-    if let (Some((mut job, next)), true) = (planned.job, ok) {
-        job.status = next.to_owned();
-        if let Ok(mut queue) = store.jobs.lock() {
-            queue.push_back(job);
-        }
+/// `POST /workshop/jobs` for `order`, as a technician queues the next job of an order.
+fn queue_job(order: uuid::Uuid, technician: &Arc<str>) -> Outgoing {
+    let body =
+        json!({ "orderId": order, "priority": "normal", "instructions": "ims-bench: next job" });
+    Outgoing {
+        method: Method::POST,
+        path: "/api/v1/workshop/jobs".into(),
+        token: Some(technician.clone()),
+        body: Some(Bytes::from(body.to_string())),
     }
 }
 
-/// The next status of an open job, and the note: jobs cycle between work and quality check
-/// (rework) so a long run never runs out of open jobs.
-pub fn next_job_status(status: &str) -> (&'static str, &'static str) {
+impl Planned {
+    /// Whether the answer's body is needed afterwards (a queued job's id).
+    pub fn reads_answer(&self) -> bool {
+        self.op == Op::QueueJob
+    }
+}
+
+/// After the answer: a job moved on goes back at the end of its store's queue, and a queued
+/// one joins it with the id in `answer`; a job whose move failed is dropped, since its status
+/// is no longer known. A login frees its account.
+pub fn settle(planned: Planned, store: &StoreSample, ok: bool, answer: &[u8]) {
+    if let (Some(i), Ok(mut busy)) = (planned.login, store.logging_in.lock()) {
+        busy.remove(&i);
+    }
+    let queued = planned.op == Op::QueueJob;
+    let Some((mut job, next)) = planned.job.filter(|_| ok) else {
+        return;
+    };
+    if queued {
+        match created_id(answer) {
+            Some(id) => job.id = id,
+            None => return,
+        }
+    }
+    job.status = next.to_owned();
+    if let Ok(mut queue) = store.jobs.lock() {
+        queue.push_back(job);
+    }
+}
+
+/// The `id` of a created resource's answer.
+fn created_id(answer: &[u8]) -> Option<uuid::Uuid> {
+    #[derive(serde::Deserialize)]
+    struct Created {
+        id: uuid::Uuid,
+    }
+    serde_json::from_slice::<Created>(answer).ok().map(|c| c.id)
+}
+
+/// One quality check in five sends the job back to work (the contract's rework).
+const REWORK_SHARE: f64 = 0.2;
+
+/// What a technician does next with a job in `status`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum JobStep {
+    Move {
+        to: &'static str,
+        note: &'static str,
+    },
+    /// The job is done (or was cancelled by someone else): the order's next job is queued in
+    /// its place. So a long run keeps as many open jobs as it started with, and no job gathers
+    /// the endless history that cycling it would (each move reads and returns the history).
+    QueueNext,
+}
+
+/// A job goes forward through the contract's steps, with rework after one check in five.
+pub fn next_job_step(status: &str, rng: &mut impl Rng) -> JobStep {
+    let step = |to, note| JobStep::Move { to, note };
     match status {
-        "queued" => ("in_progress", "ims-bench: started"),
-        "in_progress" => ("quality_check", "ims-bench: fitted"),
-        _ => ("in_progress", "ims-bench: rework"),
+        "queued" => step("in_progress", "ims-bench: started"),
+        "in_progress" => step("quality_check", "ims-bench: fitted"),
+        "quality_check" if rng.gen_bool(REWORK_SHARE) => step("in_progress", "ims-bench: rework"),
+        "quality_check" => step("completed", "ims-bench: passed"),
+        _ => JobStep::QueueNext,
     }
 }
 
@@ -240,10 +317,32 @@ mod tests {
     use rand::SeedableRng;
 
     #[test]
-    fn jobs_cycle_without_ever_completing() {
-        assert_eq!(next_job_status("queued").0, "in_progress");
-        assert_eq!(next_job_status("in_progress").0, "quality_check");
-        assert_eq!(next_job_status("quality_check").0, "in_progress");
+    fn jobs_go_forward_to_completion_and_are_then_replaced() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let to = |step| match step {
+            JobStep::Move { to, .. } => to,
+            JobStep::QueueNext => "queued next",
+        };
+        assert_eq!(to(next_job_step("queued", &mut rng)), "in_progress");
+        assert_eq!(to(next_job_step("in_progress", &mut rng)), "quality_check");
+        assert_eq!(next_job_step("completed", &mut rng), JobStep::QueueNext);
+        assert_eq!(next_job_step("cancelled", &mut rng), JobStep::QueueNext);
+        let reworked = (0..10_000)
+            .filter(|_| to(next_job_step("quality_check", &mut rng)) == "in_progress")
+            .count();
+        assert!((1_800..2_200).contains(&reworked), "{reworked}");
+    }
+
+    #[test]
+    fn a_queued_job_takes_the_id_of_the_answer() {
+        let id = "0190b3d4-7c1e-7a3b-9f00-000000000001";
+        let answer = format!(r#"{{"id":"{id}","jobNumber":"JOB-2026-000001"}}"#);
+        assert_eq!(
+            created_id(answer.as_bytes()).map(|u| u.to_string()),
+            Some(id.into())
+        );
+        assert_eq!(created_id(b"{\"error\":{}}"), None);
+        assert_eq!(created_id(b""), None);
     }
 
     #[test]

@@ -53,6 +53,7 @@ struct Order {
 struct Job {
     id: Uuid,
     store_id: Uuid,
+    order_id: Uuid,
     status: String,
 }
 
@@ -143,6 +144,7 @@ pub async fn from_api(client: &SetupClient, size: &SampleSize) -> Result<RawSamp
                 j.store_id,
                 JobRef {
                     id: j.id,
+                    order_id: j.order_id,
                     status: j.status,
                 },
             )

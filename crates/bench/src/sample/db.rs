@@ -79,8 +79,8 @@ async fn read(conn: &mut PgConnection, size: &SampleSize) -> Result<RawSample> {
     )
     .await?;
     let jobs = sqlx::query(
-        "SELECT store_id, id, status FROM (
-            SELECT store_id, id, status, row_number() OVER (
+        "SELECT store_id, id, order_id, status FROM (
+            SELECT store_id, id, order_id, status, row_number() OVER (
                 PARTITION BY store_id ORDER BY created_at DESC) AS rank
             FROM workshop_jobs WHERE status IN ('queued', 'in_progress', 'quality_check')) t
          WHERE rank <= $1",
@@ -91,6 +91,7 @@ async fn read(conn: &mut PgConnection, size: &SampleSize) -> Result<RawSample> {
     for row in jobs {
         let job = JobRef {
             id: row.try_get("id")?,
+            order_id: row.try_get("order_id")?,
             status: row.try_get("status")?,
         };
         raw.jobs.push((row.try_get("store_id")?, job));

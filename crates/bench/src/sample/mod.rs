@@ -43,6 +43,8 @@ impl StaffRef {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobRef {
     pub id: Uuid,
+    /// The job's order, for which its successor is queued once it completes.
+    pub order_id: Uuid,
     pub status: String,
 }
 
