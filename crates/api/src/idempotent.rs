@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on writes that create things: the key (scoped to the caller) and the
+//! `Idempotency-Key` on writes that create things (and on a job's move): the key (scoped to the caller) and the
 //! replay of a first response. Storage claims the key in the write's own transaction.
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -19,12 +19,16 @@ pub fn key_of<T>(auth: &Auth, request: &IdempotentBody<T>) -> Option<Idempotency
     })
 }
 
-/// The `201 Created` answer of a write, as stored for replay (every idempotent write
-/// creates something); a view that does not serialize fails the write (a 500) rather than
-/// storing `null` as the response to replay.
+/// The `201 Created` answer of a write that creates something, as stored for replay.
 pub fn stored<V: Serialize>(view: V) -> storage::idempotency::Rendered {
+    stored_as(StatusCode::CREATED, view)
+}
+
+/// The answer of a write with `status`, as stored for replay; a view that does not serialize
+/// fails the write (a 500) rather than storing `null` as the response to replay.
+pub fn stored_as<V: Serialize>(status: StatusCode, view: V) -> storage::idempotency::Rendered {
     serde_json::to_value(view).map(|body| storage::idempotency::Response {
-        status: StatusCode::CREATED.as_u16(),
+        status: status.as_u16(),
         body,
     })
 }

@@ -65,6 +65,14 @@ pub async fn order_store(pool: &PgPool, order_id: Uuid) -> Result<Option<Uuid>> 
     )
 }
 
+/// One move of a job: to which status, with what note, by whom.
+pub struct JobMove<'a> {
+    pub id: Uuid,
+    pub to: JobStatus,
+    pub note: &'a str,
+    pub actor: Uuid,
+}
+
 /// Queues a job for an order (in the order's store), with its first history entry.
 /// With `key`, a retry of the same request returns the first response (`render`ed in the
 /// insert's transaction) instead of a second job.
@@ -250,35 +258,49 @@ pub fn list_jobs_query<'a>(
 }
 
 /// Moves a job along its status machine and records who did it and why.
+/// Moves a job to `next` and keeps the change in its history. With `key`, a retry of the
+/// same request (the client's, or the failover middleware's after a lost primary) returns the
+/// first response (`render`ed in the move's transaction) instead of a second move, which
+/// would be refused as a move from the new status.
 pub async fn change_job_status(
     pool: &PgPool,
-    id: Uuid,
-    next: JobStatus,
-    note: &str,
-    actor: Uuid,
-) -> Result<JobRecord> {
+    change: &JobMove<'_>,
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&(JobRecord, Vec<JobChange>)) -> idempotency::Rendered,
+) -> Result<Done<(JobRecord, Vec<JobChange>)>> {
     crate::monitoring::timed("workshop.change_status", async move {
-        let mut tx = pool.begin().await?;
+        let mut attempt = idempotency::begin_or_replay!(pool, key);
+        let tx = attempt.conn();
         let from: JobStatus = sqlx::query_scalar::<_, String>(
             "SELECT status FROM workshop_jobs WHERE id = $1 FOR UPDATE",
         )
-        .bind(id)
+        .bind(change.id)
         .fetch_one(&mut *tx)
         .await?
         .parse()?;
-        from.transition(next).map_err(Error::InvalidState)?;
+        from.transition(change.to).map_err(Error::InvalidState)?;
         let record: JobRecord = sqlx::query_as(&format!(
             "UPDATE workshop_jobs SET status = $2,
                 completed_at = CASE WHEN $2 = 'completed' THEN now() ELSE completed_at END
              WHERE id = $1 RETURNING {COLUMNS}"
         ))
-        .bind(id)
-        .bind(next.as_str())
+        .bind(change.id)
+        .bind(change.to.as_str())
         .fetch_one(&mut *tx)
         .await?;
-        record_change(&mut tx, id, Some(from), next, note, actor).await?;
-        tx.commit().await?;
-        Ok(record)
+        record_change(
+            tx,
+            change.id,
+            Some(from),
+            change.to,
+            change.note,
+            change.actor,
+        )
+        .await?;
+        let history = history_in(tx, change.id).await?;
+        let moved = (record, history);
+        attempt.finish(|| render(&moved)).await?;
+        Ok(Done::New(moved))
     })
     .await
 }

@@ -11,15 +11,15 @@ use domain::workshop::{JobPriority, JobStatus};
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
 use storage::idempotency::Done;
-use storage::workshop::{JobChange, JobFilter, JobRecord, NewJob};
+use storage::workshop::{JobChange, JobFilter, JobMove, JobRecord, NewJob};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::{dashboard_keys, invalidate};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{IdempotentBody, JsonBody, Path, Query};
-use crate::idempotent::{key_of, replay, stored};
+use crate::extract::{IdempotentBody, Path, Query};
+use crate::idempotent::{key_of, replay, stored, stored_as};
 use crate::lookup::visible_order;
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
@@ -265,16 +265,21 @@ pub struct ChangeJobStatus {
 }
 
 /// Moves a job along its status machine; the change is kept with who, when and the note.
+/// With an `Idempotency-Key` (or the key the failover middleware makes up), a retry returns
+/// the first answer instead of a second move (which its new status would refuse with 409).
 #[utoipa::path(patch, path = "/workshop/jobs/{id}/status", tag = "workshop", security(("bearer" = [])),
     request_body = ChangeJobStatus,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 200, body = JobView), (status = 404, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
 async fn change_job_status(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    JsonBody(body): JsonBody<ChangeJobStatus>,
-) -> ApiResult<Json<JobView>> {
+    request: IdempotentBody<ChangeJobStatus>,
+) -> ApiResult<Response> {
+    let key = key_of(&auth, &request);
+    let body = request.body;
     auth.require(WORKERS)?;
     validate! {
         note = "note" => text::description(&body.note),
@@ -282,16 +287,27 @@ async fn change_job_status(
     let job = storage::workshop::job_by_id(state.db.primary(), id)
         .await
         .or_not_found("workshop job")?;
-    visible(&auth, job)?;
-    let job = storage::workshop::change_job_status(
-        state.db.primary(),
+    let store_id = visible(&auth, job)?.store_id;
+    let change = JobMove {
         id,
-        body.status,
-        &note,
-        auth.user_id,
+        to: body.status,
+        note: &note,
+        actor: auth.user_id,
+    };
+    let moved = storage::workshop::change_job_status(
+        state.db.primary(),
+        &change,
+        key.as_ref(),
+        |(job, history)| stored_as(StatusCode::OK, job_view(job.clone(), history.clone())),
     )
     .await
     .or_not_found("workshop job")?;
-    invalidate(&state, dashboard_keys(&state, &[job.store_id]).await).await;
-    Ok(Json(with_history(&state, job).await?))
+    // A job never changes store, so on a replay too its store's figures are put in place
+    // again, in case the first attempt committed but failed before doing so (a primary lost
+    // at the commit).
+    invalidate(&state, dashboard_keys(&state, &[store_id]).await).await;
+    Ok(match moved {
+        Done::New((job, history)) => Json(job_view(job, history)).into_response(),
+        Done::Replay { status, body } => replay(status, body),
+    })
 }

@@ -101,17 +101,14 @@ async fn writes_carry_a_consistency_token_that_reads_may_send_back() {
     }
 }
 
-/// A primary that turns read-only under a write (as a demoted one does) fails the first
-/// attempt with 25006; the order is placed once, by the retry, after the node takes writes again.
-#[tokio::test]
-async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
-    let app = app_on_two_names().await;
-    let store = app.create_store("RTY01").await;
-    let category = app.create_category("Frames").await;
-    let frame = product(&app, category, "RTY-FRAME", 1_000).await;
-    stock_in(&app, store, frame, 10).await;
-    let customer_id = id_of(&customer(&app, "Ravi Kumar", "+91 98111 22334").await);
-
+/// Sends `request` while the database refuses writes, as a primary being demoted does: the
+/// service's sessions are ended and start again read-only, so the first attempt fails with
+/// 25006; once the request waits for a primary, the database takes writes again. Returns the
+/// answer and whether the request was seen waiting.
+async fn across_a_demotion(
+    app: &TestApp,
+    request: reqwest::RequestBuilder,
+) -> (reqwest::Response, bool) {
     let mut admin = admin_connection().await;
     let db = &app.database_name;
     let read_only =
@@ -130,15 +127,7 @@ async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
         .execute(end_sessions.as_str())
         .await
         .expect("end sessions");
-
-    let order = order_body(store, customer_id, &[(frame, 2)]);
-    let placing = {
-        let request = app
-            .request(Method::POST, "/orders", Some(&app.admin_token))
-            .timeout(Duration::from_secs(30))
-            .json(&order);
-        tokio::spawn(async move { request.send().await })
-    };
+    let sending = tokio::spawn(request.timeout(Duration::from_secs(30)).send());
     // The first attempt failed and the request waits for a primary that takes writes.
     let mut waited = false;
     // (The pool first spends its acquire timeout refusing read-only connections.)
@@ -157,7 +146,26 @@ async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
         .execute(end_sessions.as_str())
         .await
         .expect("end sessions");
-    let response = placing.await.expect("task").expect("answer");
+    (sending.await.expect("task").expect("answer"), waited)
+}
+
+/// A primary that turns read-only under a write (as a demoted one does) fails the first
+/// attempt with 25006; the order is placed once, by the retry, after the node takes writes
+/// again. A job's move is keyed by the service the same way and moved once.
+#[tokio::test]
+async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
+    let app = app_on_two_names().await;
+    let store = app.create_store("RTY01").await;
+    let category = app.create_category("Frames").await;
+    let frame = product(&app, category, "RTY-FRAME", 1_000).await;
+    stock_in(&app, store, frame, 10).await;
+    let customer_id = id_of(&customer(&app, "Ravi Kumar", "+91 98111 22334").await);
+
+    let order = order_body(store, customer_id, &[(frame, 2)]);
+    let placing = app
+        .request(Method::POST, "/orders", Some(&app.admin_token))
+        .json(&order);
+    let (response, waited) = across_a_demotion(&app, placing).await;
     assert!(
         waited,
         "the first attempt failed and waited for the primary"
@@ -167,6 +175,7 @@ async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
         response.headers().get("idempotent-replayed").is_none(),
         "the service's own key is not the client's replay"
     );
+    let order: serde_json::Value = response.json().await.expect("order");
     let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE customer_id = $1")
         .bind(customer_id)
         .fetch_one(app.db.primary())
@@ -175,9 +184,38 @@ async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
     assert_eq!(orders, 1, "placed exactly once");
     assert_eq!(stock_quantity(&app, store, frame).await, 8);
     assert!(app.metric("ims_db_retries_total{kind=\"write\"}").await >= 1.0);
+
+    let (status, job) = app
+        .call(
+            Method::POST,
+            "/workshop/jobs",
+            Some(serde_json::json!({ "orderId": id_of(&order), "priority": "normal" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let moving = app
+        .request(
+            Method::PATCH,
+            &format!("/workshop/jobs/{}/status", id_of(&job)),
+            Some(&app.admin_token),
+        )
+        .json(&serde_json::json!({ "status": "in_progress", "note": "" }));
+    let (response, waited) = across_a_demotion(&app, moving).await;
+    assert!(waited, "the move's first attempt failed and waited");
+    assert_eq!(response.status(), StatusCode::OK, "retried, not a 503");
+    assert!(response.headers().get("idempotent-replayed").is_none());
+    let changes: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM workshop_job_history WHERE job_id = $1")
+            .bind(id_of(&job))
+            .fetch_one(app.db.primary())
+            .await
+            .expect("history");
+    assert_eq!(changes, 2, "queued, then moved once");
+    assert!(app.metric("ims_db_retries_total{kind=\"write\"}").await >= 2.0);
 }
 
-/// An update takes no idempotency key, so it is not retried: the client gets 503, nothing changed.
+/// An update (other than a job's move) takes no idempotency key, so it is not retried: the
+/// client gets 503, nothing changed.
 #[tokio::test]
 async fn an_unkeyed_write_is_not_retried_and_changes_nothing() {
     let app = app_on_two_names().await;

@@ -1,5 +1,6 @@
-//! `Idempotency-Key` on the writes that move money or stock: a retry with the same key and body
-//! returns the first response and does nothing again; another body with the key is a 409.
+//! `Idempotency-Key` on the writes that move money or stock, create things or move a workshop
+//! job: a retry with the same key and body returns the first response and does nothing again;
+//! another body with the key is a 409.
 
 use crate::support::ops::{customer, i64_of, place_ok, product, stock_in, stock_quantity, uuid_of};
 use reqwest::{Method, StatusCode};
@@ -7,15 +8,26 @@ use serde_json::{json, Value};
 use testkit::{send, TestApp};
 use uuid::Uuid;
 
-/// Sends `body` to `path` as the admin with `key`; returns status, replay header and body.
+/// POSTs `body` to `path` as the admin with `key`; returns status, replay header and body.
 async fn post_keyed(
     app: &TestApp,
     path: &str,
     key: &str,
     body: &Value,
 ) -> (StatusCode, bool, Value) {
+    send_keyed(app, Method::POST, path, key, body).await
+}
+
+/// Sends `body` to `path` as the admin with `key`; returns status, replay header and body.
+async fn send_keyed(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> (StatusCode, bool, Value) {
     let response = app
-        .request(Method::POST, path, Some(&app.admin_token))
+        .request(method, path, Some(&app.admin_token))
         .header("idempotency-key", key)
         .json(body)
         .send()
@@ -275,4 +287,58 @@ async fn every_create_replays_its_first_answer_for_a_retried_key() {
         }
         assert_eq!(rows(&app, table).await, before + 1, "{path}: nothing more");
     }
+}
+
+/// A job's move is keyed too (the failover middleware retries it with a key of its own after a
+/// lost primary): the retry gets the first answer and the history holds one change, where a
+/// second move would be refused as a move from the new status.
+#[tokio::test]
+async fn a_retried_job_move_is_made_once() {
+    let app = TestApp::spawn().await;
+    let (store, product_id, _) = setup(&app).await;
+    let buyer = uuid_of(&customer(&app, "Asha Rao", "+919811111112").await, "id");
+    stock_in(&app, store, product_id, 5).await;
+    let order = place_ok(&app, &app.admin_token, store, buyer, &[(product_id, 1)]).await;
+    let (status, _, job) = post_keyed(
+        &app,
+        "/workshop/jobs",
+        "job-for-move",
+        &json!({ "orderId": uuid_of(&order, "id"), "priority": "normal" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let path = format!("/workshop/jobs/{}/status", uuid_of(&job, "id"));
+    let start = json!({ "status": "in_progress", "note": "on the bench" });
+
+    let (first, replayed, body) = send_keyed(&app, Method::PATCH, &path, "move-1", &start).await;
+    assert_eq!((first, replayed), (StatusCode::OK, false), "{body}");
+    assert_eq!(body["status"], "in_progress");
+    let (again, replayed, body_again) =
+        send_keyed(&app, Method::PATCH, &path, "move-1", &start).await;
+    assert_eq!((again, replayed), (StatusCode::OK, true), "{body_again}");
+    assert_eq!(body_again, body, "the first answer, again");
+    let history: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM workshop_job_history WHERE job_id = $1")
+            .bind(uuid_of(&job, "id"))
+            .fetch_one(app.db.primary())
+            .await
+            .expect("history");
+    assert_eq!(history, 2, "queued, then one move");
+
+    let (other, _, problem) = send_keyed(
+        &app,
+        Method::PATCH,
+        &path,
+        "move-1",
+        &json!({ "status": "cancelled", "note": "" }),
+    )
+    .await;
+    assert_eq!(
+        other,
+        StatusCode::CONFLICT,
+        "another body with the key: {problem}"
+    );
+    // Without the key the same move is a second move, which the job's status refuses.
+    let (status, unkeyed) = app.call(Method::PATCH, &path, Some(start)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{unkeyed}");
 }
