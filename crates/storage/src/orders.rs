@@ -383,15 +383,20 @@ async fn lock_order(tx: &mut PgConnection, id: Uuid) -> Result<OrderRecord> {
 
 /// Moves an order along its status machine; cancelling returns every line's stock.
 #[tracing::instrument(skip_all, fields(order_id = %id))]
+/// Moves order `id` to `next` (a cancellation puts its stock back) as `actor`. With `key`, a
+/// retry of the same request (the client's, or the failover middleware's after a lost
+/// primary) returns the first response (`render`ed in the change's transaction) instead of a
+/// second change, which would be refused as a move from the new status.
 pub async fn change_order_status(
     pool: &PgPool,
-    id: Uuid,
-    next: OrderStatus,
-    actor: Uuid,
-) -> Result<OrderRecord> {
+    (id, next, actor): (Uuid, OrderStatus, Uuid),
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&OrderRecord) -> idempotency::Rendered,
+) -> Result<Done<OrderRecord>> {
     crate::monitoring::timed("orders.change_status", async move {
-        let mut tx = pool.begin().await?;
-        let order = lock_order(&mut tx, id).await?;
+        let mut attempt = idempotency::begin_or_replay!(pool, key);
+        let tx = attempt.conn();
+        let order = lock_order(tx, id).await?;
         order.status.transition(next).map_err(Error::InvalidState)?;
         if next == OrderStatus::Cancelled {
             let changes: Vec<StockChange> = order
@@ -409,7 +414,7 @@ pub async fn change_order_status(
                 actor_id: Some(actor),
                 ..Default::default()
             };
-            stock::apply(&mut tx, &changes, &context).await?;
+            stock::apply(tx, &changes, &context).await?;
         }
         let updated: OrderRecord = sqlx::query_as(&format!(
             "UPDATE orders SET status = $3 WHERE id = $1 AND created_at = $2 RETURNING {COLUMNS}"
@@ -419,8 +424,8 @@ pub async fn change_order_status(
         .bind(next.as_str())
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(updated)
+        attempt.finish(|| render(&updated)).await?;
+        Ok(Done::New(updated))
     })
     .await
 }

@@ -254,27 +254,35 @@ async fn adjust_stock(
                 },
                 other => no_stock_row()(other),
             })?;
-    match done {
-        Done::New(adjusted) => {
-            let effect = if adjusted.crossed_zero {
+    // After a replay as well, in case the first attempt committed and failed before this (a
+    // primary lost at the commit): then what it changed is not known, so everything it could
+    // have changed is.
+    let (effect, figures) = match &done {
+        Done::New(adjusted) => (
+            if adjusted.crossed_zero {
                 StockEffect::CrossedZero
             } else {
                 StockEffect::FiguresOnly
-            };
-            let figures = if adjusted.changed_status {
+            },
+            if adjusted.changed_status {
                 StoreFigures::Changed
             } else {
                 StoreFigures::Unchanged
-            };
-            invalidate(
-                &state,
-                stock_keys(&state, &[product_id], &[store_id], effect, figures).await?,
-            )
-            .await;
-            Ok((StatusCode::CREATED, Json(StockView::from(adjusted.row))).into_response())
+            },
+        ),
+        Done::Replay { .. } => (StockEffect::CrossedZero, StoreFigures::Changed),
+    };
+    invalidate(
+        &state,
+        stock_keys(&state, &[product_id], &[store_id], effect, figures).await?,
+    )
+    .await;
+    Ok(match done {
+        Done::New(adjusted) => {
+            (StatusCode::CREATED, Json(StockView::from(adjusted.row))).into_response()
         }
-        Done::Replay { status, body } => Ok(replay(status, body)),
-    }
+        Done::Replay { status, body } => replay(status, body),
+    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -338,26 +346,27 @@ async fn transfer_stock(
                 },
                 other => other.into(),
             })?;
-    match done {
+    // After a replay as well, in case the first attempt committed and failed before this.
+    let stores = [body.from_store_id, body.to_store_id];
+    invalidate(
+        &state,
+        // A transfer keeps the product's chain-wide quantity.
+        stock_keys(
+            &state,
+            &[body.product_id],
+            &stores,
+            StockEffect::FiguresOnly,
+            StoreFigures::Changed,
+        )
+        .await?,
+    )
+    .await;
+    Ok(match done {
         Done::New(record) => {
-            let stores = [body.from_store_id, body.to_store_id];
-            invalidate(
-                &state,
-                // A transfer keeps the product's chain-wide quantity.
-                stock_keys(
-                    &state,
-                    &[body.product_id],
-                    &stores,
-                    StockEffect::FiguresOnly,
-                    StoreFigures::Changed,
-                )
-                .await?,
-            )
-            .await;
-            Ok((StatusCode::CREATED, Json(TransferView::from(&record))).into_response())
+            (StatusCode::CREATED, Json(TransferView::from(&record))).into_response()
         }
-        Done::Replay { status, body } => Ok(replay(status, body)),
-    }
+        Done::Replay { status, body } => replay(status, body),
+    })
 }
 
 impl From<&TransferRecord> for TransferView {

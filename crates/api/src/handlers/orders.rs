@@ -22,8 +22,8 @@ use crate::cached::{
     StockEffect, StoreFigures,
 };
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{IdempotentBody, JsonBody, Path, Query};
-use crate::idempotent::{key_of, replay, stored};
+use crate::extract::{IdempotentBody, Path, Query};
+use crate::idempotent::{key_of, replay, stored, stored_as};
 use crate::lookup::{archived_order, find_order, visible_order};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
@@ -190,27 +190,42 @@ async fn place_order(
         render,
     )
     .await?;
-    match placed {
+    // The order's id; the request names its store, customer and products.
+    let order_id = match &placed {
         Done::New(record) => {
             tracing::info!(order_id = %record.id, order_number = %record.order_number, "order placed");
-            let products: Vec<Uuid> = record.items.iter().map(|i| i.product_id).collect();
-            let mut stale = order_keys(record.id, record.customer_id);
-            stale.extend(
-                stock_keys(
-                    &state,
-                    &products,
-                    &[record.store_id],
-                    StockEffect::Sold,
-                    StoreFigures::Changed,
-                )
-                .await?,
-            );
-            invalidate(&state, stale).await;
-            warm_customer_orders(&state, &auth, record.customer_id);
-            Ok((StatusCode::CREATED, Json(OrderView::from(record))).into_response())
+            Some(record.id)
         }
-        Done::Replay { status, body } => Ok(replay(status, body)),
-    }
+        // After a replay too, in case the first attempt committed and failed before this (a
+        // primary lost at the commit).
+        Done::Replay { body, .. } => body
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|id| id.parse().ok()),
+    };
+    let mut products: Vec<Uuid> = body.items.iter().map(|i| i.product_id).collect();
+    products.sort_unstable();
+    products.dedup();
+    let mut stale = match order_id {
+        Some(id) => order_keys(id, body.customer_id),
+        None => vec![keys::customer_recent_orders(body.customer_id).into()],
+    };
+    stale.extend(
+        stock_keys(
+            &state,
+            &products,
+            &[body.store_id],
+            StockEffect::Sold,
+            StoreFigures::Changed,
+        )
+        .await?,
+    );
+    invalidate(&state, stale).await;
+    warm_customer_orders(&state, &auth, body.customer_id);
+    Ok(match placed {
+        Done::New(record) => (StatusCode::CREATED, Json(OrderView::from(record))).into_response(),
+        Done::Replay { status, body } => replay(status, body),
+    })
 }
 
 /// One whole order; an order of an archived month is read from the archive and carries
@@ -431,23 +446,36 @@ pub struct ChangeOrderStatus {
 }
 
 /// Moves an order along `pending → confirmed → in_workshop → ready → delivered`, or cancels a
-/// pending or confirmed one (its stock goes back to the store).
+/// pending or confirmed one (its stock goes back to the store). With an `Idempotency-Key` (or
+/// the key the failover middleware makes up), a retry returns the first answer instead of a
+/// second change (which the order's new status would refuse with 409).
 #[utoipa::path(patch, path = "/orders/{id}/status", tag = "orders", security(("bearer" = [])), request_body = ChangeOrderStatus,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn change_order_status(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    JsonBody(body): JsonBody<ChangeOrderStatus>,
-) -> ApiResult<Json<OrderView>> {
+    request: IdempotentBody<ChangeOrderStatus>,
+) -> ApiResult<Response> {
     auth.require(SELLERS)?;
-    visible_order(&state, &auth, id, true).await?;
-    let order =
-        storage::orders::change_order_status(state.db.primary(), id, body.status, auth.user_id)
-            .await
-            .or_not_found("order")?;
+    let key = key_of(&auth, &request);
+    let next = request.body.status;
+    // The order as it was: its id, customer, store and lines, which the change does not alter,
+    // say what it makes stale, on a replay as well.
+    let order = visible_order(&state, &auth, id, true).await?;
+    let done = storage::orders::change_order_status(
+        state.db.primary(),
+        (id, next, auth.user_id),
+        key.as_ref(),
+        |record| stored_as(StatusCode::OK, OrderView::from(record.clone())),
+    )
+    .await
+    .or_not_found("order")?;
+    // Also after a replay: the first attempt may have committed and failed before this (a
+    // primary lost at the commit).
     let mut stale = order_keys(order.id, order.customer_id);
-    if body.status == OrderStatus::Cancelled {
+    if next == OrderStatus::Cancelled {
         let products: Vec<Uuid> = order.items.iter().map(|i| i.product_id).collect();
         stale.extend(
             stock_keys(
@@ -464,7 +492,10 @@ async fn change_order_status(
     }
     invalidate(&state, stale).await;
     warm_customer_orders(&state, &auth, order.customer_id);
-    Ok(Json(order.into()))
+    Ok(match done {
+        Done::New(order) => Json(OrderView::from(order)).into_response(),
+        Done::Replay { status, body } => replay(status, body),
+    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -490,7 +521,7 @@ async fn add_payment(
     let body = &request.body;
     let amount = payment_amount(body.amount)
         .map_err(|message| ValidationErrors::single("amount", message))?;
-    visible_order(&state, &auth, id, true).await?;
+    let order = visible_order(&state, &auth, id, true).await?;
     let payment = NewPayment {
         amount,
         method: body.method,
@@ -501,13 +532,12 @@ async fn add_payment(
     let done = storage::orders::add_payment(state.db.primary(), id, &payment, key.as_ref(), render)
         .await
         .or_not_found("order")?;
-    match done {
-        Done::New(order) => {
-            // A payment changes no dashboard figure (revenue counts orders as placed).
-            invalidate(&state, order_keys(order.id, order.customer_id)).await;
-            warm_customer_orders(&state, &auth, order.customer_id);
-            Ok((StatusCode::CREATED, Json(OrderView::from(order))).into_response())
-        }
-        Done::Replay { status, body } => Ok(replay(status, body)),
-    }
+    // A payment changes no dashboard figure (revenue counts orders as placed). Its keys are
+    // forgotten after a replay too, in case the first attempt committed and failed before.
+    invalidate(&state, order_keys(order.id, order.customer_id)).await;
+    warm_customer_orders(&state, &auth, order.customer_id);
+    Ok(match done {
+        Done::New(order) => (StatusCode::CREATED, Json(OrderView::from(order))).into_response(),
+        Done::Replay { status, body } => replay(status, body),
+    })
 }

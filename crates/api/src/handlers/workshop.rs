@@ -159,7 +159,11 @@ async fn create_job(
     .await?
     {
         Done::New(created) => created,
-        Done::Replay { status, body } => return Ok(replay(status, body)),
+        Done::Replay { status, body } => {
+            // In case the first attempt committed and failed before this.
+            invalidate(&state, dashboard_keys(&state, &[store_id]).await).await;
+            return Ok(replay(status, body));
+        }
     };
     invalidate(&state, dashboard_keys(&state, &[store_id]).await).await;
     let (job, history) = created;

@@ -151,7 +151,8 @@ async fn across_a_demotion(
 
 /// A primary that turns read-only under a write (as a demoted one does) fails the first
 /// attempt with 25006; the order is placed once, by the retry, after the node takes writes
-/// again. A job's move is keyed by the service the same way and moved once.
+/// again. A job's move and an order's status change are keyed by the service the same way and
+/// made once.
 #[tokio::test]
 async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
     let app = app_on_two_names().await;
@@ -211,7 +212,21 @@ async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
             .await
             .expect("history");
     assert_eq!(changes, 2, "queued, then moved once");
-    assert!(app.metric("ims_db_retries_total{kind=\"write\"}").await >= 2.0);
+
+    // And an order's status change.
+    let confirming = app
+        .request(
+            Method::PATCH,
+            &format!("/orders/{}/status", id_of(&order)),
+            Some(&app.admin_token),
+        )
+        .json(&serde_json::json!({ "status": "confirmed" }));
+    let (response, waited) = across_a_demotion(&app, confirming).await;
+    assert!(waited, "the change's first attempt failed and waited");
+    assert_eq!(response.status(), StatusCode::OK, "retried, not a 503");
+    let confirmed: serde_json::Value = response.json().await.expect("order");
+    assert_eq!(confirmed["status"], "confirmed");
+    assert!(app.metric("ims_db_retries_total{kind=\"write\"}").await >= 3.0);
 }
 
 /// An update (other than a job's move) takes no idempotency key, so it is not retried: the

@@ -289,11 +289,11 @@ async fn every_create_replays_its_first_answer_for_a_retried_key() {
     }
 }
 
-/// A job's move is keyed too (the failover middleware retries it with a key of its own after a
-/// lost primary): the retry gets the first answer and the history holds one change, where a
-/// second move would be refused as a move from the new status.
+/// A job's move and an order's status change are keyed too (the failover middleware retries
+/// them with a key of its own after a lost primary): the retry gets the first answer and the
+/// change is made once, where a second one would be refused as a move from the new status.
 #[tokio::test]
-async fn a_retried_job_move_is_made_once() {
+async fn a_retried_move_of_a_job_or_an_order_is_made_once() {
     let app = TestApp::spawn().await;
     let (store, product_id, _) = setup(&app).await;
     let buyer = uuid_of(&customer(&app, "Asha Rao", "+919811111112").await, "id");
@@ -341,4 +341,34 @@ async fn a_retried_job_move_is_made_once() {
     // Without the key the same move is a second move, which the job's status refuses.
     let (status, unkeyed) = app.call(Method::PATCH, &path, Some(start)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{unkeyed}");
+
+    // An order's status change, the same way.
+    let path = format!("/orders/{}/status", uuid_of(&order, "id"));
+    let confirm = json!({ "status": "confirmed" });
+    let (first, replayed, body) =
+        send_keyed(&app, Method::PATCH, &path, "status-1", &confirm).await;
+    assert_eq!((first, replayed), (StatusCode::OK, false), "{body}");
+    let (again, replayed, body_again) =
+        send_keyed(&app, Method::PATCH, &path, "status-1", &confirm).await;
+    assert_eq!((again, replayed), (StatusCode::OK, true), "{body_again}");
+    assert_eq!(body_again, body, "the first answer, again");
+    let (other, _, problem) = send_keyed(
+        &app,
+        Method::PATCH,
+        &path,
+        "status-1",
+        &json!({ "status": "cancelled" }),
+    )
+    .await;
+    assert_eq!(
+        other,
+        StatusCode::CONFLICT,
+        "another body with the key: {problem}"
+    );
+    let (status, unkeyed) = app.call(Method::PATCH, &path, Some(confirm)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a second change: {unkeyed}");
+    let (_, now) = app
+        .call(Method::GET, &path.replace("/status", ""), None)
+        .await;
+    assert_eq!(now["status"], "confirmed", "{now}");
 }
