@@ -156,8 +156,15 @@ impl<S: Send + Sync, T: DeserializeOwned + Nullable> FromRequest<S> for Patch<T>
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let JsonBody(value) = JsonBody::<serde_json::Value>::from_request(req, state).await?;
-        // Types and unknown fields first (400), then nulls (422).
-        let body: T = serde_path_to_error::deserialize(&value).map_err(|e| {
+        Patch::parse(&value)
+    }
+}
+
+impl<T: DeserializeOwned + Nullable> Patch<T> {
+    /// A patch from a JSON body already read (a keyed one, through [`IdempotentBody`]): types
+    /// and unknown fields first (400), then nulls where a field may not be cleared (422).
+    pub fn parse(value: &serde_json::Value) -> Result<Self, ApiError> {
+        let body: T = serde_path_to_error::deserialize(value).map_err(|e| {
             field_error(
                 &e.path().to_string(),
                 &e.inner().to_string(),

@@ -343,12 +343,17 @@ fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, filter: &ProductFilter) {
 }
 
 /// Applies `changes` and returns the row before and after, in one transaction.
+/// With `key`, a retry of the same request (the client's, or the failover middleware's after a
+/// lost primary) returns the first response (`render`ed in the update's transaction).
 pub async fn update_product(
     pool: &PgPool,
     id: Uuid,
     changes: &ProductChanges,
-) -> Result<UpdatedProduct> {
-    let mut tx = pool.begin().await?;
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&UpdatedProduct) -> idempotency::Rendered,
+) -> Result<Done<UpdatedProduct>> {
+    let mut attempt = idempotency::begin_or_replay!(pool, key);
+    let tx = attempt.conn();
     let sql = format!("SELECT {COLUMNS} FROM products WHERE id = $1 FOR UPDATE");
     let before: ProductRecord = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
     let sql = format!(
@@ -373,8 +378,9 @@ pub async fn update_product(
         .bind(&changes.attributes)
         .fetch_one(&mut *tx)
         .await?;
-    tx.commit().await?;
-    Ok(UpdatedProduct { before, after })
+    let updated = UpdatedProduct { before, after };
+    attempt.finish(|| render(&updated)).await?;
+    Ok(Done::New(updated))
 }
 
 #[cfg(test)]

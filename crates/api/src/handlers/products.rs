@@ -19,7 +19,7 @@ use crate::auth::Auth;
 use crate::cached::{invalidate, read_through_tallied, Cached};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query};
-use crate::idempotent::{key_of, replay, stored};
+use crate::idempotent::{key_of, replay, stored, stored_as};
 use crate::listing::{cached_bestsellers, cached_product_list, product_list, ProductQuery};
 use crate::pagination::{check_limit, List};
 use crate::raw::RawJson;
@@ -286,16 +286,20 @@ impl Nullable for UpdateProduct {
     const NULLABLE: &'static [&'static str] = &["cost"];
 }
 
-/// Changes a product (admin, manager).
+/// Changes a product (admin, manager). With an `Idempotency-Key` (or the key the failover
+/// middleware makes up), a retry returns the first answer; its cache work is done again.
 #[utoipa::path(patch, path = "/products/{id}", tag = "products", security(("bearer" = [])), request_body = UpdateProduct,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 200, body = ProductView), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn update_product(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Uuid>,
-    Patch(body): Patch<UpdateProduct>,
-) -> ApiResult<Json<ProductView>> {
+    request: IdempotentBody<serde_json::Value>,
+) -> ApiResult<Response> {
+    let Patch(body) = Patch::<UpdateProduct>::parse(&request.body)?;
+    let key = key_of(&auth, &request);
     auth.require(EDITORS)?;
     validate! {
         sku = "sku" => optional(body.sku.as_deref(), Sku::parse),
@@ -317,12 +321,76 @@ async fn update_product(
         status: body.status,
         attributes,
     };
-    let updated = storage::products::update_product(state.db.primary(), id, &changes)
+    let done = storage::products::update_product(
+        state.db.primary(),
+        id,
+        &changes,
+        key.as_ref(),
+        |updated| {
+            let stored = StoredUpdate {
+                answer: ProductView::from(updated.after.clone()),
+                was: Was {
+                    sku: updated.before.sku.clone(),
+                    category_id: updated.before.category_id,
+                },
+            };
+            stored_as(StatusCode::OK, stored)
+        },
+    )
+    .await
+    .or_not_found("product")?;
+    match done {
+        Done::New(updated) => {
+            let stale = stale_after_update(&state, &updated).await?;
+            invalidate(&state, stale).await;
+            Ok(Json(ProductView::from(updated.after)).into_response())
+        }
+        Done::Replay { status, body } => {
+            let stored: StoredUpdate<serde_json::Value> =
+                serde_json::from_value(body).map_err(|e| {
+                    ApiError::Internal(anyhow::Error::new(e).context("a stored product update"))
+                })?;
+            invalidate(&state, stale_after_replay(&state, id, &stored.was).await?).await;
+            Ok(replay(status, stored.answer))
+        }
+    }
+}
+
+/// What a product update keeps for a replay: its answer, and the sku and category the product
+/// had, whose keys the first attempt forgot and a replay must forget again (in case that
+/// attempt committed and failed before its cache work), though the answer does not name them.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredUpdate<A> {
+    answer: A,
+    was: Was,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Was {
+    sku: String,
+    category_id: Uuid,
+}
+
+/// What a replayed update makes stale: what the first attempt changed is not known then, so
+/// every key any update of the product could have made stale.
+async fn stale_after_replay(state: &AppState, id: Uuid, was: &Was) -> ApiResult<Vec<Stale>> {
+    let now = storage::products::product_by_id(state.db.primary(), id)
         .await
         .or_not_found("product")?;
-    let stale = stale_after_update(&state, &updated).await?;
-    invalidate(&state, stale).await;
-    Ok(Json(updated.after.into()))
+    let mut stale: Vec<Stale> = vec![
+        keys::product(id).into(),
+        keys::product_sku(&was.sku).into(),
+        keys::product_sku(&now.sku).into(),
+        keys::category_products(was.category_id).into(),
+        keys::category_products(now.category_id).into(),
+        keys::product_search().into(),
+        keys::bestsellers().into(),
+    ];
+    let stores = storage::products::stores_stocking(state.db.primary(), id).await?;
+    stale.extend(stores.into_iter().map(|s| keys::store_inventory(s).into()));
+    Ok(stale)
 }
 
 /// What a product update makes stale. Lists hold ids, so only a change of what they filter,

@@ -151,8 +151,8 @@ async fn across_a_demotion(
 
 /// A primary that turns read-only under a write (as a demoted one does) fails the first
 /// attempt with 25006; the order is placed once, by the retry, after the node takes writes
-/// again. A job's move and an order's status change are keyed by the service the same way and
-/// made once.
+/// again. A job's move, an order's status change and a product's update are keyed by the
+/// service the same way and made once.
 #[tokio::test]
 async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
     let app = app_on_two_names().await;
@@ -226,7 +226,21 @@ async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
     assert_eq!(response.status(), StatusCode::OK, "retried, not a 503");
     let confirmed: serde_json::Value = response.json().await.expect("order");
     assert_eq!(confirmed["status"], "confirmed");
-    assert!(app.metric("ims_db_retries_total{kind=\"write\"}").await >= 3.0);
+
+    // And a product's update.
+    let repricing = app
+        .request(
+            Method::PATCH,
+            &format!("/products/{frame}"),
+            Some(&app.admin_token),
+        )
+        .json(&serde_json::json!({ "price": 1_500 }));
+    let (response, waited) = across_a_demotion(&app, repricing).await;
+    assert!(waited, "the update's first attempt failed and waited");
+    assert_eq!(response.status(), StatusCode::OK, "retried, not a 503");
+    let repriced: serde_json::Value = response.json().await.expect("product");
+    assert_eq!(repriced["price"], 1_500);
+    assert!(app.metric("ims_db_retries_total{kind=\"write\"}").await >= 4.0);
 }
 
 /// An update (other than a job's move) takes no idempotency key, so it is not retried: the

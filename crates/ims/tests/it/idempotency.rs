@@ -289,11 +289,12 @@ async fn every_create_replays_its_first_answer_for_a_retried_key() {
     }
 }
 
-/// A job's move and an order's status change are keyed too (the failover middleware retries
-/// them with a key of its own after a lost primary): the retry gets the first answer and the
-/// change is made once, where a second one would be refused as a move from the new status.
+/// A job's move, an order's status change and a product's update are keyed too (the failover
+/// middleware retries them with a key of its own after a lost primary): the retry gets the
+/// first answer and the change is made once, where a second status change would be refused
+/// as a move from the new status.
 #[tokio::test]
-async fn a_retried_move_of_a_job_or_an_order_is_made_once() {
+async fn a_retried_status_change_or_product_update_is_made_once() {
     let app = TestApp::spawn().await;
     let (store, product_id, _) = setup(&app).await;
     let buyer = uuid_of(&customer(&app, "Asha Rao", "+919811111112").await, "id");
@@ -371,4 +372,32 @@ async fn a_retried_move_of_a_job_or_an_order_is_made_once() {
         .call(Method::GET, &path.replace("/status", ""), None)
         .await;
     assert_eq!(now["status"], "confirmed", "{now}");
+
+    // A product's update, whose replay also forgets the keys of the sku it had.
+    let path = format!("/products/{product_id}");
+    let (_, cached) = app.call(Method::GET, "/products/sku/ID-001", None).await;
+    assert_eq!(cached["sku"], "ID-001", "{cached}");
+    let rename = json!({ "sku": "ID-002", "price": 120_000 });
+    let (first, replayed, body) = send_keyed(&app, Method::PATCH, &path, "update-1", &rename).await;
+    assert_eq!((first, replayed), (StatusCode::OK, false), "{body}");
+    let (again, replayed, body_again) =
+        send_keyed(&app, Method::PATCH, &path, "update-1", &rename).await;
+    assert_eq!((again, replayed), (StatusCode::OK, true), "{body_again}");
+    assert_eq!(body_again, body, "the first answer, again, as it was sent");
+    assert_eq!(i64_of(&body_again, "price"), 120_000);
+    let (other, _, problem) = send_keyed(
+        &app,
+        Method::PATCH,
+        &path,
+        "update-1",
+        &json!({ "price": 1 }),
+    )
+    .await;
+    assert_eq!(
+        other,
+        StatusCode::CONFLICT,
+        "another body with the key: {problem}"
+    );
+    let (gone, _) = app.call(Method::GET, "/products/sku/ID-001", None).await;
+    assert_eq!(gone, StatusCode::NOT_FOUND, "the old sku is forgotten");
 }
