@@ -357,6 +357,25 @@ pub fn client_addr(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
     Some(client)
 }
 
+/// Marks a write whose second run leaves what the first left (it sets values rather than adding
+/// to them, and its cache work does not depend on what was there before), so the failover
+/// middleware may run it again after a lost primary without an idempotency key: if the first
+/// attempt did commit, the retry writes the same values and forgets the same keys. A change
+/// made by someone else in between is overwritten, as it would be by this request arriving a
+/// moment later.
+pub struct Repeatable;
+
+impl<S: Send + Sync> FromRequestParts<S> for Repeatable {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(retry) = parts.extensions.get::<crate::failover::RetryKey>() {
+            retry.claim_repeatable();
+        }
+        Ok(Repeatable)
+    }
+}
+
 /// A JSON body with the `Idempotency-Key` it came with (if any) and a digest of the request,
 /// so a retry with the same key and body replays the first answer and a different body is
 /// refused.

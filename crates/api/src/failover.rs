@@ -12,8 +12,9 @@
 //!   transaction (the client's `Idempotency-Key`, or else one this middleware makes up for the
 //!   request, [`RetryKey`]), so a first attempt whose commit did go through (a commit can fail
 //!   with "canceling the wait for synchronous replication" yet be durable) is replayed, not
-//!   repeated. Writes without a key (updates, deletes) are not retried: the client gets 503
-//!   with Retry-After and decides;
+//!   repeated; a write that leaves the same state when run twice (an update that sets values,
+//!   a logout: [`crate::extract::Repeatable`]) is retried without a key. A login is not
+//!   retried: the client gets 503 with Retry-After and decides;
 //! - gives every successful write an `X-Consistency-Token` (the primary's WAL position after
 //!   it), and honours one sent with a later request: its reads go only to standbys that have
 //!   replayed that far, or to the primary (read-your-writes).
@@ -83,6 +84,12 @@ impl RetryKey {
 
     /// The handler claims the client's own key instead.
     pub fn claim_client_key(&self) {
+        self.claimed.store(true, Ordering::Relaxed);
+    }
+
+    /// The handler needs no key: running its write twice leaves what running it once does
+    /// (an update that sets values, a logout), so the retry may simply run it again.
+    pub fn claim_repeatable(&self) {
         self.claimed.store(true, Ordering::Relaxed);
     }
 

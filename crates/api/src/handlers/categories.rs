@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::cached::{invalidate, Cached};
 use crate::error::{ApiResult, OrNotFound, Problem};
-use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query};
+use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query, Repeatable};
 use crate::idempotent::{key_of, replay, stored};
 use crate::listing::{cached_product_list, product_list, ProductQuery};
 use crate::pagination::{List, Sort};
@@ -168,6 +168,7 @@ impl Nullable for UpdateCategory {
 async fn update_category(
     State(state): State<AppState>,
     auth: Auth,
+    _retry: Repeatable,
     Path(id): Path<Uuid>,
     Patch(body): Patch<UpdateCategory>,
 ) -> ApiResult<Json<CategoryView>> {

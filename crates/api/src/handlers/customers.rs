@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query};
+use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query, Repeatable};
 use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
@@ -214,6 +214,7 @@ impl Nullable for UpdateCustomer {
 async fn update_customer(
     State(state): State<AppState>,
     auth: Auth,
+    _retry: Repeatable,
     Path(id): Path<Uuid>,
     Patch(body): Patch<UpdateCustomer>,
 ) -> ApiResult<Json<CustomerView>> {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiResult, OrNotFound, Problem};
-use crate::extract::{IdempotentBody, Nullable, Patch, Path, Query};
+use crate::extract::{IdempotentBody, Nullable, Patch, Path, Query, Repeatable};
 use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, PageQuery, Sort};
 use crate::state::AppState;
@@ -158,6 +158,7 @@ impl Nullable for UpdateStore {
 async fn update_store(
     State(state): State<AppState>,
     auth: Auth,
+    _retry: Repeatable,
     Path(id): Path<Uuid>,
     Patch(body): Patch<UpdateStore>,
 ) -> ApiResult<Json<StoreView>> {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::cached::invalidate;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
-use crate::extract::{IdempotentBody, Nullable, Patch, Path, Query};
+use crate::extract::{IdempotentBody, Nullable, Patch, Path, Query, Repeatable};
 use crate::idempotent::{key_of, replay, stored};
 use crate::pagination::{List, Sort};
 use crate::state::AppState;
@@ -192,6 +192,7 @@ impl Nullable for UpdateUser {
 async fn update_user(
     State(state): State<AppState>,
     auth: Auth,
+    _retry: Repeatable,
     Path(id): Path<Uuid>,
     Patch(body): Patch<UpdateUser>,
 ) -> ApiResult<Json<UserView>> {

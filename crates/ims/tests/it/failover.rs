@@ -152,7 +152,7 @@ async fn across_a_demotion(
 /// A primary that turns read-only under a write (as a demoted one does) fails the first
 /// attempt with 25006; the order is placed once, by the retry, after the node takes writes
 /// again. A job's move, an order's status change and a product's update are keyed by the
-/// service the same way and made once.
+/// service the same way and made once; a store's update, which sets values, is run again.
 #[tokio::test]
 async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
     let app = app_on_two_names().await;
@@ -240,15 +240,35 @@ async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
     assert_eq!(response.status(), StatusCode::OK, "retried, not a 503");
     let repriced: serde_json::Value = response.json().await.expect("product");
     assert_eq!(repriced["price"], 1_500);
-    assert!(app.metric("ims_db_retries_total{kind=\"write\"}").await >= 4.0);
+
+    // And an update that sets values, run again without a key.
+    let renaming = app
+        .request(
+            Method::PATCH,
+            &format!("/stores/{store}"),
+            Some(&app.admin_token),
+        )
+        .json(&serde_json::json!({ "name": "Renamed" }));
+    let (response, waited) = across_a_demotion(&app, renaming).await;
+    assert!(waited, "the rename's first attempt failed and waited");
+    assert_eq!(response.status(), StatusCode::OK, "retried, not a 503");
+    let renamed: serde_json::Value = response.json().await.expect("store");
+    assert_eq!(renamed["name"], "Renamed");
+    assert!(app.metric("ims_db_retries_total{kind=\"write\"}").await >= 5.0);
 }
 
-/// An update (other than a job's move) takes no idempotency key, so it is not retried: the
-/// client gets 503, nothing changed.
+/// A login claims no key and sets nothing it could set again (it makes a session), so it is
+/// not retried: the client gets 503 at once, and no session was made.
 #[tokio::test]
 async fn an_unkeyed_write_is_not_retried_and_changes_nothing() {
     let app = app_on_two_names().await;
-    let store = app.create_store("RTY02").await;
+    let sessions = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM sessions")
+            .fetch_one(app.db.primary())
+            .await
+            .expect("sessions")
+    };
+    let before = sessions().await;
     let mut admin = admin_connection().await;
     let db = &app.database_name;
     admin
@@ -268,12 +288,8 @@ async fn an_unkeyed_write_is_not_retried_and_changes_nothing() {
         .await
         .expect("end sessions");
     let response = app
-        .request(
-            Method::PATCH,
-            &format!("/stores/{store}"),
-            Some(&app.admin_token),
-        )
-        .json(&serde_json::json!({"name": "Renamed"}))
+        .request(Method::POST, "/auth/login", None)
+        .json(&serde_json::json!({ "login": "admin", "password": testkit::ADMIN_PASSWORD }))
         .send()
         .await
         .expect("answer");
@@ -283,12 +299,7 @@ async fn an_unkeyed_write_is_not_retried_and_changes_nothing() {
         .execute(format!(r#"ALTER DATABASE "{db}" RESET default_transaction_read_only"#).as_str())
         .await
         .expect("writable");
-    let name: String = sqlx::query_scalar("SELECT name FROM stores WHERE id = $1")
-        .bind(store)
-        .fetch_one(app.db.primary())
-        .await
-        .expect("store");
-    assert_ne!(name, "Renamed");
+    assert_eq!(sessions().await, before, "no session was made");
     assert_eq!(
         app.metric("ims_db_retries_total{kind=\"write\"}").await,
         0.0
