@@ -194,17 +194,45 @@ async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{job}");
-    let moving = app
-        .request(
-            Method::PATCH,
-            &format!("/workshop/jobs/{}/status", id_of(&job)),
-            Some(&app.admin_token),
-        )
-        .json(&serde_json::json!({ "status": "in_progress", "note": "" }));
-    let (response, waited) = across_a_demotion(&app, moving).await;
-    assert!(waited, "the move's first attempt failed and waited");
-    assert_eq!(response.status(), StatusCode::OK, "retried, not a 503");
-    assert!(response.headers().get("idempotent-replayed").is_none());
+    // Updates: three keyed by the service, a store's rename run again without a key.
+    // (path, body, the field the answer shows changed and its value)
+    let updates = [
+        (
+            format!("/workshop/jobs/{}/status", id_of(&job)),
+            serde_json::json!({ "status": "in_progress", "note": "" }),
+            ("status", serde_json::json!("in_progress")),
+        ),
+        (
+            format!("/orders/{}/status", id_of(&order)),
+            serde_json::json!({ "status": "confirmed" }),
+            ("status", serde_json::json!("confirmed")),
+        ),
+        (
+            format!("/products/{frame}"),
+            serde_json::json!({ "price": 1_500 }),
+            ("price", serde_json::json!(1_500)),
+        ),
+        (
+            format!("/stores/{store}"),
+            serde_json::json!({ "name": "Renamed" }),
+            ("name", serde_json::json!("Renamed")),
+        ),
+    ];
+    for (path, body, (field, value)) in updates {
+        let updating = app
+            .request(Method::PATCH, &path, Some(&app.admin_token))
+            .json(&body);
+        let (response, waited) = across_a_demotion(&app, updating).await;
+        assert!(waited, "{path}: the first attempt failed and waited");
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{path}: retried, not a 503"
+        );
+        assert!(response.headers().get("idempotent-replayed").is_none());
+        let answer: serde_json::Value = response.json().await.expect("answer");
+        assert_eq!(answer[field], value, "{path}: {answer}");
+    }
     let changes: i64 =
         sqlx::query_scalar("SELECT count(*) FROM workshop_job_history WHERE job_id = $1")
             .bind(id_of(&job))
@@ -212,48 +240,6 @@ async fn a_keyed_write_is_retried_once_the_primary_takes_writes_again() {
             .await
             .expect("history");
     assert_eq!(changes, 2, "queued, then moved once");
-
-    // And an order's status change.
-    let confirming = app
-        .request(
-            Method::PATCH,
-            &format!("/orders/{}/status", id_of(&order)),
-            Some(&app.admin_token),
-        )
-        .json(&serde_json::json!({ "status": "confirmed" }));
-    let (response, waited) = across_a_demotion(&app, confirming).await;
-    assert!(waited, "the change's first attempt failed and waited");
-    assert_eq!(response.status(), StatusCode::OK, "retried, not a 503");
-    let confirmed: serde_json::Value = response.json().await.expect("order");
-    assert_eq!(confirmed["status"], "confirmed");
-
-    // And a product's update.
-    let repricing = app
-        .request(
-            Method::PATCH,
-            &format!("/products/{frame}"),
-            Some(&app.admin_token),
-        )
-        .json(&serde_json::json!({ "price": 1_500 }));
-    let (response, waited) = across_a_demotion(&app, repricing).await;
-    assert!(waited, "the update's first attempt failed and waited");
-    assert_eq!(response.status(), StatusCode::OK, "retried, not a 503");
-    let repriced: serde_json::Value = response.json().await.expect("product");
-    assert_eq!(repriced["price"], 1_500);
-
-    // And an update that sets values, run again without a key.
-    let renaming = app
-        .request(
-            Method::PATCH,
-            &format!("/stores/{store}"),
-            Some(&app.admin_token),
-        )
-        .json(&serde_json::json!({ "name": "Renamed" }));
-    let (response, waited) = across_a_demotion(&app, renaming).await;
-    assert!(waited, "the rename's first attempt failed and waited");
-    assert_eq!(response.status(), StatusCode::OK, "retried, not a 503");
-    let renamed: serde_json::Value = response.json().await.expect("store");
-    assert_eq!(renamed["name"], "Renamed");
     assert!(app.metric("ims_db_retries_total{kind=\"write\"}").await >= 5.0);
 }
 

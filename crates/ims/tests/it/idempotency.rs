@@ -308,16 +308,60 @@ async fn a_retried_status_change_or_product_update_is_made_once() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{job}");
-    let path = format!("/workshop/jobs/{}/status", uuid_of(&job, "id"));
-    let start = json!({ "status": "in_progress", "note": "on the bench" });
+    let (_, cached) = app.call(Method::GET, "/products/sku/ID-001", None).await;
+    assert_eq!(cached["sku"], "ID-001", "{cached}");
 
-    let (first, replayed, body) = send_keyed(&app, Method::PATCH, &path, "move-1", &start).await;
-    assert_eq!((first, replayed), (StatusCode::OK, false), "{body}");
-    assert_eq!(body["status"], "in_progress");
-    let (again, replayed, body_again) =
-        send_keyed(&app, Method::PATCH, &path, "move-1", &start).await;
-    assert_eq!((again, replayed), (StatusCode::OK, true), "{body_again}");
-    assert_eq!(body_again, body, "the first answer, again");
+    // (path, body, another body, the field the answer shows changed and its value)
+    let updates = [
+        (
+            format!("/workshop/jobs/{}/status", uuid_of(&job, "id")),
+            json!({ "status": "in_progress", "note": "on the bench" }),
+            json!({ "status": "cancelled", "note": "" }),
+            ("status", json!("in_progress")),
+        ),
+        (
+            format!("/orders/{}/status", uuid_of(&order, "id")),
+            json!({ "status": "confirmed" }),
+            json!({ "status": "cancelled" }),
+            ("status", json!("confirmed")),
+        ),
+        (
+            format!("/products/{product_id}"),
+            json!({ "sku": "ID-002", "price": 120_000 }),
+            json!({ "price": 1 }),
+            ("price", json!(120_000)),
+        ),
+    ];
+    for (path, body, other, (field, value)) in updates {
+        let key = format!("update-{path}");
+        let (first, replayed, answer) = send_keyed(&app, Method::PATCH, &path, &key, &body).await;
+        assert_eq!(
+            (first, replayed),
+            (StatusCode::OK, false),
+            "{path}: {answer}"
+        );
+        assert_eq!(answer[field], value, "{path}: {answer}");
+        let (again, replayed, answer_again) =
+            send_keyed(&app, Method::PATCH, &path, &key, &body).await;
+        assert_eq!(
+            (again, replayed),
+            (StatusCode::OK, true),
+            "{path}: {answer_again}"
+        );
+        assert_eq!(
+            answer_again, answer,
+            "{path}: the first answer, again, as it was sent"
+        );
+        let (status, _, problem) = send_keyed(&app, Method::PATCH, &path, &key, &other).await;
+        assert_eq!(
+            status,
+            StatusCode::CONFLICT,
+            "{path}, another body: {problem}"
+        );
+    }
+
+    // Made once: the job's history holds one move; without the key the same move or status
+    // change is a second one, which the new status refuses.
     let history: i64 =
         sqlx::query_scalar("SELECT count(*) FROM workshop_job_history WHERE job_id = $1")
             .bind(uuid_of(&job, "id"))
@@ -325,79 +369,19 @@ async fn a_retried_status_change_or_product_update_is_made_once() {
             .await
             .expect("history");
     assert_eq!(history, 2, "queued, then one move");
-
-    let (other, _, problem) = send_keyed(
-        &app,
-        Method::PATCH,
-        &path,
-        "move-1",
-        &json!({ "status": "cancelled", "note": "" }),
-    )
-    .await;
-    assert_eq!(
-        other,
-        StatusCode::CONFLICT,
-        "another body with the key: {problem}"
-    );
-    // Without the key the same move is a second move, which the job's status refuses.
-    let (status, unkeyed) = app.call(Method::PATCH, &path, Some(start)).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{unkeyed}");
-
-    // An order's status change, the same way.
-    let path = format!("/orders/{}/status", uuid_of(&order, "id"));
-    let confirm = json!({ "status": "confirmed" });
-    let (first, replayed, body) =
-        send_keyed(&app, Method::PATCH, &path, "status-1", &confirm).await;
-    assert_eq!((first, replayed), (StatusCode::OK, false), "{body}");
-    let (again, replayed, body_again) =
-        send_keyed(&app, Method::PATCH, &path, "status-1", &confirm).await;
-    assert_eq!((again, replayed), (StatusCode::OK, true), "{body_again}");
-    assert_eq!(body_again, body, "the first answer, again");
-    let (other, _, problem) = send_keyed(
-        &app,
-        Method::PATCH,
-        &path,
-        "status-1",
-        &json!({ "status": "cancelled" }),
-    )
-    .await;
-    assert_eq!(
-        other,
-        StatusCode::CONFLICT,
-        "another body with the key: {problem}"
-    );
-    let (status, unkeyed) = app.call(Method::PATCH, &path, Some(confirm)).await;
-    assert_eq!(status, StatusCode::CONFLICT, "a second change: {unkeyed}");
-    let (_, now) = app
-        .call(Method::GET, &path.replace("/status", ""), None)
-        .await;
-    assert_eq!(now["status"], "confirmed", "{now}");
-
-    // A product's update, whose replay also forgets the keys of the sku it had.
-    let path = format!("/products/{product_id}");
-    let (_, cached) = app.call(Method::GET, "/products/sku/ID-001", None).await;
-    assert_eq!(cached["sku"], "ID-001", "{cached}");
-    let rename = json!({ "sku": "ID-002", "price": 120_000 });
-    let (first, replayed, body) = send_keyed(&app, Method::PATCH, &path, "update-1", &rename).await;
-    assert_eq!((first, replayed), (StatusCode::OK, false), "{body}");
-    let (again, replayed, body_again) =
-        send_keyed(&app, Method::PATCH, &path, "update-1", &rename).await;
-    assert_eq!((again, replayed), (StatusCode::OK, true), "{body_again}");
-    assert_eq!(body_again, body, "the first answer, again, as it was sent");
-    assert_eq!(i64_of(&body_again, "price"), 120_000);
-    let (other, _, problem) = send_keyed(
-        &app,
-        Method::PATCH,
-        &path,
-        "update-1",
-        &json!({ "price": 1 }),
-    )
-    .await;
-    assert_eq!(
-        other,
-        StatusCode::CONFLICT,
-        "another body with the key: {problem}"
-    );
+    let job_path = format!("/workshop/jobs/{}/status", uuid_of(&job, "id"));
+    let order_path = format!("/orders/{}/status", uuid_of(&order, "id"));
+    for (path, body) in [
+        (job_path, json!({ "status": "in_progress", "note": "" })),
+        (order_path, json!({ "status": "confirmed" })),
+    ] {
+        let (status, unkeyed) = app.call(Method::PATCH, &path, Some(body)).await;
+        assert_eq!(
+            status,
+            StatusCode::CONFLICT,
+            "{path}, a second change: {unkeyed}"
+        );
+    }
     let (gone, _) = app.call(Method::GET, "/products/sku/ID-001", None).await;
     assert_eq!(gone, StatusCode::NOT_FOUND, "the old sku is forgotten");
 }
