@@ -13,16 +13,18 @@
 // allows expect in tests, but this crate is a library the tests link).
 #![allow(clippy::expect_used)]
 
+mod database;
 pub mod gateway;
 pub mod nginx;
+mod redis;
+
+pub use database::{admin_options, fresh_database};
+pub use redis::PrivateRedis;
 
 use std::time::Duration;
 
-use anyhow::Context;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 use uuid::Uuid;
 
 /// The password of the admin every test app starts with.
@@ -40,97 +42,6 @@ pub struct TestApp {
     pub database_name: String,
     /// The app's cache (for its counters).
     pub cache: cache::Cache,
-}
-
-pub fn admin_options() -> PgConnectOptions {
-    let url = std::env::var("IMS_TEST_DATABASE_URL").expect(
-        "IMS_TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts the \
-         private test PostgreSQL and Redis",
-    );
-    url.parse::<PgConnectOptions>()
-        .expect("IMS_TEST_DATABASE_URL is a PostgreSQL URL")
-        .disable_statement_logging()
-}
-
-/// The name of the template for the current migrations: a change to any migration makes a
-/// new template instead of reusing a stale one.
-fn template_name() -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for migration in storage::db::MIGRATOR.iter() {
-        for byte in migration.checksum.iter() {
-            hash ^= u64::from(*byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("ims_template_{hash:016x}")
-}
-
-/// Creates the migrated template once; concurrent test processes wait on an advisory lock.
-async fn ensure_template(admin: &mut PgConnection) -> anyhow::Result<String> {
-    let template = template_name();
-    admin.execute("SELECT pg_advisory_lock(4242002)").await?;
-    let result = async {
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(&template)
-                .fetch_one(&mut *admin)
-                .await?;
-        if exists {
-            return Ok(());
-        }
-        let building = format!("{template}_building");
-        admin
-            .execute(format!(r#"DROP DATABASE IF EXISTS "{building}""#).as_str())
-            .await?;
-        admin
-            .execute(format!(r#"CREATE DATABASE "{building}""#).as_str())
-            .await?;
-        let db = storage::Db::connect(&storage::DbConfig {
-            min_connections: 0,
-            max_connections: 2,
-            ..storage::DbConfig::new(admin_options().database(&building))
-        });
-        db.migrate().await.context("migrating the template")?;
-        db.close().await;
-        // A connection the migration used can still be on its way back to the closed pool
-        // (on a multi-threaded runtime it is returned by a task of its own), and a rename
-        // waits 5 s for each session in the database before failing with "being accessed by
-        // other users": end whatever is left; nobody else uses a template being built.
-        sqlx::query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = $1 AND pid <> pg_backend_pid()",
-        )
-        .bind(&building)
-        .execute(&mut *admin)
-        .await?;
-        let rename = format!(r#"ALTER DATABASE "{building}" RENAME TO "{template}""#);
-        let mut attempts = 0;
-        while let Err(e) = admin.execute(rename.as_str()).await {
-            attempts += 1;
-            if attempts >= 50 {
-                return Err(e.into());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        anyhow::Ok(())
-    }
-    .await;
-    admin.execute("SELECT pg_advisory_unlock(4242002)").await?;
-    result.map(|()| template)
-}
-
-/// A fresh database cloned from the migrated template; returns its name.
-pub async fn fresh_database() -> anyhow::Result<String> {
-    let mut admin = PgConnection::connect_with(&admin_options())
-        .await
-        .context("connecting to the test PostgreSQL (is scripts/test running it?)")?;
-    let template = ensure_template(&mut admin).await?;
-    let name = format!("ims_test_{}", Uuid::new_v4().simple());
-    admin
-        .execute(format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#).as_str())
-        .await?;
-    admin.close().await?;
-    Ok(name)
 }
 
 /// The service's default settings with rate limits no test reaches: tests send hundreds of
@@ -417,96 +328,4 @@ pub fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode) {
         body["detail"].as_str().is_some_and(|d| !d.is_empty()),
         "problem needs a detail: {body}"
     );
-}
-
-/// A Redis of a test's own, on a free port with a throwaway folder, for tests that stop,
-/// pause or fill Redis. Killed when dropped.
-pub struct PrivateRedis {
-    pub port: u16,
-    child: Option<std::process::Child>,
-    dir: std::path::PathBuf,
-    extra: Vec<String>,
-}
-
-impl PrivateRedis {
-    /// Starts `redis-server` with `extra` arguments (e.g. `--maxmemory 1mb`).
-    pub async fn start(extra: &[&str]) -> PrivateRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let dir = std::env::temp_dir().join(format!("ims-redis-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("redis folder");
-        let mut redis = PrivateRedis {
-            port,
-            child: None,
-            dir,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        redis.restart().await;
-        redis
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// (Re)starts the server on the same port and waits until it answers.
-    pub async fn restart(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .args(&self.extra)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server runs (scripts/test installs it)");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("private redis did not start on port {}", self.port);
-    }
-
-    /// Kills the server (as a crash would).
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: a Redis that accepts connections
-    /// but never answers.
-    pub fn signal(&self, signal: &str) {
-        if let Some(child) = &self.child {
-            let _ = std::process::Command::new("kill")
-                .arg(format!("-{signal}"))
-                .arg(child.id().to_string())
-                .status();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.signal("CONT");
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
