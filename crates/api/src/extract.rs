@@ -370,7 +370,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Repeatable {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         if let Some(retry) = parts.extensions.get::<crate::failover::RetryKey>() {
-            retry.claim_repeatable();
+            retry.allow_retry();
         }
         Ok(Repeatable)
     }
@@ -421,7 +421,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for IdempotentBody<T> {
         let retry_key = req.extensions().get::<crate::failover::RetryKey>();
         let key = match (key, retry_key) {
             (Some(key), Some(retry)) => {
-                retry.claim_client_key();
+                retry.allow_retry();
                 Some(key)
             }
             (None, Some(retry)) => Some(retry.claim()),

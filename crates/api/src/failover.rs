@@ -12,8 +12,8 @@
 //!   transaction (the client's `Idempotency-Key`, or else one this middleware makes up for the
 //!   request, [`RetryKey`]), so a first attempt whose commit did go through (a commit can fail
 //!   with "canceling the wait for synchronous replication" yet be durable) is replayed, not
-//!   repeated; a write that leaves the same state when run twice (an update that sets values,
-//!   a logout: [`crate::extract::Repeatable`]) is retried without a key. A login is not
+//!   repeated; a write that leaves the same state when run twice (an update that sets values:
+//!   [`crate::extract::Repeatable`]) is retried without a key. A login or logout is not
 //!   retried: the client gets 503 with Retry-After and decides;
 //! - gives every successful write an `X-Consistency-Token` (the primary's WAL position after
 //!   it), and honours one sent with a later request: its reads go only to standbys that have
@@ -55,8 +55,8 @@ const READ_RETRY_WAIT: Duration = Duration::from_millis(1500);
 const MAX_BUFFERED: u64 = 1024 * 1024;
 
 /// An idempotency key made up for a write that came without one, so that the write can be
-/// retried after a failover. `claimed` tells whether the handler took a key, this one or the
-/// client's (only writes that create things take keys).
+/// retried after a failover. `claimed` tells whether the handler made its write safe to run
+/// again: it took a key, this one or the client's, or its write is repeatable.
 #[derive(Debug, Clone)]
 pub struct RetryKey {
     pub key: String,
@@ -78,18 +78,14 @@ impl RetryKey {
 
     /// The key for a write that came without one; the handler's transaction claims it.
     pub fn claim(&self) -> String {
-        self.claimed.store(true, Ordering::Relaxed);
+        self.allow_retry();
         self.key.clone()
     }
 
-    /// The handler claims the client's own key instead.
-    pub fn claim_client_key(&self) {
-        self.claimed.store(true, Ordering::Relaxed);
-    }
-
-    /// The handler needs no key: running its write twice leaves what running it once does
-    /// (an update that sets values, a logout), so the retry may simply run it again.
-    pub fn claim_repeatable(&self) {
+    /// The handler makes its write safe to run again without this key: it claimed the
+    /// client's own key instead, or running its write twice leaves what running it once
+    /// does ([`crate::extract::Repeatable`]).
+    pub fn allow_retry(&self) {
         self.claimed.store(true, Ordering::Relaxed);
     }
 

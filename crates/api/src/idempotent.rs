@@ -1,5 +1,5 @@
-//! `Idempotency-Key` on writes that create things (and on a job's move): the key (scoped to the caller) and the
-//! replay of a first response. Storage claims the key in the write's own transaction.
+//! `Idempotency-Key` on writes that create things, on status changes and on a product's update:
+//! the key (scoped to the caller) and the replay of a first response. Storage claims the key in the write's own transaction.
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

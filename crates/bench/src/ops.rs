@@ -227,7 +227,7 @@ pub fn settle(planned: Planned, store: &StoreSample, ok: bool, answer: &[u8]) {
     if let (Some(i), Ok(mut busy)) = (planned.login, store.logging_in.lock()) {
         busy.remove(&i);
     }
-    let queued = planned.op == Op::QueueJob;
+    let queued = planned.reads_answer();
     let Some((mut job, next)) = planned.job.filter(|_| ok) else {
         return;
     };

@@ -381,15 +381,16 @@ async fn lock_order(tx: &mut PgConnection, id: Uuid) -> Result<OrderRecord> {
     .await?)
 }
 
-/// Moves an order along its status machine; cancelling returns every line's stock.
-#[tracing::instrument(skip_all, fields(order_id = %id))]
-/// Moves order `id` to `next` (a cancellation puts its stock back) as `actor`. With `key`, a
-/// retry of the same request (the client's, or the failover middleware's after a lost
+/// Moves an order along its status machine; cancelling returns every line's stock. With
+/// `key`, a retry of the same request (the client's, or the failover middleware's after a lost
 /// primary) returns the first response (`render`ed in the change's transaction) instead of a
 /// second change, which would be refused as a move from the new status.
+#[tracing::instrument(skip_all, fields(order_id = %id))]
 pub async fn change_order_status(
     pool: &PgPool,
-    (id, next, actor): (Uuid, OrderStatus, Uuid),
+    id: Uuid,
+    next: OrderStatus,
+    actor: Uuid,
     key: Option<&IdempotencyKey>,
     render: impl FnOnce(&OrderRecord) -> idempotency::Rendered,
 ) -> Result<Done<OrderRecord>> {

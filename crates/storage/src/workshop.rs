@@ -257,9 +257,8 @@ pub fn list_jobs_query<'a>(
     qb
 }
 
-/// Moves a job along its status machine and records who did it and why.
-/// Moves a job to `next` and keeps the change in its history. With `key`, a retry of the
-/// same request (the client's, or the failover middleware's after a lost primary) returns the
+/// Moves a job along its status machine and records who did it and why. With `key`, a retry
+/// of the same request (the client's, or the failover middleware's after a lost primary) returns the
 /// first response (`render`ed in the move's transaction) instead of a second move, which
 /// would be refused as a move from the new status.
 pub async fn change_job_status(

@@ -466,7 +466,9 @@ async fn change_order_status(
     let order = visible_order(&state, &auth, id, true).await?;
     let done = storage::orders::change_order_status(
         state.db.primary(),
-        (id, next, auth.user_id),
+        id,
+        next,
+        auth.user_id,
         key.as_ref(),
         |record| stored_as(StatusCode::OK, OrderView::from(record.clone())),
     )
