@@ -63,8 +63,20 @@ pub(crate) struct Node {
     pub master: bool,
     /// Flagged `fail` (or `fail?`) by the node asked.
     pub failing: bool,
+    /// The slot ranges it serves, first and last slot included.
+    pub slots: Vec<(u16, u16)>,
+}
+
+impl Node {
     /// Serves at least one slot.
-    pub serving: bool,
+    pub fn serving(&self) -> bool {
+        !self.slots.is_empty()
+    }
+
+    /// `host:port`, as the breaker and the purge name a master.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
 }
 
 /// Parses `CLUSTER NODES`: `<id> <ip:port@cport[,hostname]> <flags> <master> <ping-sent>
@@ -83,8 +95,16 @@ pub(crate) fn parse_nodes(text: &str) -> Vec<Node> {
                 port: port.parse().ok()?,
                 master: flags.contains(&"master"),
                 failing: flags.iter().any(|f| f.starts_with("fail")),
-                // Slot ranges, not the `[slot->-id]` migration markers.
-                serving: fields.iter().skip(8).any(|f| !f.starts_with('[')),
+                // Slot ranges (`0-5460`, `5461`), not the `[slot->-id]` migration markers.
+                slots: fields
+                    .iter()
+                    .skip(8)
+                    .filter_map(|range| match range.split_once('-') {
+                        _ if range.starts_with('[') => None,
+                        Some((first, last)) => Some((first.parse().ok()?, last.parse().ok()?)),
+                        None => range.parse().ok().map(|slot| (slot, slot)),
+                    })
+                    .collect(),
             })
         })
         .collect()
@@ -152,12 +172,14 @@ e7d1 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460 [5461->-67ed]
                 port: 30004,
                 master: false,
                 failing: false,
-                serving: false,
+                slots: Vec::new(),
             }
         );
-        assert!(nodes[1].master && nodes[1].serving && !nodes[1].failing);
-        assert!(nodes[2].master && nodes[2].serving);
-        assert!(nodes[3].master && nodes[3].failing && !nodes[3].serving);
+        assert!(nodes[1].master && nodes[1].serving() && !nodes[1].failing);
+        assert_eq!(nodes[1].slots, [(5461, 10922)]);
+        assert!(nodes[2].master && nodes[2].serving());
+        assert_eq!(nodes[2].slots, [(0, 5460)], "not the slot it is migrating");
+        assert!(nodes[3].master && nodes[3].failing && !nodes[3].serving());
     }
 
     #[test]

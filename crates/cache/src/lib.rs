@@ -12,16 +12,21 @@
 //! - `flight`: single flight for concurrent misses of one key.
 //! - `local`: the in-process layer in front of Redis for sessions and profiles, and
 //!   `subscriber`, which keeps it in step with the other instances' writes.
-//! - `store`: the Lua scripts, the breaker, the purge.
+//! - `store`: reads, write-backs and invalidations in Redis; its `scripts` (the Lua) and its
+//!   `purge` after a failed invalidation or a master switch.
+//! - `breaker`: skipping Redis, or one master of a cluster, for a second after a failure.
 //! - `master`: where Redis is: a fixed server, the master the Sentinels name, followed
-//!   through failovers, or a Redis Cluster; `conn`: the connection to either.
+//!   through failovers, or a Redis Cluster; `conn`: the connection to either; `slots`: which
+//!   master of a cluster serves a key.
 
+mod breaker;
 mod conn;
 mod flight;
 pub mod keys;
 mod local;
 mod master;
 pub mod ratelimit;
+mod slots;
 pub mod stats;
 mod store;
 mod subscriber;
@@ -613,9 +618,8 @@ impl Cache {
             .collect();
         self.local.forget(held.iter().copied());
         if let Err(e) = self.store.invalidate(&stale, &held).await {
-            // The keys may still hold old values: the store forgets everything it cached
+            // The keys may still hold old values: the store has marked what it must purge
             // before it is trusted again.
-            self.store.mark_dirty();
             self.note_failure(&e);
         }
         // Again: a read of this instance may have put the old value back from Redis between

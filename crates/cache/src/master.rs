@@ -22,22 +22,33 @@
 //!
 //! On a cluster, redis-rs's cluster connection finds each slot's master and follows failovers
 //! and slot moves itself (see `conn`); the one connection is kept. A watcher reads
-//! `CLUSTER NODES` every [`WATCH_INTERVAL`] only to count a switch: a replica that now serves
-//! slots was promoted, and its master's last acknowledged invalidations may be lost as above.
-//! Slots moved to another master (a reshard) move their keys with them: no switch.
+//! `CLUSTER NODES` as soon as it connects and then every [`WATCH_INTERVAL`], for two things:
+//! the slot map (which master serves each key: the breaker and the purge act on one master,
+//! see `breaker`), and the promotions: a replica that now serves slots was promoted, and its
+//! master's last acknowledged invalidations may be lost as above, so it counts as a switch and
+//! the cache purges that master. Slots moved to another master (a reshard) move their keys
+//! with them: no switch.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsMode};
 
+use crate::breaker::Scope;
 use crate::conn::{self, Conn};
+use crate::slots::SlotMap;
 use crate::{CacheConfig, Error};
+
+/// How many promotions a cluster's connector remembers for the cache to purge their masters
+/// (it asks after every switch; more in between make it purge the whole cluster).
+const PROMOTIONS_KEPT: usize = 16;
 
 /// How often the watcher asks the Sentinels where the master is: one tiny command per
 /// instance, and at most this long added to a failover (which takes the Sentinels'
@@ -73,6 +84,10 @@ struct Inner {
     /// Mirrors `state.generation`, readable without the lock on every request.
     generation: AtomicU64,
     switches: AtomicU64,
+    /// On a cluster: the slot map of the watcher's last look (none before its first).
+    slot_map: ArcSwapOption<SlotMap>,
+    /// On a cluster: the last masters promoted from replicas, each with the switch it counted.
+    promotions: Mutex<VecDeque<(u64, Arc<str>)>>,
 }
 
 #[derive(Default)]
@@ -222,6 +237,8 @@ impl Connector {
                 connecting: tokio::sync::Mutex::new(()),
                 generation: AtomicU64::new(0),
                 switches: AtomicU64::new(0),
+                slot_map: ArcSwapOption::empty(),
+                promotions: Mutex::default(),
             }),
         })
     }
@@ -296,6 +313,65 @@ impl Connector {
     pub(crate) fn switches(&self) -> u64 {
         self.inner.switches.load(Ordering::Acquire)
     }
+
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self.inner.source, Source::Cluster(_))
+    }
+
+    /// What a step on the keys named `names` talks to: on a cluster whose slot map is known,
+    /// the masters serving them; else Redis as a whole.
+    pub(crate) fn scope_of<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Scope {
+        if !self.is_cluster() {
+            return Scope::Whole;
+        }
+        let Some(map) = self.inner.slot_map.load_full() else {
+            return Scope::Whole;
+        };
+        let mut masters: Vec<Arc<str>> = Vec::new();
+        for name in names {
+            let Some(master) = map.owner(name) else {
+                return Scope::Whole;
+            };
+            if !masters.contains(master) {
+                masters.push(master.clone());
+            }
+        }
+        Scope::Masters(masters)
+    }
+
+    /// What a command for no key in particular (`PING`, `INFO`) talks to.
+    pub(crate) fn scope_of_any(&self) -> Scope {
+        if self.is_cluster() {
+            Scope::Cluster
+        } else {
+            Scope::Whole
+        }
+    }
+
+    /// The masters serving slots, on a cluster whose slot map is known.
+    pub(crate) fn masters(&self) -> Option<Vec<Arc<str>>> {
+        Some(self.inner.slot_map.load_full()?.masters().to_vec())
+    }
+
+    /// The masters promoted after switch number `seen`, on a cluster that remembers them all;
+    /// `None` otherwise (one server, Sentinels, or too many promotions since).
+    pub(crate) fn promoted_since(&self, seen: u64) -> Option<Vec<Arc<str>>> {
+        if !self.is_cluster() {
+            return None;
+        }
+        let promotions = self.inner.lock_promotions();
+        let oldest = promotions.front().map_or(u64::MAX, |(switch, _)| *switch);
+        if oldest > seen + 1 && self.switches() > seen {
+            return None;
+        }
+        Some(
+            promotions
+                .iter()
+                .filter(|(switch, _)| *switch > seen)
+                .map(|(_, master)| master.clone())
+                .collect(),
+        )
+    }
 }
 
 impl Inner {
@@ -326,12 +402,31 @@ impl Inner {
         Ok(self.connected(Conn::Single(manager), addr))
     }
 
-    /// Counts a switch: the cache purges itself (see the module's note).
-    fn count_switch(&self, from: Option<&str>, to: &str) {
-        self.switches.fetch_add(1, Ordering::AcqRel);
+    fn lock_promotions(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Arc<str>)>> {
+        self.promotions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A cluster's replica at `to` was promoted: counted as a switch, remembered for the
+    /// cache to purge it.
+    fn count_promotion(&self, to: &str) {
+        // Under the lock, so the cache never sees the switch without the promotion.
+        let mut promotions = self.lock_promotions();
+        let switch = self.count_switch(None, to);
+        promotions.push_back((switch, Arc::from(to)));
+        if promotions.len() > PROMOTIONS_KEPT {
+            promotions.pop_front();
+        }
+    }
+
+    /// Counts a switch: the cache purges itself (see the module's note). Answers the count.
+    fn count_switch(&self, from: Option<&str>, to: &str) -> u64 {
+        let switch = self.switches.fetch_add(1, Ordering::AcqRel) + 1;
         metrics::counter!("ims_redis_master_switches_total", "client" => self.user).increment(1);
         // Addresses only: the URL's password never reaches a log.
         tracing::warn!(user = self.user, from = ?from, to = %to, "redis master switched");
+        switch
     }
 
     fn connected(&self, manager: Conn, addr: String) -> Connection {
@@ -449,12 +544,15 @@ async fn named_master(
     None
 }
 
-/// Every [`WATCH_INTERVAL`] on a cluster: has a replica been promoted since the last look?
-/// Counts it as a switch (see the module's note). A node that answers nothing is skipped.
+/// On a cluster, at once and then every [`WATCH_INTERVAL`]: the slot map, and has a replica
+/// been promoted since the last look? Counts it as a switch (see the module's note). A node
+/// that answers nothing is skipped.
 async fn watch_cluster(inner: Weak<Inner>) {
     let mut replicas: HashSet<String> = HashSet::new();
+    let mut tick = tokio::time::interval(WATCH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::time::sleep(WATCH_INTERVAL).await;
+        tick.tick().await;
         let Some(inner) = inner.upgrade() else {
             return;
         };
@@ -466,9 +564,15 @@ async fn watch_cluster(inner: Weak<Inner>) {
         else {
             continue;
         };
-        for node in nodes.iter().filter(|n| n.master && n.serving && !n.failing) {
+        inner
+            .slot_map
+            .store(Some(Arc::new(SlotMap::from_nodes(&nodes))));
+        for node in nodes
+            .iter()
+            .filter(|n| n.master && n.serving() && !n.failing)
+        {
             if replicas.contains(&node.id) {
-                inner.count_switch(None, &format!("{}:{}", node.host, node.port));
+                inner.count_promotion(&node.address());
             }
         }
         replicas = nodes

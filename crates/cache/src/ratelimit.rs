@@ -16,8 +16,9 @@
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::breaker::Breaker;
 use crate::master::Connector;
 use crate::{CacheConfig, Error};
 
@@ -86,13 +87,9 @@ pub struct RateLimiter {
     connector: Connector,
     prefix: String,
     timeout: Duration,
-    cooldown: Duration,
     script: redis::Script,
-    started: Instant,
-    /// Milliseconds since `started` until which Redis is not asked (after a failure)...
-    open_until_ms: AtomicU64,
-    /// ...unless the connector has a newer connection than the one that failed.
-    open_generation: AtomicU64,
+    /// Redis (or, on a cluster, a master) is not asked for a second after a failure.
+    breaker: Breaker,
 }
 
 impl RateLimiter {
@@ -108,62 +105,46 @@ impl RateLimiter {
             connector,
             prefix: config.prefix.clone(),
             timeout: config.timeout,
-            cooldown: config.cooldown,
             script: redis::Script::new(GCRA),
-            started: Instant::now(),
-            open_until_ms: AtomicU64::new(0),
-            open_generation: AtomicU64::new(0),
+            breaker: Breaker::new(config.cooldown),
         }
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// One atomic step for `client` (already naming the policy, e.g. `api:user:<id>`) at
     /// `rate`. Fails fast, without asking Redis, for a second after a failure (unless a new
-    /// connection was made since: a new master after a failover).
+    /// connection was made since: a new master after a failover); on a cluster, only the
+    /// clients whose key is on the master that failed.
     pub async fn check(&self, client: &str, rate: Rate) -> Result<Decision, Error> {
-        if self.now_ms() < self.open_until_ms.load(Ordering::Relaxed)
-            && self.open_generation.load(Ordering::Relaxed) == self.connector.generation()
-        {
+        // In braces like the cache's keys (`keys::redis_name`): one key, so on a cluster the
+        // script goes to its slot's master.
+        let key = crate::keys::redis_name(&self.prefix, &format!("rl:{client}"));
+        let scope = self.connector.scope_of([key.as_str()]);
+        if self.breaker.is_open(self.connector.generation(), &scope) {
             return Err(Error::Bypassed);
         }
         // The generation of the connection the step uses, learnt once it has one.
         let generation = AtomicU64::new(self.connector.generation());
         let result =
-            match tokio::time::timeout(self.timeout, self.step(client, rate, &generation)).await {
+            match tokio::time::timeout(self.timeout, self.step(&key, rate, &generation)).await {
                 Ok(result) => result,
                 Err(_) => Err(Error::Timeout(self.timeout)),
             };
         if result.is_err() {
             self.connector.failed(generation.load(Ordering::Relaxed));
-            let cooldown = u64::try_from(self.cooldown.as_millis()).unwrap_or(1000);
-            self.open_generation
-                .store(self.connector.generation(), Ordering::Relaxed);
-            self.open_until_ms
-                .store(self.now_ms() + cooldown, Ordering::Relaxed);
+            self.breaker.trip(self.connector.generation(), &scope);
         }
         result
     }
 
-    async fn step(
-        &self,
-        client: &str,
-        rate: Rate,
-        generation: &AtomicU64,
-    ) -> Result<Decision, Error> {
+    async fn step(&self, key: &str, rate: Rate, generation: &AtomicU64) -> Result<Decision, Error> {
         let (mut conn, current) = self.connector.connection().await?;
         generation.store(current, Ordering::Relaxed);
-        // In braces like the cache's keys (`keys::redis_name`): one key, so on a cluster the
-        // script goes to its slot's master.
-        let key = crate::keys::redis_name(&self.prefix, &format!("rl:{client}"));
         let interval = u64::try_from(rate.interval().as_micros()).unwrap_or(u64::MAX);
         let burst = rate.burst.get();
         let evalsha = redis::cmd("EVALSHA")
             .arg(self.script.get_hash())
             .arg(1)
-            .arg(&key)
+            .arg(key)
             .arg(interval)
             .arg(burst)
             .query_async::<(i64, i64, i64, i64)>(&mut conn)
@@ -173,7 +154,7 @@ impl RateLimiter {
                 redis::cmd("EVAL")
                     .arg(GCRA)
                     .arg(1)
-                    .arg(&key)
+                    .arg(key)
                     .arg(interval)
                     .arg(burst)
                     .query_async::<(i64, i64, i64, i64)>(&mut conn)

@@ -191,7 +191,9 @@ async fn rate_limit_is_exact_across_instances() {
 }
 
 /// (b) kill -9 the master holding a product's key under reads and orders: no request fails,
-/// and the cache is used again once the master's replica is promoted.
+/// the cache is used again once the master's replica is promoted, and the keys of the other
+/// masters are served from the cache all along (the breaker and the purge act on the failed
+/// master alone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "kills a Redis Cluster node: run with --run-ignored all (see docs/operations.md)"]
 async fn killing_a_cluster_master_fails_no_request_and_the_cache_comes_back() {
@@ -206,10 +208,22 @@ async fn killing_a_cluster_master_fails_no_request_and_the_cache_comes_back() {
     let victim = master_of(&key)
         .await
         .expect("a master serves the product's key");
+    // Products whose keys the other masters serve, read all along.
+    let category = app.create_category("Lenses").await;
+    let prefix = format!("{}:", app.database_name);
+    let mut others = Vec::new();
+    for i in 0..12 {
+        let id = product(&app, category, &format!("RC-K-{i}"), 500).await;
+        let key = keys::redis_name(&prefix, &keys::product(id).name);
+        if master_of(&key).await.is_some_and(|m| m.port != victim.port) {
+            others.push(format!("/products/{id}"));
+        }
+    }
+    assert!(!others.is_empty(), "no product's key on another master");
     let switches_before = app
         .metric(r#"ims_redis_master_switches_total{client="cache"}"#)
         .await;
-    let load = Load::start(app.clone(), (store, frame, order), &[]);
+    let load = Load::start(app.clone(), (store, frame, order), &others);
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Reads of the product go to the killed master's slot (the stock row's key may not).
     let path = format!("/products/{frame}");
@@ -238,18 +252,36 @@ async fn killing_a_cluster_master_fails_no_request_and_the_cache_comes_back() {
     let switches = app
         .metric(r#"ims_redis_master_switches_total{client="cache"}"#)
         .await;
+    let of_others = |path: &str| others.iter().any(|other| other == path);
+    let others_bypassed = report.bypassed_of(of_others);
+    let others_hit_while_down = report.hits_of_between(
+        of_others,
+        killed_at,
+        killed_at + promoted.unwrap_or_default(),
+    );
     let secs = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64());
     eprintln!(
         "Redis Cluster (b) kill -9 master 127.0.0.1:{}: replica promoted after {:.2} s, cache \
-         used again after {:.2} s; {}; switches counted {}, cache errors {}",
+         used again after {:.2} s; {}; switches counted {}, cache errors {}; the {} products \
+         on other masters: {others_hit_while_down} hits until the promotion, \
+         {others_bypassed} reads bypassing the cache",
         victim.port,
         secs(promoted),
         secs(cache_again),
         report.summary(),
         switches - switches_before,
         app.metric("ims_cache_errors_total").await,
+        others.len(),
     );
     report.assert_no_failure();
+    assert_eq!(
+        others_bypassed, 0,
+        "reads of keys on the masters still up bypassed the cache"
+    );
+    assert!(
+        others_hit_while_down > 0,
+        "no read of a key on another master hit the cache while the killed one was replaced"
+    );
     assert!(
         promoted.is_some(),
         "no replica took over the killed master's slots"

@@ -393,8 +393,13 @@ impl Report {
     }
 
     pub fn bypassed(&self) -> usize {
+        self.bypassed_of(|_| true)
+    }
+
+    /// Reads of the paths `of` picks that bypassed the cache.
+    pub fn bypassed_of(&self, of: impl Fn(&str) -> bool) -> usize {
         self.reads()
-            .filter(|a| a.cache.as_deref() == Some("bypass"))
+            .filter(|a| of(&a.path) && a.cache.as_deref() == Some("bypass"))
             .count()
     }
 
