@@ -29,22 +29,25 @@
 //! the cache purges that master. Slots moved to another master (a reshard) move their keys
 //! with them: no switch.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once, Weak};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::cluster::{ClusterClient, ClusterClientBuilder};
-use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
-use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsMode};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::breaker::Scope;
-use crate::conn::{self, Conn};
+use crate::conn::Conn;
 use crate::slots::SlotMap;
 use crate::{CacheConfig, Error};
+
+use cluster::{clustered, watch_cluster, Clustered};
+use sentinel::{watch, Followed};
+
+mod cluster;
+mod sentinel;
 
 /// How many promotions a cluster's connector remembers for the cache to purge their masters
 /// (it asks after every switch; more in between make it purge the whole cluster).
@@ -104,86 +107,11 @@ enum Source {
     Cluster(Clustered),
 }
 
-struct Clustered {
-    client: ClusterClient,
-    /// One plain client per configured node, for a subscription (`subscriber`).
-    nodes: Vec<redis::Client>,
-    /// The node the next subscription goes to: each attempt tries the next one.
-    next: AtomicUsize,
-    watching: Once,
-}
-
-struct Followed {
-    /// One crate `Sentinel` per Sentinel: the crate asks its list in order without a timeout,
-    /// so one that hangs (rather than refusing) would stall every lookup behind it. Each is
-    /// asked alone, under the caller's timeout, starting with `preferred`.
-    by_sentinel: Vec<tokio::sync::Mutex<Sentinel>>,
-    /// The Sentinel to ask first: the next one after a failed lookup.
-    preferred: AtomicUsize,
-    sentinels: Vec<ConnectionInfo>,
-    master: String,
-    /// Database, user, password and TLS for the master, from `IMS_REDIS_URL`.
-    node: SentinelNodeConnectionInfo,
-    watching: Once,
-}
-
 fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(timeout)
         .set_response_timeout(timeout)
         .set_number_of_retries(0)
-}
-
-/// The cluster's client: the configured nodes with the user, password and TLS of
-/// `IMS_REDIS_URL` (its host is ignored; a cluster has database 0 only).
-fn clustered(config: &CacheConfig) -> Result<Clustered, Error> {
-    let url = config.url.as_str().into_connection_info()?;
-    let nodes = config
-        .cluster
-        .iter()
-        .map(|addr| {
-            let (host, port) = addr.rsplit_once(':').ok_or_else(|| {
-                redis::RedisError::from((
-                    redis::ErrorKind::InvalidClientConfig,
-                    "a cluster node is host:port",
-                    addr.clone(),
-                ))
-            })?;
-            let port = port.parse::<u16>().map_err(|_| {
-                redis::RedisError::from((
-                    redis::ErrorKind::InvalidClientConfig,
-                    "a cluster node's port is a number",
-                    addr.clone(),
-                ))
-            })?;
-            let host = host.to_owned();
-            let addr = match &url.addr {
-                ConnectionAddr::TcpTls { insecure, .. } => ConnectionAddr::TcpTls {
-                    host,
-                    port,
-                    insecure: *insecure,
-                    tls_params: None,
-                },
-                _ => ConnectionAddr::Tcp(host, port),
-            };
-            let mut redis = url.redis.clone();
-            redis.db = 0;
-            Ok(ConnectionInfo { addr, redis })
-        })
-        .collect::<Result<Vec<_>, Error>>()?;
-    let client = ClusterClientBuilder::new(nodes.clone())
-        .connection_timeout(config.timeout)
-        .response_timeout(config.timeout)
-        .build()?;
-    Ok(Clustered {
-        client,
-        nodes: nodes
-            .into_iter()
-            .map(redis::Client::open)
-            .collect::<Result<_, _>>()?,
-        next: AtomicUsize::new(0),
-        watching: Once::new(),
-    })
 }
 
 impl Connector {
@@ -198,35 +126,7 @@ impl Connector {
                     "at least one Sentinel is required",
                 ))));
             }
-            Some(sentinel) => {
-                let url = config.url.as_str().into_connection_info()?;
-                let sentinels = sentinel
-                    .sentinels
-                    .iter()
-                    .map(|addr| format!("redis://{addr}").into_connection_info())
-                    .collect::<Result<Vec<_>, _>>()?;
-                let tls_mode = match url.addr {
-                    ConnectionAddr::TcpTls { insecure: true, .. } => Some(TlsMode::Insecure),
-                    ConnectionAddr::TcpTls { .. } => Some(TlsMode::Secure),
-                    _ => None,
-                };
-                Source::Sentinels(Followed {
-                    by_sentinel: sentinels
-                        .iter()
-                        .map(|info| {
-                            Sentinel::build(vec![info.clone()]).map(tokio::sync::Mutex::new)
-                        })
-                        .collect::<Result<_, _>>()?,
-                    preferred: AtomicUsize::new(0),
-                    sentinels,
-                    master: sentinel.master.clone(),
-                    node: SentinelNodeConnectionInfo {
-                        tls_mode,
-                        redis_connection_info: Some(url.redis),
-                    },
-                    watching: Once::new(),
-                })
-            }
+            Some(sentinel) => Source::Sentinels(Followed::new(config, sentinel)?),
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -439,146 +339,5 @@ impl Inner {
         state.manager = Some(manager.clone());
         self.generation.store(state.generation, Ordering::Release);
         (manager, state.generation)
-    }
-}
-
-impl Followed {
-    /// A client for the master, from the first Sentinel that names a live one. Each is given
-    /// `timeout`; a failed one makes the next the first to ask from now on.
-    async fn master_client(&self, timeout: Duration) -> Result<redis::Client, Error> {
-        let count = self.by_sentinel.len();
-        let start = self.preferred.load(Ordering::Relaxed);
-        let mut last = Error::Timeout(timeout);
-        for i in (0..count).map(|k| (start + k) % count) {
-            // The next one first unless this one answers: the caller's own timeout may cancel
-            // this lookup before ours fires.
-            self.preferred.store((i + 1) % count, Ordering::Relaxed);
-            let ask = async {
-                let mut sentinel = self.by_sentinel[i].lock().await;
-                sentinel
-                    .async_master_for(&self.master, Some(&self.node))
-                    .await
-            };
-            match tokio::time::timeout(timeout, ask).await {
-                Ok(Ok(client)) => {
-                    self.preferred.store(i, Ordering::Relaxed);
-                    return Ok(client);
-                }
-                Ok(Err(e)) => last = Error::Redis(e),
-                Err(_) => last = Error::Timeout(timeout),
-            }
-        }
-        Err(last)
-    }
-}
-
-/// Every [`WATCH_INTERVAL`]: where do the Sentinels say the master is? When that is not the
-/// server connected to (or nothing is connected), connect to it now.
-async fn watch(inner: Weak<Inner>) {
-    let mut sentinels: Vec<Option<MultiplexedConnection>> = Vec::new();
-    loop {
-        tokio::time::sleep(WATCH_INTERVAL).await;
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        let Source::Sentinels(followed) = &inner.source else {
-            return;
-        };
-        sentinels.resize_with(followed.sentinels.len(), || None);
-        let named = named_master(followed, &mut sentinels, inner.timeout).await;
-        let (connected, addr) = {
-            let state = inner.lock();
-            (state.manager.is_some(), state.addr.clone())
-        };
-        let moved = named.is_some() && named != addr;
-        if connected && !moved {
-            continue;
-        }
-        let Ok(_one) = inner.connecting.try_lock() else {
-            // A request is connecting right now.
-            continue;
-        };
-        if moved {
-            inner.lock().manager = None;
-        }
-        // Longer than a request may wait: nobody is waiting on this one.
-        let timeout = inner.timeout.max(Duration::from_secs(1));
-        match tokio::time::timeout(timeout, inner.connect()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::debug!(error = %e, "redis master not reachable yet"),
-            Err(_) => tracing::debug!(?timeout, "redis master did not answer in time"),
-        }
-    }
-}
-
-/// The first answer of `SENTINEL GET-MASTER-ADDR-BY-NAME`, asking each Sentinel in turn on
-/// its kept connection (the crate's `Sentinel` has no such call, and asking it for a client
-/// would connect to the master every time).
-async fn named_master(
-    followed: &Followed,
-    connections: &mut [Option<MultiplexedConnection>],
-    timeout: Duration,
-) -> Option<String> {
-    for (info, slot) in followed.sentinels.iter().zip(connections.iter_mut()) {
-        let ask = async {
-            if slot.is_none() {
-                let client = redis::Client::open(info.clone())?;
-                *slot = Some(client.get_multiplexed_async_connection().await?);
-            }
-            let Some(conn) = slot.as_mut() else {
-                return Ok(None);
-            };
-            redis::cmd("SENTINEL")
-                .arg("GET-MASTER-ADDR-BY-NAME")
-                .arg(&followed.master)
-                .query_async::<Option<(String, u16)>>(conn)
-                .await
-        };
-        match tokio::time::timeout(timeout, ask).await {
-            Ok(Ok(Some((host, port)))) => return Some(format!("{host}:{port}")),
-            // This Sentinel does not know the set: ask the next.
-            Ok(Ok(None)) => {}
-            Ok(Err(_)) | Err(_) => *slot = None,
-        }
-    }
-    None
-}
-
-/// On a cluster, at once and then every [`WATCH_INTERVAL`]: the slot map, and has a replica
-/// been promoted since the last look? Counts it as a switch (see the module's note). A node
-/// that answers nothing is skipped.
-async fn watch_cluster(inner: Weak<Inner>) {
-    let mut replicas: HashSet<String> = HashSet::new();
-    let mut tick = tokio::time::interval(WATCH_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        let Some(Conn::Cluster(mut conn)) = inner.lock().manager.clone() else {
-            continue;
-        };
-        let timeout = inner.timeout.max(Duration::from_secs(1));
-        let Ok(Ok(nodes)) = tokio::time::timeout(timeout, conn::cluster_nodes(&mut conn)).await
-        else {
-            continue;
-        };
-        inner
-            .slot_map
-            .store(Some(Arc::new(SlotMap::from_nodes(&nodes))));
-        for node in nodes
-            .iter()
-            .filter(|n| n.master && n.serving() && !n.failing)
-        {
-            if replicas.contains(&node.id) {
-                inner.count_promotion(&node.address());
-            }
-        }
-        replicas = nodes
-            .into_iter()
-            .filter(|n| !n.master)
-            .map(|n| n.id)
-            .collect();
     }
 }

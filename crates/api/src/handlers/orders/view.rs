@@ -1,0 +1,103 @@
+//! An order as clients see it: the customer and every line as they were when it was placed.
+
+use chrono::{DateTime, Utc};
+use domain::order::{OrderStatus, PaymentMethod, PaymentStatus};
+use serde::{Deserialize, Serialize};
+use storage::orders::OrderRecord;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItemView {
+    product_id: Uuid,
+    sku: String,
+    name: String,
+    quantity: i32,
+    /// Minor units, as sold.
+    unit_price: i64,
+    line_total: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentView {
+    id: Uuid,
+    amount: i64,
+    method: PaymentMethod,
+    paid_at: DateTime<Utc>,
+    recorded_by: Option<Uuid>,
+}
+
+/// A whole order in one read: the customer and every line as they were when it was placed.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    pub(super) id: Uuid,
+    /// `ORD-<year>-<6+ digits>`.
+    pub(super) order_number: String,
+    pub(super) store_id: Uuid,
+    pub(super) customer_id: Uuid,
+    pub(super) customer_name: String,
+    pub(super) customer_phone: String,
+    pub(super) items: Vec<OrderItemView>,
+    pub(super) total: i64,
+    pub(super) amount_paid: i64,
+    pub(super) amount_due: i64,
+    pub(super) payments: Vec<PaymentView>,
+    pub(super) status: OrderStatus,
+    pub(super) payment_status: PaymentStatus,
+    pub(super) created_by: Option<Uuid>,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
+    /// Present, and `true`, only for an order of an archived month (`ims archive`): it is
+    /// read from the archive and read-only (a payment, status change or job for it is 409).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) archived: bool,
+}
+
+impl From<OrderRecord> for OrderView {
+    fn from(o: OrderRecord) -> Self {
+        Self {
+            id: o.id,
+            order_number: o.order_number,
+            store_id: o.store_id,
+            customer_id: o.customer_id,
+            customer_name: o.customer_name,
+            customer_phone: o.customer_phone,
+            items: o
+                .items
+                .0
+                .into_iter()
+                .map(|i| OrderItemView {
+                    product_id: i.product_id,
+                    sku: i.sku,
+                    name: i.name,
+                    quantity: i.quantity,
+                    unit_price: i.unit_price,
+                    line_total: i.line_total,
+                })
+                .collect(),
+            amount_due: o.total - o.amount_paid,
+            total: o.total,
+            amount_paid: o.amount_paid,
+            payments: o
+                .payments
+                .0
+                .into_iter()
+                .map(|p| PaymentView {
+                    id: p.id,
+                    amount: p.amount,
+                    method: p.method,
+                    paid_at: p.paid_at,
+                    recorded_by: p.recorded_by,
+                })
+                .collect(),
+            status: o.status,
+            payment_status: o.payment_status,
+            created_by: o.created_by,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+            archived: o.archived,
+        }
+    }
+}
