@@ -6,7 +6,7 @@ use domain::user::{Email, Password, Username};
 use crate::config::Config;
 
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let db = storage::Db::connect(&config.db_config()?);
+    let db = storage::Db::connect(&config.db);
     db.migrate().await?;
     tracing::info!("migrations applied");
     db.close().await;
@@ -14,7 +14,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 }
 
 pub async fn seed_demo(config: &Config) -> anyhow::Result<()> {
-    let db = storage::Db::connect(&config.db_config()?);
+    let db = storage::Db::connect(&config.db);
     let loaded = seed::demo::load_demo_data(db.primary()).await;
     db.close().await;
     if loaded? {
@@ -43,7 +43,7 @@ pub async fn seed_generated(
     force: bool,
     months: u32,
 ) -> anyhow::Result<()> {
-    let db = storage::Db::connect(&config.db_config()?);
+    let db = storage::Db::connect(&config.db);
     let options = seed::generator::Options {
         force,
         history_months: Some(months),
@@ -84,10 +84,10 @@ pub async fn create_admin(
     let password = Password::parse_for(password, &[username.as_str(), email.as_str()])
         .map_err(|m| anyhow::anyhow!("--password {m}"))?;
     let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
-    let db = storage::Db::connect(&config.db_config()?);
+    let db = storage::Db::connect(&config.db);
     let user = storage::users::upsert_admin(db.primary(), &email, &username, &hash).await?;
     // A reset voids the admin's sessions; a running service must not keep its cached profile.
-    let cache = cache::Cache::new(config.cache_config())?;
+    let cache = cache::Cache::new(config.redis.clone())?;
     cache
         .invalidate(&[cache::keys::user_profile(user.id)])
         .await;
@@ -98,13 +98,14 @@ pub async fn create_admin(
 
 /// `ims cache warm`: loads the start-of-day reads into Redis.
 pub async fn warm_cache(config: &Config) -> anyhow::Result<()> {
-    let state = crate::serve::app_state(config)?;
+    let app = crate::app::App::build(config)?;
+    let state = app.state();
     state
         .cache
         .ping()
         .await
         .map_err(|e| anyhow::anyhow!("IMS_REDIS_URL: Redis is unavailable: {e}"))?;
-    let warmed = api::warm::warm_cache(&state).await?;
+    let warmed = api::warm::warm_cache(state).await?;
     tracing::info!(keys = warmed.keys, elapsed = ?warmed.elapsed, "cache warmed");
     state.db.close().await;
     Ok(())

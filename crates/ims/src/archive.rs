@@ -9,8 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Config;
 
 fn open(config: &Config) -> anyhow::Result<(storage::Db, Archive)> {
-    let archive = Archive::open(&config.archive_url)?;
-    let db = storage::Db::connect(&config.db_config()?);
+    let archive = Archive::open(&config.archive.url)?;
+    let db = storage::Db::connect(&config.db);
     Ok((db, archive))
 }
 
@@ -55,7 +55,7 @@ pub async fn forget_orders(
 
 /// The cache of `config`, to forget what a run or restore changed.
 fn cache_of(config: &Config) -> anyhow::Result<cache::Cache> {
-    cache::Cache::new(config.cache_config()).map_err(|e| anyhow::anyhow!("IMS_REDIS_URL: {e}"))
+    cache::Cache::new(config.redis.clone()).map_err(|e| anyhow::anyhow!("IMS_REDIS_URL: {e}"))
 }
 
 fn bar(what: &str) -> ProgressBar {
@@ -75,7 +75,7 @@ pub async fn run_command(
     older_than: Option<u32>,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let older_than = older_than.unwrap_or(config.archive_after_months);
+    let older_than = older_than.unwrap_or(config.archive.after_months);
     if older_than == 0 {
         anyhow::bail!("--older-than (or IMS_ARCHIVE_AFTER_MONTHS) must be at least 1 month");
     }

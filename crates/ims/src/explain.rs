@@ -4,7 +4,7 @@
 use crate::config::Config;
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
-    let db = storage::Db::connect(&config.db_config()?);
+    let db = storage::Db::connect(&config.db);
     let rows = seed::explain::explain_hot_queries(db.primary()).await?;
     db.close().await;
     println!("| query | access path | partitions | rows | time (ms) | verdict |");

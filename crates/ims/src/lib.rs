@@ -2,7 +2,9 @@
 //! `main` only parses the command line and calls in here.
 //!
 //! # Layout
-//! - [`config`]: the typed configuration read from `IMS_*` environment variables.
+//! - [`config`]: the typed configuration read from `IMS_*` environment variables, a part
+//!   per concern.
+//! - [`app`]: the service assembled from its parts, as `serve` and the tests build it.
 //! - [`telemetry`]: structured logging, set up once.
 //! - [`serve`]: start-up, background upkeep and graceful shutdown of the HTTP service.
 //! - [`explain`]: the hot queries' plans as a table, failing on bad ones.
@@ -10,6 +12,7 @@
 //! - [`archive`]: `ims archive` and the service's daily archival run.
 
 pub mod admin;
+pub mod app;
 pub mod archive;
 pub mod config;
 pub mod explain;

@@ -126,7 +126,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    if let Err(e) = ims::telemetry::init(&config.log, config.log_format) {
+    if let Err(e) = ims::telemetry::init(&config.log.filter, config.log.format) {
         eprintln!("ims: {e}");
         return std::process::ExitCode::from(2);
     }

@@ -1,78 +1,36 @@
 //! `ims serve`: connect, check the schema, serve HTTP until SIGTERM or Ctrl-C, then drain.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use api::{AppState, Settings};
-use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
+use crate::app::App;
 use crate::config::Config;
 
-/// Builds the shared state from the configuration. Nothing connects yet: pools and the cache
-/// connect on first use, so the service starts (not ready) while a dependency is down.
-pub fn app_state(config: &Config) -> anyhow::Result<AppState> {
-    let settings = Settings {
-        token_ttl: config.token_ttl,
-        business_offset: config.business_utc_offset,
-        rate_limit: config.rate_limit,
-        login_rate_limit: config.login_rate_limit,
-        trusted_proxies: config.trusted_proxies.clone(),
-        cursor_key: match &config.cursor_key {
-            Some(key) => api::pagination::CursorKey::new(key.expose_secret().as_bytes().to_vec())
-                .ok_or_else(|| anyhow::anyhow!("IMS_CURSOR_KEY: too short"))?,
-            // Replaced by the database's shared key in `run` before anything is served.
-            None => api::pagination::CursorKey::random(),
-        },
-        archive: Some(archive::ArchivedOrders::new(
-            archive::Archive::open(&config.archive_url)
-                .map_err(|e| anyhow::anyhow!("IMS_ARCHIVE_URL: {e}"))?,
-        )),
-        ..Settings::default()
-    };
-    app_state_with(config, settings)
-}
-
-/// The state with `settings` as given.
-fn app_state_with(config: &Config, settings: Settings) -> anyhow::Result<AppState> {
-    let db = storage::Db::connect(&config.db_config()?);
-    let redis_vars = if !config.redis_sentinels.is_empty() {
-        "IMS_REDIS_URL or IMS_REDIS_SENTINELS"
-    } else if !config.redis_cluster.is_empty() {
-        "IMS_REDIS_URL or IMS_REDIS_CLUSTER"
-    } else {
-        "IMS_REDIS_URL"
-    };
-    let cache = cache::Cache::new(config.cache_config())
-        .map_err(|e| anyhow::anyhow!("{redis_vars}: {e}"))?;
-    let limiter = api::ratelimit::Limiter::new(cache.rate_limiter(), &settings);
-    Ok(AppState::new(db, cache, settings, limiter))
-}
-
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let mut state = app_state(&config)?;
+    let mut app = App::build(&config)?;
     // Fails fast on a database without our schema, rather than answering 500s later.
-    match state.db.ensure_order_partitions(3).await {
+    match app.state().db.ensure_order_partitions(3).await {
         Ok(created) => tracing::info!(created, "order partitions ensured"),
         Err(e) => anyhow::bail!("database not ready or not migrated (run `ims migrate`): {e}"),
     }
-    if config.cursor_key.is_none() {
+    if config.api.cursor_key.is_none() {
         // Unset: the key every instance on this database shares (made by the first one).
-        let key = storage::service_keys::shared_key(state.db.primary(), "cursor")
+        let key = storage::service_keys::shared_key(app.state().db.primary(), "cursor")
             .await
             .map_err(|e| anyhow::anyhow!("reading the shared cursor key: {e}"))?;
-        let mut settings = state.settings.clone();
-        settings.cursor_key = api::pagination::CursorKey::new(key)
-            .ok_or_else(|| anyhow::anyhow!("the stored cursor key is too short"))?;
-        state.db.close().await;
-        state = app_state_with(&config, settings)?;
+        app = app.with_cursor_key(
+            api::pagination::CursorKey::new(key)
+                .ok_or_else(|| anyhow::anyhow!("the stored cursor key is too short"))?,
+        );
     }
+    let state = app.state().clone();
     let archival = state
         .settings
         .archive
         .as_ref()
-        .map(|a| (a.archive().clone(), config.archive_after_months));
-    if config.archive_after_months > 0 {
+        .map(|a| (a.archive().clone(), config.archive.after_months));
+    if config.archive.after_months > 0 {
         api::metrics::expect_archive_runs();
     }
     let upkeep = tokio::spawn(upkeep(
@@ -81,7 +39,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         state.settings.business_offset,
         archival,
     ));
-    let metrics = api::metrics::spawn_refresh(state.clone(), Duration::from_secs(15));
+    let metrics = app.spawn_metrics(Duration::from_secs(15));
     // Warm in the background: requests are served (as misses) while it runs.
     let warming = state.clone();
     tokio::spawn(async move {
@@ -91,14 +49,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
 
-    let listener = TcpListener::bind(config.listen)
+    let listen = config.http.listen;
+    let listener = TcpListener::bind(listen)
         .await
-        .map_err(|e| anyhow::anyhow!("IMS_LISTEN: cannot bind {}: {e}", config.listen))?;
-    tracing::info!(address = %config.listen, "serving");
-    let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        .map_err(|e| anyhow::anyhow!("IMS_LISTEN: cannot bind {listen}: {e}"))?;
+    tracing::info!(address = %listen, "serving");
+    let service = app.service();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(listener, service)
             .with_graceful_shutdown(async {
                 let _ = stop_rx.await;
             })
@@ -106,9 +65,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
 
     shutdown_signal().await;
-    tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight requests");
+    let grace = config.http.shutdown_grace;
+    tracing::info!(?grace, "shutting down: draining in-flight requests");
     let _ = stop_tx.send(());
-    match tokio::time::timeout(config.shutdown_grace, server).await {
+    match tokio::time::timeout(grace, server).await {
         Ok(joined) => joined??,
         Err(_) => tracing::warn!("grace period over; exiting with requests still in flight"),
     }

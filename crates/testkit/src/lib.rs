@@ -1,5 +1,6 @@
 //! Fresh, real PostgreSQL and Redis for every test, and the service spawned on port 0 against
-//! them, so tests talk HTTP to the real thing like a client would.
+//! them, so tests talk HTTP to the real thing like a client would. The service is assembled
+//! by `ims::app::App`, as `ims serve` assembles it.
 //!
 //! Each test gets its own database, cloned from a template that is migrated once per set of
 //! migrations (cloning takes milliseconds; migrating takes far longer). The servers are the
@@ -128,18 +129,16 @@ impl TestApp {
             .expect("order partitions");
         // One Redis serves every test: each app gets its own key prefix.
         cache_config.prefix = format!("{database_name}:");
-        let cache = cache::Cache::new(cache_config).expect("redis url");
-        let limiter = api::ratelimit::Limiter::new(cache.rate_limiter(), &settings);
-        let state = api::AppState::new(db.clone(), cache.clone(), settings, limiter);
-
+        let app = ims::app::App::on(db.clone(), cache_config, settings).expect("redis url");
+        let cache = app.state().cache.clone();
         // Database and Redis figures for /metrics, refreshed often so a test sees them soon.
-        api::metrics::spawn_refresh(state.clone(), Duration::from_millis(500));
+        app.spawn_metrics(Duration::from_millis(500));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
         let address = format!("http://{}", listener.local_addr().expect("local addr"));
-        let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let service = app.service();
+        tokio::spawn(async move { axum::serve(listener, service).await });
 
         let hash = domain::user::Password::parse(ADMIN_PASSWORD)
             .expect("valid")

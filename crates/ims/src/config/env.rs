@@ -1,5 +1,5 @@
 //! Reading one variable: the parsers behind `Config::from_lookup`, each naming its variable in
-//! the error, and the defaults they fall back to.
+//! the error and falling back to the default it is given.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -26,13 +26,14 @@ impl FromStr for Switch {
 pub(super) struct Env<'a>(pub(super) &'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
-    /// A `file://` or `s3://` URL; default `.data/archive` under the working directory.
-    pub(super) fn archive_url(&self, var: &'static str) -> Result<String, ConfigError> {
+    /// A `file://` or `s3://` URL, or `default` when unset.
+    pub(super) fn archive_url(
+        &self,
+        var: &'static str,
+        default: String,
+    ) -> Result<String, ConfigError> {
         let Some(raw) = self.get(var) else {
-            let dir = std::env::current_dir()
-                .unwrap_or_else(|_| std::path::PathBuf::from("/"))
-                .join(".data/archive");
-            return Ok(format!("file://{}", dir.display()));
+            return Ok(default);
         };
         let raw = raw.trim().to_owned();
         if raw.starts_with("file:///") || raw.starts_with("s3://") {
@@ -62,7 +63,12 @@ impl Env<'_> {
         }
     }
 
-    pub(super) fn millis(&self, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    pub(super) fn millis(
+        &self,
+        var: &'static str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
         let ms: u64 = self.parse(var, default)?;
         if ms == 0 {
             return Err(ConfigError {
@@ -78,8 +84,9 @@ impl Env<'_> {
         &self,
         per_sec_var: &'static str,
         burst_var: &'static str,
-        (per_sec, burst): (u32, u32),
+        default: cache::Rate,
     ) -> Result<cache::Rate, ConfigError> {
+        let (per_sec, burst) = (default.per_second.get(), default.burst.get());
         let positive = |var: &'static str, default: u32| {
             let value: u32 = self.parse(var, default)?;
             std::num::NonZeroU32::new(value).ok_or(ConfigError {

@@ -20,10 +20,10 @@ const BASE: [(&str, &str); 2] = [
 #[test]
 fn defaults() {
     let c = config(&BASE).expect("valid");
-    assert_eq!(c.listen, "127.0.0.1:8080".parse().expect("addr"));
-    assert_eq!(c.db_pool_max, 100);
-    assert_eq!(c.log_format, LogFormat::Text);
-    assert!(c.database_read_url.is_none());
+    assert_eq!(c.http.listen, "127.0.0.1:8080".parse().expect("addr"));
+    assert_eq!(c.db.max_connections, 100);
+    assert_eq!(c.log.format, LogFormat::Text);
+    assert!(c.db.read.is_none());
     assert!(
         !format!("{c:?}").contains("secret"),
         "the password must never print"
@@ -32,12 +32,15 @@ fn defaults() {
 
 #[test]
 fn a_cursor_key_is_optional_but_never_short_or_printed() {
-    assert!(config(&BASE).expect("valid").cursor_key.is_none());
+    assert!(config(&BASE).expect("valid").api.cursor_key.is_none());
     let key = "k3y-0f-the-whole-deployment-0123456789";
     let mut pairs = BASE.to_vec();
     pairs.push(("IMS_CURSOR_KEY", key));
     let c = config(&pairs).expect("valid");
-    assert_eq!(c.cursor_key.as_ref().map(|k| k.expose_secret()), Some(key));
+    assert_eq!(
+        c.api.cursor_key.as_ref().map(|k| k.expose_secret()),
+        Some(key)
+    );
     assert!(!format!("{c:?}").contains(key));
     let mut pairs = BASE.to_vec();
     pairs.push(("IMS_CURSOR_KEY", "short"));
@@ -77,25 +80,22 @@ fn multi_host_urls_feed_the_followed_pools() {
         ),
         BASE[1],
     ];
-    let db = config(&pairs).expect("valid").db_config().expect("db");
+    let db = config(&pairs).expect("valid").db;
     assert_eq!(db.primary_hosts.len(), 2);
     assert_eq!(db.read_hosts.len(), 2);
     assert_eq!(db.read_max_lag, Duration::from_secs(1));
     pairs[0].1 = "postgres://u:secret@h1,h2/ims?target_session_attrs=prefer-standby";
-    let err = config(&pairs)
-        .expect("valid")
-        .db_config()
-        .expect_err("standby primary");
+    let err = config(&pairs).expect_err("standby primary");
     assert_eq!(err.var, "IMS_DATABASE_URL");
     assert!(!err.to_string().contains("secret"));
-    let single = config(&BASE).expect("valid").db_config().expect("db");
+    let single = config(&BASE).expect("valid").db;
     assert!(single.primary_hosts.is_empty() && single.read.is_none());
 }
 
 #[test]
 fn redis_sentinels() {
     let c = config(&BASE).expect("valid");
-    assert!(c.cache_config().sentinel.is_none());
+    assert!(c.redis.sentinel.is_none());
     let pairs = [
         BASE[0],
         (
@@ -105,7 +105,7 @@ fn redis_sentinels() {
         ("IMS_REDIS_SENTINEL_MASTER", "ims"),
     ];
     let c = config(&pairs).expect("valid without IMS_REDIS_URL");
-    let sentinel = c.cache_config().sentinel.expect("followed");
+    let sentinel = c.redis.sentinel.expect("followed");
     assert_eq!(
         sentinel.sentinels,
         ["127.0.0.1:26380", "10.0.0.2:26381", "sentinel-3:26379"]
@@ -115,7 +115,7 @@ fn redis_sentinels() {
     let mut with_url = pairs.to_vec();
     with_url.push(("IMS_REDIS_URL", "redis://:secret@ignored:1/3"));
     let c = config(&with_url).expect("valid");
-    assert_eq!(c.cache_config().url, "redis://:secret@ignored:1/3");
+    assert_eq!(c.redis.url, "redis://:secret@ignored:1/3");
     assert!(!format!("{c:?}").contains("secret"));
     let err = config(&pairs[..2]).expect_err("no master name");
     assert_eq!(err.var, "IMS_REDIS_SENTINEL_MASTER");
@@ -133,7 +133,7 @@ fn redis_sentinels() {
 #[test]
 fn redis_cluster() {
     let c = config(&BASE).expect("valid");
-    assert!(c.cache_config().cluster.is_empty());
+    assert!(c.redis.cluster.is_empty());
     let pairs = [
         BASE[0],
         (
@@ -142,7 +142,7 @@ fn redis_cluster() {
         ),
     ];
     let c = config(&pairs).expect("valid without IMS_REDIS_URL");
-    let cache = c.cache_config();
+    let cache = c.redis.clone();
     assert_eq!(
         cache.cluster,
         ["127.0.0.1:23822", "10.0.0.2:23823", "redis-3:6379"]
@@ -151,7 +151,7 @@ fn redis_cluster() {
     let mut with_url = pairs.to_vec();
     with_url.push(("IMS_REDIS_URL", "redis://:secret@ignored:1"));
     let c = config(&with_url).expect("valid");
-    assert_eq!(c.cache_config().url, "redis://:secret@ignored:1");
+    assert_eq!(c.redis.url, "redis://:secret@ignored:1");
     assert!(!format!("{c:?}").contains("secret"));
     let mut bad = pairs.to_vec();
     bad[1].1 = "127.0.0.1:port";
@@ -167,9 +167,9 @@ fn redis_cluster() {
 #[test]
 fn rate_limits_and_trusted_proxies() {
     let c = config(&BASE).expect("valid");
-    assert_eq!(c.rate_limit, cache::Rate::new(100, 200));
-    assert_eq!(c.login_rate_limit, cache::Rate::new(5, 10));
-    assert!(c.trusted_proxies.is_empty());
+    assert_eq!(c.api.rate_limit, cache::Rate::new(100, 200));
+    assert_eq!(c.api.login_rate_limit, cache::Rate::new(5, 10));
+    assert!(c.api.trusted_proxies.is_empty());
     let mut pairs = BASE.to_vec();
     pairs.extend([
         ("IMS_RATE_LIMIT_PER_SEC", "50"),
@@ -177,9 +177,14 @@ fn rate_limits_and_trusted_proxies() {
         ("IMS_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1"),
     ]);
     let c = config(&pairs).expect("valid");
-    assert_eq!(c.rate_limit, cache::Rate::new(50, 200));
-    assert_eq!(c.login_rate_limit, cache::Rate::new(5, 3));
-    let nets: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+    assert_eq!(c.api.rate_limit, cache::Rate::new(50, 200));
+    assert_eq!(c.api.login_rate_limit, cache::Rate::new(5, 3));
+    let nets: Vec<String> = c
+        .api
+        .trusted_proxies
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
     let mut pairs = BASE.to_vec();
     pairs.push(("IMS_RATE_LIMIT_BURST", "0"));
