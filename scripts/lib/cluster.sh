@@ -143,6 +143,37 @@ ims_cluster_node_addrs() {
     for n in 1 2 3; do printf '%s %s\n' "$(_ims_cluster_host "$n")" "$(_ims_cluster_node_port "$n")"; done
 }
 
+# What the failure tests (crates/ims/tests/it/support/cluster.rs) ask of the cluster, through
+# `scripts/cluster`: where everything is, and a node killed.
+
+ims_cluster_addrs() { # one line per member: name host port (the monitor first)
+    local n
+    for n in 0 1 2 3; do
+        printf '%s %s %s\n' "$(_ims_cluster_name "$n")" "$(_ims_cluster_host "$n")" \
+            "$(_ims_cluster_node_port "$n")"
+    done
+}
+
+ims_cluster_log() { # N -> the path of nodeN's keeper log
+    printf '%s/node%s.log\n' "$(_ims_cluster_base)" "$1"
+}
+
+ims_cluster_kill() { # N -> SIGKILL to nodeN's keeper (every pg_autoctl process) and postmaster
+    local d run f pid
+    [[ "$1" =~ ^[1-3]$ ]] || _ims_die "no node '$1' (1..3)"
+    d="$(_ims_cluster_pgdata "node$1")"
+    run="$(_ims_cluster_base)/xdg/run/pg_autoctl$d"
+    for f in "$run"/pg_autoctl*.pid "$d/postmaster.pid"; do
+        [[ -e "$f" ]] || continue
+        pid="$(sed -n 1p "$f")"
+        if [[ -n "$pid" ]]; then kill -9 "$pid" 2>/dev/null || true; fi
+    done
+}
+
+ims_cluster_switchover() { # blocks until the monitor reports the new primary
+    ims_cluster_autoctl perform switchover --pgdata "$(_ims_cluster_pgdata monitor)"
+}
+
 # -------------------------------------------------- network namespaces
 
 _ims_netns_tag() { printf 'ims-%s\n' "$IMS_CLUSTER_PG_PORT"; }

@@ -397,9 +397,7 @@ async fn a_planned_switchover_fails_no_request() {
         .expect("a primary before the switchover");
     let started = Instant::now();
     // Blocks until the monitor reports the new primary.
-    cluster_shell(
-        r#"ims_cluster_autoctl perform switchover --pgdata "$(_ims_cluster_pgdata monitor)" >&2"#,
-    );
+    Cluster(Net::Loopback).switchover();
     let switched = started.elapsed();
     let after = primary_port()
         .await

@@ -121,9 +121,7 @@ async fn a_restore_to_a_time_brings_back_exactly_the_orders_committed_before_it(
     let before = primary_port()
         .await
         .expect("a primary before the switchover");
-    cluster_shell(
-        r#"ims_cluster_autoctl perform switchover --pgdata "$(_ims_cluster_pgdata monitor)" >&2"#,
-    );
+    Cluster(Net::Loopback).switchover();
     let after = primary_port()
         .await
         .expect("a primary after the switchover");

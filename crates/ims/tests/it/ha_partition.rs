@@ -63,12 +63,9 @@ struct Seen {
 
 /// How many lines of nodeN's keeper log contain `text`.
 fn lines_in_log(n: usize, text: &str) -> usize {
-    cluster_shell_in(
-        NET,
-        &format!(r#"grep -cF -- '{text}' "$(_ims_cluster_base)/node{n}.log" || true"#),
-    )
-    .parse()
-    .unwrap_or(0)
+    std::fs::read_to_string(Cluster(NET).log(n))
+        .map(|log| log.lines().filter(|line| line.contains(text)).count())
+        .unwrap_or(0)
 }
 
 /// (pg_rewind runs, failed rewinds) in nodeN's keeper log so far.
@@ -84,10 +81,7 @@ fn rewinds_in_log(n: usize) -> (usize, usize) {
 #[ignore = "partitions cluster nodes (needs root): run with --run-ignored all (see docs/operations.md)"]
 async fn a_partitioned_primary_acknowledges_no_write_and_rejoins_by_rewind() {
     // A run that failed half-way leaves its partition in place: undo any first.
-    cluster_shell_in(
-        NET,
-        "! _ims_netns_exists \"$(_ims_netns_ns 1)\" || ims_cluster_heal 1 2 3",
-    );
+    Cluster(NET).heal(&[]);
     let app = Arc::new(app_on(NET, testkit::settings(), None).await);
     let addrs = node_addrs(NET);
     let monitor = monitor_addr(NET);
@@ -142,7 +136,7 @@ async fn a_partitioned_primary_acknowledges_no_write_and_rejoins_by_rewind() {
         .expect("a primary before the cut");
     let rewinds_before = rewinds_in_log(victim + 1);
     let cut_at = Instant::now();
-    cluster_shell_in(NET, &format!("ims_cluster_partition {} >&2", victim + 1));
+    Cluster(NET).partition(victim + 1);
 
     // The watcher: when the isolated primary stops answering as one, and when another node
     // starts to.
@@ -266,7 +260,7 @@ async fn a_partitioned_primary_acknowledges_no_write_and_rejoins_by_rewind() {
 
     // Heal: the old primary must come back as a standby of the new one, by pg_rewind.
     let healed_at = Instant::now();
-    cluster_shell_in(NET, &format!("ims_cluster_heal {}", victim + 1));
+    Cluster(NET).heal(&[victim + 1]);
     let mut rejoined = None;
     while healed_at.elapsed() < Duration::from_secs(90) {
         if in_recovery(&addrs[victim]).await == Some(true) {
@@ -350,7 +344,7 @@ async fn a_partitioned_primary_acknowledges_no_write_and_rejoins_by_rewind() {
         t.failed_reads,
         t.reads
     );
-    let log = cluster_shell_in(NET, "_ims_cluster_base") + "/ha-partition-runs.tsv";
+    let log = Cluster(NET).dir().join("ha-partition-runs.tsv");
     let line = format!("{summary}\n");
     let _ = std::fs::OpenOptions::new()
         .create(true)

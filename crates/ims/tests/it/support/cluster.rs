@@ -5,10 +5,13 @@
 //!
 //! Two variants ([`Net`]): the loopback cluster (`scripts/cluster up`; the plain functions
 //! below) and the one with every node in a network namespace of its own (`scripts/cluster
-//! --netns up`; the `_in`/`_on` functions), which test (e) partitions.
+//! --netns up`; the `_in`/`_on` functions), which test (e) partitions. [`Cluster`] drives
+//! either through the script's public commands (up, addresses, kill, switchover, partition,
+//! heal, logs).
 //!
 //! The tests sharing this cluster run one at a time (`.config/nextest.toml`, group `cluster`).
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -52,43 +55,112 @@ pub enum Net {
     Namespaces,
 }
 
-/// Runs a shell snippet with the cluster's library loaded; returns its output, panics on failure.
-pub fn cluster_shell(snippet: &str) -> String {
-    cluster_shell_in(Net::Loopback, snippet)
+/// One of the two clusters, driven through the public commands of `scripts/cluster` (the
+/// same code an operator runs), never through the library's private functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cluster(pub Net);
+
+impl Cluster {
+    /// Runs `scripts/cluster [--netns] args...`; its output, panicking on failure.
+    fn run(self, args: &[&str]) -> String {
+        let mut command = Command::new(repo_root().join("scripts/cluster"));
+        // Set either way, so an IMS_CLUSTER_NETNS in the caller's environment does not switch
+        // the loopback tests over.
+        match self.0 {
+            Net::Loopback => command.env("IMS_CLUSTER_NETNS", ""),
+            Net::Namespaces => command.arg("--netns").env("IMS_CLUSTER_NETNS", "1"),
+        };
+        let out = command
+            .args(args)
+            .current_dir(repo_root())
+            .output()
+            .expect("scripts/cluster runs");
+        assert!(
+            out.status.success(),
+            "scripts/cluster {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Starts whatever part of it is not running (installing what is missing).
+    pub fn up(self) {
+        self.run(&["ensure"]);
+    }
+
+    /// Every member's name (`monitor`, `node1`...) and address.
+    fn members(self) -> Vec<(String, Addr)> {
+        self.run(&["addrs"])
+            .lines()
+            .map(|line| {
+                let mut fields = line.split_whitespace();
+                let name = fields.next().expect("a name").to_owned();
+                let host = fields.next().expect("a host").to_owned();
+                let port = fields.next().expect("a port").parse().expect("a port");
+                (name, Addr { host, port })
+            })
+            .collect()
+    }
+
+    /// node1..3's addresses, node1 first.
+    pub fn nodes(self) -> Vec<Addr> {
+        self.members()
+            .into_iter()
+            .filter(|(name, _)| name != "monitor")
+            .map(|(_, addr)| addr)
+            .collect()
+    }
+
+    /// The pg_auto_failover monitor's address.
+    pub fn monitor(self) -> Addr {
+        self.members()
+            .into_iter()
+            .find(|(name, _)| name == "monitor")
+            .map(|(_, addr)| addr)
+            .expect("the cluster has a monitor")
+    }
+
+    /// SIGKILL to nodeN's keeper and postmaster (N from 1).
+    pub fn kill(self, n: usize) {
+        self.run(&["kill", &n.to_string()]);
+    }
+
+    /// A planned switchover; returns once the monitor reports the new primary.
+    pub fn switchover(self) {
+        self.run(&["switchover"]);
+    }
+
+    /// Cuts nodeN off from the monitor and the other nodes (the namespaced cluster only).
+    pub fn partition(self, n: usize) {
+        self.run(&["partition", &n.to_string()]);
+    }
+
+    /// Undoes the partitions of `nodes` (all of them when empty).
+    pub fn heal(self, nodes: &[usize]) {
+        let nodes: Vec<String> = nodes.iter().map(usize::to_string).collect();
+        let mut args = vec!["heal"];
+        args.extend(nodes.iter().map(String::as_str));
+        self.run(&args);
+    }
+
+    /// nodeN's keeper log.
+    pub fn log(self, n: usize) -> PathBuf {
+        PathBuf::from(self.run(&["log", &n.to_string()]))
+    }
+
+    /// The cluster's data folder.
+    pub fn dir(self) -> PathBuf {
+        PathBuf::from(self.run(&["dir"]))
+    }
 }
 
-/// As [`cluster_shell`], on the given variant of the cluster (set explicitly either way, so an
-/// IMS_CLUSTER_NETNS in the caller's environment does not switch the loopback tests over).
-pub fn cluster_shell_in(net: Net, snippet: &str) -> String {
-    let script = format!(
-        "set -euo pipefail; source scripts/lib/services.sh; source scripts/lib/cluster.sh; {snippet}"
-    );
-    let netns = match net {
-        Net::Loopback => "",
-        Net::Namespaces => "1",
-    };
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .env("IMS_CLUSTER_NETNS", netns)
-        .current_dir(repo_root())
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "{snippet} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// Starts whatever part of the cluster is not running (installing what is missing).
+/// Starts whatever part of the loopback cluster is not running.
 pub fn cluster_up() {
-    cluster_up_in(Net::Loopback);
+    Cluster(Net::Loopback).up();
 }
 
 pub fn cluster_up_in(net: Net) {
-    cluster_shell_in(net, "ims_ensure_packages cluster && ims_cluster_up >&2");
+    Cluster(net).up();
 }
 
 /// A node's address as the service reaches it.
@@ -104,31 +176,14 @@ impl std::fmt::Display for Addr {
     }
 }
 
-/// node1..3's addresses, as scripts/lib/cluster.sh has them (`ims_cluster_node_addrs`).
+/// node1..3's addresses.
 pub fn node_addrs(net: Net) -> Vec<Addr> {
-    cluster_shell_in(net, "ims_cluster_node_addrs")
-        .lines()
-        .map(|line| {
-            let (host, port) = line.split_once(' ').expect("host port");
-            Addr {
-                host: host.to_owned(),
-                port: port.parse().expect("a port"),
-            }
-        })
-        .collect()
+    Cluster(net).nodes()
 }
 
 /// The monitor's address.
 pub fn monitor_addr(net: Net) -> Addr {
-    let line = cluster_shell_in(
-        net,
-        r#"printf '%s %s' "$(_ims_cluster_host 0)" "$IMS_CLUSTER_PG_PORT""#,
-    );
-    let (host, port) = line.split_once(' ').expect("host port");
-    Addr {
-        host: host.to_owned(),
-        port: port.parse().expect("a port"),
-    }
+    Cluster(net).monitor()
 }
 
 /// The names of the nodes the monitor has assigned `primary` or `wait_primary` (the states in
@@ -307,16 +362,10 @@ pub async fn drop_database_on(net: Net, app: &TestApp) {
         .await;
 }
 
-/// Kills the node's keeper (every pg_autoctl process of it) and its postmaster with SIGKILL.
+/// Kills the keeper (every pg_autoctl process) and the postmaster of the loopback cluster's
+/// node on `port` with SIGKILL.
 pub fn kill_node(port: u16) {
-    let n = port - nodes()[0] + 1;
-    let pids = cluster_shell(&format!(
-        r#"d="$(_ims_cluster_pgdata node{n})"; run="$(_ims_cluster_base)/xdg/run/pg_autoctl$d"
-           for f in "$run"/pg_autoctl*.pid; do sed -n 1p "$f"; done; sed -n 1p "$d/postmaster.pid""#
-    ));
-    for pid in pids.lines().filter(|l| !l.trim().is_empty()) {
-        let _ = Command::new("kill").args(["-9", pid.trim()]).status();
-    }
+    Cluster(Net::Loopback).kill(usize::from(port - nodes()[0] + 1));
 }
 
 /// One request as the admin with a 35 s limit, past the 30 s the service gives any request (no
