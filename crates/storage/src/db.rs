@@ -41,6 +41,9 @@ pub struct DbConfig {
     pub read_hosts: Vec<PgConnectOptions>,
     /// A standby further behind than this takes no reads.
     pub read_max_lag: Duration,
+    /// Plan each prepared statement once per connection (`plan_cache_mode =
+    /// force_generic_plan`, see [`decorate`]) rather than as PostgreSQL chooses.
+    pub generic_plans: bool,
 }
 
 impl DbConfig {
@@ -55,6 +58,7 @@ impl DbConfig {
             primary_hosts: Vec::new(),
             read_hosts: Vec::new(),
             read_max_lag: Duration::from_secs(1),
+            generic_plans: true,
         }
     }
 }
@@ -119,12 +123,13 @@ impl Db {
                 nodes: vec![crate::hosts::NodeState::DOWN; hosts.len()],
                 ..Topology::default()
             });
-            let statement_timeout = config.statement_timeout;
+            let (statement_timeout, generic_plans) =
+                (config.statement_timeout, config.generic_plans);
             crate::hosts::spawn_follower(
                 crate::hosts::Steered {
                     primary: follow_primary.then(|| primary.clone()),
                     hosts,
-                    decorate: Arc::new(move |o| decorate(o, statement_timeout)),
+                    decorate: Arc::new(move |o| decorate(o, statement_timeout, generic_plans)),
                     topology: sender,
                     lifeline: primary.clone(),
                 },
@@ -321,11 +326,34 @@ impl Db {
 }
 
 /// The options every pool connection gets on top of its host's.
-fn decorate(options: PgConnectOptions, statement_timeout: Duration) -> PgConnectOptions {
+/// Every connection's settings: its name, the statement timeout, and (with `generic_plans`)
+/// generic plans.
+///
+/// Why generic plans: with `plan_cache_mode = auto` PostgreSQL keeps planning a prepared
+/// statement afresh at every execution when its generic plan looks dearer than the custom
+/// ones, and it does for the hot statements here: an array parameter (`= ANY($1)`,
+/// `unnest($1::uuid[])`: the stock step, the price lookup) is estimated at ten or more
+/// elements where a custom plan sees the one or two it gets, and a statement on the orders
+/// table is costed over every monthly partition where a custom plan keeps one. Under the
+/// `ims-bench` mix every stock step, price lookup, search and order read was planned again
+/// (`pg_stat_statements.plans` equal to `calls`), 0.1-0.3 ms each: about a quarter of
+/// PostgreSQL's CPU (docs/benchmarks.md). A generic plan is made once per connection and
+/// prunes partitions when it starts (initial pruning), so the order reads still touch one.
+fn decorate(
+    options: PgConnectOptions,
+    statement_timeout: Duration,
+    generic_plans: bool,
+) -> PgConnectOptions {
     let statement_timeout = statement_timeout.as_millis().to_string();
-    options
-        .application_name("ims")
-        .options([("statement_timeout", statement_timeout.as_str())])
+    let plan_cache_mode = if generic_plans {
+        "force_generic_plan"
+    } else {
+        "auto"
+    };
+    options.application_name("ims").options([
+        ("statement_timeout", statement_timeout.as_str()),
+        ("plan_cache_mode", plan_cache_mode),
+    ])
 }
 
 /// `read_write_only`: the pool of a multi-host primary URL refuses a connection to a standby
@@ -356,5 +384,9 @@ fn pool(config: &DbConfig, options: PgConnectOptions, read_write_only: bool) -> 
             })
         });
     }
-    pool.connect_lazy_with(decorate(options, config.statement_timeout))
+    pool.connect_lazy_with(decorate(
+        options,
+        config.statement_timeout,
+        config.generic_plans,
+    ))
 }

@@ -28,7 +28,10 @@ pub struct Config {
     /// `IMS_DB_ACQUIRE_TIMEOUT_MS` (5000): the wait for a free connection before a 503;
     /// `IMS_DB_STATEMENT_TIMEOUT_MS` (10000): the server-side cap on any statement;
     /// `IMS_DB_READ_MAX_LAG_MS` (1000): a standby further behind takes no reads (with a
-    /// multi-host `IMS_DATABASE_READ_URL`).
+    /// multi-host `IMS_DATABASE_READ_URL`). `IMS_DB_GENERIC_PLANS` (default `on`): each
+    /// prepared statement is planned once per connection (`plan_cache_mode =
+    /// force_generic_plan`); `off` leaves the choice to PostgreSQL, which re-plans the hot
+    /// statements at every execution (docs/benchmarks.md).
     pub db: storage::DbConfig,
     /// `IMS_REDIS_URL` (required without `IMS_REDIS_SENTINELS` or `IMS_REDIS_CLUSTER`): the
     /// cache. With Sentinels, only its user, password, database number and scheme (`rediss`
@@ -183,6 +186,9 @@ impl Config {
         db.acquire_timeout = env.millis("IMS_DB_ACQUIRE_TIMEOUT_MS", db.acquire_timeout)?;
         db.statement_timeout = env.millis("IMS_DB_STATEMENT_TIMEOUT_MS", db.statement_timeout)?;
         db.read_max_lag = env.millis("IMS_DB_READ_MAX_LAG_MS", db.read_max_lag)?;
+        db.generic_plans = env
+            .parse::<Switch>("IMS_DB_GENERIC_PLANS", Switch(db.generic_plans))?
+            .0;
 
         let redis = &mut config.redis;
         redis.timeout = env.millis("IMS_REDIS_TIMEOUT_MS", redis.timeout)?;

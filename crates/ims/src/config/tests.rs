@@ -22,6 +22,7 @@ fn defaults() {
     let c = config(&BASE).expect("valid");
     assert_eq!(c.http.listen, "127.0.0.1:8080".parse().expect("addr"));
     assert_eq!(c.db.max_connections, 100);
+    assert!(c.db.generic_plans);
     assert_eq!(c.log.format, LogFormat::Text);
     assert!(c.db.read.is_none());
     assert!(
