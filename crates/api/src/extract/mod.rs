@@ -3,19 +3,21 @@
 //! (naming the field or query parameter in `errors`, by its path: `items[0].quantity`), a
 //! missing JSON content type 415, an oversized body 413, and a malformed id in a path 404.
 
-use std::net::IpAddr;
-
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use domain::{FieldError, ValidationErrors};
-use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+
+pub use client::{client_addr, ClientAddr};
+pub use keyed::{IdempotentBody, Repeatable};
+
+mod client;
+mod keyed;
 
 /// A JSON body (not to be confused with `axum::body::Body`, the raw bytes).
 pub struct JsonBody<T>(pub T);
@@ -306,144 +308,6 @@ pub mod full_date {
     }
 }
 
-/// The client's address: the socket's peer, or, when the peer is a trusted proxy (the
-/// gateway), the address the proxies name in `X-Forwarded-For`. `None` when the server records
-/// no peer (tests that call the router directly).
-pub struct ClientAddr(pub Option<IpAddr>);
-
-impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(client_addr(
-            parts,
-            &state.settings.trusted_proxies,
-        )))
-    }
-}
-
-/// See [`ClientAddr`]. Each proxy appends the address it saw, so the list is read from the
-/// right: trusted hops are skipped and the first other address is the client. Entries left of
-/// it were written by the client and are never believed; an entry that is not an address ends
-/// the walk at the last trusted hop.
-pub fn client_addr(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
-    let peer = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip())?;
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(&peer) {
-        return Some(peer);
-    }
-    let mut client = peer;
-    // Several headers form one list, in order.
-    let hops: Vec<&str> = parts
-        .headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .collect();
-    for hop in hops.iter().rev() {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(ip) if is_trusted(&ip) => client = ip,
-            Ok(ip) => return Some(ip),
-            Err(_) => break,
-        }
-    }
-    Some(client)
-}
-
-/// Marks a write whose second run leaves what the first left (it sets values rather than adding
-/// to them, and its cache work does not depend on what was there before), so the failover
-/// middleware may run it again after a lost primary without an idempotency key: if the first
-/// attempt did commit, the retry writes the same values and forgets the same keys. A change
-/// made by someone else in between is overwritten, as it would be by this request arriving a
-/// moment later.
-pub struct Repeatable;
-
-impl<S: Send + Sync> FromRequestParts<S> for Repeatable {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(retry) = parts.extensions.get::<crate::failover::RetryKey>() {
-            retry.allow_retry();
-        }
-        Ok(Repeatable)
-    }
-}
-
-/// A JSON body with the `Idempotency-Key` it came with (if any) and a digest of the request,
-/// so a retry with the same key and body replays the first answer and a different body is
-/// refused.
-pub struct IdempotentBody<T> {
-    pub body: T,
-    pub key: Option<String>,
-    /// HMAC-SHA256 of method, path and body bytes under the service's key (never a plain
-    /// hash: a body may carry a password, and the digest is stored with the key).
-    pub request_hash: Vec<u8>,
-}
-
-impl<T: DeserializeOwned> FromRequest<AppState> for IdempotentBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let key = match req.headers().get("idempotency-key") {
-            None => None,
-            Some(value) => {
-                let key = value.to_str().ok().map(str::trim).filter(|k| {
-                    (1..=255).contains(&k.len()) && k.chars().all(|c| c.is_ascii_graphic())
-                });
-                Some(
-                    key.ok_or_else(|| {
-                        ApiError::BadRequest(
-                            "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
-                        )
-                    })?
-                    .to_owned(),
-                )
-            }
-        };
-        if key
-            .as_deref()
-            .is_some_and(|k| k.starts_with(storage::idempotency::SERVICE_KEY_PREFIX))
-        {
-            return Err(ApiError::BadRequest(format!(
-                "Idempotency-Key must not start with {}: the service's own keys do",
-                storage::idempotency::SERVICE_KEY_PREFIX
-            )));
-        }
-        // Keys let a write be retried after a failover (`crate::failover`): the client's own,
-        // or one the failover middleware made up for this request.
-        let retry_key = req.extensions().get::<crate::failover::RetryKey>();
-        let key = match (key, retry_key) {
-            (Some(key), Some(retry)) => {
-                retry.allow_retry();
-                Some(key)
-            }
-            (None, Some(retry)) => Some(retry.claim()),
-            (key, None) => key,
-        };
-        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-        let bytes = json_bytes(req, state).await?;
-        let body = parse_json(&bytes)?;
-        // Keyed: the digest is kept for 24 hours, and a body may hold a password.
-        let request_hash = state.settings.cursor_key.request_digest(&[
-            method.as_str().as_bytes(),
-            path.as_bytes(),
-            &bytes,
-        ]);
-        Ok(IdempotentBody {
-            body,
-            key,
-            request_hash,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,56 +337,5 @@ mod tests {
         assert_eq!(amount(r#"{"amount": 6022.5}"#), None);
         assert_eq!(amount(r#"{"amount": 9.3e18}"#), None);
         assert_eq!(amount(r#"{"amount": 1e400}"#), None);
-    }
-
-    fn parts(peer: &str, forwarded: &[&str]) -> Parts {
-        let mut builder = axum::http::Request::builder();
-        for value in forwarded {
-            builder = builder.header("x-forwarded-for", *value);
-        }
-        let (mut parts, ()) = builder.body(()).expect("request").into_parts();
-        let peer: std::net::SocketAddr = peer.parse().expect("socket address");
-        parts.extensions.insert(axum::extract::ConnectInfo(peer));
-        parts
-    }
-
-    fn nets(list: &[&str]) -> Vec<IpNet> {
-        list.iter().map(|n| n.parse().expect("net")).collect()
-    }
-
-    fn ip(s: &str) -> Option<IpAddr> {
-        Some(s.parse().expect("ip"))
-    }
-
-    #[test]
-    fn forwarded_for_is_believed_only_from_trusted_peers() {
-        let trusted = nets(&["10.0.0.0/8"]);
-        // An untrusted peer's header is ignored.
-        assert_eq!(
-            client_addr(&parts("192.0.2.7:5000", &["198.51.100.1"]), &trusted),
-            ip("192.0.2.7")
-        );
-        // The gateway names the client.
-        assert_eq!(
-            client_addr(&parts("10.0.0.2:5000", &["198.51.100.1"]), &trusted),
-            ip("198.51.100.1")
-        );
-        // Through two trusted proxies; the client's own entry on the left is not believed.
-        assert_eq!(
-            client_addr(
-                &parts("10.0.0.2:5000", &["203.0.113.9, 198.51.100.1", "10.0.0.3"]),
-                &trusted
-            ),
-            ip("198.51.100.1")
-        );
-        // Garbage stops the walk at the last trusted hop; no header means the peer.
-        assert_eq!(
-            client_addr(&parts("10.0.0.2:5000", &["nonsense, 10.0.0.3"]), &trusted),
-            ip("10.0.0.3")
-        );
-        assert_eq!(
-            client_addr(&parts("10.0.0.2:5000", &[]), &trusted),
-            ip("10.0.0.2")
-        );
     }
 }
