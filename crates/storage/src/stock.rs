@@ -48,24 +48,43 @@ pub async fn apply(
     changes: &[StockChange],
     context: &Context,
 ) -> Result<Applied> {
-    let products: Vec<Uuid> = changes.iter().map(|c| c.product_id).collect();
-    let stores: Vec<Uuid> = changes.iter().map(|c| c.store_id).collect();
-    let deltas: Vec<i32> = changes.iter().map(|c| c.delta).collect();
-    let kinds: Vec<&str> = changes.iter().map(|c| c.kind.as_str()).collect();
+    lock(tx, changes).await?.apply(tx, context).await
+}
 
+/// Stock rows locked and checked, their change not yet made: what [`lock`] hands back.
+///
+/// Placing an order locks its stock rows first (so a short line fails the order before
+/// anything is written), writes the order, and only then moves the stock: the chain-wide
+/// product rows, which every sale of a popular product in any store must lock, are then held
+/// for the fewest statements before the commit.
+#[derive(Debug)]
+#[must_use = "locked stock changes nothing until applied"]
+pub struct Locked<'a> {
+    changes: &'a [StockChange],
+    /// (product, store, status) of every row that existed before the change.
+    before: Vec<(Uuid, Uuid, String)>,
+    /// Rows this call created for a first delivery to a store.
+    rows_created: bool,
+}
+
+/// Locks the rows `changes` touch (creating those a delivery needs) in (product, store)
+/// order, and fails with [`Error::InsufficientStock`] naming every line that would go below
+/// zero. Nothing but the empty new rows is written until [`Locked::apply`].
+pub async fn lock<'a>(tx: &mut PgConnection, changes: &'a [StockChange]) -> Result<Locked<'a>> {
+    let columns = Columns::of(changes);
     // Rows that receive stock may not exist yet (a first delivery to a store). A sale only
     // takes from rows that exist, so it skips the statement.
-    let mut rows_changed_status = false;
-    if deltas.iter().any(|d| *d > 0) {
-        rows_changed_status = sqlx::query(
+    let mut rows_created = false;
+    if columns.deltas.iter().any(|d| *d > 0) {
+        rows_created = sqlx::query(
             "INSERT INTO inventory (product_id, store_id, quantity)
              SELECT p, s, 0 FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS c(p, s, d)
              WHERE d > 0
              ON CONFLICT DO NOTHING",
         )
-        .bind(&products)
-        .bind(&stores)
-        .bind(&deltas)
+        .bind(&columns.products)
+        .bind(&columns.stores)
+        .bind(&columns.deltas)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -76,8 +95,8 @@ pub async fn apply(
          JOIN unnest($1::uuid[], $2::uuid[]) AS c(p, s) ON i.product_id = c.p AND i.store_id = c.s
          ORDER BY i.product_id, i.store_id FOR UPDATE OF i",
     )
-    .bind(&products)
-    .bind(&stores)
+    .bind(&columns.products)
+    .bind(&columns.stores)
     .fetch_all(&mut *tx)
     .await?;
 
@@ -100,56 +119,123 @@ pub async fn apply(
     if !short.is_empty() {
         return Err(Error::InsufficientStock(short));
     }
-
-    let updated: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
-        "UPDATE inventory i SET quantity = i.quantity + c.d, updated_at = now()
-         FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS c(p, s, d)
-         WHERE i.product_id = c.p AND i.store_id = c.s
-         RETURNING i.product_id, i.store_id, i.status",
-    )
-    .bind(&products)
-    .bind(&stores)
-    .bind(&deltas)
-    .fetch_all(&mut *tx)
-    .await?;
-    rows_changed_status |= updated.iter().any(|(product, store, status)| {
-        locked
-            .iter()
-            .find(|(p, s, _, _)| p == product && s == store)
-            .is_none_or(|(_, _, _, before)| before != status)
-    });
-    sqlx::query(
-        "INSERT INTO inventory_movements (product_id, store_id, delta, kind, reason, order_id, transfer_id, actor_id)
-         SELECT p, s, d, k, $5, $6, $7, $8
-         FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[]) AS c(p, s, d, k)",
-    )
-    .bind(&products)
-    .bind(&stores)
-    .bind(&deltas)
-    .bind(&kinds)
-    .bind(&context.reason)
-    .bind(context.order_id)
-    .bind(context.transfer_id)
-    .bind(context.actor_id)
-    .execute(&mut *tx)
-    .await?;
-    let crossed_zero = update_product_totals(tx, changes).await?;
-    Ok(Applied {
-        crossed_zero,
-        rows_changed_status,
+    Ok(Locked {
+        changes,
+        before: locked
+            .into_iter()
+            .map(|(p, s, _, status)| (p, s, status))
+            .collect(),
+        rows_created,
     })
 }
 
-/// Adds each product's net change to its total, and to its sales counter for sales and
-/// cancellations, and moves its stock sequence on. Product rows are locked in id order
-/// first: two orders at different stores touching the same products in another order must
-/// not deadlock.
-/// Answers whether a product's total went from zero to more or back.
-async fn update_product_totals(tx: &mut PgConnection, changes: &[StockChange]) -> Result<bool> {
-    // (product, net stock change, net units sold)
+impl Locked<'_> {
+    /// Moves the stock in one statement: the rows' quantities, a movement each, and the
+    /// products' totals, sales counters and stock sequences (their rows locked in id order
+    /// first: two orders at different stores touching the same products in another order must
+    /// not deadlock).
+    pub async fn apply(self, tx: &mut PgConnection, context: &Context) -> Result<Applied> {
+        let columns = Columns::of(self.changes);
+        let totals = product_totals(self.changes);
+        let kinds: Vec<&str> = self.changes.iter().map(|c| c.kind.as_str()).collect();
+        let ids: Vec<Uuid> = totals.iter().map(|t| t.0).collect();
+        let product_deltas: Vec<i32> = totals.iter().map(|t| t.1).collect();
+        let sold: Vec<i32> = totals.iter().map(|t| t.2).collect();
+        // One round trip instead of four, because each statement while the product rows are
+        // locked makes every other sale of those products wait longer. The sub-statements
+        // share one snapshot and touch different tables; the stock rows are already locked,
+        // and the product rows are only updated through `locked`, so they are locked in its
+        // order (a row updated meanwhile by a transaction that committed is re-read at its
+        // newest version, as READ COMMITTED does for any UPDATE).
+        //
+        // `FOR NO KEY UPDATE`, not `FOR UPDATE`: an order's sales rows reference its products
+        // (`product_sales`), so placing it holds a key-share lock on each product's row until
+        // the commit. Two orders for one product at two stores would each hold that share
+        // and wait for the other's to go before `FOR UPDATE` were granted: a deadlock. The
+        // weaker lock still makes stock changes of a product wait for one another.
+        let (updated_products, updated_stores, statuses, crossed): (
+            Vec<Uuid>,
+            Vec<Uuid>,
+            Vec<String>,
+            Option<bool>,
+        ) = sqlx::query_as(
+            "WITH c AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[]) AS c(p, s, d, k)),
+                  moved AS (
+                      INSERT INTO inventory_movements
+                          (product_id, store_id, delta, kind, reason, order_id, transfer_id, actor_id)
+                      SELECT p, s, d, k, $5, $6, $7, $8 FROM c),
+                  rows AS (
+                      UPDATE inventory i SET quantity = i.quantity + c.d, updated_at = now()
+                      FROM c WHERE i.product_id = c.p AND i.store_id = c.s
+                      RETURNING i.product_id, i.store_id, i.status),
+                  locked AS MATERIALIZED (
+                      SELECT id FROM products WHERE id = ANY($9) ORDER BY id FOR NO KEY UPDATE),
+                  totals AS (
+                      UPDATE products p SET quantity = p.quantity + t.d,
+                             sales_count = p.sales_count + t.sold, stock_seq = p.stock_seq + 1
+                      FROM unnest($9::uuid[], $10::int[], $11::int[]) AS t(id, d, sold)
+                      JOIN locked l ON l.id = t.id
+                      WHERE p.id = t.id
+                      RETURNING (p.quantity > 0) <> (p.quantity - t.d > 0) AS crossed)
+             SELECT coalesce(array_agg(product_id), '{}'), coalesce(array_agg(store_id), '{}'),
+                    coalesce(array_agg(status), '{}'), (SELECT bool_or(crossed) FROM totals)
+             FROM rows",
+        )
+        .bind(&columns.products)
+        .bind(&columns.stores)
+        .bind(&columns.deltas)
+        .bind(&kinds)
+        .bind(&context.reason)
+        .bind(context.order_id)
+        .bind(context.transfer_id)
+        .bind(context.actor_id)
+        .bind(&ids)
+        .bind(&product_deltas)
+        .bind(&sold)
+        .fetch_one(&mut *tx)
+        .await?;
+        let rows_changed_status = self.rows_created
+            || updated_products
+                .iter()
+                .zip(&updated_stores)
+                .zip(&statuses)
+                .any(|((product, store), status)| {
+                    self.before
+                        .iter()
+                        .find(|(p, s, _)| p == product && s == store)
+                        .is_none_or(|(_, _, before)| before != status)
+                });
+        Ok(Applied {
+            crossed_zero: crossed.unwrap_or(false),
+            rows_changed_status,
+        })
+    }
+}
+
+/// The changes as the parallel arrays the statements unnest.
+struct Columns {
+    products: Vec<Uuid>,
+    stores: Vec<Uuid>,
+    deltas: Vec<i32>,
+}
+
+impl Columns {
+    fn of(changes: &[StockChange]) -> Self {
+        Self {
+            products: changes.iter().map(|c| c.product_id).collect(),
+            stores: changes.iter().map(|c| c.store_id).collect(),
+            deltas: changes.iter().map(|c| c.delta).collect(),
+        }
+    }
+}
+
+/// Each product's net stock change and net units sold (a sale takes stock and adds to
+/// sales; a cancellation gives both back). A product is kept even when its changes cancel
+/// out (a transfer between two of its stores): its stock sequence must still move on, since
+/// the cache orders each stock row's versions by it (`StockRecord::stock_seq`).
+fn product_totals(changes: &[StockChange]) -> Vec<(Uuid, i32, i32)> {
     let mut totals: Vec<(Uuid, i32, i32)> = Vec::new();
-    for change in changes {
-        // A sale takes stock (negative delta) and adds to sales; a cancellation gives both back.
+    for change in changes.iter().filter(|c| c.delta != 0) {
         let sold = if change.kind.counts_as_sale() {
             -change.delta
         } else {
@@ -163,35 +249,5 @@ async fn update_product_totals(tx: &mut PgConnection, changes: &[StockChange]) -
             None => totals.push((change.product_id, change.delta, sold)),
         }
     }
-    // A product is kept even when its changes cancel out (a transfer between two of its
-    // stores): its stock sequence must still move on, since the cache orders each stock row's
-    // versions by it (`StockRecord::stock_seq`).
-    totals.retain(|(product, _, _)| {
-        changes
-            .iter()
-            .any(|c| c.product_id == *product && c.delta != 0)
-    });
-    if totals.is_empty() {
-        return Ok(false);
-    }
-    let ids: Vec<Uuid> = totals.iter().map(|t| t.0).collect();
-    let deltas: Vec<i32> = totals.iter().map(|t| t.1).collect();
-    let sold: Vec<i32> = totals.iter().map(|t| t.2).collect();
-    sqlx::query("SELECT 1 FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
-    // Under the rows' locks, so the totals before and after are this change's own.
-    let crossed: Vec<bool> = sqlx::query_scalar(
-        "UPDATE products p SET quantity = p.quantity + c.d, sales_count = p.sales_count + c.sold,
-                               stock_seq = p.stock_seq + 1
-         FROM unnest($1::uuid[], $2::int[], $3::int[]) AS c(id, d, sold) WHERE p.id = c.id
-         RETURNING (p.quantity > 0) <> (p.quantity - c.d > 0)",
-    )
-    .bind(&ids)
-    .bind(&deltas)
-    .bind(&sold)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(crossed.contains(&true))
+    totals
 }

@@ -287,6 +287,53 @@ async fn fifty_concurrent_orders_for_ten_units_sell_exactly_ten() {
     assert_stock_invariants(app).await;
 }
 
+// Orders for the same products at several stores, their lines in opposite orders, all at
+// once: each store's stock rows are its own, but every order also moves its products' chain-wide
+// totals and counts its sales (rows that reference the products). None may wait for another in
+// a cycle, which PostgreSQL would end after a second by failing one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_orders_for_the_same_products_at_several_stores_all_succeed() {
+    let s = shop().await;
+    let app = &s.app;
+    let stores = [
+        s.store,
+        app.create_store("PUN02").await,
+        app.create_store("PUN03").await,
+        app.create_store("PUN04").await,
+    ];
+    let lenses = product(app, s.category, "SHARED-LENS", 4_000).await;
+    let frame = product(app, s.category, "SHARED-FRAME", 9_000).await;
+    for store in stores {
+        stock_in(app, store, lenses, 100).await;
+        stock_in(app, store, frame, 100).await;
+    }
+
+    let mut tasks = JoinSet::new();
+    for i in 0..80 {
+        let lines = if i % 2 == 0 {
+            [(lenses, 1), (frame, 1)]
+        } else {
+            [(frame, 1), (lenses, 1)]
+        };
+        let request = app
+            .client
+            .post(format!("{}/api/v1/orders", app.address))
+            .bearer_auth(&app.admin_token)
+            .json(&order_body(stores[i % stores.len()], s.customer_id, &lines));
+        tasks.spawn(send(request));
+    }
+    while let Some(result) = tasks.join_next().await {
+        let (status, body) = result.expect("request task");
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    for store in stores {
+        assert_eq!(stock_row(app, store, lenses).await["quantity"], 80);
+        assert_eq!(stock_row(app, store, frame).await["quantity"], 80);
+    }
+    assert_eq!(product_json(app, lenses).await["salesCount"], 80);
+    assert_stock_invariants(app).await;
+}
+
 // ------------------------------------------------------------------------------- idempotency
 
 fn keyed(app: &TestApp, token: &str, key: &str, body: &Value) -> reqwest::RequestBuilder {

@@ -1,0 +1,194 @@
+//! Placing an order: the customer, store and products checked, the stock rows locked, the
+//! order written, then the stock moved, in one transaction.
+
+use chrono::{DateTime, Utc};
+use domain::catalog::{ProductStatus, StoreStatus};
+use domain::inventory::MovementKind;
+use domain::order::{Line, NewOrder, PaymentStatus};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{created_at_of, OrderItem, OrderRecord, COLUMNS};
+use crate::idempotency::{self, Done, IdempotencyKey};
+use crate::stock::{self, StockChange};
+use crate::{Error, Result};
+
+/// A new order id for now, and the `created_at` it encodes.
+fn new_order_id() -> (Uuid, DateTime<Utc>) {
+    loop {
+        let id = Uuid::now_v7();
+        if let Some(at) = created_at_of(id) {
+            return (id, at);
+        }
+    }
+}
+
+/// Places an order in one transaction: checks the customer, and that the store trades and the
+/// products are for sale (the domain's rules, on the rows as locked here), takes the
+/// stock of every line or of none (locking the store's rows in product order, so concurrent
+/// orders queue instead of overselling or deadlocking), copies customer and product details
+/// into the order, and stores the response `render` makes under the idempotency key.
+#[tracing::instrument(skip_all, fields(store_id = %order.store_id))]
+pub async fn place_order(
+    pool: &PgPool,
+    order: &NewOrder,
+    created_by: Uuid,
+    key: Option<&IdempotencyKey>,
+    render: impl FnOnce(&OrderRecord) -> idempotency::Rendered,
+) -> Result<Done<OrderRecord>> {
+    crate::monitoring::timed("orders.place", async move {
+        let mut attempt = idempotency::begin_or_replay!(pool, key);
+        let record = place_order_in(attempt.conn(), order, created_by).await?;
+        attempt.finish(|| render(&record)).await?;
+        Ok(Done::New(record))
+    })
+    .await
+}
+
+async fn place_order_in(
+    tx: &mut PgConnection,
+    order: &NewOrder,
+    created_by: Uuid,
+) -> Result<OrderRecord> {
+    let Checked {
+        customer_name,
+        customer_phone,
+        items,
+    } = checked(tx, order).await?;
+    let changes: Vec<StockChange> = items
+        .iter()
+        .map(|item| StockChange {
+            product_id: item.product_id,
+            store_id: order.store_id,
+            delta: -item.quantity,
+            kind: MovementKind::Sale,
+        })
+        .collect();
+    // The store's stock rows are locked (and a short line refused) before the order is
+    // written; the stock itself moves last, after the order, because moving it locks the
+    // products' chain-wide rows, which every sale of those products in every store waits for
+    // until this transaction commits.
+    let stock = stock::lock(tx, &changes).await?;
+
+    let (id, created_at) = new_order_id();
+    let sequence: i64 = sqlx::query_scalar("SELECT nextval('order_number_seq')")
+        .fetch_one(&mut *tx)
+        .await?;
+    let number = domain::order::order_number(chrono::Datelike::year(&created_at), sequence);
+    let total: i64 = items.iter().map(|i| i.line_total).sum();
+    let record: OrderRecord = sqlx::query_as(&format!(
+        "WITH numbered AS (
+             INSERT INTO order_keys (order_id, order_number, created_at) VALUES ($1, $3, $2))
+         INSERT INTO orders (id, created_at, order_number, store_id, customer_id, customer_name,
+            customer_phone, items, total, payment_status, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(created_at)
+    .bind(&number)
+    .bind(order.store_id)
+    .bind(order.customer_id)
+    .bind(&customer_name)
+    .bind(&customer_phone)
+    .bind(sqlx::types::Json(&items))
+    .bind(total)
+    .bind(PaymentStatus::of(0, total).as_str())
+    .bind(created_by)
+    .fetch_one(&mut *tx)
+    .await?;
+
+    let context = stock::Context {
+        order_id: Some(id),
+        actor_id: Some(created_by),
+        ..Default::default()
+    };
+    stock.apply(tx, &context).await?;
+    Ok(record)
+}
+
+/// What an order copies from its customer and catalogue, once the domain has accepted them.
+struct Checked {
+    customer_name: String,
+    customer_phone: String,
+    items: Vec<OrderItem>,
+}
+
+/// The customer, the store and the products an order names, read in one statement, and the
+/// domain's rules on them: the customer and store exist, the store trades, every product
+/// exists and is for sale. Lines of one product are merged and priced from the catalogue.
+async fn checked(tx: &mut PgConnection, order: &NewOrder) -> Result<Checked> {
+    let merged = order.merged_lines();
+    let ids: Vec<Uuid> = merged.iter().map(|(_, line)| line.product_id).collect();
+    // One row per product found, or one row without a product; the customer's and store's
+    // columns are null when there is no such row.
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<Uuid>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT c.name, c.phone, s.status, p.id, p.sku, p.name, p.price, p.status
+         FROM (SELECT) AS one
+         LEFT JOIN customers c ON c.id = $1
+         LEFT JOIN stores s ON s.id = $2
+         LEFT JOIN products p ON p.id = ANY($3)",
+    )
+    .bind(order.customer_id)
+    .bind(order.store_id)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let first = rows.first();
+    let (Some(customer_name), Some(customer_phone)) = (
+        first.and_then(|row| row.0.clone()),
+        first.and_then(|row| row.1.clone()),
+    ) else {
+        return Err(Error::rejected("customerId", "no customer with this id"));
+    };
+    let store_status: StoreStatus = first
+        .and_then(|row| row.2.as_deref())
+        .ok_or_else(|| Error::rejected("storeId", "no store with this id"))?
+        .parse()?;
+    store_status
+        .ensure_trading()
+        .map_err(|message| Error::rejected("storeId", message))?;
+
+    let mut items = Vec::with_capacity(merged.len());
+    for (
+        index,
+        Line {
+            product_id,
+            quantity,
+        },
+    ) in merged
+    {
+        let field = format!("items[{index}].productId");
+        let Some((_, _, _, _, Some(sku), Some(name), Some(price), Some(status))) =
+            rows.iter().find(|row| row.3 == Some(product_id))
+        else {
+            return Err(Error::rejected(field, "no product with this id"));
+        };
+        status
+            .parse::<ProductStatus>()?
+            .ensure_for_sale()
+            .map_err(|message| Error::rejected(field, message))?;
+        items.push(OrderItem {
+            product_id,
+            sku: sku.clone(),
+            name: name.clone(),
+            quantity,
+            unit_price: *price,
+            line_total: price.saturating_mul(i64::from(quantity)),
+        });
+    }
+    Ok(Checked {
+        customer_name,
+        customer_phone,
+        items,
+    })
+}
