@@ -25,6 +25,7 @@ pub struct Problem {
     pub detail: String,
     /// The offending fields, for 409 and 422.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<crate::schema::FieldError>)]
     pub errors: Vec<FieldError>,
 }
 

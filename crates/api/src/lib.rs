@@ -45,6 +45,7 @@ pub mod pagination;
 pub mod ratelimit;
 pub mod raw;
 pub mod router;
+pub mod schema;
 pub mod state;
 pub mod views;
 pub mod warm;

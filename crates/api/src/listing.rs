@@ -192,6 +192,7 @@ pub struct ProductQuery {
     pub(crate) q: Option<String>,
     pub(crate) category: Option<Uuid>,
     brand: Option<String>,
+    #[param(value_type = Option<crate::schema::ProductStatus>)]
     status: Option<ProductStatus>,
     /// Paise, 0 or more.
     min_price: Option<i64>,

@@ -16,7 +16,7 @@ named_enum!(
 
 /// One eye as a client sends it. Every field is optional here so that a missing one is a
 /// named 422, not a parse failure.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EyeInput {
     /// Dioptres, −30.00 to +30.00 in 0.25 steps. Required.
@@ -32,7 +32,7 @@ pub struct EyeInput {
     pub pd: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Prism {
     /// Prism dioptres, above 0 up to 20, in 0.25 steps.
@@ -41,7 +41,7 @@ pub struct Prism {
 }
 
 /// A validated eye, stored and returned as JSON in this shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Eye {
     pub sphere: f64,
     pub cylinder: f64,

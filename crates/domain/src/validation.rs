@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// One invalid field: `field` is the JSON path (`rightEye.axis`), `message` says what to fix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

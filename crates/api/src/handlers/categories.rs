@@ -43,6 +43,7 @@ pub struct CategoryView {
     name: String,
     description: Option<String>,
     parent_id: Option<Uuid>,
+    #[schema(value_type = crate::schema::CategoryStatus)]
     status: CategoryStatus,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -67,6 +68,7 @@ impl From<CategoryRecord> for CategoryView {
 #[into_params(parameter_in = Query)]
 pub struct CategoryQuery {
     /// Default `active`.
+    #[param(value_type = Option<crate::schema::CategoryStatus>)]
     status: Option<CategoryStatus>,
     /// 1 to 100, default 20.
     limit: Option<i64>,
@@ -102,6 +104,7 @@ pub struct CreateCategory {
     name: String,
     description: Option<String>,
     parent_id: Option<Uuid>,
+    #[schema(value_type = Option<crate::schema::CategoryStatus>)]
     status: Option<CategoryStatus>,
 }
 
@@ -154,6 +157,7 @@ pub struct UpdateCategory {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Uuid>)]
     parent_id: Option<Option<Uuid>>,
+    #[schema(value_type = Option<crate::schema::CategoryStatus>)]
     status: Option<CategoryStatus>,
 }
 

@@ -51,6 +51,7 @@ pub struct StockView {
     name: String,
     quantity: i32,
     reorder_level: i32,
+    #[schema(value_type = crate::schema::StockStatus)]
     status: StockStatus,
     updated_at: DateTime<Utc>,
 }
@@ -89,6 +90,7 @@ pub struct MovementView {
     product_id: Uuid,
     store_id: Uuid,
     delta: i32,
+    #[schema(value_type = crate::schema::MovementKind)]
     kind: MovementKind,
     reason: Option<String>,
     order_id: Option<Uuid>,
@@ -118,6 +120,7 @@ impl From<MovementRecord> for MovementView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StockQuery {
+    #[param(value_type = Option<crate::schema::StockStatus>)]
     status: Option<StockStatus>,
     /// Only rows that are low or out of stock.
     low_stock: Option<bool>,

@@ -40,9 +40,12 @@ pub struct PrescriptionView {
     patient_id: Uuid,
     test_date: NaiveDate,
     expires_at: NaiveDate,
+    #[schema(value_type = crate::schema::Eye)]
     right_eye: Eye,
+    #[schema(value_type = crate::schema::Eye)]
     left_eye: Eye,
     notes: String,
+    #[schema(value_type = crate::schema::PrescriptionStatus)]
     status: PrescriptionStatus,
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -80,7 +83,9 @@ pub struct CreatePrescription {
     /// After testDate and not after 2200-12-31; two years after testDate by default.
     #[serde(default, deserialize_with = "crate::extract::full_date::optional")]
     expires_at: Option<NaiveDate>,
+    #[schema(value_type = crate::schema::EyeInput)]
     right_eye: EyeInput,
+    #[schema(value_type = crate::schema::EyeInput)]
     left_eye: EyeInput,
     #[serde(default)]
     notes: String,
@@ -164,6 +169,7 @@ pub struct PrescriptionQuery {
     /// patientId or customerId is required.
     patient_id: Option<Uuid>,
     customer_id: Option<Uuid>,
+    #[param(value_type = Option<crate::schema::PrescriptionStatus>)]
     status: Option<PrescriptionStatus>,
     /// 1 to 100, default 20.
     limit: Option<i64>,

@@ -37,6 +37,7 @@ pub struct StoreView {
     name: String,
     city: String,
     phone: String,
+    #[schema(value_type = crate::schema::StoreStatus)]
     status: StoreStatus,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -144,6 +145,7 @@ pub struct UpdateStore {
     city: Option<String>,
     phone: Option<String>,
     /// Admin only.
+    #[schema(value_type = Option<crate::schema::StoreStatus>)]
     status: Option<StoreStatus>,
 }
 

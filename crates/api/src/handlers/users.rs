@@ -34,10 +34,12 @@ pub struct CreateUser {
     username: String,
     /// 10 to 128 characters.
     password: String,
+    #[schema(value_type = Vec<crate::schema::Role>)]
     roles: Vec<Role>,
     /// Required (at least one) for every role but admin.
     #[serde(default)]
     store_ids: Vec<Uuid>,
+    #[schema(value_type = Option<crate::schema::UserStatus>)]
     status: Option<UserStatus>,
 }
 
@@ -122,7 +124,9 @@ fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
+    #[param(value_type = Option<crate::schema::UserStatus>)]
     status: Option<UserStatus>,
+    #[param(value_type = Option<crate::schema::Role>)]
     role: Option<Role>,
     /// 1 to 100, default 20.
     limit: Option<i64>,
@@ -174,7 +178,9 @@ async fn get_user(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateUser {
     /// Suspending revokes every token of the user at once.
+    #[schema(value_type = Option<crate::schema::UserStatus>)]
     status: Option<UserStatus>,
+    #[schema(value_type = Option<Vec<crate::schema::Role>>)]
     roles: Option<Vec<Role>>,
     store_ids: Option<Vec<Uuid>>,
     /// A new password (10 to 128 characters); revokes the user's tokens.

@@ -40,7 +40,9 @@ const WORKERS: &[Role] = &[Role::Manager, Role::Technician];
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobChangeView {
+    #[schema(value_type = Option<crate::schema::JobStatus>)]
     from_status: Option<JobStatus>,
+    #[schema(value_type = crate::schema::JobStatus)]
     to_status: JobStatus,
     note: String,
     changed_by: Option<Uuid>,
@@ -68,7 +70,9 @@ pub struct JobView {
     order_id: Uuid,
     store_id: Uuid,
     prescription_id: Option<Uuid>,
+    #[schema(value_type = crate::schema::JobPriority)]
     priority: JobPriority,
+    #[schema(value_type = crate::schema::JobStatus)]
     status: JobStatus,
     instructions: String,
     created_by: Option<Uuid>,
@@ -116,6 +120,7 @@ fn job_view(job: JobRecord, history: Vec<JobChange>) -> JobView {
 pub struct CreateJob {
     order_id: Uuid,
     prescription_id: Option<Uuid>,
+    #[schema(value_type = Option<crate::schema::JobPriority>)]
     priority: Option<JobPriority>,
     #[serde(default)]
     instructions: String,
@@ -228,7 +233,9 @@ async fn list_order_jobs(
 #[into_params(parameter_in = Query)]
 pub struct JobQuery {
     /// Default: the open queue (queued, in_progress, quality_check).
+    #[param(value_type = Option<crate::schema::JobStatus>)]
     status: Option<JobStatus>,
+    #[param(value_type = Option<crate::schema::JobPriority>)]
     priority: Option<JobPriority>,
     /// 1 to 100, default 20.
     limit: Option<i64>,
@@ -262,6 +269,7 @@ async fn list_jobs(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeJobStatus {
+    #[schema(value_type = crate::schema::JobStatus)]
     status: JobStatus,
     /// Why, for the history (required for rework and cancellation by convention, optional here).
     #[serde(default)]

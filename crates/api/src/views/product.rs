@@ -30,6 +30,7 @@ pub struct ProductView {
     price: i64,
     /// Minor units (paise); never shown in the public catalogue.
     cost: Option<i64>,
+    #[schema(value_type = crate::schema::ProductStatus)]
     status: ProductStatus,
     attributes: serde_json::Value,
     created_at: DateTime<Utc>,

@@ -14,8 +14,10 @@ pub struct UserView {
     pub id: Uuid,
     email: String,
     pub username: String,
+    #[schema(value_type = Vec<crate::schema::Role>)]
     pub roles: Vec<Role>,
     pub store_ids: Vec<Uuid>,
+    #[schema(value_type = crate::schema::UserStatus)]
     pub status: UserStatus,
     last_login_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,

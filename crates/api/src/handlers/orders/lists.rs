@@ -26,7 +26,9 @@ use cache::keys;
 pub struct OrderQuery {
     customer_id: Option<Uuid>,
     store_id: Option<Uuid>,
+    #[param(value_type = Option<crate::schema::OrderStatus>)]
     status: Option<OrderStatus>,
+    #[param(value_type = Option<crate::schema::PaymentStatus>)]
     payment_status: Option<PaymentStatus>,
     /// Created at or after (RFC 3339, its date as written from 1900-01-01 to 2200-12-31).
     // With its offset, so the range is checked on the date as written, as the document's

@@ -187,6 +187,7 @@ async fn get_order_by_number(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeOrderStatus {
+    #[schema(value_type = crate::schema::OrderStatus)]
     status: OrderStatus,
 }
 
@@ -250,6 +251,7 @@ async fn change_order_status(
 pub struct AddPayment {
     /// Minor units, above 0 and at most the amount due.
     amount: i64,
+    #[schema(value_type = crate::schema::PaymentMethod)]
     method: PaymentMethod,
 }
 

@@ -23,6 +23,7 @@ pub struct OrderItemView {
 pub struct PaymentView {
     id: Uuid,
     amount: i64,
+    #[schema(value_type = crate::schema::PaymentMethod)]
     method: PaymentMethod,
     paid_at: DateTime<Utc>,
     recorded_by: Option<Uuid>,
@@ -44,7 +45,9 @@ pub struct OrderView {
     pub(super) amount_paid: i64,
     pub(super) amount_due: i64,
     pub(super) payments: Vec<PaymentView>,
+    #[schema(value_type = crate::schema::OrderStatus)]
     pub(super) status: OrderStatus,
+    #[schema(value_type = crate::schema::PaymentStatus)]
     pub(super) payment_status: PaymentStatus,
     pub(super) created_by: Option<Uuid>,
     pub(super) created_at: DateTime<Utc>,

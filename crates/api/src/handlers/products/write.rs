@@ -37,6 +37,7 @@ pub struct CreateProduct {
     /// Minor units (paise).
     price: i64,
     cost: Option<i64>,
+    #[schema(value_type = Option<crate::schema::ProductStatus>)]
     status: Option<ProductStatus>,
     /// Free-form attributes (frame size, material, lens index, ...): a JSON object.
     #[serde(default = "empty_object")]
@@ -156,6 +157,7 @@ pub struct UpdateProduct {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
     cost: Option<Option<i64>>,
+    #[schema(value_type = Option<crate::schema::ProductStatus>)]
     status: Option<ProductStatus>,
     attributes: Option<serde_json::Value>,
 }
