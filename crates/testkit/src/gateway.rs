@@ -1,8 +1,7 @@
 //! The whole stack for gateway tests: a Redis of the test's own, a fresh database, several
-//! `ims serve` processes sharing both, and nginx from the repository's template
-//! (`deploy/nginx/nginx.conf.template`) on free ports in front of them: HTTPS with HTTP/2,
-//! with a certificate from a private CA of the test's own (`scripts/lib/tls.sh`, as
-//! `scripts/stack` makes it), and plain HTTP that redirects. Instances are real processes so a
+//! `ims serve` processes sharing both, and nginx configured by `scripts/stack conf` on free
+//! ports in front of them: HTTPS with HTTP/2, with a certificate from a private CA of the
+//! test's own (`scripts/stack cert`), and plain HTTP that redirects. Instances are real processes so a
 //! test can kill one as a crash would. Files are laid out as `scripts/stack` lays out
 //! `.data/` (pid files, `stack/nginx/`), so `scripts/stack roll` can roll this stack too.
 //! Everything stops when dropped.
@@ -15,9 +14,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::nginx::{
-    client_trusting, make_certificate, nginx_bin, render_config, repo_root, Listen,
-};
+use crate::nginx::{client_trusting, make_certificate, nginx_bin, repo_root, write_config, Site};
 use crate::{admin_options, fresh_database, send, PrivateRedis, ADMIN_PASSWORD};
 
 /// How to start the stack.
@@ -69,6 +66,8 @@ pub struct Gateway {
     /// A token of the admin `admin`, from a login through the gateway.
     pub admin_token: String,
     dir: PathBuf,
+    /// Where `scripts/stack conf` put nginx's configuration, logs and cache.
+    nginx_dir: PathBuf,
     nginx: Option<Child>,
 }
 
@@ -118,10 +117,8 @@ impl Gateway {
 
         // IMS_DATA_DIR's layout: stack/ims-N.pid, stack/nginx/, stack/tls/.
         let dir = std::env::temp_dir().join(format!("ims-gateway-{}", Uuid::new_v4().simple()));
-        for sub in ["stack/nginx/cache", "stack/nginx/tmp"] {
-            std::fs::create_dir_all(dir.join(sub)).expect("gateway folder");
-        }
-        let ca_pem = make_certificate(&dir.join("stack/tls"));
+        std::fs::create_dir_all(dir.join("stack")).expect("gateway folder");
+        let ca_pem = make_certificate(&dir);
         let mut gateway = Gateway {
             address: String::new(),
             plain_address: String::new(),
@@ -131,6 +128,7 @@ impl Gateway {
             ca_pem,
             database_name,
             admin_token: String::new(),
+            nginx_dir: dir.join("stack/nginx"),
             dir,
             nginx: None,
         };
@@ -204,23 +202,17 @@ impl Gateway {
         self.dir.join("stack")
     }
 
-    fn nginx_dir(&self) -> PathBuf {
-        self.dir.join("stack/nginx")
-    }
-
     async fn start_nginx(&mut self, flood: (u32, u32, u32)) {
         let (plain_port, tls_port) = (free_port(), free_port());
-        let ports: Vec<u16> = self.instances.iter().map(|i| i.port).collect();
-        let ndir = self.nginx_dir();
-        let conf = ndir.join("nginx.conf");
-        let tls = self.stack_dir().join("tls");
-        let listen = Listen {
-            plain: format!("127.0.0.1:{plain_port}"),
-            tls: format!("127.0.0.1:{tls_port}"),
-            cert: tls.join("cert.pem"),
-            key: tls.join("key.pem"),
+        let site = Site {
+            plain_port,
+            tls_port,
+            upstreams: self.instances.iter().map(|i| i.port).collect(),
+            flood,
         };
-        std::fs::write(&conf, render_config(&ndir, &listen, &ports, flood)).expect("nginx.conf");
+        let conf = write_config(&self.dir, &site);
+        let ndir = conf.parent().expect("nginx's folder").to_path_buf();
+        self.nginx_dir.clone_from(&ndir);
         let child = Command::new(nginx_bin())
             .arg("-p")
             .arg(&ndir)
@@ -249,8 +241,8 @@ impl Gateway {
             }
             wait_for_port(port, "nginx").await;
         }
-        self.address = format!("https://{}", listen.tls);
-        self.plain_address = format!("http://{}", listen.plain);
+        self.address = format!("https://127.0.0.1:{tls_port}");
+        self.plain_address = format!("http://127.0.0.1:{plain_port}");
     }
 
     /// Sends SIGTERM to instance `index`, as `scripts/stack down` and `roll` do; returns
@@ -340,7 +332,7 @@ impl Gateway {
 
     /// The access log so far, one JSON object per request.
     pub fn access_log(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.nginx_dir().join("access.log"))
+        std::fs::read_to_string(self.nginx_dir.join("access.log"))
             .unwrap_or_default()
             .lines()
             .map(|line| {
