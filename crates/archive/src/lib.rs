@@ -15,6 +15,7 @@
 //! SQL lives here rather than in `storage` because it is inseparable from the files: the same
 //! column list writes the file, checks it and inserts it back (see [`table`]).
 
+mod drop;
 pub mod manifest;
 pub mod read;
 pub mod restore;

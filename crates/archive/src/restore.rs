@@ -14,7 +14,8 @@ use indicatif::ProgressBar;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::run::{insert_openings, partition, OPENING};
+use crate::drop::insert_openings;
+use crate::run::{partition, OPENING};
 use crate::store::{decode, sha256, Archive};
 use crate::table::{Column, Columns, Spec, ALL, MOVEMENTS};
 use crate::{fail_point, month_name, Error};
