@@ -61,6 +61,8 @@ pub async fn apply(
 #[must_use = "locked stock changes nothing until applied"]
 pub struct Locked<'a> {
     changes: &'a [StockChange],
+    /// The changes as the statements bind them.
+    columns: Columns,
     /// (product, store, status) of every row that existed before the change.
     before: Vec<(Uuid, Uuid, String)>,
     /// Rows this call created for a first delivery to a store.
@@ -121,6 +123,7 @@ pub async fn lock<'a>(tx: &mut PgConnection, changes: &'a [StockChange]) -> Resu
     }
     Ok(Locked {
         changes,
+        columns,
         before: locked
             .into_iter()
             .map(|(p, s, _, status)| (p, s, status))
@@ -135,7 +138,7 @@ impl Locked<'_> {
     /// first: two orders at different stores touching the same products in another order must
     /// not deadlock).
     pub async fn apply(self, tx: &mut PgConnection, context: &Context) -> Result<Applied> {
-        let columns = Columns::of(self.changes);
+        let columns = &self.columns;
         let totals = product_totals(self.changes);
         let kinds: Vec<&str> = self.changes.iter().map(|c| c.kind.as_str()).collect();
         let ids: Vec<Uuid> = totals.iter().map(|t| t.0).collect();
@@ -213,6 +216,7 @@ impl Locked<'_> {
 }
 
 /// The changes as the parallel arrays the statements unnest.
+#[derive(Debug)]
 struct Columns {
     products: Vec<Uuid>,
     stores: Vec<Uuid>,
