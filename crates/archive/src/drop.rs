@@ -27,19 +27,7 @@ pub(crate) async fn drop_month(
     .execute(&mut *tx)
     .await?;
     expect_rows(&ORDERS, keys.rows_affected(), data[0].rows)?;
-    // Dropping a partition fires no trigger: the open orders leave the dashboards' counts
-    // here (migration 0007), and the stores' figures are marked changed (0011).
-    sqlx::query(&format!(
-        "WITH open AS (
-             SELECT store_id, status, count(*) AS n FROM {part}
-             WHERE status IN ('pending', 'confirmed', 'in_workshop', 'ready') GROUP BY 1, 2),
-         counted AS (
-             INSERT INTO order_status_counts (store_id, status, n)
-             SELECT store_id, status, -n FROM open RETURNING store_id)
-         INSERT INTO dashboard_changes (store_id, n) SELECT DISTINCT store_id, 1 FROM counted"
-    ))
-    .execute(&mut *tx)
-    .await?;
+    count_open_orders(tx, part, -1).await?;
     fold_movements(tx, from, to, data[1].rows).await?;
     for (spec, rows) in ALL.iter().zip(data).skip(2) {
         let deleted = sqlx::query(&format!(
@@ -176,4 +164,28 @@ fn expect_rows(spec: &Spec, got: u64, expected: usize) -> Result<(), Error> {
             spec.table
         )))
     }
+}
+
+/// Moves a month's open orders out of the dashboards' counts (`sign` −1, before its partition
+/// is dropped) or back into them (`sign` 1, once it is restored), and marks their stores'
+/// figures changed: dropping or restoring a partition fires no trigger (migrations 0007 and
+/// 0011 keep the counts otherwise).
+pub(crate) async fn count_open_orders(
+    tx: &mut PgConnection,
+    part: &str,
+    sign: i64,
+) -> Result<(), Error> {
+    sqlx::query(&format!(
+        "WITH open AS (
+             SELECT store_id, status, count(*) AS n FROM {part}
+             WHERE status IN ('pending', 'confirmed', 'in_workshop', 'ready') GROUP BY 1, 2),
+         counted AS (
+             INSERT INTO order_status_counts (store_id, status, n)
+             SELECT store_id, status, $1 * n FROM open RETURNING store_id)
+         INSERT INTO dashboard_changes (store_id, n) SELECT DISTINCT store_id, 1 FROM counted"
+    ))
+    .bind(sign)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

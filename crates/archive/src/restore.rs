@@ -14,7 +14,7 @@ use indicatif::ProgressBar;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::drop::insert_openings;
+use crate::drop::{count_open_orders, insert_openings};
 use crate::run::{partition, OPENING};
 use crate::store::{decode, sha256, Archive};
 use crate::table::{Column, Columns, Spec, ALL, MOVEMENTS};
@@ -149,17 +149,7 @@ pub async fn restore_month(
         }
         bar.inc(1);
     }
-    sqlx::query(&format!(
-        "WITH open AS (
-             SELECT store_id, status, count(*) AS n FROM {part}
-             WHERE status IN ('pending', 'confirmed', 'in_workshop', 'ready') GROUP BY 1, 2),
-         counted AS (
-             INSERT INTO order_status_counts (store_id, status, n)
-             SELECT store_id, status, n FROM open RETURNING store_id)
-         INSERT INTO dashboard_changes (store_id, n) SELECT DISTINCT store_id, 1 FROM counted"
-    ))
-    .execute(&mut *tx)
-    .await?;
+    count_open_orders(&mut tx, &part, 1).await?;
     sqlx::query("DELETE FROM archived_orders WHERE month = $1")
         .bind(month)
         .execute(&mut *tx)
