@@ -63,6 +63,16 @@ _ims_roll_in_sync() {
           and sync_state in ('sync', 'quorum') and replay_lsn >= '$lsn'::pg_lsn")" == 1 ]]
 }
 
+# N NAME -> sets _ims_roll_shown to the setting's value on nodeN, with " PENDING RESTART" when
+# it waits for one; fails while nodeN does not answer. Retried by the caller: a keeper may
+# restart its PostgreSQL once more as the cluster settles (a CI run read "the database system
+# is shutting down" here, with the roll itself done and no request failed).
+_ims_roll_read_setting() {
+    _ims_roll_shown="$(_ims_cluster_psql "$1" postgres "select current_setting(name) ||
+        case when pending_restart then ' PENDING RESTART' else '' end
+        from pg_settings where name = '$2'")" && [[ -n "$_ims_roll_shown" ]]
+}
+
 _ims_roll_started_at() { # N -> when nodeN's postmaster started
     _ims_cluster_psql "$1" postgres "select pg_postmaster_start_time()" 2>/dev/null
 }
@@ -210,9 +220,9 @@ ims_cluster_roll() { # [NAME=VALUE...]
     local shown
     for ((i = 0; i < ${#names[@]}; i++)); do
         for n in 1 2 3; do
-            shown="$(_ims_cluster_psql "$n" postgres "select current_setting(name) ||
-                case when pending_restart then ' PENDING RESTART' else '' end
-                from pg_settings where name = '${names[i]}'")"
+            IMS_START_TIMEOUT="$IMS_ROLL_TIMEOUT" _ims_wait _ims_roll_read_setting "$n" "${names[i]}" ||
+                _ims_die "node$n did not answer after the roll: $(_ims_roll_states)"
+            shown="$_ims_roll_shown"
             _ims_note "node$n: ${names[i]} = $shown"
             [[ "$shown" != *PENDING* ]] || _ims_die "node$n: ${names[i]} still waits for a restart"
         done
