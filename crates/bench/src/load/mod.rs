@@ -270,16 +270,44 @@ pub fn think_time(mean: Duration, u: f64) -> Duration {
     mean.mul_f64(factor.min(10.0))
 }
 
-async fn closed_user(user: usize, think: Duration, shared: &Shared) {
-    let mut rng = SmallRng::seed_from_u64(shared.seed ^ (user as u64).wrapping_mul(0x9e37_79b9));
-    let mut line = Line::new(user);
-    // Connect before the clock starts, so connection set-up is not timed as a request.
+/// What a user or worker holds once the clock has started: its random source, its
+/// connection and, in a scenario with logins, its session (logged in at the ramp if its
+/// plan says so).
+struct Started {
+    rng: SmallRng,
+    line: Line,
+    session: Option<Session>,
+    clock: Clock,
+}
+
+/// The start both models share: connect before the clock starts (so connection set-up is not
+/// timed as a request), take a session, log in at the ramp, and wait for the clock. `None`
+/// when the run ends before it starts.
+async fn start_one(i: usize, shared: &Shared) -> Option<Started> {
+    let mut rng = SmallRng::seed_from_u64(shared.seed ^ (i as u64).wrapping_mul(0x9e37_79b9));
+    let mut line = Line::new(i);
     let _ = line.get(shared).await;
-    let mut session = shared.session_of(user, &mut rng);
+    let mut session = shared.session_of(i, &mut rng);
     if let Some(s) = session.as_mut().filter(|s| s.plan.at_ramp) {
-        session::ramp_login(user, &mut line, s, shared).await;
+        session::ramp_login(i, &mut line, s, shared).await;
     }
-    let Some(clock) = shared.started().await else {
+    let clock = shared.started().await?;
+    Some(Started {
+        rng,
+        line,
+        session,
+        clock,
+    })
+}
+
+async fn closed_user(user: usize, think: Duration, shared: &Shared) {
+    let Some(Started {
+        mut rng,
+        mut line,
+        mut session,
+        clock,
+    }) = start_one(user, shared).await
+    else {
         return;
     };
     if !think.is_zero() && shared.scenario != Scenario::OpeningHour {
@@ -319,14 +347,13 @@ async fn closed_user(user: usize, think: Duration, shared: &Shared) {
 }
 
 async fn open_worker(worker: usize, workers: usize, rate: f64, shared: &Shared) {
-    let mut rng = SmallRng::seed_from_u64(shared.seed ^ (worker as u64).wrapping_mul(0x9e37_79b9));
-    let mut line = Line::new(worker);
-    let _ = line.get(shared).await;
-    let mut session = shared.session_of(worker, &mut rng);
-    if let Some(s) = session.as_mut().filter(|s| s.plan.at_ramp) {
-        session::ramp_login(worker, &mut line, s, shared).await;
-    }
-    let Some(clock) = shared.started().await else {
+    let Some(Started {
+        mut rng,
+        mut line,
+        mut session,
+        clock,
+    }) = start_one(worker, shared).await
+    else {
         return;
     };
     for k in 0.. {
