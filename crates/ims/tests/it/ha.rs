@@ -294,7 +294,7 @@ async fn killing_the_primary_loses_no_acknowledged_order_and_it_rejoins_as_a_sta
     tokio::time::sleep(Duration::from_secs(3)).await;
     let victim = primary_port().await.expect("a primary before the kill");
     let killed_at = Instant::now();
-    kill_node(victim);
+    LOOPBACK.kill_port(victim);
     // Load goes on until another node is the primary and has taken writes for 3 s (or 60 s).
     let deadline = killed_at + Duration::from_secs(60);
     let mut promoted_at = None;
@@ -367,7 +367,7 @@ async fn killing_the_primary_loses_no_acknowledged_order_and_it_rejoins_as_a_sta
     drop(t);
 
     // (c) The old primary rejoins as a standby when its keeper runs again.
-    cluster_up();
+    LOOPBACK.up();
     let mut conn = PgConnection::connect_with(&node(victim).database("postgres"))
         .await
         .expect("the old primary is back");

@@ -144,12 +144,12 @@ async fn stopping_redis_delivers_the_cache_alert_to_a_webhook() {
 #[ignore = "starts the monitoring stack and kills a cluster node: run with --run-ignored all"]
 async fn killing_a_standby_under_load_delivers_the_node_down_alert() {
     use crate::support::cluster::{
-        app_on_cluster, cluster_up, drop_database, in_recovery, kill_node, monitor_port,
-        node_addrs, redis_ports, sentinel_ports, Net,
+        app_on_cluster, drop_database, in_recovery, monitor_port, redis_ports, sentinel_ports,
+        LOOPBACK,
     };
     let app = Arc::new(app_on_cluster().await);
     let (paths, order) = shop(&app).await;
-    let addrs = node_addrs(Net::Loopback);
+    let addrs = LOOPBACK.nodes();
     let webhook = Webhook::start().await;
     let instance = host_port(&app.address);
     let mut postgres = vec![format!("monitor=127.0.0.1:{}", monitor_port())];
@@ -202,7 +202,7 @@ async fn killing_a_standby_under_load_delivers_the_node_down_alert() {
     );
 
     let killed_at = Instant::now();
-    kill_node(victim.port);
+    LOOPBACK.kill_port(victim.port);
     let alert = webhook
         .wait_for(
             "IMSDatabaseNodeDown",
@@ -234,7 +234,7 @@ async fn killing_a_standby_under_load_delivers_the_node_down_alert() {
     let status = stack.status();
     drop(stack);
     // The node back as a standby, for the next test on the cluster.
-    cluster_up();
+    LOOPBACK.up();
     drop_database(&app).await;
 
     let alert = alert.unwrap_or_else(|| {
@@ -266,12 +266,12 @@ async fn killing_a_standby_under_load_delivers_the_node_down_alert() {
 #[ignore = "starts the monitoring stack, backs up the cluster and breaks its WAL archive: run with --run-ignored all"]
 async fn a_backup_and_a_failing_wal_archive_show_in_the_monitor() {
     use crate::support::cluster::{
-        app_on_cluster, drop_database, node_addrs, node_at, primary_index, Net,
+        app_on_cluster, drop_database, node_at, primary_index, LOOPBACK,
     };
     use sqlx::{Connection, Executor, PgConnection};
 
     let app = app_on_cluster().await;
-    let addrs = node_addrs(Net::Loopback);
+    let addrs = LOOPBACK.nodes();
     let webhook = Webhook::start().await;
     let db = app.database_name.clone();
     let stack = Stack::up(
@@ -420,7 +420,7 @@ struct ArchiveRestored;
 
 impl Drop for ArchiveRestored {
     fn drop(&mut self) {
-        crate::support::cluster::cluster_up();
+        crate::support::cluster::LOOPBACK.up();
     }
 }
 

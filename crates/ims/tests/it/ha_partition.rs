@@ -83,8 +83,8 @@ async fn a_partitioned_primary_acknowledges_no_write_and_rejoins_by_rewind() {
     // A run that failed half-way leaves its partition in place: undo any first.
     Cluster(NET).heal(&[]);
     let app = Arc::new(app_on(NET, testkit::settings(), None).await);
-    let addrs = node_addrs(NET);
-    let monitor = monitor_addr(NET);
+    let addrs = Cluster(NET).nodes();
+    let monitor = Cluster(NET).monitor();
     let store = app.create_store("HAP01").await;
     let category = app.create_category("Frames").await;
     let frame = product(&app, category, "HAP-FRAME-1", 1_000).await;

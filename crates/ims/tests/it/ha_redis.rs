@@ -297,7 +297,7 @@ async fn killing_the_redis_master_fails_no_request_and_the_cache_follows_the_new
 
     // The killed server comes back as a replica of the new master, which the next test's
     // failover needs.
-    cluster_up();
+    LOOPBACK.up();
     let role = info_field(victim, "replication", "role").await;
     assert_eq!(
         role.as_deref(),

@@ -3,10 +3,9 @@
 //! service on it. Ports come from the same variables as the scripts' (IMS_CLUSTER_PG_PORT,
 //! IMS_CLUSTER_REDIS_PORT, IMS_CLUSTER_SENTINEL_PORT), so two checkouts can run two clusters.
 //!
-//! Two variants ([`Net`]): the loopback cluster (`scripts/cluster up`; the plain functions
-//! below) and the one with every node in a network namespace of its own (`scripts/cluster
-//! --netns up`; the `_in`/`_on` functions), which test (e) partitions. [`Cluster`] drives
-//! either through the script's public commands (up, addresses, kill, switchover, partition,
+//! Two variants ([`Net`]): the loopback cluster (`scripts/cluster up`, [`LOOPBACK`]) and the
+//! one with every node in a network namespace of its own (`scripts/cluster --netns up`; the
+//! `_on` functions), which test (e) partitions. [`Cluster`] drives either through the script's public commands (up, addresses, kill, switchover, partition,
 //! heal, logs).
 //!
 //! The tests sharing this cluster run one at a time (`.config/nextest.toml`, group `cluster`).
@@ -59,6 +58,9 @@ pub enum Net {
 /// same code an operator runs), never through the library's private functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cluster(pub Net);
+
+/// The cluster on 127.0.0.1 (`scripts/cluster up`).
+pub const LOOPBACK: Cluster = Cluster(Net::Loopback);
 
 impl Cluster {
     /// Runs `scripts/cluster [--netns] args...`; its output, panicking on failure.
@@ -125,6 +127,16 @@ impl Cluster {
         self.run(&["kill", &n.to_string()]);
     }
 
+    /// [`Cluster::kill`] of the node whose PostgreSQL listens on `port`.
+    pub fn kill_port(self, port: u16) {
+        let n = self
+            .nodes()
+            .iter()
+            .position(|addr| addr.port == port)
+            .unwrap_or_else(|| panic!("no node of the cluster listens on {port}"));
+        self.kill(n + 1);
+    }
+
     /// A planned switchover; returns once the monitor reports the new primary.
     pub fn switchover(self) {
         self.run(&["switchover"]);
@@ -154,15 +166,6 @@ impl Cluster {
     }
 }
 
-/// Starts whatever part of the loopback cluster is not running.
-pub fn cluster_up() {
-    Cluster(Net::Loopback).up();
-}
-
-pub fn cluster_up_in(net: Net) {
-    Cluster(net).up();
-}
-
 /// A node's address as the service reaches it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Addr {
@@ -174,16 +177,6 @@ impl std::fmt::Display for Addr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.host, self.port)
     }
-}
-
-/// node1..3's addresses.
-pub fn node_addrs(net: Net) -> Vec<Addr> {
-    Cluster(net).nodes()
-}
-
-/// The monitor's address.
-pub fn monitor_addr(net: Net) -> Addr {
-    Cluster(net).monitor()
 }
 
 /// The names of the nodes the monitor has assigned `primary` or `wait_primary` (the states in
@@ -315,8 +308,8 @@ async fn app_on_cached(
     settings: api::Settings,
     cache_config: cache::CacheConfig,
 ) -> TestApp {
-    cluster_up_in(net);
-    let addrs = node_addrs(net);
+    Cluster(net).up();
+    let addrs = Cluster(net).nodes();
     let primary = &addrs[primary_index(&addrs)
         .await
         .expect("the cluster has a primary")];
@@ -352,7 +345,7 @@ pub async fn drop_database(app: &TestApp) {
 pub async fn drop_database_on(net: Net, app: &TestApp) {
     let name = app.database_name.clone();
     app.db.close().await;
-    let addrs = node_addrs(net);
+    let addrs = Cluster(net).nodes();
     let primary = &addrs[primary_index(&addrs).await.expect("a primary")];
     let mut admin = PgConnection::connect_with(&node_at(primary).database("postgres"))
         .await
@@ -360,12 +353,6 @@ pub async fn drop_database_on(net: Net, app: &TestApp) {
     let _ = admin
         .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
         .await;
-}
-
-/// Kills the keeper (every pg_autoctl process) and the postmaster of the loopback cluster's
-/// node on `port` with SIGKILL.
-pub fn kill_node(port: u16) {
-    Cluster(Net::Loopback).kill(usize::from(port - nodes()[0] + 1));
 }
 
 /// One request as the admin with a 35 s limit, past the 30 s the service gives any request (no
