@@ -272,6 +272,58 @@ async fn adjustments_add_and_remove_units_with_a_reason_and_never_go_below_zero(
     assert_stock_invariants(&app).await;
 }
 
+/// A product's `updatedAt` is when its catalogue entry last changed: a stock move changes its
+/// figures, not that time (the cache keeps the body apart from the figures, so a moving time
+/// would differ between a cached read and one from the database); an edit moves it.
+#[tokio::test]
+async fn stock_moves_leave_a_products_updated_at_and_edits_move_it() {
+    let app = TestApp::spawn().await;
+    let store = app.create_store("PUN01").await;
+    let category = app.create_category("Frames").await;
+    let frame = product(&app, category, "TCH-01", 1_000).await;
+    let in_database = || async {
+        sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
+            "SELECT updated_at FROM products WHERE id = $1",
+        )
+        .bind(frame)
+        .fetch_one(app.db.primary())
+        .await
+        .expect("the product's row")
+    };
+    let created = in_database().await;
+    let served = product_json(&app, frame).await["updatedAt"].clone();
+
+    for (delta, reason) in [(10, "delivery"), (-3, "two broken, one lost")] {
+        let (status, row) = adjust_as(&app, &app.admin_token, store, frame, delta, reason).await;
+        assert_eq!(status, StatusCode::CREATED, "{row}");
+    }
+    let after_moves = product_json(&app, frame).await;
+    assert_eq!(after_moves["quantity"], 7, "{after_moves}");
+    assert_eq!(after_moves["updatedAt"], served, "{after_moves}");
+    assert_eq!(
+        in_database().await,
+        created,
+        "the row's updated_at after two stock moves"
+    );
+
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/products/{frame}"),
+            Some(json!({ "price": 1_100 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let edited = in_database().await;
+    assert!(
+        edited > created,
+        "an edit moves updated_at: {created} -> {edited}"
+    );
+    let read = product_json(&app, frame).await;
+    assert_ne!(read["updatedAt"], served, "{read}");
+    assert_eq!(read["quantity"], 7, "{read}");
+}
+
 // ------------------------------------------------------------------------------- transfers
 
 #[tokio::test]
