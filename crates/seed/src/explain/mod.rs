@@ -79,6 +79,36 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         )
         .await?,
     );
+    run(
+        "products of a category, by price",
+        None,
+        explain_qb(
+            pool,
+            storage::products::list_products_query(
+                EXPLAIN,
+                &category,
+                ProductSort::Price,
+                20,
+                None,
+            ),
+        )
+        .await?,
+    );
+    run(
+        "products of a category, by units sold",
+        None,
+        explain_qb(
+            pool,
+            storage::products::list_products_query(
+                EXPLAIN,
+                &category,
+                ProductSort::SalesDesc,
+                20,
+                None,
+            ),
+        )
+        .await?,
+    );
     let brand = ProductFilter {
         brand: Some(s.brand.clone()),
         category_id: Some(s.category),
