@@ -70,45 +70,24 @@ pub async fn explain_hot_queries(pool: &PgPool) -> Result<Vec<ExplainRow>> {
         category_id: Some(s.category),
         ..Default::default()
     };
-    run(
-        "products of a category, by name",
-        None,
-        explain_qb(
-            pool,
-            storage::products::list_products_query(EXPLAIN, &category, ProductSort::Name, 20, None),
-        )
-        .await?,
-    );
-    run(
-        "products of a category, by price",
-        None,
-        explain_qb(
-            pool,
-            storage::products::list_products_query(
-                EXPLAIN,
-                &category,
-                ProductSort::Price,
-                20,
-                None,
-            ),
-        )
-        .await?,
-    );
-    run(
-        "products of a category, by units sold",
-        None,
-        explain_qb(
-            pool,
-            storage::products::list_products_query(
-                EXPLAIN,
-                &category,
-                ProductSort::SalesDesc,
-                20,
-                None,
-            ),
-        )
-        .await?,
-    );
+    for (label, sort) in [
+        ("products of a category, by name", ProductSort::Name),
+        ("products of a category, by price", ProductSort::Price),
+        (
+            "products of a category, by units sold",
+            ProductSort::SalesDesc,
+        ),
+    ] {
+        run(
+            label,
+            None,
+            explain_qb(
+                pool,
+                storage::products::list_products_query(EXPLAIN, &category, sort, 20, None),
+            )
+            .await?,
+        );
+    }
     let brand = ProductFilter {
         brand: Some(s.brand.clone()),
         category_id: Some(s.category),

@@ -5,8 +5,8 @@
 //!
 //! Two variants ([`Net`]): the loopback cluster (`scripts/cluster up`, [`LOOPBACK`]) and the
 //! one with every node in a network namespace of its own (`scripts/cluster --netns up`; the
-//! `_on` functions), which test (e) partitions. [`Cluster`] drives either through the script's public commands (up, addresses, kill, switchover, partition,
-//! heal, logs).
+//! `_on` functions), which test (e) partitions. [`Cluster`] drives either through the
+//! script's public commands (up, addresses, kill, switchover, partition, heal, logs).
 //!
 //! The tests sharing this cluster run one at a time (`.config/nextest.toml`, group `cluster`).
 
