@@ -44,9 +44,10 @@ pub const TODAY: &str = "SELECT coalesce(sum(orders), 0)::bigint, coalesce(sum(r
 pub const OPEN_ORDERS: &str = "SELECT status, sum(n)::bigint FROM order_status_counts
     WHERE $1::timestamptz IS NOT NULL {stores}
     GROUP BY status";
-pub const QUEUE: &str = "SELECT s.status,
-        (SELECT count(*) FROM workshop_jobs WHERE status = s.status {stores})
-    FROM unnest(ARRAY['queued','in_progress','quality_check']) AS s(status) WHERE $1::timestamptz IS NOT NULL";
+// From the counts kept by the jobs' trigger (migration 0015), not from the jobs.
+pub const QUEUE: &str = "SELECT status, sum(n)::bigint FROM workshop_queue_counts
+    WHERE $1::timestamptz IS NOT NULL {stores}
+    GROUP BY status";
 // From the counts kept by inventory's trigger (migration 0005), not from inventory's rows.
 pub const LOW_STOCK: &str =
     "SELECT coalesce(sum(n) FILTER (WHERE status = 'low_stock'), 0)::bigint,
@@ -109,9 +110,9 @@ pub const STORE_FIGURES: &str = "WITH w AS (
         (SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM (
             SELECT status, sum(n)::bigint AS n FROM order_status_counts
             WHERE store_id = $2 GROUP BY status) o) AS open_orders,
-        (SELECT jsonb_object_agg(s.status,
-                (SELECT count(*) FROM workshop_jobs j WHERE j.store_id = $2 AND j.status = s.status))
-            FROM unnest(ARRAY['queued','in_progress','quality_check']) AS s(status)) AS queue,
+        (SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM (
+            SELECT status, sum(n)::bigint AS n FROM workshop_queue_counts
+            WHERE store_id = $2 GROUP BY status) j) AS queue,
         stock.low, stock.out,
         (SELECT coalesce(jsonb_agg(jsonb_build_object('productId', t.product_id, 'sku', p.sku,
                 'name', p.name, 'unitsSold', t.units_sold, 'revenue', t.revenue)
@@ -141,6 +142,22 @@ fn open_job_statuses() -> impl Iterator<Item = &'static str> {
         .iter()
         .filter(|s| s.is_open())
         .map(|s| s.as_str())
+}
+
+/// Each of `statuses` with its count in `counted`, 0 where it has none.
+fn every_status(
+    statuses: impl Iterator<Item = &'static str>,
+    counted: &[(String, i64)],
+) -> Vec<(String, i64)> {
+    statuses
+        .map(|status| {
+            let count = counted
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n);
+            (status.to_owned(), count)
+        })
+        .collect()
 }
 
 /// One store's figures ([`STORE_FIGURES`]), "today" starting at `day_start`: one statement.
@@ -215,7 +232,7 @@ pub async fn compact_dashboard_changes(pool: &PgPool) -> Result<u64> {
     Ok(folded.rows_affected())
 }
 
-/// Folds the three tables of appended counts that one store's figures sum
+/// Folds the four tables of appended counts that one store's figures sum
 /// ([`STORE_FIGURES`]), then vacuums them. Every write of a store now reads its figures
 /// after its commit, so what a read sums must stay small: a busy store appends thousands of
 /// rows an hour, and the rows a fold deletes stay in the index until a vacuum (the
@@ -225,10 +242,14 @@ pub async fn compact_dashboard_changes(pool: &PgPool) -> Result<u64> {
 pub async fn compact_store_counts(pool: &PgPool) -> Result<u64> {
     let folded = compact_dashboard_changes(pool).await?
         + compact_order_status_counts(pool).await?
-        + compact_inventory_status_counts(pool).await?;
-    sqlx::raw_sql("VACUUM dashboard_changes, order_status_counts, inventory_status_counts")
-        .execute(pool)
-        .await?;
+        + compact_inventory_status_counts(pool).await?
+        + compact_workshop_queue_counts(pool).await?;
+    sqlx::raw_sql(
+        "VACUUM dashboard_changes, order_status_counts, inventory_status_counts, \
+         workshop_queue_counts",
+    )
+    .execute(pool)
+    .await?;
     Ok(folded)
 }
 
@@ -255,6 +276,12 @@ pub async fn compact_inventory_status_counts(pool: &PgPool) -> Result<u64> {
 /// [`compact_inventory_status_counts`] folds the stock rows'.
 pub async fn compact_order_status_counts(pool: &PgPool) -> Result<u64> {
     fold_counts(pool, "order_status_counts").await
+}
+
+/// Folds the workshop queue's counts (migration 0015) as
+/// [`compact_inventory_status_counts`] folds the stock rows'.
+pub async fn compact_workshop_queue_counts(pool: &PgPool) -> Result<u64> {
+    fold_counts(pool, "workshop_queue_counts").await
 }
 
 /// One fold of a `(store_id, status, n)` table of appended counts; `table` is one of the
@@ -304,21 +331,13 @@ pub async fn dashboard_stats(
             .bind(&stores)
             .fetch_all(pool)
             .await?;
-        // Every open status is reported, with 0 where no order has it.
-        let open_orders_by_status = open_order_statuses()
-            .map(|status| {
-                let count = counted
-                    .iter()
-                    .find(|(s, _)| s == status)
-                    .map_or(0, |(_, n)| *n);
-                (status.to_owned(), count)
-            })
-            .collect();
-        let workshop_queue_by_status: Vec<(String, i64)> = sqlx::query_as(&scoped(QUEUE, scope))
+        let open_orders_by_status = every_status(open_order_statuses(), &counted);
+        let queued: Vec<(String, i64)> = sqlx::query_as(&scoped(QUEUE, scope))
             .bind(day_start)
             .bind(&stores)
             .fetch_all(pool)
             .await?;
+        let workshop_queue_by_status = every_status(open_job_statuses(), &queued);
         let (low_stock_count, out_of_stock_count): (i64, i64) =
             sqlx::query_as(&scoped(LOW_STOCK, scope))
                 .bind(day_start)

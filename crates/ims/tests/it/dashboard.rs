@@ -276,32 +276,11 @@ async fn low_stock_counts_match_the_stock_rows_before_and_after_folding() {
         let (status, body) = adjust_as(&app, &manager, store, products[p], delta, "count").await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    let truth = "SELECT status, count(*)::bigint FROM inventory
-                 WHERE status IN ('low_stock', 'out_of_stock') GROUP BY status ORDER BY status";
-    let kept = "SELECT status, sum(n)::bigint FROM inventory_status_counts
-                GROUP BY status HAVING sum(n) <> 0 ORDER BY status";
-    let pool = app.db.primary().clone();
-    let rows = |sql: &'static str| {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_as::<_, (String, i64)>(sql)
-                .fetch_all(&pool)
-                .await
-                .expect("counts")
-        }
-    };
-    let expected = rows(truth).await;
+    let truth = "SELECT store_id::text, status, count(*)::bigint FROM inventory
+                 WHERE status IN ('low_stock', 'out_of_stock') GROUP BY 1, 2 ORDER BY 1, 2";
+    let fold = storage::dashboard::compact_inventory_status_counts(app.db.primary());
+    let expected = kept_counts_match(&app, truth, "inventory_status_counts", fold).await;
     assert!(!expected.is_empty(), "the test moves rows into low stock");
-    assert_eq!(rows(kept).await, expected, "appended counts");
-    storage::dashboard::compact_inventory_status_counts(app.db.primary())
-        .await
-        .expect("fold");
-    assert_eq!(rows(kept).await, expected, "folded counts");
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM inventory_status_counts")
-        .fetch_one(app.db.primary())
-        .await
-        .expect("rows");
-    assert_eq!(left, expected.len() as i64, "one row per store and status");
 }
 
 /// The open orders' counts the dashboard reads (appended by the orders' trigger, folded by
@@ -341,33 +320,102 @@ async fn open_order_counts_match_the_orders_before_and_after_folding() {
     let truth = "SELECT store_id::text, status, count(*)::bigint FROM orders
                  WHERE status IN ('pending', 'confirmed', 'in_workshop', 'ready')
                  GROUP BY 1, 2 ORDER BY 1, 2";
-    let kept = "SELECT store_id::text, status, sum(n)::bigint FROM order_status_counts
-                GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2";
-    let pool = app.db.primary().clone();
-    let rows = |sql: &'static str| {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_as::<_, (String, String, i64)>(sql)
-                .fetch_all(&pool)
-                .await
-                .expect("counts")
-        }
-    };
-    let expected = rows(truth).await;
+    let fold = storage::dashboard::compact_order_status_counts(app.db.primary());
+    let expected = kept_counts_match(&app, truth, "order_status_counts", fold).await;
     assert!(
         expected.iter().any(|(_, status, _)| status == "ready"),
         "the test moves orders through every open status: {expected:?}"
     );
-    assert_eq!(rows(kept).await, expected, "appended counts");
-    storage::dashboard::compact_order_status_counts(app.db.primary())
-        .await
-        .expect("fold");
-    assert_eq!(rows(kept).await, expected, "folded counts");
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM order_status_counts")
+}
+
+/// The workshop queue's counts the dashboard reads (appended by the jobs' trigger, folded
+/// by the upkeep) always equal a count of the jobs themselves, before and after folding,
+/// through jobs made, moved along, sent back to rework and finished in two stores.
+#[tokio::test]
+async fn workshop_queue_counts_match_the_jobs_before_and_after_folding() {
+    let app = TestApp::spawn().await;
+    let category = app.create_category("Lenses").await;
+    let customer = id_of(&customer(&app, "Asha Rao", "+919876543210").await);
+    for code in ["PUN01", "MUM01"] {
+        let store = app.create_store(code).await;
+        let p = product(&app, category, &format!("JOB-{code}"), 1_000).await;
+        stock_in(&app, store, p, 50).await;
+        for steps in [
+            &[][..],
+            &["in_progress"],
+            &["in_progress", "quality_check"],
+            &["in_progress", "quality_check", "in_progress"],
+            &["in_progress", "quality_check", "completed"],
+            &["cancelled"],
+        ] {
+            let order = place_ok(&app, &app.admin_token, store, customer, &[(p, 1)]).await;
+            job(&app, id_of(&order), steps).await;
+        }
+    }
+    let truth = "SELECT store_id::text, status, count(*)::bigint FROM workshop_jobs
+                 WHERE status IN ('queued', 'in_progress', 'quality_check')
+                 GROUP BY 1, 2 ORDER BY 1, 2";
+    let fold = storage::dashboard::compact_workshop_queue_counts(app.db.primary());
+    let expected = kept_counts_match(&app, truth, "workshop_queue_counts", fold).await;
+    assert_eq!(
+        expected.len(),
+        6,
+        "both stores have jobs in every queue status: {expected:?}"
+    );
+    // What the dashboard shows is those counts.
+    let chain = stats(&app, &app.admin_token, "").await;
+    for status in ["queued", "in_progress", "quality_check"] {
+        let n: i64 = expected
+            .iter()
+            .filter(|(_, s, _)| s == status)
+            .map(|(_, _, n)| n)
+            .sum();
+        assert_eq!(
+            count(&chain["workshopQueueByStatus"], status),
+            n,
+            "{status}: {chain}"
+        );
+    }
+}
+
+/// The per-store, per-status counts that `table` keeps (appended by a trigger, folded by
+/// the upkeep's `fold`) equal `truth`, a count of the rows themselves (`store_id::text`,
+/// `status`, count, in that order), before and after `fold`; the fold leaves one row per
+/// store and status. Returns the counts.
+async fn kept_counts_match(
+    app: &TestApp,
+    truth: &str,
+    table: &str,
+    fold: impl std::future::Future<Output = storage::Result<u64>>,
+) -> Vec<(String, String, i64)> {
+    let rows = |sql: String| async move {
+        sqlx::query_as::<_, (String, String, i64)>(&sql)
+            .fetch_all(app.db.primary())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    };
+    let kept = format!(
+        "SELECT store_id::text, status, sum(n)::bigint FROM {table}
+         GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2"
+    );
+    let expected = rows(truth.to_owned()).await;
+    assert_eq!(
+        rows(kept.clone()).await,
+        expected,
+        "appended counts in {table}"
+    );
+    fold.await.expect("fold");
+    assert_eq!(rows(kept).await, expected, "folded counts in {table}");
+    let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
         .fetch_one(app.db.primary())
         .await
         .expect("rows");
-    assert_eq!(left, expected.len() as i64, "one row per store and status");
+    assert_eq!(
+        left,
+        expected.len() as i64,
+        "one row per store and status in {table}"
+    );
+    expected
 }
 
 /// (productId, unitsSold, revenue) of a storage-level top list.

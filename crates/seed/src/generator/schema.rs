@@ -22,6 +22,7 @@ pub(crate) const GENERATED: &[&str] = &[
     "order_sales",
     "inventory_status_counts",
     "order_status_counts",
+    "workshop_queue_counts",
     "prescriptions",
     "workshop_jobs",
     "workshop_job_history",
@@ -198,9 +199,9 @@ pub(crate) async fn advance_sequences(
     Ok(())
 }
 
-/// The dashboard's sales figures of the last 32 days, its low-stock and its open-order
-/// counts, a statement each: orders and inventory were loaded with `ims.bulk_load` on, which
-/// their per-row triggers skip.
+/// The dashboard's sales figures of the last 32 days, its low-stock, open-order and
+/// workshop-queue counts, a statement each: orders, inventory and jobs were loaded with
+/// `ims.bulk_load` on, which their per-row triggers skip.
 pub(crate) async fn fill_product_sales(conn: &mut PgConnection, now_ms: i64) -> Result<()> {
     let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
     sqlx::query("SELECT refill_product_sales($1 - interval '32 days')")
@@ -211,14 +212,15 @@ pub(crate) async fn fill_product_sales(conn: &mut PgConnection, now_ms: i64) -> 
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    // Inventory and orders too were loaded with their counting triggers skipped
-    // (migrations 0005, 0007).
-    sqlx::query("SELECT refill_inventory_status_counts()")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("SELECT refill_order_status_counts()")
-        .execute(&mut *conn)
-        .await?;
+    // Inventory, orders and workshop jobs too were loaded with their counting triggers
+    // skipped (migrations 0005, 0007, 0015).
+    for refill in [
+        "SELECT refill_inventory_status_counts()",
+        "SELECT refill_order_status_counts()",
+        "SELECT refill_workshop_queue_counts()",
+    ] {
+        sqlx::query(refill).execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
