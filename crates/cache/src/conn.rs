@@ -122,13 +122,23 @@ pub(crate) async fn cluster_nodes(conn: &mut ClusterConnection) -> redis::RedisR
     Ok(parse_nodes(&text))
 }
 
-/// `cmd` on the node at `host:port` (a master, for a `SCAN` of its keys).
+/// `cmd` on the node at `address`, `host:port` as [`Node::address`] writes it (a master,
+/// for a `SCAN` of its keys).
 pub(crate) async fn on_node(
     conn: &mut ClusterConnection,
     cmd: &Cmd,
-    host: &str,
-    port: u16,
+    address: &str,
 ) -> redis::RedisResult<Value> {
+    let parsed = address
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)));
+    let Some((host, port)) = parsed else {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "not a host:port node address",
+            address.to_owned(),
+        )));
+    };
     conn.route_command(
         cmd,
         RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {

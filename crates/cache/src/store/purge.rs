@@ -140,15 +140,12 @@ impl Store {
                 .await?
                 .into_iter()
                 .filter(|n| n.master && !n.failing)
-                .map(|n| Some((n.host, n.port)))
+                .map(|n| Some(Arc::from(n.address())))
                 .collect(),
             Conn::Cluster(_) => purge
                 .masters
                 .iter()
-                .filter_map(|(master, _)| {
-                    let (host, port) = master.rsplit_once(':')?;
-                    Some(Some((host.to_owned(), port.parse().ok()?)))
-                })
+                .map(|(master, _)| Some(master.clone()))
                 .collect(),
         };
         let mut purged = 0usize;
@@ -167,16 +164,17 @@ impl Store {
         Ok(())
     }
 
-    /// Purges the keys of one server (`None`: the one `conn` goes to; else a cluster node).
-    /// A failure opens the breaker of the node purged (of Redis, on one server).
+    /// Purges the keys of one server (`None`: the one `conn` goes to; else the cluster node
+    /// at that `host:port`, as the breakers name masters). A failure opens the breaker of the
+    /// node purged (of Redis, on one server).
     async fn purge_node(
         &self,
         conn: &mut Conn,
         generation: u64,
-        node: &Option<(String, u16)>,
+        node: &Option<Arc<str>>,
     ) -> Result<usize, Error> {
         let scope = match node {
-            Some((host, port)) => Scope::Masters(vec![Arc::from(format!("{host}:{port}"))]),
+            Some(address) => Scope::Masters(vec![address.clone()]),
             None => Scope::Whole,
         };
         let pattern = format!("{}*", self.config.prefix);
@@ -192,9 +190,9 @@ impl Store {
             let (next, keys): (u64, Vec<String>) = self
                 .guard(generation, &scope, async {
                     Ok(match (&mut *conn, node) {
-                        (Conn::Cluster(cluster), Some((host, port))) => redis::from_redis_value(
-                            &conn::on_node(cluster, &scan, host, *port).await?,
-                        )?,
+                        (Conn::Cluster(cluster), Some(address)) => {
+                            redis::from_redis_value(&conn::on_node(cluster, &scan, address).await?)?
+                        }
                         (conn, _) => scan.query_async(conn).await?,
                     })
                 })
