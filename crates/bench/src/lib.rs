@@ -13,11 +13,13 @@
 //! - `ops`: an operation becomes a request; `http`: the users' own connections.
 //! - `load`: the closed and open models; `record`: histograms and counts while running.
 //! - `run`: one run end to end; `compare`: baseline against optimized.
-//! - `dbstat`, `cpu`: the database's and the processes' work; `limits`: the open-file limit.
+//! - `dbstat`, `cpu`, `counters`: the database's and the processes' work and the service's
+//!   cache counters by type; `limits`: the open-file limit.
 //! - `report`: assembly, text tables, the SVG chart; `progress`: the live line; `cli`: flags.
 
 pub mod cli;
 pub mod compare;
+pub mod counters;
 pub mod cpu;
 pub mod dbstat;
 pub mod error;

@@ -53,6 +53,21 @@ fn check(report: &Report) {
     assert!(!report.timeline.is_empty());
     let markdown = bench::report::text::markdown(report);
     assert!(markdown.contains("| **all** |"), "{markdown}");
+    // The service's own counters, read from its /metrics at the window's edges.
+    let types = report
+        .cache
+        .by_cache_type
+        .as_ref()
+        .unwrap_or_else(|| panic!("no hit rates by cache type: {:?}", report.notes));
+    let users = types
+        .iter()
+        .find(|t| t.cache_type == "users")
+        .unwrap_or_else(|| panic!("users in {types:?}"));
+    assert!(
+        users.hits + users.misses > 0,
+        "every authenticated request reads its session: {types:?}"
+    );
+    assert!(markdown.contains("cache by type"), "{markdown}");
     assert!(bench::report::svg::chart(report).starts_with("<svg"));
 }
 

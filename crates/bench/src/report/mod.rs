@@ -12,6 +12,7 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::counters::TypeRate;
 use crate::cpu::CpuSplit;
 use crate::dbstat::DbWork;
 use crate::error::Result;
@@ -60,6 +61,10 @@ pub struct CacheSummary {
     pub hit_rate: Option<f64>,
     /// Hits over all reads (GETs), cached endpoints or not: the share of reads Redis served.
     pub reads_from_cache: f64,
+    /// The service's own counters by cache type against their targets (`counters`);
+    /// `None` when its `/metrics` could not be read (and in reports made before).
+    #[serde(default)]
+    pub by_cache_type: Option<Vec<TypeRate>>,
 }
 
 /// One second of the run.
@@ -148,6 +153,8 @@ pub struct Measured {
     pub unsent: u64,
     pub db: Option<DbWork>,
     pub cpu: Option<CpuSplit>,
+    /// The service's cache counters over the window (`counters::delta`).
+    pub cache_types: Option<Vec<TypeRate>>,
     pub notes: Vec<String>,
 }
 
@@ -240,6 +247,7 @@ pub fn assemble(meta: Meta, totals: &[OpStats], measured: Measured) -> Report {
         by_type,
         hit_rate: rate(hits, headed),
         reads_from_cache: rate(hits, reads).unwrap_or(0.0),
+        by_cache_type: measured.cache_types.clone(),
     };
 
     let requests = overall.requests.max(1) as f64;
@@ -322,6 +330,7 @@ mod tests {
             unsent: 0,
             db: None,
             cpu: None,
+            cache_types: None,
             notes: Vec::new(),
         }
     }

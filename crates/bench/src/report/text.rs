@@ -193,6 +193,26 @@ pub fn summary(report: &Report) -> Vec<String> {
         .map(|c| format!("{} {}", c.key, pct(c.hit_rate)))
         .collect();
     lines.push(format!("cache by key: {}", by_type.join(", ")));
+    if let Some(types) = &report.cache.by_cache_type {
+        let rates: Vec<String> = types
+            .iter()
+            .filter(|t| t.hits + t.misses + t.bypasses > 0)
+            .map(|t| match (t.target, t.met()) {
+                (Some(target), Some(met)) => format!(
+                    "{} {} (target {}: {})",
+                    t.cache_type,
+                    pct(t.hit_rate),
+                    pct(Some(target)),
+                    if met { "met" } else { "NOT met" }
+                ),
+                _ => format!("{} {}", t.cache_type, pct(t.hit_rate)),
+            })
+            .collect();
+        lines.push(format!(
+            "cache by type (the service's counters): {}",
+            rates.join(", ")
+        ));
+    }
     if let Some(per) = &report.db_per_request {
         let opt = |v: Option<f64>, unit: &str| {
             v.map_or_else(|| "n/a".into(), |v| format!("{v:.2}{unit}"))

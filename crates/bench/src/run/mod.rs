@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::counters;
 use crate::cpu;
 use crate::dbstat::{self, DbWatch};
 use crate::error::{Error, Result};
@@ -114,16 +115,29 @@ pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
     let clock = shared.begin();
     let ticker = tokio::spawn(tick(shared.clone(), clock, opts.model, opts.progress));
 
+    // The service's /metrics is at its root, beside /api/v1.
+    let metrics_client = reqwest::Client::new();
     tokio::time::sleep_until(clock.measure_from).await;
     let db_before = match watch.as_mut() {
         Some(w) => Some(w.snapshot().await?),
         None => None,
     };
+    let counters_before = counters::read(&metrics_client, &base).await;
     let cpu_before = cpu::read(&cpu_targets);
     let window_start = Instant::now();
     tokio::time::sleep_until(clock.end).await;
     let cpu_after = cpu::read(&cpu_targets);
     let secs = window_start.elapsed().as_secs_f64();
+    let counters_after = counters::read(&metrics_client, &base).await;
+    let cache_types = match (&counters_before, &counters_after) {
+        (Some(before), Some(after)) => Some(counters::delta(before, after)),
+        _ => {
+            notes.push(format!(
+                "{base}/metrics could not be read: no hit rates by cache type"
+            ));
+            None
+        }
+    };
     let db = match (watch.as_mut(), db_before) {
         (Some(w), Some(before)) => Some(dbstat::delta(&before, &w.snapshot().await?, 12)),
         _ => None,
@@ -174,6 +188,7 @@ pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
         unsent,
         db,
         cpu,
+        cache_types,
         notes,
     };
     Ok(report::assemble(meta, &shared.recorder.totals(), measured))
