@@ -147,6 +147,13 @@ impl Cache {
         self.store.memory().await
     }
 
+    /// The variants cached under `key` right now (none while Redis is bypassed or failing):
+    /// for a write that forgets the key and then loads back the variants readers had, not
+    /// only its own.
+    pub async fn variants(&self, key: &Key) -> Vec<String> {
+        self.store.variants(key).await.unwrap_or_default()
+    }
+
     /// Whether Redis answers a PING within the timeout.
     pub async fn ping(&self) -> Result<(), Error> {
         self.store.ping().await

@@ -81,6 +81,24 @@ impl Store {
         })
     }
 
+    /// The variants (fields) cached under `key`, its tallies left out.
+    pub(crate) async fn variants(&self, key: &Key) -> Result<Vec<String>, Error> {
+        let scope = self.scope_of(&[key]);
+        let (mut conn, generation) = self.connection(&scope).await?;
+        let fields: Vec<String> = self
+            .guard(generation, &scope, async {
+                Ok(redis::cmd("HKEYS")
+                    .arg(self.name(key))
+                    .query_async(&mut conn)
+                    .await?)
+            })
+            .await?;
+        Ok(fields
+            .into_iter()
+            .filter(|field| !field.starts_with("#tally"))
+            .collect())
+    }
+
     /// For a miss that is about to load from the database: the value again (another
     /// request may have written it back since this one missed), and the version a
     /// write-back must still find, read before the database is so that a write that

@@ -128,8 +128,10 @@ async fn place_order(
         )
         .await?,
     );
+    // The history's pages cached now, to load back after the write forgets them.
+    let cached = cached_customer_scopes(&state, body.customer_id).await;
     invalidate(&state, stale).await;
-    warm_customer_orders(&state, &auth, body.customer_id);
+    warm_customer_orders(&state, &auth, body.customer_id, cached);
     Ok(match placed {
         Done::New(record) => (StatusCode::CREATED, Json(OrderView::from(record))).into_response(),
         Done::Replay { status, body } => replay(status, body),
@@ -238,8 +240,9 @@ async fn change_order_status(
     } else {
         stale.extend(dashboard_keys(&state, &[order.store_id]).await);
     }
+    let cached = cached_customer_scopes(&state, order.customer_id).await;
     invalidate(&state, stale).await;
-    warm_customer_orders(&state, &auth, order.customer_id);
+    warm_customer_orders(&state, &auth, order.customer_id, cached);
     Ok(match done {
         Done::New(order) => Json(OrderView::from(order)).into_response(),
         Done::Replay { status, body } => replay(status, body),
@@ -283,8 +286,9 @@ async fn add_payment(
         .or_not_found("order")?;
     // A payment changes no dashboard figure (revenue counts orders as placed). Its keys are
     // forgotten after a replay too, in case the first attempt committed and failed before.
+    let cached = cached_customer_scopes(&state, order.customer_id).await;
     invalidate(&state, order_keys(order.id, order.customer_id)).await;
-    warm_customer_orders(&state, &auth, order.customer_id);
+    warm_customer_orders(&state, &auth, order.customer_id, cached);
     Ok(match done {
         Done::New(order) => (StatusCode::CREATED, Json(OrderView::from(order))).into_response(),
         Done::Replay { status, body } => replay(status, body),

@@ -268,6 +268,53 @@ async fn an_order_loads_its_customer_s_history_back_into_the_cache() {
     );
 }
 
+/// Staff see a customer's orders in their own stores, so the history is cached once per
+/// set of stores. An order forgets them all and loads back every one that was cached, not
+/// only the writer's: the next read in each scope is a hit with the new order.
+#[tokio::test]
+async fn an_order_loads_the_customer_s_history_back_for_every_scope_it_was_cached_in() {
+    let s = shop().await;
+    let app = &s.app;
+    let other = app.create_store("MUM01").await;
+    let (_, one_store) = app.create_user("sales_one", &["sales"], &[s.store]).await;
+    let (_, two_stores) = app
+        .create_user("sales_two", &["sales"], &[s.store, other])
+        .await;
+    let path = format!("/customers/{}/orders", s.customer);
+    let key = format!("customer:{}:orders:recent", s.customer);
+    for token in [&one_store, &two_stores] {
+        assert!(items(&cache_it(app, token, &path).await).is_empty());
+    }
+    assert_eq!(
+        cached_variants(app, &key).await.len(),
+        2,
+        "one page per scope"
+    );
+
+    let order = s.order(1).await;
+
+    // The readers' two pages and the writer's (the admin's), loaded back by the warming
+    // (watched in Redis: a read through the API would load its own page itself).
+    let mut cached = Vec::new();
+    for _ in 0..100 {
+        cached = cached_variants(app, &key).await;
+        if cached.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        cached.len(),
+        3,
+        "pages cached 5 s after the order: {cached:?}"
+    );
+    for token in [&one_store, &two_stores] {
+        let (outcome, listed) = read(app, token, &path).await;
+        assert_eq!(outcome, "hit", "{listed}");
+        assert_eq!(ids(items(&listed)), vec![order], "{listed}");
+    }
+}
+
 #[tokio::test]
 async fn order_status_changes_and_cancellation_are_read_afresh() {
     let s = shop().await;
