@@ -236,8 +236,8 @@ pub(super) async fn cached_customer_scopes(state: &AppState, customer: Uuid) -> 
 /// the writer's. The till shows a customer's history around every sale, so the page is read
 /// again at once, and by staff whose stores differ from the writer's: with the writer's
 /// page alone, the `ims-bench` mix (histories read twice as often as orders are placed, a
-/// third of the staff in two stores) hit 60% of histories; with one page for every scope,
-/// 99%. Read from the primary, which has the write (a standby might not yet); in the
+/// third of the staff in two stores) hit 59% of histories; with every scope's page, 87%
+/// (docs/benchmarks.md). Read from the primary, which has the write (a standby might not yet); in the
 /// background, so the write's answer does not wait for it; not counted as hits or misses,
 /// being no client's reads. A write that commits meanwhile bumps the key's version and
 /// these write-backs do not land.
@@ -260,7 +260,8 @@ pub(super) fn warm_customer_orders(
             let loaded = state
                 .cache
                 .get_or_load_uncounted(&keys::customer_recent_orders(customer), &field, || {
-                    customer_orders(&state, &scope, customer, query, true)
+                    // The customer exists: the write just referred to it.
+                    order_list(&state, &scope, query, Some(customer), true)
                 })
                 .await;
             if let Err(e) = loaded {
