@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{OrderView, READERS};
 use crate::auth::Auth;
-use crate::cached::{field_of, read_through, Cached};
+use crate::cached::{field_of, invalidate, read_through, Cached};
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Path, Query};
 use crate::lookup::archived_order;
@@ -45,7 +45,7 @@ pub struct OrderQuery {
 /// caller's own). It is part of a cached list's variant, since what a caller sees depends
 /// on their stores, and a variant can be read back into one (see [`warm_customer_orders`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Scope {
+enum Scope {
     All,
     /// Sorted, so that callers with the same stores share a variant.
     Stores(Vec<Uuid>),
@@ -214,10 +214,23 @@ async fn customer_orders(
     order_list(state, scope, query, Some(id), fresh).await
 }
 
-/// The first pages of a customer's orders cached right now, by the scope each was read in:
-/// read before a write forgets them, to load them back after ([`warm_customer_orders`]).
+/// After an order write: forgets `stale` (the customer's history among it) and loads the
+/// history's first page back in every scope it was cached in, read before it is forgotten,
+/// and in the writer's ([`warm_customer_orders`]).
+pub(super) async fn forget_and_warm(
+    state: &AppState,
+    auth: &Auth,
+    customer: Uuid,
+    stale: Vec<cache::Stale>,
+) {
+    let cached = cached_customer_scopes(state, customer).await;
+    invalidate(state, stale).await;
+    warm_customer_orders(state, auth, customer, cached);
+}
+
+/// The first pages of a customer's orders cached right now, by the scope each was read in.
 /// Pages of other queries (filters, later pages) are left to be read again when asked for.
-pub(super) async fn cached_customer_scopes(state: &AppState, customer: Uuid) -> Vec<Scope> {
+async fn cached_customer_scopes(state: &AppState, customer: Uuid) -> Vec<Scope> {
     let first_page = field_of(&OrderQuery::default());
     state
         .cache
@@ -241,12 +254,7 @@ pub(super) async fn cached_customer_scopes(state: &AppState, customer: Uuid) -> 
 /// background, so the write's answer does not wait for it; not counted as hits or misses,
 /// being no client's reads. A write that commits meanwhile bumps the key's version and
 /// these write-backs do not land.
-pub(super) fn warm_customer_orders(
-    state: &AppState,
-    auth: &Auth,
-    customer: Uuid,
-    cached: Vec<Scope>,
-) {
+fn warm_customer_orders(state: &AppState, auth: &Auth, customer: Uuid, cached: Vec<Scope>) {
     let mut scopes = cached;
     let writer = Scope::of(auth);
     if !scopes.contains(&writer) {

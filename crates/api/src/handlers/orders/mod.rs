@@ -17,8 +17,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::{
-    dashboard_keys, invalidate, order_keys, read_through, stock_keys, Cached, StockEffect,
-    StoreFigures,
+    dashboard_keys, order_keys, read_through, stock_keys, Cached, StockEffect, StoreFigures,
 };
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{IdempotentBody, Path};
@@ -128,10 +127,7 @@ async fn place_order(
         )
         .await?,
     );
-    // The history's pages cached now, to load back after the write forgets them.
-    let cached = cached_customer_scopes(&state, body.customer_id).await;
-    invalidate(&state, stale).await;
-    warm_customer_orders(&state, &auth, body.customer_id, cached);
+    forget_and_warm(&state, &auth, body.customer_id, stale).await;
     Ok(match placed {
         Done::New(record) => (StatusCode::CREATED, Json(OrderView::from(record))).into_response(),
         Done::Replay { status, body } => replay(status, body),
@@ -240,9 +236,7 @@ async fn change_order_status(
     } else {
         stale.extend(dashboard_keys(&state, &[order.store_id]).await);
     }
-    let cached = cached_customer_scopes(&state, order.customer_id).await;
-    invalidate(&state, stale).await;
-    warm_customer_orders(&state, &auth, order.customer_id, cached);
+    forget_and_warm(&state, &auth, order.customer_id, stale).await;
     Ok(match done {
         Done::New(order) => Json(OrderView::from(order)).into_response(),
         Done::Replay { status, body } => replay(status, body),
@@ -286,9 +280,8 @@ async fn add_payment(
         .or_not_found("order")?;
     // A payment changes no dashboard figure (revenue counts orders as placed). Its keys are
     // forgotten after a replay too, in case the first attempt committed and failed before.
-    let cached = cached_customer_scopes(&state, order.customer_id).await;
-    invalidate(&state, order_keys(order.id, order.customer_id)).await;
-    warm_customer_orders(&state, &auth, order.customer_id, cached);
+    let stale = order_keys(order.id, order.customer_id);
+    forget_and_warm(&state, &auth, order.customer_id, stale).await;
     Ok(match done {
         Done::New(order) => (StatusCode::CREATED, Json(OrderView::from(order))).into_response(),
         Done::Replay { status, body } => replay(status, body),
