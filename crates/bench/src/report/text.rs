@@ -196,7 +196,7 @@ pub fn summary(report: &Report) -> Vec<String> {
     if let Some(types) = &report.cache.by_cache_type {
         let rates: Vec<String> = types
             .iter()
-            .filter(|t| t.hits + t.misses + t.bypasses > 0)
+            .filter(|t| t.hit_rate.is_some())
             .map(|t| match (t.target, t.met()) {
                 (Some(target), Some(met)) => format!(
                     "{} {} (target {}: {})",

@@ -26,12 +26,7 @@ async fn keys_and_ttls_follow_the_plan() {
     // Time since the keys were written: how far below its lower bound a TTL may have fallen.
     let slack_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(0) + 5_000;
 
-    let url = std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)");
-    let mut conn = redis::Client::open(url)
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to the test redis");
+    let mut conn = test_redis().await;
     let prefix = format!("{}:", app.database_name);
     let minutes = |m: i64| m * 60_000;
     let plan: Vec<(String, Option<(i64, i64)>)> = vec![

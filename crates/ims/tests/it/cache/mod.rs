@@ -312,12 +312,7 @@ fn counters(app: &TestApp, kind: CacheType) -> (u64, u64, u64) {
 /// The variants (hash fields) cached under the key `key` of this app, sorted: what a
 /// write left in Redis, seen directly (a read would put back what it forgot).
 async fn cached_variants(app: &TestApp, key: &str) -> Vec<String> {
-    let url = std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)");
-    let mut conn = redis::Client::open(url)
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to the test redis");
+    let mut conn = test_redis().await;
     let mut fields: Vec<String> = redis::cmd("HKEYS")
         .arg(cache::keys::redis_name(
             &format!("{}:", app.database_name),
@@ -328,4 +323,14 @@ async fn cached_variants(app: &TestApp, key: &str) -> Vec<String> {
         .expect("HKEYS");
     fields.sort();
     fields
+}
+
+/// A connection of the test's own to the test Redis, to look at what the service left there.
+async fn test_redis() -> redis::aio::MultiplexedConnection {
+    let url = std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)");
+    redis::Client::open(url)
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to the test redis")
 }

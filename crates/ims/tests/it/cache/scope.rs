@@ -107,12 +107,7 @@ async fn a_ranking_by_sales_is_reordered_once_it_is_old_enough() {
         .into_iter()
         .find(|f| f.starts_with("r:"))
         .expect("the ranking is cached");
-    let url = std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)");
-    let mut conn = redis::Client::open(url)
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to the test redis");
+    let mut conn = test_redis().await;
     let cached: String = redis::cmd("HGET")
         .arg(&key)
         .arg(&field)
