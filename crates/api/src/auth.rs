@@ -3,6 +3,7 @@
 //! Tokens are 256 random bits; only their SHA-256 is stored, and every request re-checks the
 //! session and the user's status, so a logout or a suspension stops a token at once.
 
+use domain::ids::{StoreId, UserId};
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
@@ -13,7 +14,6 @@ use base64::Engine;
 use domain::user::{Role, UserStatus};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -38,10 +38,10 @@ pub fn token_digest(token: &str) -> Vec<u8> {
 /// The authenticated caller. Extracting it is what makes an endpoint require a token.
 #[derive(Debug, Clone)]
 pub struct Auth {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub username: String,
     pub roles: Vec<Role>,
-    pub store_ids: Vec<Uuid>,
+    pub store_ids: Vec<StoreId>,
     /// The digest of the token this request came with (logout revokes it).
     pub token_digest: Vec<u8>,
     /// The caller's profile as authentication read it, and how the cache served it.
@@ -53,7 +53,7 @@ pub struct Auth {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CachedSession {
-    user_id: Uuid,
+    user_id: UserId,
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 }
@@ -79,7 +79,10 @@ impl Profile {
 }
 
 /// The user's profile through the cache.
-pub async fn profile(state: &AppState, user_id: Uuid) -> ApiResult<(Arc<Profile>, cache::Outcome)> {
+pub async fn profile(
+    state: &AppState,
+    user_id: UserId,
+) -> ApiResult<(Arc<Profile>, cache::Outcome)> {
     let key = cache::keys::user_profile(user_id);
     state
         .cache
@@ -184,7 +187,7 @@ impl Auth {
     }
 
     /// Admins see every store; everyone else only the stores they belong to.
-    pub fn require_store(&self, store_id: Uuid) -> Result<(), ApiError> {
+    pub fn require_store(&self, store_id: StoreId) -> Result<(), ApiError> {
         if self.is_admin() || self.store_ids.contains(&store_id) {
             return Ok(());
         }

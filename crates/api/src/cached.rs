@@ -5,6 +5,7 @@
 //! their transaction commits and before the response is sent, with every key that could now
 //! be stale; the helpers here name those keys so each write path lists them the same way.
 
+use domain::ids::{CategoryId, CustomerId, OrderId, ProductId, StoreId};
 use std::future::Future;
 
 use axum::http::{HeaderName, HeaderValue};
@@ -14,7 +15,6 @@ use cache::{keys, Key, Outcome, Stale, Tally, TallyOf};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -127,8 +127,8 @@ pub enum StoreFigures {
 /// sales), moved forward to their new figures when `figures` changed.
 pub async fn stock_keys(
     state: &AppState,
-    products: &[Uuid],
-    stores: &[Uuid],
+    products: &[ProductId],
+    stores: &[StoreId],
     effect: StockEffect,
     figures: StoreFigures,
 ) -> ApiResult<Vec<Stale>> {
@@ -138,7 +138,7 @@ pub async fn stock_keys(
         storage::inventory::row_figures(primary, stores, products),
     )?;
     let mut out: Vec<Stale> = Vec::new();
-    let mut categories: Vec<Uuid> = Vec::new();
+    let mut categories: Vec<CategoryId> = Vec::new();
     for product in identities {
         let tally = tally_of(product.stock_seq, product.quantity, product.sales_count);
         out.push(Stale::Tally {
@@ -204,7 +204,7 @@ pub fn row_tally(stock_seq: i64, quantity: i32, updated_at: DateTime<Utc>) -> Ta
 /// What a change of an order (placement, status, payment) makes stale besides its store's
 /// figures ([`stock_keys`] or [`dashboard_keys`]): the order and the customer's recent
 /// orders.
-pub fn order_keys(order_id: Uuid, customer_id: Uuid) -> Vec<Stale> {
+pub fn order_keys(order_id: OrderId, customer_id: CustomerId) -> Vec<Stale> {
     vec![
         keys::order(order_id).into(),
         keys::customer_recent_orders(customer_id).into(),
@@ -213,7 +213,7 @@ pub fn order_keys(order_id: Uuid, customer_id: Uuid) -> Vec<Stale> {
 
 /// What a change of the dashboards' figures in `stores` (an order, a workshop job) makes
 /// stale: see [`fresh_figures`].
-pub async fn dashboard_keys(state: &AppState, stores: &[Uuid]) -> Vec<Stale> {
+pub async fn dashboard_keys(state: &AppState, stores: &[StoreId]) -> Vec<Stale> {
     fresh_figures(state, stores).await
 }
 
@@ -227,8 +227,8 @@ pub async fn dashboard_keys(state: &AppState, stores: &[Uuid]) -> Vec<Stale> {
 /// that every write in every store updates).
 pub(crate) async fn cached_dashboard(
     state: &AppState,
-    store_id: Option<Uuid>,
-    stores: Option<Vec<Uuid>>,
+    store_id: Option<StoreId>,
+    stores: Option<Vec<StoreId>>,
 ) -> ApiResult<Cached<DashboardView>> {
     let (today, day_start) = business_day(state);
     if let Some([store]) = stores.as_deref() {
@@ -264,7 +264,7 @@ pub(crate) async fn cached_dashboard(
 /// new figures, read from the primary after the commit, put in place unless newer ones are
 /// cached; the chain's forgotten. A store whose figures cannot be read is forgotten: the
 /// write has committed, and its answer must not be an error.
-pub(crate) async fn fresh_figures(state: &AppState, stores: &[Uuid]) -> Vec<Stale> {
+pub(crate) async fn fresh_figures(state: &AppState, stores: &[StoreId]) -> Vec<Stale> {
     let (today, day_start) = business_day(state);
     let field = today.to_string();
     let primary = state.db.primary();

@@ -10,6 +10,7 @@
 //! [`RANKED_MAX_AGE`] instead. The bodies are then read in one round trip for the whole page,
 //! and the misses in one query.
 
+use domain::ids::{CategoryId, ProductId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
@@ -19,7 +20,6 @@ use chrono::Utc;
 use domain::catalog::ProductStatus;
 use serde::{Deserialize, Serialize};
 use storage::products::{ProductFilter, ProductSort};
-use uuid::Uuid;
 
 use crate::cached::{field_of, Cached};
 use crate::error::{ApiError, ApiResult};
@@ -39,7 +39,7 @@ pub(crate) const RANKED_MAX_AGE: Duration = Duration::from_secs(30);
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct IdPage {
-    ids: Vec<Uuid>,
+    ids: Vec<ProductId>,
     next_cursor: Option<String>,
     /// When the page was read from the database (milliseconds since the epoch); absent in
     /// pages cached before it was kept, which count as too old for a ranking.
@@ -140,7 +140,7 @@ where
 /// longer exists is left out.
 pub(crate) async fn products_by_id(
     state: &AppState,
-    ids: &[Uuid],
+    ids: &[ProductId],
 ) -> ApiResult<(Vec<ProductView>, Outcome)> {
     let keys: Vec<Key> = ids.iter().map(|id| keys::product(*id)).collect();
     let (views, outcome) = state
@@ -149,9 +149,10 @@ pub(crate) async fn products_by_id(
             &keys,
             "",
             |missing| async move {
-                let wanted: Vec<Uuid> = missing.iter().map(|&i| ids[i]).collect();
+                let wanted: Vec<ProductId> = missing.iter().map(|&i| ids[i]).collect();
                 let records = storage::products::products_by_ids(&state.db.read(), &wanted).await?;
-                let mut by_id: HashMap<Uuid, _> = records.into_iter().map(|r| (r.id, r)).collect();
+                let mut by_id: HashMap<ProductId, _> =
+                    records.into_iter().map(|r| (r.id, r)).collect();
                 Ok::<_, ApiError>(
                     missing
                         .into_iter()
@@ -190,7 +191,8 @@ pub enum SortParam {
 pub struct ProductQuery {
     /// Words of the name, brand or description; prefixes and small typos match too.
     pub(crate) q: Option<String>,
-    pub(crate) category: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    pub(crate) category: Option<CategoryId>,
     brand: Option<String>,
     #[param(value_type = Option<crate::schema::ProductStatus>)]
     status: Option<ProductStatus>,
@@ -243,7 +245,7 @@ pub(crate) fn sort_of(sort: Option<SortParam>, searching: bool) -> (ProductSort,
 pub(crate) async fn product_list(
     state: &AppState,
     query: ProductQuery,
-    category: Option<Uuid>,
+    category: Option<CategoryId>,
 ) -> ApiResult<List<ProductView>> {
     let search = search_of(query.q.as_deref());
     for (name, price) in [("minPrice", query.min_price), ("maxPrice", query.max_price)] {

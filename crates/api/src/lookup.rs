@@ -1,8 +1,8 @@
 //! Finding an order a caller may act on: in PostgreSQL or, for an archived month, in the
 //! archive; another store's order is not found. Orders and workshop jobs both start here.
 
+use domain::ids::OrderId;
 use storage::orders::OrderRecord;
-use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound};
@@ -12,7 +12,7 @@ use crate::state::AppState;
 pub(crate) async fn find_order(
     state: &AppState,
     pool: &storage::PgPool,
-    id: Uuid,
+    id: OrderId,
 ) -> ApiResult<OrderRecord> {
     match storage::orders::order_by_id(pool, id).await {
         Err(storage::Error::NotFound) => archived_order(state, pool, id).await,
@@ -24,7 +24,7 @@ pub(crate) async fn find_order(
 pub(crate) async fn archived_order(
     state: &AppState,
     pool: &storage::PgPool,
-    id: Uuid,
+    id: OrderId,
 ) -> ApiResult<OrderRecord> {
     let Some(archive) = &state.settings.archive else {
         return Err(ApiError::not_found("order"));
@@ -40,7 +40,7 @@ pub(crate) async fn archived_order(
 pub(crate) async fn visible_order(
     state: &AppState,
     auth: &Auth,
-    id: Uuid,
+    id: OrderId,
     fresh: bool,
 ) -> ApiResult<OrderRecord> {
     let order = find_order(state, &state.db.read_fresh(fresh), id).await?;

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::ids::{OrderId, UserId};
 use sqlx::PgPool;
 use storage::orders::{OrderRecord, Payment};
-use uuid::Uuid;
 
 use crate::restore::fetch_tables;
 use crate::store::Archive;
@@ -45,7 +45,7 @@ impl ArchivedOrders {
     }
 
     /// The archived order `id`, or `None` if no archived month holds it.
-    pub async fn order(&self, pool: &PgPool, id: Uuid) -> Result<Option<OrderRecord>, Error> {
+    pub async fn order(&self, pool: &PgPool, id: OrderId) -> Result<Option<OrderRecord>, Error> {
         let found: Option<(NaiveDate, DateTime<Utc>, String)> = sqlx::query_as(
             "SELECT a.month, a.created_at, o.sha256 FROM archived_orders a
              JOIN archived_objects o ON o.month = a.month AND o.table_name = 'orders'
@@ -76,7 +76,7 @@ impl ArchivedOrders {
         pool: &PgPool,
         number: &str,
     ) -> Result<Option<OrderRecord>, Error> {
-        let id: Option<Uuid> = sqlx::query_scalar(
+        let id: Option<OrderId> = sqlx::query_scalar(
             "SELECT k.order_id FROM order_keys k JOIN archived_orders a ON a.id = k.order_id
              WHERE k.order_number = $1",
         )
@@ -149,13 +149,15 @@ fn records(data: &Columns) -> Result<Vec<OrderRecord>, Error> {
             .as_deref()
             .ok_or_else(|| missing("payments", i))?;
         out.push(OrderRecord {
-            id: ids[i].ok_or_else(|| missing("id", i))?,
+            id: ids[i].ok_or_else(|| missing("id", i))?.into(),
             created_at: created[i].ok_or_else(|| missing("created_at", i))?,
             order_number: numbers[i]
                 .clone()
                 .ok_or_else(|| missing("order_number", i))?,
-            store_id: stores[i].ok_or_else(|| missing("store_id", i))?,
-            customer_id: customers[i].ok_or_else(|| missing("customer_id", i))?,
+            store_id: stores[i].ok_or_else(|| missing("store_id", i))?.into(),
+            customer_id: customers[i]
+                .ok_or_else(|| missing("customer_id", i))?
+                .into(),
             customer_name: names[i].clone().unwrap_or_default(),
             customer_phone: phones[i].clone().unwrap_or_default(),
             items: sqlx::types::Json(
@@ -178,7 +180,7 @@ fn records(data: &Columns) -> Result<Vec<OrderRecord>, Error> {
                 .ok_or_else(|| missing("payment_status", i))?
                 .parse()
                 .map_err(unknown(i))?,
-            created_by: created_by[i],
+            created_by: created_by[i].map(UserId::from),
             updated_at: updated[i].ok_or_else(|| missing("updated_at", i))?,
             archived: true,
         });

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use uuid::Uuid;
+use domain::ids::{CategoryId, CustomerId, OrderId, ProductId, StoreId, UserId};
 
 /// What a key caches, for the hit and miss counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -278,7 +278,7 @@ pub mod variant {
     }
 
     /// In `store:{id}:inventory`: one product's stock row.
-    pub fn stock_item(product: uuid::Uuid) -> String {
+    pub fn stock_item(product: domain::ids::ProductId) -> String {
         format!("item:{product}")
     }
 
@@ -286,7 +286,7 @@ pub mod variant {
     pub const STOCK_LIST: &str = "list:";
 }
 
-pub fn product(id: Uuid) -> Key {
+pub fn product(id: ProductId) -> Key {
     Key::new(format!("product:{id}"), CacheType::Products)
 }
 
@@ -294,15 +294,15 @@ pub fn product_sku(sku: &str) -> Key {
     Key::new(format!("product:sku:{sku}"), CacheType::Products)
 }
 
-pub fn category_products(id: Uuid) -> Key {
+pub fn category_products(id: CategoryId) -> Key {
     Key::new(format!("category:{id}:products"), CacheType::Categories)
 }
 
-pub fn store_inventory(id: Uuid) -> Key {
+pub fn store_inventory(id: StoreId) -> Key {
     Key::new(format!("store:{id}:inventory"), CacheType::Inventory)
 }
 
-pub fn user_profile(id: Uuid) -> Key {
+pub fn user_profile(id: UserId) -> Key {
     Key::new(format!("user:{id}:profile"), CacheType::Users)
 }
 
@@ -316,11 +316,11 @@ pub fn session(token_digest: &[u8]) -> Key {
     )
 }
 
-pub fn order(id: Uuid) -> Key {
+pub fn order(id: OrderId) -> Key {
     Key::new(format!("order:{id}"), CacheType::Orders)
 }
 
-pub fn customer_recent_orders(id: Uuid) -> Key {
+pub fn customer_recent_orders(id: CustomerId) -> Key {
     Key::new(format!("customer:{id}:orders:recent"), CacheType::Orders)
 }
 
@@ -334,7 +334,7 @@ pub fn bestsellers() -> Key {
 }
 
 /// The dashboard of one store (`Some`), or of the whole chain and multi-store scopes (`None`).
-pub fn dashboard(store: Option<Uuid>) -> Key {
+pub fn dashboard(store: Option<StoreId>) -> Key {
     match store {
         Some(id) => Key::new(format!("dashboard:stats:{id}"), CacheType::Dashboard),
         None => Key::new("dashboard:stats".into(), CacheType::Dashboard),
@@ -347,21 +347,24 @@ mod tests {
 
     #[test]
     fn plan_key_names() {
-        let id = Uuid::nil();
+        let id = uuid::Uuid::nil();
         assert_eq!(
-            product(id).name,
+            product(id.into()).name,
             "product:00000000-0000-0000-0000-000000000000"
         );
         assert_eq!(product_sku("RB-1").name, "product:sku:RB-1");
         assert_eq!(
-            category_products(id).name,
+            category_products(id.into()).name,
             format!("category:{id}:products")
         );
-        assert_eq!(store_inventory(id).name, format!("store:{id}:inventory"));
-        assert_eq!(user_profile(id).name, format!("user:{id}:profile"));
-        assert_eq!(order(id).name, format!("order:{id}"));
         assert_eq!(
-            customer_recent_orders(id).name,
+            store_inventory(id.into()).name,
+            format!("store:{id}:inventory")
+        );
+        assert_eq!(user_profile(id.into()).name, format!("user:{id}:profile"));
+        assert_eq!(order(id.into()).name, format!("order:{id}"));
+        assert_eq!(
+            customer_recent_orders(id.into()).name,
             format!("customer:{id}:orders:recent")
         );
         assert_eq!(bestsellers().name, "bestsellers");

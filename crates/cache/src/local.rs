@@ -192,10 +192,10 @@ mod tests {
     #[test]
     fn only_user_keys_are_held() {
         let local = on();
-        let product = keys::product(uuid::Uuid::nil());
+        let product = keys::product(uuid::Uuid::nil().into());
         local.put(&product, "", &Bytes::from_static(b"p"), local.epoch());
         assert_eq!(local.get(&product, ""), None);
-        let profile = keys::user_profile(uuid::Uuid::nil());
+        let profile = keys::user_profile(uuid::Uuid::nil().into());
         local.put(&profile, "", &Bytes::from_static(b"u"), local.epoch());
         assert_eq!(local.get(&profile, ""), Some(Bytes::from_static(b"u")));
         assert_eq!(local.get(&profile, "other"), None);
@@ -204,7 +204,7 @@ mod tests {
     #[test]
     fn a_value_read_before_an_invalidation_is_not_kept() {
         let local = on();
-        let key = keys::user_profile(uuid::Uuid::nil());
+        let key = keys::user_profile(uuid::Uuid::nil().into());
         let before = local.epoch();
         local.forget([key.name.as_str()]);
         local.put(&key, "", &Bytes::from_static(b"old"), before);
@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn a_shared_value_is_decoded_once_and_forgotten_with_its_key() {
         let local = on();
-        let key = keys::user_profile(uuid::Uuid::nil());
+        let key = keys::user_profile(uuid::Uuid::nil().into());
         local.put(&key, "", &Bytes::from_static(b"[1,2]"), local.epoch());
         let first = local.get_shared::<Vec<u8>>(&key, "").expect("held");
         let second = local.get_shared::<Vec<u8>>(&key, "").expect("held");
@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn nothing_is_served_or_kept_while_off() {
         let local = Local::new();
-        let key = keys::user_profile(uuid::Uuid::nil());
+        let key = keys::user_profile(uuid::Uuid::nil().into());
         local.put(&key, "", &Bytes::from_static(b"v"), local.epoch());
         assert_eq!(local.get(&key, ""), None);
         let local = on();
@@ -249,7 +249,7 @@ mod tests {
     #[test]
     fn entries_expire_after_their_ttl() {
         let local = on();
-        let key = keys::user_profile(uuid::Uuid::nil());
+        let key = keys::user_profile(uuid::Uuid::nil().into());
         local.put(&key, "", &Bytes::from_static(b"v"), local.epoch());
         std::thread::sleep(CacheType::Users.local_ttl().expect("users are held") * 2);
         assert_eq!(local.get(&key, ""), None);

@@ -1,7 +1,7 @@
 //! Orders: their numbers, the status machine, what a new order may hold and what a payment
 //! may be. Storage calls these rules inside the transaction that locks the rows they read.
 
-use uuid::Uuid;
+use crate::ids::{CustomerId, ProductId, StoreId};
 
 use crate::{FieldError, ValidationErrors};
 
@@ -88,7 +88,7 @@ pub const MAX_LINE_QUANTITY: i32 = 1000;
 /// One line of a new order: a product and how many units of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line {
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     pub quantity: i32,
 }
 
@@ -98,16 +98,16 @@ pub struct Line {
 /// [`crate::catalog::ProductStatus::ensure_for_sale`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrder {
-    pub store_id: Uuid,
-    pub customer_id: Uuid,
+    pub store_id: StoreId,
+    pub customer_id: CustomerId,
     lines: Vec<Line>,
 }
 
 impl NewOrder {
     /// Every bad line is named (`items[2].quantity`), so a till fixes them in one round.
     pub fn parse(
-        store_id: Uuid,
-        customer_id: Uuid,
+        store_id: StoreId,
+        customer_id: CustomerId,
         lines: Vec<Line>,
     ) -> Result<Self, ValidationErrors> {
         if lines.is_empty() || lines.len() > MAX_ORDER_LINES {
@@ -217,14 +217,17 @@ mod tests {
 
     fn line(product: u128, quantity: i32) -> Line {
         Line {
-            product_id: uuid::Uuid::from_u128(product),
+            product_id: uuid::Uuid::from_u128(product).into(),
             quantity,
         }
     }
 
     #[test]
     fn new_orders_name_every_bad_line() {
-        let (store, customer) = (uuid::Uuid::from_u128(10), uuid::Uuid::from_u128(11));
+        let (store, customer) = (
+            uuid::Uuid::from_u128(10).into(),
+            uuid::Uuid::from_u128(11).into(),
+        );
         let empty = NewOrder::parse(store, customer, vec![]).unwrap_err();
         assert_eq!(empty.0[0].field, "items");
         let many = NewOrder::parse(store, customer, vec![line(1, 1); MAX_ORDER_LINES + 1]);
@@ -239,8 +242,8 @@ mod tests {
     #[test]
     fn repeated_products_merge_into_their_first_line() {
         let order = NewOrder::parse(
-            uuid::Uuid::from_u128(10),
-            uuid::Uuid::from_u128(11),
+            uuid::Uuid::from_u128(10).into(),
+            uuid::Uuid::from_u128(11).into(),
             vec![line(1, 2), line(2, 1), line(1, 3)],
         )
         .unwrap();

@@ -28,7 +28,7 @@ pub async fn forget_orders(
         ::archive::month_bounds(*months.iter().min().unwrap_or(&months[0])).0,
         ::archive::month_bounds(*months.iter().max().unwrap_or(&months[0])).1,
     );
-    let orders: Vec<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+    let orders: Vec<(domain::ids::OrderId, domain::ids::CustomerId)> = sqlx::query_as(
         "SELECT id, customer_id FROM archived_orders WHERE month = ANY($1)
          UNION ALL
          SELECT id, customer_id FROM orders WHERE created_at >= $2 AND created_at < $3",

@@ -11,6 +11,10 @@
 //! - [`admin`]: the operator commands (migrate, seed, create an admin).
 //! - [`archive`]: `ims archive` and the service's daily archival run.
 
+// Spawning the cache warming checks its future is `Send`, and that future nests the cache's,
+// sqlx's and the handlers' futures deeper than rustc's default limit of 128 (as in `api`).
+#![recursion_limit = "256"]
+
 pub mod admin;
 pub mod app;
 pub mod archive;

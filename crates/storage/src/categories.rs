@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::catalog::CategoryStatus;
+use domain::ids::CategoryId;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
@@ -11,10 +11,10 @@ use crate::{After, Page, Result};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CategoryRecord {
-    pub id: Uuid,
+    pub id: CategoryId,
     pub name: String,
     pub description: Option<String>,
-    pub parent_id: Option<Uuid>,
+    pub parent_id: Option<CategoryId>,
     #[sqlx(try_from = "String")]
     pub status: CategoryStatus,
     pub created_at: DateTime<Utc>,
@@ -24,7 +24,7 @@ pub struct CategoryRecord {
 pub struct NewCategory {
     pub name: String,
     pub description: Option<String>,
-    pub parent_id: Option<Uuid>,
+    pub parent_id: Option<CategoryId>,
     pub status: CategoryStatus,
 }
 
@@ -33,7 +33,7 @@ pub struct NewCategory {
 pub struct CategoryChanges {
     pub name: Option<String>,
     pub description: Option<Option<String>>,
-    pub parent_id: Option<Option<Uuid>>,
+    pub parent_id: Option<Option<CategoryId>>,
     pub status: Option<CategoryStatus>,
 }
 
@@ -53,7 +53,7 @@ pub async fn insert_category(
          VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
     );
     let record: CategoryRecord = sqlx::query_as(&sql)
-        .bind(Uuid::now_v7())
+        .bind(CategoryId::generate())
         .bind(&category.name)
         .bind(&category.description)
         .bind(category.parent_id)
@@ -64,7 +64,7 @@ pub async fn insert_category(
     Ok(Done::New(record))
 }
 
-pub async fn category_by_id(pool: &PgPool, id: Uuid) -> Result<CategoryRecord> {
+pub async fn category_by_id(pool: &PgPool, id: CategoryId) -> Result<CategoryRecord> {
     let sql = format!("SELECT {COLUMNS} FROM categories WHERE id = $1");
     Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
 }
@@ -85,13 +85,13 @@ pub async fn list_categories(
     qb.push(" ORDER BY name, id LIMIT ").push_bind(limit + 1);
     let rows: Vec<CategoryRecord> = qb.build_query_as().fetch_all(pool).await?;
     Ok(Page::from_rows(rows, limit, |c| {
-        After::Text(c.name.clone(), c.id)
+        After::Text(c.name.clone(), c.id.uuid())
     }))
 }
 
 pub async fn update_category(
     pool: &PgPool,
-    id: Uuid,
+    id: CategoryId,
     changes: &CategoryChanges,
 ) -> Result<CategoryRecord> {
     let sql = format!(
@@ -114,7 +114,7 @@ pub async fn update_category(
 }
 
 /// Would making `parent` the parent of `id` close a loop (`parent` is `id` or below it)?
-pub async fn would_cycle(pool: &PgPool, id: Uuid, parent: Uuid) -> Result<bool> {
+pub async fn would_cycle(pool: &PgPool, id: CategoryId, parent: CategoryId) -> Result<bool> {
     Ok(sqlx::query_scalar(
         "WITH RECURSIVE up(id, parent_id) AS (
              SELECT id, parent_id FROM categories WHERE id = $2

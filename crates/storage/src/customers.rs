@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::customer::Phone;
+use domain::ids::CustomerId;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
@@ -11,7 +11,7 @@ use crate::{After, Page, Result};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CustomerRecord {
-    pub id: Uuid,
+    pub id: CustomerId,
     pub name: String,
     pub phone: String,
     pub email: Option<String>,
@@ -60,7 +60,7 @@ pub async fn insert_customer(
          RETURNING {COLUMNS}"
     );
     let record: CustomerRecord = sqlx::query_as(&sql)
-        .bind(Uuid::now_v7())
+        .bind(CustomerId::generate())
         .bind(&customer.name)
         .bind(customer.phone.as_str())
         .bind(&customer.email)
@@ -71,7 +71,7 @@ pub async fn insert_customer(
     Ok(Done::New(record))
 }
 
-pub async fn customer_by_id(pool: &PgPool, id: Uuid) -> Result<CustomerRecord> {
+pub async fn customer_by_id(pool: &PgPool, id: CustomerId) -> Result<CustomerRecord> {
     crate::monitoring::timed("customers.by_id", async move {
         let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
         Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
@@ -100,7 +100,7 @@ pub async fn list_customers(
             .push_bind(filter.limit + 1);
         let rows: Vec<CustomerRecord> = qb.build_query_as().fetch_all(pool).await?;
         Ok(Page::from_rows(rows, filter.limit, |c| {
-            After::Text(c.name.clone(), c.id)
+            After::Text(c.name.clone(), c.id.uuid())
         }))
     })
     .await
@@ -117,7 +117,7 @@ fn like_pattern(part: &str) -> String {
 
 pub async fn update_customer(
     pool: &PgPool,
-    id: Uuid,
+    id: CustomerId,
     changes: &CustomerChanges,
 ) -> Result<CustomerRecord> {
     let sql = format!(

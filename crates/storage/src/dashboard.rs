@@ -1,5 +1,6 @@
 //! The dashboard's figures for one store or for the whole chain.
 
+use domain::ids::{ProductId, StoreId};
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -7,7 +8,6 @@ use domain::order::OrderStatus;
 use domain::workshop::JobStatus;
 use sqlx::types::Json;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::Result;
 
@@ -26,7 +26,7 @@ pub struct DashboardStats {
 #[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TopProduct {
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     pub sku: String,
     pub name: String,
     pub units_sold: i64,
@@ -164,7 +164,7 @@ fn every_status(
 #[tracing::instrument(skip_all)]
 pub async fn store_figures(
     pool: &PgPool,
-    store: Uuid,
+    store: StoreId,
     day_start: DateTime<Utc>,
 ) -> Result<StoreFigures> {
     type Row = (
@@ -315,12 +315,12 @@ pub fn scoped(template: &str, stores: bool) -> String {
 #[tracing::instrument(skip_all)]
 pub async fn dashboard_stats(
     pool: &PgPool,
-    stores: Option<&[Uuid]>,
+    stores: Option<&[StoreId]>,
     day_start: DateTime<Utc>,
 ) -> Result<DashboardStats> {
     crate::monitoring::timed("dashboard.stats", async move {
         let scope = stores.is_some();
-        let stores: Vec<Uuid> = stores.map(<[Uuid]>::to_vec).unwrap_or_default();
+        let stores: Vec<StoreId> = stores.map(<[StoreId]>::to_vec).unwrap_or_default();
         let (orders_today, revenue_today): (i64, i64) = sqlx::query_as(&scoped(TODAY, scope))
             .bind(day_start)
             .bind(&stores)

@@ -1,15 +1,15 @@
 //! The storage layer's one error type. Constraint names survive so the HTTP layer can say
 //! exactly which value clashed ("sku already exists") without parsing messages.
 
+use domain::ids::ProductId;
 use sqlx::error::ErrorKind;
-use uuid::Uuid;
 
 /// A line of an order or transfer that the store cannot cover.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShortLine {
     /// The line's position in the request (0-based), for the error's field path.
     pub index: usize,
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     pub requested: i32,
     pub available: i32,
 }

@@ -3,15 +3,15 @@
 //! runs again — never twice. A concurrent retry blocks on the key's row until the first
 //! attempt commits or rolls back.
 
+use domain::ids::UserId;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use crate::Result;
 
 /// A client's key with a digest of the request it came with.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub key: String,
     pub request_hash: Vec<u8>,
 }

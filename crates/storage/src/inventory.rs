@@ -1,6 +1,7 @@
 //! Stock per store: listing, one row, adjustments, transfers and the movement history.
 
 use chrono::{DateTime, Utc};
+use domain::ids::{OrderId, ProductId, StoreId, TransferId, UserId};
 use domain::inventory::{MovementKind, StockStatus};
 use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
@@ -13,8 +14,8 @@ use crate::{After, Error, Page, Result};
 /// An inventory row with the product details a stock screen shows.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StockRecord {
-    pub product_id: Uuid,
-    pub store_id: Uuid,
+    pub product_id: ProductId,
+    pub store_id: StoreId,
     pub sku: String,
     pub name: String,
     pub quantity: i32,
@@ -30,8 +31,8 @@ pub struct StockRecord {
 /// A row's changing figures, read after a stock change commits (see [`row_figures`]).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RowFigures {
-    pub store_id: Uuid,
-    pub product_id: Uuid,
+    pub store_id: StoreId,
+    pub product_id: ProductId,
     pub quantity: i32,
     pub updated_at: DateTime<Utc>,
     pub stock_seq: i64,
@@ -40,15 +41,15 @@ pub struct RowFigures {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MovementRecord {
     pub id: i64,
-    pub product_id: Uuid,
-    pub store_id: Uuid,
+    pub product_id: ProductId,
+    pub store_id: StoreId,
     pub delta: i32,
     #[sqlx(try_from = "String")]
     pub kind: MovementKind,
     pub reason: Option<String>,
-    pub order_id: Option<Uuid>,
-    pub transfer_id: Option<Uuid>,
-    pub actor_id: Option<Uuid>,
+    pub order_id: Option<OrderId>,
+    pub transfer_id: Option<TransferId>,
+    pub actor_id: Option<UserId>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -56,7 +57,7 @@ const COLUMNS: &str = "i.product_id, i.store_id, p.sku, p.name, i.quantity, i.re
                        i.status, i.updated_at, p.stock_seq";
 
 pub struct StockFilter {
-    pub store_id: Uuid,
+    pub store_id: StoreId,
     pub status: Option<StockStatus>,
     /// Low or out of stock.
     pub low_stock: bool,
@@ -74,7 +75,7 @@ pub async fn list_store_stock(
         let mut qb = list_store_stock_query("", filter, limit, after);
         let rows: Vec<StockRecord> = qb.build_query_as().fetch_all(pool).await?;
         Ok(Page::from_rows(rows, limit, |r| {
-            After::Int(i64::from(r.quantity), r.product_id)
+            After::Int(i64::from(r.quantity), r.product_id.uuid())
         }))
     })
     .await
@@ -112,8 +113,8 @@ pub const ROW: &str = "FROM inventory i JOIN products p ON p.id = i.product_id \
 /// A row as the write that changed it sees it (inside its transaction).
 async fn row_in(
     conn: &mut sqlx::PgConnection,
-    store_id: Uuid,
-    product_id: Uuid,
+    store_id: StoreId,
+    product_id: ProductId,
 ) -> Result<StockRecord> {
     Ok(sqlx::query_as(&format!("SELECT {COLUMNS} {ROW}"))
         .bind(product_id)
@@ -122,7 +123,11 @@ async fn row_in(
         .await?)
 }
 
-pub async fn stock_row(pool: &PgPool, store_id: Uuid, product_id: Uuid) -> Result<StockRecord> {
+pub async fn stock_row(
+    pool: &PgPool,
+    store_id: StoreId,
+    product_id: ProductId,
+) -> Result<StockRecord> {
     crate::monitoring::timed("inventory.row", async move {
         Ok(sqlx::query_as(&format!("SELECT {COLUMNS} {ROW}"))
             .bind(product_id)
@@ -138,8 +143,8 @@ pub async fn stock_row(pool: &PgPool, store_id: Uuid, product_id: Uuid) -> Resul
 /// forward to after a change commits.
 pub async fn row_figures(
     pool: &PgPool,
-    stores: &[Uuid],
-    products: &[Uuid],
+    stores: &[StoreId],
+    products: &[ProductId],
 ) -> Result<Vec<RowFigures>> {
     Ok(sqlx::query_as(
         "SELECT i.store_id, i.product_id, i.quantity, i.updated_at, p.stock_seq
@@ -155,11 +160,11 @@ pub async fn row_figures(
 /// Changes a row by `delta` (a count, a delivery, damage, ...) with the reason recorded.
 /// A change of one row's stock by hand: a delivery, a count, damage.
 pub struct Adjustment<'a> {
-    pub store_id: Uuid,
-    pub product_id: Uuid,
+    pub store_id: StoreId,
+    pub product_id: ProductId,
     pub delta: i32,
     pub reason: &'a str,
-    pub actor: Uuid,
+    pub actor: UserId,
 }
 
 /// A stock row after an adjustment, and whether its product's chain-wide quantity crossed
@@ -212,16 +217,16 @@ pub async fn adjust_stock(
 /// Moves units between two stores in one transaction: both rows change or neither.
 /// Units to move between two stores.
 pub struct Transfer {
-    pub product_id: Uuid,
-    pub from: Uuid,
-    pub to: Uuid,
+    pub product_id: ProductId,
+    pub from: StoreId,
+    pub to: StoreId,
     pub quantity: i32,
-    pub actor: Uuid,
+    pub actor: UserId,
 }
 
 /// What a transfer did: its id and both rows after it.
 pub struct TransferRecord {
-    pub transfer_id: Uuid,
+    pub transfer_id: TransferId,
     pub from: StockRecord,
     pub to: StockRecord,
 }
@@ -243,7 +248,7 @@ pub async fn transfer_stock(
         if from == to {
             return Err(Error::rejected("toStoreId", "must differ from fromStoreId"));
         }
-        let transfer_id = Uuid::now_v7();
+        let transfer_id = TransferId::generate();
         let mut attempt = idempotency::begin_or_replay!(pool, key);
         let context = Context {
             transfer_id: Some(transfer_id),
@@ -281,8 +286,8 @@ pub async fn transfer_stock(
 /// A row's movements, newest first.
 pub async fn list_movements(
     pool: &PgPool,
-    store_id: Uuid,
-    product_id: Uuid,
+    store_id: StoreId,
+    product_id: ProductId,
     limit: i64,
     after: Option<&After>,
 ) -> Result<Page<MovementRecord>> {

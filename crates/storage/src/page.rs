@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Where the next page starts: the last row's sort key and id (ties are broken by id).
+/// The id is a bare UUID, not a typed id: one cursor type serves every kind of row, and a
+/// cursor is only ever compared with the id column of the list that issued it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "t", content = "v")]
 pub enum After {

@@ -2,6 +2,7 @@
 //! as the read, so no prescription is ever seen without a trace.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::ids::{CustomerId, PrescriptionId, UserId};
 use domain::prescription::{Eye, PrescriptionStatus};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, QueryBuilder};
@@ -13,9 +14,9 @@ use crate::{After, Page, Result};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PrescriptionRecord {
-    pub id: Uuid,
-    pub customer_id: Uuid,
-    pub patient_id: Uuid,
+    pub id: PrescriptionId,
+    pub customer_id: CustomerId,
+    pub patient_id: CustomerId,
     pub test_date: NaiveDate,
     pub expires_at: NaiveDate,
     pub right_eye: Json<Eye>,
@@ -23,20 +24,20 @@ pub struct PrescriptionRecord {
     pub notes: String,
     #[sqlx(try_from = "String")]
     pub status: PrescriptionStatus,
-    pub created_by: Option<Uuid>,
+    pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 pub struct NewPrescription {
-    pub customer_id: Uuid,
-    pub patient_id: Uuid,
+    pub customer_id: CustomerId,
+    pub patient_id: CustomerId,
     pub test_date: NaiveDate,
     pub expires_at: NaiveDate,
     pub right_eye: Eye,
     pub left_eye: Eye,
     pub notes: String,
-    pub created_by: Uuid,
+    pub created_by: UserId,
 }
 
 /// The status as of today: an active prescription past its expiry reads as expired.
@@ -57,7 +58,7 @@ pub async fn insert_prescription(
     crate::monitoring::timed("prescriptions.insert", async move {
         let mut attempt = idempotency::begin_or_replay!(pool, key);
         let tx = attempt.conn();
-        let id = Uuid::now_v7();
+        let id = PrescriptionId::generate();
         sqlx::query(
             "UPDATE prescriptions SET status = 'superseded'
              WHERE patient_id = $1 AND status = 'active' AND test_date <= $2",
@@ -97,8 +98,8 @@ pub async fn insert_prescription(
 /// One prescription, audited as read by `reader`.
 pub async fn read_prescription(
     pool: &PgPool,
-    id: Uuid,
-    reader: Uuid,
+    id: PrescriptionId,
+    reader: UserId,
 ) -> Result<PrescriptionRecord> {
     crate::monitoring::timed("prescriptions.read", async move {
         let mut tx = pool.begin().await?;
@@ -117,8 +118,8 @@ pub async fn read_prescription(
 
 #[derive(Debug, Default)]
 pub struct PrescriptionFilter {
-    pub patient_id: Option<Uuid>,
-    pub customer_id: Option<Uuid>,
+    pub patient_id: Option<CustomerId>,
+    pub customer_id: Option<CustomerId>,
     pub status: Option<PrescriptionStatus>,
 }
 
@@ -128,14 +129,14 @@ pub async fn list_prescriptions(
     filter: &PrescriptionFilter,
     limit: i64,
     after: Option<&After>,
-    reader: Uuid,
+    reader: UserId,
 ) -> Result<Page<PrescriptionRecord>> {
     crate::monitoring::timed("prescriptions.list", async move {
         let mut qb = list_prescriptions_query("", filter, limit, after);
         let mut tx = pool.begin().await?;
         let rows: Vec<PrescriptionRecord> = qb.build_query_as().fetch_all(&mut *tx).await?;
-        let page = Page::from_rows(rows, limit, |p| After::Date(p.test_date, p.id));
-        let ids: Vec<Uuid> = page.items.iter().map(|p| p.id).collect();
+        let page = Page::from_rows(rows, limit, |p| After::Date(p.test_date, p.id.uuid()));
+        let ids: Vec<PrescriptionId> = page.items.iter().map(|p| p.id).collect();
         audit(&mut tx, reader, "prescription.read", &ids).await?;
         tx.commit().await?;
         Ok(page)
@@ -184,9 +185,9 @@ pub fn list_prescriptions_query<'a>(
 /// Appends one audit row per entity.
 pub(crate) async fn audit(
     tx: &mut PgConnection,
-    actor: Uuid,
+    actor: UserId,
     action: &str,
-    ids: &[Uuid],
+    ids: &[PrescriptionId],
 ) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
@@ -207,14 +208,14 @@ pub(crate) async fn audit(
 pub struct AuditRecord {
     pub id: i64,
     pub occurred_at: DateTime<Utc>,
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<UserId>,
     pub action: String,
     pub entity_type: String,
     pub entity_id: Uuid,
 }
 
 /// The audit trail of one prescription, newest first.
-pub async fn audit_trail(pool: &PgPool, id: Uuid) -> Result<Vec<AuditRecord>> {
+pub async fn audit_trail(pool: &PgPool, id: PrescriptionId) -> Result<Vec<AuditRecord>> {
     Ok(sqlx::query_as(
         "SELECT id, occurred_at, actor_id, action, entity_type, entity_id FROM audit_log
          WHERE entity_type = 'prescription' AND entity_id = $1 ORDER BY occurred_at DESC, id DESC",

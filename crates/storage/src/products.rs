@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::catalog::{Money, ProductStatus, Sku};
+use domain::ids::{CategoryId, ProductId, StoreId};
 use sqlx::{PgPool, Postgres, QueryBuilder};
-use uuid::Uuid;
 
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
@@ -11,11 +11,11 @@ use crate::{After, Page, Result};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProductRecord {
-    pub id: Uuid,
+    pub id: ProductId,
     pub sku: String,
     pub name: String,
     pub description: String,
-    pub category_id: Uuid,
+    pub category_id: CategoryId,
     pub brand: String,
     pub price: i64,
     pub cost: Option<i64>,
@@ -34,9 +34,9 @@ pub struct ProductRecord {
 /// listed (category), and its stock figures with their sequence.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StockIdentity {
-    pub id: Uuid,
+    pub id: ProductId,
     pub sku: String,
-    pub category_id: Uuid,
+    pub category_id: CategoryId,
     pub stock_seq: i64,
     pub quantity: i32,
     pub sales_count: i64,
@@ -46,7 +46,7 @@ pub struct NewProduct {
     pub sku: Sku,
     pub name: String,
     pub description: String,
-    pub category_id: Uuid,
+    pub category_id: CategoryId,
     pub brand: String,
     pub price: Money,
     pub cost: Option<Money>,
@@ -60,7 +60,7 @@ pub struct ProductChanges {
     pub sku: Option<Sku>,
     pub name: Option<String>,
     pub description: Option<String>,
-    pub category_id: Option<Uuid>,
+    pub category_id: Option<CategoryId>,
     pub brand: Option<String>,
     pub price: Option<Money>,
     pub cost: Option<Option<Money>>,
@@ -89,7 +89,7 @@ pub enum ProductSort {
 pub struct ProductFilter {
     /// Search words, already split and lower-cased by [`search_terms`].
     pub search: Option<SearchTerms>,
-    pub category_id: Option<Uuid>,
+    pub category_id: Option<CategoryId>,
     pub brand: Option<String>,
     pub status: Option<ProductStatus>,
     pub min_price: Option<i64>,
@@ -156,7 +156,7 @@ pub async fn insert_product(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
     );
     let record: ProductRecord = sqlx::query_as(&sql)
-        .bind(Uuid::now_v7())
+        .bind(ProductId::generate())
         .bind(product.sku.as_str())
         .bind(&product.name)
         .bind(&product.description)
@@ -172,7 +172,7 @@ pub async fn insert_product(
     Ok(Done::New(record))
 }
 
-pub async fn product_by_id(pool: &PgPool, id: Uuid) -> Result<ProductRecord> {
+pub async fn product_by_id(pool: &PgPool, id: ProductId) -> Result<ProductRecord> {
     crate::monitoring::timed("products.by_id", async move {
         let sql = format!("SELECT {COLUMNS} FROM products WHERE id = $1");
         Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
@@ -182,7 +182,7 @@ pub async fn product_by_id(pool: &PgPool, id: Uuid) -> Result<ProductRecord> {
 
 /// The products of `ids` that exist, in no particular order: the bodies of a cached page
 /// of ids that were not in the cache.
-pub async fn products_by_ids(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<ProductRecord>> {
+pub async fn products_by_ids(pool: &PgPool, ids: &[ProductId]) -> Result<Vec<ProductRecord>> {
     crate::monitoring::timed("products.by_ids", async move {
         let sql = format!("SELECT {COLUMNS} FROM products WHERE id = ANY($1)");
         Ok(sqlx::query_as(&sql).bind(ids).fetch_all(pool).await?)
@@ -205,7 +205,7 @@ pub async fn product_by_sku(pool: &PgPool, sku: &Sku) -> Result<ProductRecord> {
 }
 
 /// Each product's [`StockIdentity`], read after a stock change commits.
-pub async fn cache_identities(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<StockIdentity>> {
+pub async fn cache_identities(pool: &PgPool, ids: &[ProductId]) -> Result<Vec<StockIdentity>> {
     Ok(sqlx::query_as(
         "SELECT id, sku, category_id, stock_seq, quantity, sales_count
          FROM products WHERE id = ANY($1)",
@@ -216,7 +216,7 @@ pub async fn cache_identities(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<StockId
 }
 
 /// The stores that hold a row for a product (whose stock lists show its name and sku).
-pub async fn stores_stocking(pool: &PgPool, id: Uuid) -> Result<Vec<Uuid>> {
+pub async fn stores_stocking(pool: &PgPool, id: ProductId) -> Result<Vec<StoreId>> {
     Ok(
         sqlx::query_scalar("SELECT store_id FROM inventory WHERE product_id = $1")
             .bind(id)
@@ -259,9 +259,9 @@ pub async fn list_products(
             }));
         }
         Ok(Page::from_rows(rows, limit, |p| match sort {
-            ProductSort::Price | ProductSort::PriceDesc => After::Int(p.price, p.id),
-            ProductSort::SalesDesc => After::Int(p.sales_count, p.id),
-            ProductSort::Name | ProductSort::Relevance => After::Text(p.name.clone(), p.id),
+            ProductSort::Price | ProductSort::PriceDesc => After::Int(p.price, p.id.uuid()),
+            ProductSort::SalesDesc => After::Int(p.sales_count, p.id.uuid()),
+            ProductSort::Name | ProductSort::Relevance => After::Text(p.name.clone(), p.id.uuid()),
         }))
     })
     .await
@@ -357,7 +357,7 @@ fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, filter: &ProductFilter) {
 /// lost primary) returns the first response (`render`ed in the update's transaction).
 pub async fn update_product(
     pool: &PgPool,
-    id: Uuid,
+    id: ProductId,
     changes: &ProductChanges,
     key: Option<&IdempotencyKey>,
     render: impl FnOnce(&UpdatedProduct) -> idempotency::Rendered,

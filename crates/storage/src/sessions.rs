@@ -1,15 +1,15 @@
 //! Bearer tokens. Only SHA-256 digests are stored; the token itself exists only in the client.
 
 use chrono::{DateTime, Utc};
+use domain::ids::UserId;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::Result;
 
 /// A login session as the cache keeps it: whose, since when, until when.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRecord {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -21,7 +21,7 @@ pub async fn start_session(
     pool: &PgPool,
     (account_key, address_key): (&str, &str),
     token_hash: &[u8],
-    user_id: Uuid,
+    user_id: UserId,
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
     let sql = format!(

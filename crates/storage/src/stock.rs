@@ -5,9 +5,9 @@
 //! so the invariants (never negative; movements sum to the quantity; a product's quantity is
 //! the sum over stores) are kept in one place.
 
+use domain::ids::{OrderId, ProductId, StoreId, TransferId, UserId};
 use domain::inventory::MovementKind;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use crate::error::ShortLine;
 use crate::{Error, Result};
@@ -15,8 +15,8 @@ use crate::{Error, Result};
 /// One row's change; rows are (product, store) and each appears at most once per call.
 #[derive(Debug, Clone, Copy)]
 pub struct StockChange {
-    pub product_id: Uuid,
-    pub store_id: Uuid,
+    pub product_id: ProductId,
+    pub store_id: StoreId,
     pub delta: i32,
     pub kind: MovementKind,
 }
@@ -24,9 +24,9 @@ pub struct StockChange {
 /// What the movements record besides the change itself.
 #[derive(Debug, Default, Clone)]
 pub struct Context {
-    pub order_id: Option<Uuid>,
-    pub transfer_id: Option<Uuid>,
-    pub actor_id: Option<Uuid>,
+    pub order_id: Option<OrderId>,
+    pub transfer_id: Option<TransferId>,
+    pub actor_id: Option<UserId>,
     pub reason: Option<String>,
 }
 
@@ -64,7 +64,7 @@ pub struct Locked<'a> {
     /// The changes as the statements bind them.
     columns: Columns,
     /// (product, store, status) of every row that existed before the change.
-    before: Vec<(Uuid, Uuid, String)>,
+    before: Vec<(ProductId, StoreId, String)>,
     /// Rows this call created for a first delivery to a store.
     rows_created: bool,
 }
@@ -92,7 +92,7 @@ pub async fn lock<'a>(tx: &mut PgConnection, changes: &'a [StockChange]) -> Resu
         .rows_affected()
             > 0;
     }
-    let locked: Vec<(Uuid, Uuid, i32, String)> = sqlx::query_as(
+    let locked: Vec<(ProductId, StoreId, i32, String)> = sqlx::query_as(
         "SELECT i.product_id, i.store_id, i.quantity, i.status FROM inventory i
          JOIN unnest($1::uuid[], $2::uuid[]) AS c(p, s) ON i.product_id = c.p AND i.store_id = c.s
          ORDER BY i.product_id, i.store_id FOR UPDATE OF i",
@@ -141,7 +141,7 @@ impl Locked<'_> {
         let columns = &self.columns;
         let totals = product_totals(self.changes);
         let kinds: Vec<&str> = self.changes.iter().map(|c| c.kind.as_str()).collect();
-        let ids: Vec<Uuid> = totals.iter().map(|t| t.0).collect();
+        let ids: Vec<ProductId> = totals.iter().map(|t| t.0).collect();
         let product_deltas: Vec<i32> = totals.iter().map(|t| t.1).collect();
         let sold: Vec<i32> = totals.iter().map(|t| t.2).collect();
         // One round trip instead of four, because each statement while the product rows are
@@ -157,8 +157,8 @@ impl Locked<'_> {
         // and wait for the other's to go before `FOR UPDATE` were granted: a deadlock. The
         // weaker lock still makes stock changes of a product wait for one another.
         let (updated_products, updated_stores, statuses, crossed): (
-            Vec<Uuid>,
-            Vec<Uuid>,
+            Vec<ProductId>,
+            Vec<StoreId>,
             Vec<String>,
             Option<bool>,
         ) = sqlx::query_as(
@@ -218,8 +218,8 @@ impl Locked<'_> {
 /// The changes as the parallel arrays the statements unnest.
 #[derive(Debug)]
 struct Columns {
-    products: Vec<Uuid>,
-    stores: Vec<Uuid>,
+    products: Vec<ProductId>,
+    stores: Vec<StoreId>,
     deltas: Vec<i32>,
 }
 
@@ -237,8 +237,8 @@ impl Columns {
 /// sales; a cancellation gives both back). A product is kept even when its changes cancel
 /// out (a transfer between two of its stores): its stock sequence must still move on, since
 /// the cache orders each stock row's versions by it (`StockRecord::stock_seq`).
-fn product_totals(changes: &[StockChange]) -> Vec<(Uuid, i32, i32)> {
-    let mut totals: Vec<(Uuid, i32, i32)> = Vec::new();
+fn product_totals(changes: &[StockChange]) -> Vec<(ProductId, i32, i32)> {
+    let mut totals: Vec<(ProductId, i32, i32)> = Vec::new();
     for change in changes.iter().filter(|c| c.delta != 0) {
         let sold = if change.kind.counts_as_sale() {
             -change.delta

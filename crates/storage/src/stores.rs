@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::catalog::{StoreCode, StoreStatus};
+use domain::ids::StoreId;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
@@ -11,7 +11,7 @@ use crate::{After, Page, Result};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoreRecord {
-    pub id: Uuid,
+    pub id: StoreId,
     pub code: String,
     pub name: String,
     pub city: String,
@@ -53,7 +53,7 @@ pub async fn insert_store(
          RETURNING {COLUMNS}"
     );
     let record: StoreRecord = sqlx::query_as(&sql)
-        .bind(Uuid::now_v7())
+        .bind(StoreId::generate())
         .bind(store.code.as_str())
         .bind(&store.name)
         .bind(&store.city)
@@ -64,7 +64,7 @@ pub async fn insert_store(
     Ok(Done::New(record))
 }
 
-pub async fn store_by_id(pool: &PgPool, id: Uuid) -> Result<StoreRecord> {
+pub async fn store_by_id(pool: &PgPool, id: StoreId) -> Result<StoreRecord> {
     let sql = format!("SELECT {COLUMNS} FROM stores WHERE id = $1");
     Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
 }
@@ -82,11 +82,15 @@ pub async fn list_stores(
     qb.push(" ORDER BY code, id LIMIT ").push_bind(limit + 1);
     let rows: Vec<StoreRecord> = qb.build_query_as().fetch_all(pool).await?;
     Ok(Page::from_rows(rows, limit, |s| {
-        After::Text(s.code.clone(), s.id)
+        After::Text(s.code.clone(), s.id.uuid())
     }))
 }
 
-pub async fn update_store(pool: &PgPool, id: Uuid, changes: &StoreChanges) -> Result<StoreRecord> {
+pub async fn update_store(
+    pool: &PgPool,
+    id: StoreId,
+    changes: &StoreChanges,
+) -> Result<StoreRecord> {
     let sql = format!(
         "UPDATE stores SET name = coalesce($2, name), city = coalesce($3, city),
             phone = coalesce($4, phone), status = coalesce($5, status)

@@ -1,9 +1,9 @@
 //! Staff accounts.
 
 use chrono::{DateTime, Utc};
+use domain::ids::{StoreId, UserId};
 use domain::user::{Email, Role, UserStatus, Username};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
@@ -11,12 +11,12 @@ use crate::{After, Page, Result};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRecord {
-    pub id: Uuid,
+    pub id: UserId,
     pub email: String,
     pub username: String,
     #[sqlx(try_from = "crate::names::NameList")]
     pub roles: Vec<Role>,
-    pub store_ids: Vec<Uuid>,
+    pub store_ids: Vec<StoreId>,
     #[sqlx(try_from = "String")]
     pub status: UserStatus,
     pub last_login_at: Option<DateTime<Utc>>,
@@ -38,7 +38,7 @@ pub struct NewUser {
     pub username: Username,
     pub password_hash: String,
     pub roles: Vec<Role>,
-    pub store_ids: Vec<Uuid>,
+    pub store_ids: Vec<StoreId>,
     pub status: UserStatus,
 }
 
@@ -47,7 +47,7 @@ pub struct NewUser {
 pub struct UserChanges {
     pub status: Option<UserStatus>,
     pub roles: Option<Vec<Role>>,
-    pub store_ids: Option<Vec<Uuid>>,
+    pub store_ids: Option<Vec<StoreId>>,
     pub password_hash: Option<String>,
 }
 
@@ -73,7 +73,7 @@ pub async fn insert_user(
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     );
     let record: UserRecord = sqlx::query_as(&sql)
-        .bind(Uuid::now_v7())
+        .bind(UserId::generate())
         .bind(user.email.as_str())
         .bind(user.username.as_str())
         .bind(&user.password_hash)
@@ -95,7 +95,7 @@ pub async fn upsert_admin(
     hash: &str,
 ) -> Result<UserRecord> {
     let mut tx = pool.begin().await?;
-    let existing: Option<Uuid> = sqlx::query_scalar(
+    let existing: Option<UserId> = sqlx::query_scalar(
         "SELECT id FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($2)
          ORDER BY lower(username) = lower($1) DESC LIMIT 1",
     )
@@ -114,7 +114,7 @@ pub async fn upsert_admin(
         ),
     };
     let user: UserRecord = sqlx::query_as(&sql)
-        .bind(existing.unwrap_or_else(Uuid::now_v7))
+        .bind(existing.unwrap_or_else(UserId::generate))
         .bind(email.as_str())
         .bind(username.as_str())
         .bind(hash)
@@ -126,7 +126,7 @@ pub async fn upsert_admin(
     Ok(user)
 }
 
-pub async fn user_by_id(pool: &PgPool, id: Uuid) -> Result<UserRecord> {
+pub async fn user_by_id(pool: &PgPool, id: UserId) -> Result<UserRecord> {
     crate::monitoring::timed("users.by_id", async move {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
         Ok(sqlx::query_as(&sql).bind(id).fetch_one(pool).await?)
@@ -176,13 +176,13 @@ pub async fn list_users(pool: &PgPool, filter: &UserFilter) -> Result<Page<UserR
         .push_bind(filter.limit + 1);
     let rows: Vec<UserRecord> = qb.build_query_as().fetch_all(pool).await?;
     Ok(Page::from_rows(rows, filter.limit, |u| {
-        After::Time(u.created_at, u.id)
+        After::Time(u.created_at, u.id.uuid())
     }))
 }
 
 /// Applies `changes` in one transaction. Suspending an account or changing its password
 /// revokes its tokens at once.
-pub async fn update_user(pool: &PgPool, id: Uuid, changes: &UserChanges) -> Result<UserRecord> {
+pub async fn update_user(pool: &PgPool, id: UserId, changes: &UserChanges) -> Result<UserRecord> {
     let mut tx = pool.begin().await?;
     let sql = format!(
         "UPDATE users SET status = coalesce($2, status), roles = coalesce($3, roles),
@@ -208,7 +208,7 @@ pub async fn update_user(pool: &PgPool, id: Uuid, changes: &UserChanges) -> Resu
 
 /// Voids every session of a user: revoked in the table, and older than the user's
 /// `sessions_valid_after`, which is what a cached session is checked against.
-async fn revoke_all_sessions(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<UserRecord> {
+async fn revoke_all_sessions(tx: &mut sqlx::PgConnection, id: UserId) -> Result<UserRecord> {
     sqlx::query("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
         .bind(id)
         .execute(&mut *tx)
@@ -219,7 +219,7 @@ async fn revoke_all_sessions(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<Us
 }
 
 /// Do all these stores exist? (Assigning a user to a store that does not is a 422.)
-pub async fn missing_stores(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+pub async fn missing_stores(pool: &PgPool, ids: &[StoreId]) -> Result<Vec<StoreId>> {
     Ok(sqlx::query_scalar(
         "SELECT id FROM unnest($1::uuid[]) AS wanted(id)
          WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.id = wanted.id)",

@@ -1,9 +1,9 @@
 //! Workshop jobs: the lens-fitting queue, each status change kept with who, when and why.
 
 use chrono::{DateTime, Utc};
+use domain::ids::{JobId, OrderId, PrescriptionId, StoreId, UserId};
 use domain::workshop::{JobPriority, JobStatus};
 use sqlx::{PgPool, QueryBuilder};
-use uuid::Uuid;
 
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
@@ -11,18 +11,18 @@ use crate::{After, Error, Page, Result};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobRecord {
-    pub id: Uuid,
+    pub id: JobId,
     pub job_number: String,
-    pub order_id: Uuid,
-    pub store_id: Uuid,
-    pub prescription_id: Option<Uuid>,
+    pub order_id: OrderId,
+    pub store_id: StoreId,
+    pub prescription_id: Option<PrescriptionId>,
     #[sqlx(try_from = "String")]
     pub priority: JobPriority,
     pub priority_rank: i16,
     #[sqlx(try_from = "String")]
     pub status: JobStatus,
     pub instructions: String,
-    pub created_by: Option<Uuid>,
+    pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -35,16 +35,16 @@ pub struct JobChange {
     #[sqlx(try_from = "String")]
     pub to_status: JobStatus,
     pub note: String,
-    pub changed_by: Option<Uuid>,
+    pub changed_by: Option<UserId>,
     pub changed_at: DateTime<Utc>,
 }
 
 pub struct NewJob {
-    pub order_id: Uuid,
-    pub prescription_id: Option<Uuid>,
+    pub order_id: OrderId,
+    pub prescription_id: Option<PrescriptionId>,
     pub priority: JobPriority,
     pub instructions: String,
-    pub created_by: Uuid,
+    pub created_by: UserId,
 }
 
 const COLUMNS: &str =
@@ -52,8 +52,8 @@ const COLUMNS: &str =
     status, instructions, created_by, created_at, updated_at, completed_at";
 
 /// The store of an order, for scoping checks before a job is made for it.
-pub async fn order_store(pool: &PgPool, order_id: Uuid) -> Result<Option<Uuid>> {
-    let Some(created_at) = crate::orders::created_at_of(order_id) else {
+pub async fn order_store(pool: &PgPool, order_id: OrderId) -> Result<Option<StoreId>> {
+    let Some(created_at) = order_id.created_at() else {
         return Ok(None);
     };
     Ok(
@@ -67,10 +67,10 @@ pub async fn order_store(pool: &PgPool, order_id: Uuid) -> Result<Option<Uuid>> 
 
 /// One move of a job: to which status, with what note, by whom.
 pub struct JobMove<'a> {
-    pub id: Uuid,
+    pub id: JobId,
     pub to: JobStatus,
     pub note: &'a str,
-    pub actor: Uuid,
+    pub actor: UserId,
 }
 
 /// Queues a job for an order (in the order's store), with its first history entry.
@@ -79,7 +79,7 @@ pub struct JobMove<'a> {
 pub async fn insert_job(
     pool: &PgPool,
     job: &NewJob,
-    store_id: Uuid,
+    store_id: StoreId,
     key: Option<&IdempotencyKey>,
     render: impl FnOnce(&(JobRecord, Vec<JobChange>)) -> idempotency::Rendered,
 ) -> Result<Done<(JobRecord, Vec<JobChange>)>> {
@@ -98,7 +98,7 @@ pub async fn insert_job(
             ));
         }
     }
-    let id = Uuid::now_v7();
+    let id = JobId::generate();
     let now = Utc::now();
     let sequence: i64 = sqlx::query_scalar("SELECT nextval('job_number_seq')")
         .fetch_one(&mut *tx)
@@ -129,11 +129,11 @@ pub async fn insert_job(
 
 async fn record_change(
     tx: &mut sqlx::PgConnection,
-    job: Uuid,
+    job: JobId,
     from: Option<JobStatus>,
     to: JobStatus,
     note: &str,
-    actor: Uuid,
+    actor: UserId,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO workshop_job_history (job_id, from_status, to_status, note, changed_by)
@@ -149,7 +149,7 @@ async fn record_change(
     Ok(())
 }
 
-pub async fn job_by_id(pool: &PgPool, id: Uuid) -> Result<JobRecord> {
+pub async fn job_by_id(pool: &PgPool, id: JobId) -> Result<JobRecord> {
     crate::monitoring::timed("workshop.by_id", async move {
         Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM workshop_jobs WHERE id = $1"
@@ -170,7 +170,7 @@ pub async fn job_by_number(pool: &PgPool, number: &str) -> Result<JobRecord> {
     .await?)
 }
 
-pub async fn jobs_of_order(pool: &PgPool, order_id: Uuid) -> Result<Vec<JobRecord>> {
+pub async fn jobs_of_order(pool: &PgPool, order_id: OrderId) -> Result<Vec<JobRecord>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM workshop_jobs WHERE order_id = $1 ORDER BY created_at, id"
     ))
@@ -179,12 +179,12 @@ pub async fn jobs_of_order(pool: &PgPool, order_id: Uuid) -> Result<Vec<JobRecor
     .await?)
 }
 
-pub async fn job_history(pool: &PgPool, id: Uuid) -> Result<Vec<JobChange>> {
+pub async fn job_history(pool: &PgPool, id: JobId) -> Result<Vec<JobChange>> {
     let mut conn = pool.acquire().await?;
     history_in(&mut conn, id).await
 }
 
-async fn history_in(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Vec<JobChange>> {
+async fn history_in(conn: &mut sqlx::PgConnection, id: JobId) -> Result<Vec<JobChange>> {
     Ok(sqlx::query_as(
         "SELECT from_status, to_status, note, changed_by, changed_at FROM workshop_job_history
          WHERE job_id = $1 ORDER BY id",
@@ -200,7 +200,7 @@ pub struct JobFilter {
     pub status: Option<JobStatus>,
     pub priority: Option<JobPriority>,
     /// Only these stores (staff who are not admins); `None` means every store.
-    pub visible_stores: Option<Vec<Uuid>>,
+    pub visible_stores: Option<Vec<StoreId>>,
 }
 
 /// The queue: most urgent first, then oldest.
@@ -215,7 +215,7 @@ pub async fn list_jobs(
         let mut qb = list_jobs_query("", filter, limit, after);
         let rows: Vec<JobRecord> = qb.build_query_as().fetch_all(pool).await?;
         Ok(Page::from_rows(rows, limit, |j| {
-            After::RankTime(j.priority_rank, j.created_at, j.id)
+            After::RankTime(j.priority_rank, j.created_at, j.id.uuid())
         }))
     })
     .await

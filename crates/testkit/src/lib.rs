@@ -156,7 +156,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             db,
             admin_token: String::new(),
-            admin_id: admin.id,
+            admin_id: admin.id.uuid(),
             database_name,
             cache,
         };

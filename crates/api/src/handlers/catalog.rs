@@ -8,11 +8,11 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use domain::catalog::{CategoryStatus, ProductStatus};
+use domain::ids::{CategoryId, ProductId};
 use serde::{Deserialize, Serialize};
 use storage::categories::CategoryRecord;
 use storage::products::{ProductFilter, ProductRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::cached::{read_through, read_through_tallied, tally_of, Cached};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -38,11 +38,13 @@ pub struct PublicProduct {
     /// Whether any store has it. First: a cached body gets the newest by rewriting its first
     /// bytes (`crate::raw`).
     in_stock: bool,
-    id: Uuid,
+    #[schema(value_type = Uuid)]
+    id: ProductId,
     sku: String,
     name: String,
     description: String,
-    category_id: Uuid,
+    #[schema(value_type = Uuid)]
+    category_id: CategoryId,
     brand: String,
     /// Minor units (paise).
     price: i64,
@@ -90,10 +92,12 @@ impl From<ProductRecord> for PublicProduct {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicCategory {
-    id: Uuid,
+    #[schema(value_type = Uuid)]
+    id: CategoryId,
     name: String,
     description: Option<String>,
-    parent_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    parent_id: Option<CategoryId>,
 }
 
 impl From<CategoryRecord> for PublicCategory {
@@ -127,7 +131,8 @@ impl<T: IntoResponse> IntoResponse for Public<T> {
 pub struct CatalogQuery {
     /// Words of the name, brand or description; prefixes and small typos match too.
     q: Option<String>,
-    category: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    category: Option<CategoryId>,
     brand: Option<String>,
     /// `name`, `price`, `-price` or `-sales`; a search ranks by relevance without it.
     sort: Option<SortParam>,
@@ -167,10 +172,11 @@ async fn list_catalog_products(
 
 /// One active product.
 #[utoipa::path(get, path = "/catalog/products/{id}", tag = "catalog",
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = PublicProduct), (status = 404, body = Problem)))]
 async fn get_catalog_product(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ProductId>,
 ) -> ApiResult<Public<Response>> {
     let missing = || ApiError::NotFound("no product with this id in the catalogue".into());
     // The public variant of the product's key: forgotten with it on every change.

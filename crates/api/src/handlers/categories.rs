@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::catalog::CategoryStatus;
+use domain::ids::CategoryId;
 use domain::user::Role;
 use domain::validation::optional;
 use domain::{text, validate, ValidationErrors};
@@ -14,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use storage::categories::{CategoryChanges, CategoryRecord, NewCategory};
 use storage::idempotency::Done;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::{invalidate, Cached};
@@ -39,10 +39,12 @@ const EDITORS: &[Role] = &[Role::Manager];
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CategoryView {
-    id: Uuid,
+    #[schema(value_type = Uuid)]
+    id: CategoryId,
     name: String,
     description: Option<String>,
-    parent_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    parent_id: Option<CategoryId>,
     #[schema(value_type = crate::schema::CategoryStatus)]
     status: CategoryStatus,
     created_at: DateTime<Utc>,
@@ -103,7 +105,8 @@ pub struct CreateCategory {
     /// Unique regardless of case.
     name: String,
     description: Option<String>,
-    parent_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    parent_id: Option<CategoryId>,
     #[schema(value_type = Option<crate::schema::CategoryStatus>)]
     status: Option<CategoryStatus>,
 }
@@ -156,7 +159,7 @@ pub struct UpdateCategory {
     /// `null` makes it a top-level category.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Uuid>)]
-    parent_id: Option<Option<Uuid>>,
+    parent_id: Option<Option<CategoryId>>,
     #[schema(value_type = Option<crate::schema::CategoryStatus>)]
     status: Option<CategoryStatus>,
 }
@@ -167,13 +170,14 @@ impl Nullable for UpdateCategory {
 
 /// Changes a category (admin, manager).
 #[utoipa::path(patch, path = "/categories/{id}", tag = "categories", security(("bearer" = [])), request_body = UpdateCategory,
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = CategoryView), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn update_category(
     State(state): State<AppState>,
     auth: Auth,
     _retry: Repeatable,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CategoryId>,
     Patch(body): Patch<UpdateCategory>,
 ) -> ApiResult<Json<CategoryView>> {
     auth.require(EDITORS)?;
@@ -205,12 +209,12 @@ async fn update_category(
 
 /// Products of one category, with the same filters and sorting as `GET /products`.
 #[utoipa::path(get, path = "/categories/{id}/products", tag = "categories", security(("bearer" = [])),
-    params(ProductQuery),
+    params(("id" = Uuid, Path), ProductQuery),
     responses((status = 200, body = List<ProductView>), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn list_category_products(
     State(state): State<AppState>,
     _auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CategoryId>,
     Query(query): Query<ProductQuery>,
 ) -> ApiResult<Cached<List<ProductView>>> {
     category_products(&state, id, query).await
@@ -220,7 +224,7 @@ async fn list_category_products(
 /// what warming loads.
 pub(crate) async fn category_products(
     state: &AppState,
-    id: Uuid,
+    id: CategoryId,
     query: ProductQuery,
 ) -> ApiResult<Cached<List<ProductView>>> {
     let variant = query.variant();

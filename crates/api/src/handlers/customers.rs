@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::customer::Phone;
+use domain::ids::CustomerId;
 use domain::user::{Email, Role};
 use domain::validation::optional;
 use domain::{text, validate};
@@ -13,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use storage::customers::{CustomerChanges, CustomerFilter, CustomerRecord, NewCustomer};
 use storage::idempotency::Done;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
@@ -34,7 +34,8 @@ const STAFF: &[Role] = &[Role::Manager, Role::Sales, Role::Optometrist];
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerView {
-    id: Uuid,
+    #[schema(value_type = Uuid)]
+    id: CustomerId,
     name: String,
     /// Normalized: digits with an optional leading `+`.
     phone: String,
@@ -175,11 +176,12 @@ async fn list_customers(
 
 /// One customer.
 #[utoipa::path(get, path = "/customers/{id}", tag = "customers", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = CustomerView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_customer(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CustomerId>,
 ) -> ApiResult<Json<CustomerView>> {
     auth.require(STAFF)?;
     let customer = storage::customers::customer_by_id(&state.db.read(), id)
@@ -209,13 +211,14 @@ impl Nullable for UpdateCustomer {
 
 /// Changes a customer's details.
 #[utoipa::path(patch, path = "/customers/{id}", tag = "customers", security(("bearer" = [])), request_body = UpdateCustomer,
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = CustomerView), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 422, body = Problem)))]
 async fn update_customer(
     State(state): State<AppState>,
     auth: Auth,
     _retry: Repeatable,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CustomerId>,
     Patch(body): Patch<UpdateCustomer>,
 ) -> ApiResult<Json<CustomerView>> {
     auth.require(STAFF)?;

@@ -2,10 +2,10 @@
 //! queue by status, low stock, and the top products of the last 30 days.
 
 use axum::extract::State;
+use domain::ids::StoreId;
 use domain::user::Role;
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::{cached_dashboard, Cached};
@@ -22,7 +22,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DashboardQuery {
-    store_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    store_id: Option<StoreId>,
 }
 
 /// The figures a store manager opens the day with.
@@ -34,7 +35,7 @@ async fn dashboard_stats(
     Query(query): Query<DashboardQuery>,
 ) -> ApiResult<Cached<DashboardView>> {
     auth.require(&[Role::Manager])?;
-    let stores: Option<Vec<Uuid>> = match query.store_id {
+    let stores: Option<Vec<StoreId>> = match query.store_id {
         Some(store) => {
             auth.require_store(store)?;
             Some(vec![store])

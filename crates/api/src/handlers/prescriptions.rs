@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::ids::{CustomerId, PrescriptionId, UserId};
 use domain::prescription::{validity, Eye, EyeInput, PrescriptionStatus};
 use domain::user::Role;
 use domain::{text, ValidationErrors};
@@ -13,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use storage::idempotency::Done;
 use storage::prescriptions::{NewPrescription, PrescriptionFilter, PrescriptionRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
@@ -35,9 +35,12 @@ const READERS: &[Role] = &[Role::Optometrist, Role::Sales];
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrescriptionView {
-    id: Uuid,
-    customer_id: Uuid,
-    patient_id: Uuid,
+    #[schema(value_type = Uuid)]
+    id: PrescriptionId,
+    #[schema(value_type = Uuid)]
+    customer_id: CustomerId,
+    #[schema(value_type = Uuid)]
+    patient_id: CustomerId,
     test_date: NaiveDate,
     expires_at: NaiveDate,
     #[schema(value_type = crate::schema::Eye)]
@@ -47,7 +50,8 @@ pub struct PrescriptionView {
     notes: String,
     #[schema(value_type = crate::schema::PrescriptionStatus)]
     status: PrescriptionStatus,
-    created_by: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    created_by: Option<UserId>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -74,9 +78,11 @@ impl From<PrescriptionRecord> for PrescriptionView {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreatePrescription {
-    customer_id: Uuid,
+    #[schema(value_type = Uuid)]
+    customer_id: CustomerId,
     /// Whose eyes were tested: the customer or a family member (also a customer).
-    patient_id: Uuid,
+    #[schema(value_type = Uuid)]
+    patient_id: CustomerId,
     /// From 1900-01-01, not in the future.
     #[serde(deserialize_with = "crate::extract::full_date::required")]
     test_date: NaiveDate,
@@ -148,11 +154,12 @@ async fn create_prescription(
 
 /// One prescription (the read is audited).
 #[utoipa::path(get, path = "/prescriptions/{id}", tag = "prescriptions", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = PrescriptionView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_prescription(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<PrescriptionId>,
 ) -> ApiResult<Json<PrescriptionView>> {
     auth.require(READERS)?;
     // Read from the primary: the audit row is written in the same transaction.
@@ -167,8 +174,10 @@ async fn get_prescription(
 #[into_params(parameter_in = Query)]
 pub struct PrescriptionQuery {
     /// patientId or customerId is required.
-    patient_id: Option<Uuid>,
-    customer_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    patient_id: Option<CustomerId>,
+    #[param(value_type = Option<Uuid>)]
+    customer_id: Option<CustomerId>,
     #[param(value_type = Option<crate::schema::PrescriptionStatus>)]
     status: Option<PrescriptionStatus>,
     /// 1 to 100, default 20.
@@ -224,12 +233,12 @@ async fn list_prescriptions(
 
 /// The prescriptions a customer brought in, newest test first (each read is audited).
 #[utoipa::path(get, path = "/customers/{id}/prescriptions", tag = "customers", security(("bearer" = [])),
-    params(PrescriptionQuery),
+    params(("id" = Uuid, Path), PrescriptionQuery),
     responses((status = 200, body = List<PrescriptionView>), (status = 404, body = Problem)))]
 async fn list_customer_prescriptions(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CustomerId>,
     Query(query): Query<PrescriptionQuery>,
 ) -> ApiResult<Json<List<PrescriptionView>>> {
     auth.require(READERS)?;

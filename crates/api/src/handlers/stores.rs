@@ -7,13 +7,13 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::catalog::{StoreCode, StoreStatus};
 use domain::customer::Phone;
+use domain::ids::StoreId;
 use domain::validation::optional;
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
 use storage::idempotency::Done;
 use storage::stores::{NewStore, StoreChanges, StoreRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiResult, OrNotFound, Problem};
@@ -32,7 +32,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreView {
-    id: Uuid,
+    #[schema(value_type = Uuid)]
+    id: StoreId,
     code: String,
     name: String,
     city: String,
@@ -126,11 +127,12 @@ async fn create_store(
 
 /// One store.
 #[utoipa::path(get, path = "/stores/{id}", tag = "stores", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = StoreView), (status = 404, body = Problem)))]
 async fn get_store(
     State(state): State<AppState>,
     _auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<StoreId>,
 ) -> ApiResult<Json<StoreView>> {
     let store = storage::stores::store_by_id(&state.db.read(), id)
         .await
@@ -155,13 +157,14 @@ impl Nullable for UpdateStore {
 
 /// Changes a store: admins any store, managers their own (but not its status).
 #[utoipa::path(patch, path = "/stores/{id}", tag = "stores", security(("bearer" = [])), request_body = UpdateStore,
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = StoreView), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 422, body = Problem)))]
 async fn update_store(
     State(state): State<AppState>,
     auth: Auth,
     _retry: Repeatable,
-    Path(id): Path<Uuid>,
+    Path(id): Path<StoreId>,
     Patch(body): Patch<UpdateStore>,
 ) -> ApiResult<Json<StoreView>> {
     auth.require(&[Role::Manager])?;

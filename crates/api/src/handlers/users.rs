@@ -4,13 +4,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use domain::ids::{StoreId, UserId};
 use domain::user::{Email, Password, Role, UserStatus, Username};
 use domain::{validate, ValidationErrors};
 use serde::Deserialize;
 use storage::idempotency::Done;
 use storage::users::{UserChanges, UserFilter};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::invalidate;
@@ -38,13 +38,14 @@ pub struct CreateUser {
     roles: Vec<Role>,
     /// Required (at least one) for every role but admin.
     #[serde(default)]
-    store_ids: Vec<Uuid>,
+    #[schema(value_type = Vec<Uuid>)]
+    store_ids: Vec<StoreId>,
     #[schema(value_type = Option<crate::schema::UserStatus>)]
     status: Option<UserStatus>,
 }
 
 /// Every role but admin works in at least one store.
-fn check_roles(roles: &[Role], store_ids: &[Uuid]) -> Result<(), ValidationErrors> {
+fn check_roles(roles: &[Role], store_ids: &[StoreId]) -> Result<(), ValidationErrors> {
     if roles.is_empty() {
         return Err(ValidationErrors::single(
             "roles",
@@ -60,7 +61,7 @@ fn check_roles(roles: &[Role], store_ids: &[Uuid]) -> Result<(), ValidationError
     Ok(())
 }
 
-async fn check_stores_exist(state: &AppState, store_ids: &[Uuid]) -> ApiResult<()> {
+async fn check_stores_exist(state: &AppState, store_ids: &[StoreId]) -> ApiResult<()> {
     let missing = storage::users::missing_stores(state.db.primary(), store_ids).await?;
     if let Some(id) = missing.first() {
         return Err(ValidationErrors::single("storeIds", format!("no store with id {id}")).into());
@@ -161,11 +162,12 @@ async fn list_users(
 
 /// One staff account.
 #[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_user(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<UserId>,
 ) -> ApiResult<Json<UserView>> {
     auth.require_admin()?;
     let user = storage::users::user_by_id(&state.db.read(), id)
@@ -182,7 +184,8 @@ pub struct UpdateUser {
     status: Option<UserStatus>,
     #[schema(value_type = Option<Vec<crate::schema::Role>>)]
     roles: Option<Vec<Role>>,
-    store_ids: Option<Vec<Uuid>>,
+    #[schema(value_type = Option<Vec<Uuid>>)]
+    store_ids: Option<Vec<StoreId>>,
     /// A new password (10 to 128 characters); revokes the user's tokens.
     password: Option<String>,
 }
@@ -193,13 +196,14 @@ impl Nullable for UpdateUser {
 
 /// Changes a staff account's status, roles, stores or password.
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", security(("bearer" = [])), request_body = UpdateUser,
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn update_user(
     State(state): State<AppState>,
     auth: Auth,
     _retry: Repeatable,
-    Path(id): Path<Uuid>,
+    Path(id): Path<UserId>,
     Patch(body): Patch<UpdateUser>,
 ) -> ApiResult<Json<UserView>> {
     auth.require_admin()?;

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use domain::ids::{JobId, OrderId, PrescriptionId, StoreId, UserId};
 use domain::user::Role;
 use domain::workshop::{JobPriority, JobStatus};
 use domain::{text, validate};
@@ -13,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use storage::idempotency::Done;
 use storage::workshop::{JobChange, JobFilter, JobMove, JobRecord, NewJob};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::{dashboard_keys, invalidate};
@@ -45,7 +45,8 @@ pub struct JobChangeView {
     #[schema(value_type = crate::schema::JobStatus)]
     to_status: JobStatus,
     note: String,
-    changed_by: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    changed_by: Option<UserId>,
     changed_at: DateTime<Utc>,
 }
 
@@ -64,18 +65,23 @@ impl From<JobChange> for JobChangeView {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
-    id: Uuid,
+    #[schema(value_type = Uuid)]
+    id: JobId,
     /// `JOB-<year>-<6+ digits>`.
     job_number: String,
-    order_id: Uuid,
-    store_id: Uuid,
-    prescription_id: Option<Uuid>,
+    #[schema(value_type = Uuid)]
+    order_id: OrderId,
+    #[schema(value_type = Uuid)]
+    store_id: StoreId,
+    #[schema(value_type = Option<Uuid>)]
+    prescription_id: Option<PrescriptionId>,
     #[schema(value_type = crate::schema::JobPriority)]
     priority: JobPriority,
     #[schema(value_type = crate::schema::JobStatus)]
     status: JobStatus,
     instructions: String,
-    created_by: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    created_by: Option<UserId>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     completed_at: Option<DateTime<Utc>>,
@@ -118,8 +124,10 @@ fn job_view(job: JobRecord, history: Vec<JobChange>) -> JobView {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateJob {
-    order_id: Uuid,
-    prescription_id: Option<Uuid>,
+    #[schema(value_type = Uuid)]
+    order_id: OrderId,
+    #[schema(value_type = Option<Uuid>)]
+    prescription_id: Option<PrescriptionId>,
     #[schema(value_type = Option<crate::schema::JobPriority>)]
     priority: Option<JobPriority>,
     #[serde(default)]
@@ -183,11 +191,12 @@ fn visible(auth: &Auth, job: JobRecord) -> ApiResult<JobRecord> {
 
 /// One job with its history.
 #[utoipa::path(get, path = "/workshop/jobs/{id}", tag = "workshop", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = JobView), (status = 404, body = Problem)))]
 async fn get_job(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<JobId>,
 ) -> ApiResult<Json<JobView>> {
     auth.require(READERS)?;
     let job = storage::workshop::job_by_id(&state.db.read(), id)
@@ -213,11 +222,12 @@ async fn get_job_by_number(
 
 /// The jobs of one order.
 #[utoipa::path(get, path = "/orders/{id}/jobs", tag = "workshop", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = List<JobView>), (status = 404, body = Problem)))]
 async fn list_order_jobs(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
 ) -> ApiResult<Json<List<JobView>>> {
     auth.require(READERS)?;
     visible_order(&state, &auth, id, false).await?;
@@ -281,13 +291,13 @@ pub struct ChangeJobStatus {
 /// the first answer instead of a second move (which its new status would refuse with 409).
 #[utoipa::path(patch, path = "/workshop/jobs/{id}/status", tag = "workshop", security(("bearer" = [])),
     request_body = ChangeJobStatus,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 200, body = JobView), (status = 404, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
 async fn change_job_status(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<JobId>,
     request: IdempotentBody<ChangeJobStatus>,
 ) -> ApiResult<Response> {
     let key = key_of(&auth, &request);

@@ -1,15 +1,16 @@
 //! The dashboard's figures as clients see them (`GET /dashboard/stats`), as cached per store.
 
+use domain::ids::{ProductId, StoreId};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use storage::dashboard::DashboardStats;
-use uuid::Uuid;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopProductView {
-    product_id: Uuid,
+    #[schema(value_type = Uuid)]
+    product_id: ProductId,
     sku: String,
     name: String,
     units_sold: i64,
@@ -20,7 +21,8 @@ pub struct TopProductView {
 #[serde(rename_all = "camelCase")]
 pub struct DashboardView {
     /// The store the figures are for; `null` for every store the caller may see.
-    pub(crate) store_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub(crate) store_id: Option<StoreId>,
     orders_today: i64,
     /// Minor units; cancelled orders excluded.
     revenue_today: i64,
@@ -32,7 +34,7 @@ pub struct DashboardView {
 }
 
 /// The view of `stats`, for `store_id` (`None`: every store the caller may see).
-pub(crate) fn view_of(store_id: Option<Uuid>, stats: DashboardStats) -> DashboardView {
+pub(crate) fn view_of(store_id: Option<StoreId>, stats: DashboardStats) -> DashboardView {
     DashboardView {
         store_id,
         orders_today: stats.orders_today,

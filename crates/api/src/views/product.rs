@@ -4,9 +4,9 @@
 use cache::Tally;
 use chrono::{DateTime, Utc};
 use domain::catalog::ProductStatus;
+use domain::ids::{CategoryId, ProductId};
 use serde::{Deserialize, Serialize};
 use storage::products::ProductRecord;
-use uuid::Uuid;
 
 use crate::raw::FiguresFirst;
 
@@ -20,11 +20,13 @@ pub struct ProductView {
     quantity: i32,
     /// Units sold over all time.
     sales_count: i64,
-    id: Uuid,
+    #[schema(value_type = Uuid)]
+    id: ProductId,
     sku: String,
     name: String,
     description: String,
-    category_id: Uuid,
+    #[schema(value_type = Uuid)]
+    category_id: CategoryId,
     brand: String,
     /// Minor units (paise).
     price: i64,
@@ -38,7 +40,7 @@ pub struct ProductView {
 }
 
 impl ProductView {
-    pub(crate) fn id(&self) -> Uuid {
+    pub(crate) fn id(&self) -> ProductId {
         self.id
     }
 
@@ -121,11 +123,11 @@ mod tests {
             in_stock: false,
             quantity: 0,
             sales_count: 7,
-            id: Uuid::nil(),
+            id: ProductId::from_uuid(uuid::Uuid::nil()),
             sku: "FR-1".into(),
             name: "Aviator, \"gold\"".into(),
             description: String::new(),
-            category_id: Uuid::nil(),
+            category_id: CategoryId::from_uuid(uuid::Uuid::nil()),
             brand: "Ray-Ban".into(),
             price: 1_000,
             cost: None,

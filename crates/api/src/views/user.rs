@@ -2,21 +2,23 @@
 //! of the authenticated caller's cached profile.
 
 use chrono::{DateTime, Utc};
+use domain::ids::{StoreId, UserId};
 use domain::user::{Role, UserStatus};
 use serde::{Deserialize, Serialize};
 use storage::users::UserRecord;
-use uuid::Uuid;
 
 /// A staff account as clients see it (never the password hash).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
-    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: UserId,
     email: String,
     pub username: String,
     #[schema(value_type = Vec<crate::schema::Role>)]
     pub roles: Vec<Role>,
-    pub store_ids: Vec<Uuid>,
+    #[schema(value_type = Vec<Uuid>)]
+    pub store_ids: Vec<StoreId>,
     #[schema(value_type = crate::schema::UserStatus)]
     pub status: UserStatus,
     last_login_at: Option<DateTime<Utc>>,

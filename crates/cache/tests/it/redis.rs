@@ -25,7 +25,7 @@ async fn read(cache: &Cache, key: &cache::Key, value: &str) -> (String, Outcome)
 #[tokio::test]
 async fn miss_then_hit_then_invalidated() {
     let cache = cache();
-    let key = keys::product(Uuid::new_v4());
+    let key = keys::product(Uuid::new_v4().into());
     assert_eq!(read(&cache, &key, "v1").await, ("v1".into(), Outcome::Miss));
     assert_eq!(
         read(&cache, &key, "ignored").await,
@@ -48,7 +48,7 @@ async fn miss_then_hit_then_invalidated() {
 #[tokio::test]
 async fn variants_of_a_key_are_forgotten_together() {
     let cache = cache();
-    let key = keys::category_products(Uuid::new_v4());
+    let key = keys::category_products(Uuid::new_v4().into());
     for field in ["page1", "page2"] {
         let (_, outcome) = cache
             .get_or_load(&key, field, || async { Ok::<_, ()>(field.to_owned()) })
@@ -72,7 +72,7 @@ async fn variants_of_a_key_are_forgotten_together() {
 #[tokio::test]
 async fn a_slow_reader_cannot_put_back_a_value_invalidated_after_it_read() {
     let cache = cache();
-    let key = keys::product(Uuid::new_v4());
+    let key = keys::product(Uuid::new_v4().into());
     let (read_done_tx, read_done_rx) = tokio::sync::oneshot::channel::<()>();
     let (write_done_tx, write_done_rx) = tokio::sync::oneshot::channel::<()>();
     let slow_cache = cache.clone();
@@ -138,7 +138,7 @@ async fn concurrent_misses_of_one_key_load_once() {
 #[tokio::test]
 async fn a_failed_load_is_not_cached_and_is_returned() {
     let cache = cache();
-    let key = keys::order(Uuid::new_v4());
+    let key = keys::order(Uuid::new_v4().into());
     let failed = cache
         .get_or_load(&key, "", || async { Err::<String, _>("db down") })
         .await;
@@ -153,7 +153,7 @@ async fn an_unreachable_redis_is_bypassed_quickly() {
     config.timeout = Duration::from_millis(200);
     config.cooldown = Duration::from_secs(600);
     let cache = Cache::new(config).expect("cache");
-    let key = keys::product(Uuid::new_v4());
+    let key = keys::product(Uuid::new_v4().into());
     for _ in 0..20 {
         assert_eq!(
             read(&cache, &key, "db").await,
@@ -179,7 +179,7 @@ async fn no_sentinel_answering_is_a_bypass_not_an_error() {
     config.timeout = Duration::from_millis(200);
     config.cooldown = Duration::from_secs(600);
     let cache = Cache::new(config).expect("cache");
-    let key = keys::product(Uuid::new_v4());
+    let key = keys::product(Uuid::new_v4().into());
     for _ in 0..5 {
         assert_eq!(
             read(&cache, &key, "db").await,
@@ -212,7 +212,9 @@ async fn read_many(
 #[tokio::test]
 async fn many_keys_load_only_their_misses_and_cache_them() {
     let cache = cache();
-    let keys: Vec<cache::Key> = (0..3).map(|_| keys::product(Uuid::new_v4())).collect();
+    let keys: Vec<cache::Key> = (0..3)
+        .map(|_| keys::product(Uuid::new_v4().into()))
+        .collect();
     let asked = std::sync::Mutex::new(Vec::new());
     let all = vec![Some("v0".into()), Some("v1".into()), Some("v2".into())];
     assert_eq!(
@@ -247,7 +249,7 @@ async fn many_keys_load_only_their_misses_and_cache_them() {
 #[tokio::test]
 async fn forgetting_variants_leaves_the_key_s_other_variants() {
     let cache = cache();
-    let key = keys::store_inventory(Uuid::new_v4());
+    let key = keys::store_inventory(Uuid::new_v4().into());
     let variant = |field: &'static str, value: &'static str| {
         let cache = cache.clone();
         let key = key.clone();
@@ -406,7 +408,7 @@ fn tally(seq: i64, quantity: i64, sold: i64) -> Tally {
 #[tokio::test]
 async fn stock_figures_move_forward_and_never_back() {
     let cache = cache();
-    let key = keys::product(Uuid::new_v4());
+    let key = keys::product(Uuid::new_v4().into());
     assert_eq!(
         read_tallied(&cache, &key, tally(5, 10, 0)).await,
         (10, 0, Outcome::Miss)
@@ -446,7 +448,7 @@ async fn stock_figures_move_forward_and_never_back() {
 #[tokio::test]
 async fn a_variant_s_figures_move_forward_alone() {
     let cache = cache();
-    let key = keys::store_inventory(Uuid::new_v4());
+    let key = keys::store_inventory(Uuid::new_v4().into());
     let (a, b) = ("item:a", "item:b");
     let row = |field| (&key, field, TallyOf::Variant);
     assert_eq!(
@@ -516,7 +518,7 @@ async fn a_variant_s_figures_move_forward_alone() {
 #[tokio::test]
 async fn a_slow_reader_cannot_cache_figures_older_than_a_stock_change() {
     let cache = cache();
-    let key = keys::product(Uuid::new_v4());
+    let key = keys::product(Uuid::new_v4().into());
     let (write_done_tx, slow) = slow_tallied_read(&cache, &key, "", TallyOf::Key).await;
     cache
         .invalidate(&[Stale::Tally {
@@ -544,7 +546,7 @@ async fn an_invalidation_reaches_the_other_instance_s_memory() {
     config.prefix = format!("cache-test-{}:", Uuid::new_v4().simple());
     let one = Cache::new(config.clone()).expect("cache");
     let two = Cache::new(config.clone()).expect("cache");
-    let key = keys::user_profile(Uuid::new_v4());
+    let key = keys::user_profile(Uuid::new_v4().into());
     let mut redis = redis::Client::open(url)
         .expect("redis url")
         .get_multiplexed_async_connection()
@@ -607,7 +609,7 @@ async fn read_versioned(
 #[tokio::test]
 async fn versioned_values_only_move_forward() {
     let cache = cache();
-    let key = keys::dashboard(Some(Uuid::new_v4()));
+    let key = keys::dashboard(Some(Uuid::new_v4().into()));
     let newer = |value: &str, seq: i64| {
         Stale::newer(key.clone(), "today", seq, &value.to_owned()).expect("encodable")
     };

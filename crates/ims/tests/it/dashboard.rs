@@ -423,7 +423,7 @@ fn top_of(stats: &storage::dashboard::DashboardStats) -> Vec<(Uuid, i64, i64)> {
     stats
         .top_products
         .iter()
-        .map(|t| (t.product_id, t.units_sold, t.revenue))
+        .map(|t| (t.product_id.uuid(), t.units_sold, t.revenue))
         .collect()
 }
 
@@ -445,7 +445,7 @@ async fn tops_both_ways(
         Some(day_start - chrono::Duration::days(30)),
         "the totals are kept for this day"
     );
-    let kept = storage::dashboard::store_figures(pool, store, day_start)
+    let kept = storage::dashboard::store_figures(pool, store.into(), day_start)
         .await
         .expect("figures");
     let kept_chain = storage::dashboard::dashboard_stats(pool, None, day_start)
@@ -455,7 +455,7 @@ async fn tops_both_ways(
         .execute(pool)
         .await
         .expect("unset");
-    let summed = storage::dashboard::store_figures(pool, store, day_start)
+    let summed = storage::dashboard::store_figures(pool, store.into(), day_start)
         .await
         .expect("figures");
     let summed_chain = storage::dashboard::dashboard_stats(pool, None, day_start)

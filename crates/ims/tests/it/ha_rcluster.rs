@@ -110,7 +110,7 @@ async fn memory_layers_follow_invalidations() {
     config.prefix = format!("rcluster-test-{}:", Uuid::new_v4().simple());
     let one = Cache::new(config.clone()).expect("cache");
     let two = Cache::new(config.clone()).expect("cache");
-    let key = keys::user_profile(Uuid::new_v4());
+    let key = keys::user_profile(Uuid::new_v4().into());
     let redis_key = keys::redis_name(&config.prefix, &key.name);
     let mut redis = cluster_connection().await;
     // Each layer is on once its subscription is up: a read that still hits after the key was
@@ -203,7 +203,7 @@ async fn killing_a_cluster_master_fails_no_request_and_the_cache_comes_back() {
     let (store, frame, order) = shop(&app).await;
     let key = keys::redis_name(
         &format!("{}:", app.database_name),
-        &keys::product(frame).name,
+        &keys::product(frame.into()).name,
     );
     let victim = master_of(&key)
         .await
@@ -214,7 +214,7 @@ async fn killing_a_cluster_master_fails_no_request_and_the_cache_comes_back() {
     let mut others = Vec::new();
     for i in 0..12 {
         let id = product(&app, category, &format!("RC-K-{i}"), 500).await;
-        let key = keys::redis_name(&prefix, &keys::product(id).name);
+        let key = keys::redis_name(&prefix, &keys::product(id.into()).name);
         if master_of(&key).await.is_some_and(|m| m.port != victim.port) {
             others.push(format!("/products/{id}"));
         }
@@ -326,7 +326,7 @@ async fn adding_a_master_and_moving_slots_fails_no_request() {
         let id = product(&app, category, &format!("RC-L-{i}"), 500).await;
         read.push((
             format!("/products/{id}"),
-            keys::redis_name(&prefix, &keys::product(id).name),
+            keys::redis_name(&prefix, &keys::product(id.into()).name),
         ));
     }
     let paths: Vec<String> = read.iter().map(|(path, _)| path.clone()).collect();

@@ -1,8 +1,8 @@
 //! The values `ims explain` runs the hot queries with, taken from the current database: the
 //! best-selling product, a busy store, a customer with orders, and so on.
 
+use domain::ids::{CategoryId, CustomerId, OrderId, ProductId, StoreId};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use storage::Result;
 
@@ -10,35 +10,35 @@ use storage::Result;
 pub(super) struct Samples {
     pub(super) login: String,
     pub(super) sku: String,
-    pub(super) category: Uuid,
+    pub(super) category: CategoryId,
     pub(super) brand: String,
     pub(super) search_word: String,
-    pub(super) store: Uuid,
-    pub(super) product: Uuid,
-    pub(super) customer: Uuid,
-    pub(super) order: Uuid,
+    pub(super) store: StoreId,
+    pub(super) product: ProductId,
+    pub(super) customer: CustomerId,
+    pub(super) order: OrderId,
     pub(super) order_created: chrono::DateTime<chrono::Utc>,
     pub(super) order_number: String,
-    pub(super) patient: Uuid,
+    pub(super) patient: CustomerId,
 }
 
 pub(super) async fn samples(pool: &PgPool) -> Result<Samples> {
     let (login,): (String,) = sqlx::query_as("SELECT username FROM users ORDER BY id LIMIT 1")
         .fetch_one(pool)
         .await?;
-    let (sku, category, brand, name, product): (String, Uuid, String, String, Uuid) = sqlx::query_as(
+    let (sku, category, brand, name, product): (String, CategoryId, String, String, ProductId) = sqlx::query_as(
         "SELECT sku, category_id, brand, name, id FROM products ORDER BY sales_count DESC, id LIMIT 1",
     )
     .fetch_one(pool)
     .await?;
-    let (store,): (Uuid,) = sqlx::query_as("SELECT id FROM stores ORDER BY code LIMIT 1")
+    let (store,): (StoreId,) = sqlx::query_as("SELECT id FROM stores ORDER BY code LIMIT 1")
         .fetch_one(pool)
         .await?;
-    let (order, order_created, order_number, customer): (Uuid, chrono::DateTime<chrono::Utc>, String, Uuid) =
+    let (order, order_created, order_number, customer): (OrderId, chrono::DateTime<chrono::Utc>, String, CustomerId) =
         sqlx::query_as("SELECT id, created_at, order_number, customer_id FROM orders ORDER BY created_at DESC LIMIT 1")
             .fetch_one(pool)
             .await?;
-    let (patient,): (Uuid,) =
+    let (patient,): (CustomerId,) =
         sqlx::query_as("SELECT patient_id FROM prescriptions ORDER BY id LIMIT 1")
             .fetch_one(pool)
             .await?;

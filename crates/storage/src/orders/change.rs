@@ -2,18 +2,18 @@
 //! returns the stock) and its payments.
 
 use chrono::Utc;
+use domain::ids::{OrderId, PaymentId, UserId};
 use domain::inventory::MovementKind;
 use domain::order::{Order, OrderStatus, PaymentMethod};
 use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 
-use super::{created_at_of, OrderRecord, Payment, COLUMNS};
+use super::{OrderRecord, Payment, COLUMNS};
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::stock::{self, StockChange};
 use crate::{Error, Result};
 
-async fn lock_order(tx: &mut PgConnection, id: Uuid) -> Result<OrderRecord> {
-    let created_at = created_at_of(id).ok_or(Error::NotFound)?;
+async fn lock_order(tx: &mut PgConnection, id: OrderId) -> Result<OrderRecord> {
+    let created_at = id.created_at().ok_or(Error::NotFound)?;
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM orders WHERE id = $1 AND created_at = $2 FOR UPDATE"
     ))
@@ -30,9 +30,9 @@ async fn lock_order(tx: &mut PgConnection, id: Uuid) -> Result<OrderRecord> {
 #[tracing::instrument(skip_all, fields(order_id = %id))]
 pub async fn change_order_status(
     pool: &PgPool,
-    id: Uuid,
+    id: OrderId,
     next: OrderStatus,
-    actor: Uuid,
+    actor: UserId,
     key: Option<&IdempotencyKey>,
     render: impl FnOnce(&OrderRecord) -> idempotency::Rendered,
 ) -> Result<Done<OrderRecord>> {
@@ -77,14 +77,14 @@ pub async fn change_order_status(
 pub struct NewPayment {
     pub amount: i64,
     pub method: PaymentMethod,
-    pub recorded_by: Uuid,
+    pub recorded_by: UserId,
 }
 
 /// Records a payment on the order as locked here; the domain refuses one on a cancelled order
 /// or above the amount due (`Order::record_payment`).
 pub async fn add_payment(
     pool: &PgPool,
-    id: Uuid,
+    id: OrderId,
     payment: &NewPayment,
     key: Option<&IdempotencyKey>,
     render: impl FnOnce(&OrderRecord) -> idempotency::Rendered,
@@ -107,7 +107,7 @@ pub async fn add_payment(
             .record_payment(amount)
             .map_err(|refused| Error::InvalidState(refused.to_string()))?;
         let payment = Payment {
-            id: Uuid::now_v7(),
+            id: PaymentId::generate(),
             amount,
             method,
             paid_at: Utc::now(),

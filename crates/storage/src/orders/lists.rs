@@ -1,9 +1,9 @@
 //! Order lists, newest first: live orders from their partitions, archived ones merged in.
 
 use chrono::{DateTime, Utc};
+use domain::ids::{CustomerId, OrderId, StoreId};
 use domain::order::{OrderStatus, PaymentStatus};
 use sqlx::{PgPool, Postgres, QueryBuilder};
-use uuid::Uuid;
 
 use super::{OrderRecord, COLUMNS};
 use crate::page::{push_keyset, Direction};
@@ -11,10 +11,10 @@ use crate::{After, Page, Result};
 
 #[derive(Debug, Default)]
 pub struct OrderFilter {
-    pub customer_id: Option<Uuid>,
-    pub store_id: Option<Uuid>,
+    pub customer_id: Option<CustomerId>,
+    pub store_id: Option<StoreId>,
     /// Only these stores (for staff who are not admins); `None` means every store.
-    pub visible_stores: Option<Vec<Uuid>>,
+    pub visible_stores: Option<Vec<StoreId>>,
     pub status: Option<OrderStatus>,
     pub payment_status: Option<PaymentStatus>,
     pub from: Option<DateTime<Utc>>,
@@ -33,7 +33,7 @@ pub async fn list_orders(
         let mut qb = list_orders_query("", filter, limit, after);
         let rows: Vec<OrderRecord> = qb.build_query_as().fetch_all(pool).await?;
         Ok(Page::from_rows(rows, limit, |o| {
-            After::Time(o.created_at, o.id)
+            After::Time(o.created_at, o.id.uuid())
         }))
     })
     .await
@@ -89,11 +89,14 @@ fn push_order_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &OrderFilter) {
 #[derive(Debug, Clone)]
 pub enum Listed {
     Live(Box<OrderRecord>),
-    Archived { id: Uuid, created_at: DateTime<Utc> },
+    Archived {
+        id: OrderId,
+        created_at: DateTime<Utc>,
+    },
 }
 
 impl Listed {
-    fn key(&self) -> (DateTime<Utc>, Uuid) {
+    fn key(&self) -> (DateTime<Utc>, OrderId) {
         match self {
             Listed::Live(o) => (o.created_at, o.id),
             Listed::Archived { id, created_at } => (*created_at, *id),
@@ -121,7 +124,7 @@ pub async fn list_orders_with_archived(
         }
         qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(limit + 1);
-        let archived: Vec<(Uuid, DateTime<Utc>)> = qb.build_query_as().fetch_all(pool).await?;
+        let archived: Vec<(OrderId, DateTime<Utc>)> = qb.build_query_as().fetch_all(pool).await?;
         let mut rows: Vec<Listed> = live
             .into_iter()
             .map(|o| Listed::Live(Box::new(o)))
@@ -135,7 +138,7 @@ pub async fn list_orders_with_archived(
         rows.truncate(usize::try_from(limit + 1).unwrap_or(0));
         Ok(Page::from_rows(rows, limit, |r| {
             let (at, id) = r.key();
-            After::Time(at, id)
+            After::Time(at, id.uuid())
         }))
     })
     .await

@@ -2,10 +2,10 @@
 //! partition, listing, status changes (cancelling returns the stock) and payments.
 
 use chrono::{DateTime, Utc};
+use domain::ids::{CustomerId, OrderId, PaymentId, ProductId, StoreId, UserId};
 use domain::order::{OrderStatus, PaymentMethod, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::{Error, Result};
 
@@ -19,11 +19,11 @@ pub use place::place_order;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OrderRecord {
-    pub id: Uuid,
+    pub id: OrderId,
     pub created_at: DateTime<Utc>,
     pub order_number: String,
-    pub store_id: Uuid,
-    pub customer_id: Uuid,
+    pub store_id: StoreId,
+    pub customer_id: CustomerId,
     pub customer_name: String,
     pub customer_phone: String,
     pub items: sqlx::types::Json<Vec<OrderItem>>,
@@ -34,7 +34,7 @@ pub struct OrderRecord {
     pub status: OrderStatus,
     #[sqlx(try_from = "String")]
     pub payment_status: PaymentStatus,
-    pub created_by: Option<Uuid>,
+    pub created_by: Option<UserId>,
     pub updated_at: DateTime<Utc>,
     /// Read from the archive (`crates/archive`), not from PostgreSQL: read-only.
     #[sqlx(skip)]
@@ -45,7 +45,7 @@ pub struct OrderRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderItem {
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     pub sku: String,
     pub name: String,
     pub quantity: i32,
@@ -56,30 +56,23 @@ pub struct OrderItem {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Payment {
-    pub id: Uuid,
+    pub id: PaymentId,
     pub amount: i64,
     pub method: PaymentMethod,
     pub paid_at: DateTime<Utc>,
-    pub recorded_by: Option<Uuid>,
+    pub recorded_by: Option<UserId>,
 }
 
 const COLUMNS: &str = "id, created_at, order_number, store_id, customer_id, customer_name, \
     customer_phone, items, total, amount_paid, payments, status, payment_status, created_by, updated_at";
 
-/// The creation time embedded in a UUIDv7 order id (to the millisecond), which is the order's
-/// `created_at` and so names its partition. `None` for ids that are not UUIDv7.
-pub fn created_at_of(id: Uuid) -> Option<DateTime<Utc>> {
-    let (secs, nanos) = id.get_timestamp()?.to_unix();
-    DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
-}
-
 /// The tails of the order lookups; public so `ims explain` (crate `seed`) plans this very text.
 pub const BY_ID: &str = "FROM orders WHERE id = $1 AND created_at = $2";
 pub const NUMBER_TO_ID: &str = "SELECT order_id FROM order_keys WHERE order_number = $1";
 
-pub async fn order_by_id(pool: &PgPool, id: Uuid) -> Result<OrderRecord> {
+pub async fn order_by_id(pool: &PgPool, id: OrderId) -> Result<OrderRecord> {
     crate::monitoring::timed("orders.by_id", async move {
-        let created_at = created_at_of(id).ok_or(Error::NotFound)?;
+        let created_at = id.created_at().ok_or(Error::NotFound)?;
         Ok(sqlx::query_as(&format!("SELECT {COLUMNS} {BY_ID}"))
             .bind(id)
             .bind(created_at)
@@ -91,7 +84,7 @@ pub async fn order_by_id(pool: &PgPool, id: Uuid) -> Result<OrderRecord> {
 
 /// By number: the registry names the order's id, whose timestamp names its partition.
 pub async fn order_by_number(pool: &PgPool, number: &str) -> Result<OrderRecord> {
-    let id: Uuid = sqlx::query_scalar(NUMBER_TO_ID)
+    let id: OrderId = sqlx::query_scalar(NUMBER_TO_ID)
         .bind(number)
         .fetch_one(pool)
         .await?;

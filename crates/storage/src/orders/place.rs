@@ -3,21 +3,21 @@
 
 use chrono::{DateTime, Utc};
 use domain::catalog::{ProductStatus, StoreStatus};
+use domain::ids::{OrderId, ProductId, UserId};
 use domain::inventory::MovementKind;
 use domain::order::{Line, NewOrder, PaymentStatus};
 use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 
-use super::{created_at_of, OrderItem, OrderRecord, COLUMNS};
+use super::{OrderItem, OrderRecord, COLUMNS};
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::stock::{self, StockChange};
 use crate::{Error, Result};
 
 /// A new order id for now, and the `created_at` it encodes.
-fn new_order_id() -> (Uuid, DateTime<Utc>) {
+fn new_order_id() -> (OrderId, DateTime<Utc>) {
     loop {
-        let id = Uuid::now_v7();
-        if let Some(at) = created_at_of(id) {
+        let id = OrderId::generate();
+        if let Some(at) = id.created_at() {
             return (id, at);
         }
     }
@@ -32,7 +32,7 @@ fn new_order_id() -> (Uuid, DateTime<Utc>) {
 pub async fn place_order(
     pool: &PgPool,
     order: &NewOrder,
-    created_by: Uuid,
+    created_by: UserId,
     key: Option<&IdempotencyKey>,
     render: impl FnOnce(&OrderRecord) -> idempotency::Rendered,
 ) -> Result<Done<OrderRecord>> {
@@ -48,7 +48,7 @@ pub async fn place_order(
 async fn place_order_in(
     tx: &mut PgConnection,
     order: &NewOrder,
-    created_by: Uuid,
+    created_by: UserId,
 ) -> Result<OrderRecord> {
     let Checked {
         customer_name,
@@ -118,14 +118,14 @@ struct Checked {
 /// exists and is for sale. Lines of one product are merged and priced from the catalogue.
 async fn checked(tx: &mut PgConnection, order: &NewOrder) -> Result<Checked> {
     let merged = order.merged_lines();
-    let ids: Vec<Uuid> = merged.iter().map(|(_, line)| line.product_id).collect();
+    let ids: Vec<ProductId> = merged.iter().map(|(_, line)| line.product_id).collect();
     // One row per product found, or one row without a product; the customer's and store's
     // columns are null when there is no such row.
     type Row = (
         Option<String>,
         Option<String>,
         Option<String>,
-        Option<Uuid>,
+        Option<ProductId>,
         Option<String>,
         Option<String>,
         Option<i64>,

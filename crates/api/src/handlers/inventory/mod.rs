@@ -4,12 +4,12 @@
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use domain::ids::{OrderId, ProductId, StoreId, TransferId, UserId};
 use domain::inventory::{MovementKind, StockStatus};
 use domain::user::Role;
 use serde::{Deserialize, Serialize};
 use storage::inventory::{MovementRecord, StockFilter, StockRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::{field_of, read_through, read_through_tallied, row_tally, Cached};
@@ -38,8 +38,10 @@ const KEEPERS: &[Role] = &[Role::Manager];
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StockView {
-    product_id: Uuid,
-    store_id: Uuid,
+    #[schema(value_type = Uuid)]
+    product_id: ProductId,
+    #[schema(value_type = Uuid)]
+    store_id: StoreId,
     sku: String,
     name: String,
     quantity: i32,
@@ -80,15 +82,20 @@ impl From<StockRecord> for StockView {
 pub struct MovementView {
     /// Opaque, as every id (the contract); today the decimal of a sequence.
     id: String,
-    product_id: Uuid,
-    store_id: Uuid,
+    #[schema(value_type = Uuid)]
+    product_id: ProductId,
+    #[schema(value_type = Uuid)]
+    store_id: StoreId,
     delta: i32,
     #[schema(value_type = crate::schema::MovementKind)]
     kind: MovementKind,
     reason: Option<String>,
-    order_id: Option<Uuid>,
-    transfer_id: Option<Uuid>,
-    actor_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    order_id: Option<OrderId>,
+    #[schema(value_type = Option<Uuid>)]
+    transfer_id: Option<TransferId>,
+    #[schema(value_type = Option<Uuid>)]
+    actor_id: Option<UserId>,
     created_at: DateTime<Utc>,
 }
 
@@ -123,12 +130,12 @@ pub struct StockQuery {
 }
 
 /// A store's stock, lowest quantities first.
-#[utoipa::path(get, path = "/stores/{storeId}/inventory", tag = "inventory", security(("bearer" = [])), params(StockQuery),
+#[utoipa::path(get, path = "/stores/{storeId}/inventory", tag = "inventory", security(("bearer" = [])), params(("storeId" = Uuid, Path), StockQuery),
     responses((status = 200, body = List<StockView>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 async fn list_store_stock(
     State(state): State<AppState>,
     auth: Auth,
-    Path(store_id): Path<Uuid>,
+    Path(store_id): Path<StoreId>,
     Query(query): Query<StockQuery>,
 ) -> ApiResult<Cached<List<StockView>>> {
     auth.require(READERS)?;
@@ -170,11 +177,12 @@ fn no_stock_row() -> impl Fn(storage::Error) -> ApiError {
 
 /// One product's stock in one store.
 #[utoipa::path(get, path = "/stores/{storeId}/inventory/{productId}", tag = "inventory", security(("bearer" = [])),
+    params(("storeId" = Uuid, Path), ("productId" = Uuid, Path)),
     responses((status = 200, body = StockView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_stock(
     State(state): State<AppState>,
     auth: Auth,
-    Path((store_id, product_id)): Path<(Uuid, Uuid)>,
+    Path((store_id, product_id)): Path<(StoreId, ProductId)>,
 ) -> ApiResult<Cached<StockView>> {
     auth.require(READERS)?;
     auth.require_store(store_id)?;
@@ -199,11 +207,12 @@ async fn get_stock(
 
 /// A row's movements, newest first; they add up to its quantity.
 #[utoipa::path(get, path = "/stores/{storeId}/inventory/{productId}/movements", tag = "inventory", security(("bearer" = [])),
-    params(PageQuery), responses((status = 200, body = List<MovementView>), (status = 403, body = Problem)))]
+    params(("storeId" = Uuid, Path), ("productId" = Uuid, Path), PageQuery),
+    responses((status = 200, body = List<MovementView>), (status = 403, body = Problem)))]
 async fn list_movements(
     State(state): State<AppState>,
     auth: Auth,
-    Path((store_id, product_id)): Path<(Uuid, Uuid)>,
+    Path((store_id, product_id)): Path<(StoreId, ProductId)>,
     Query(query): Query<PageQuery>,
 ) -> ApiResult<Json<List<MovementView>>> {
     auth.require(READERS)?;

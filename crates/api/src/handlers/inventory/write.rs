@@ -5,12 +5,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use domain::ids::{ProductId, StoreId, TransferId};
 use domain::inventory::{adjustment_delta, transfer_quantity};
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
 use storage::idempotency::Done;
 use storage::inventory::{Adjustment, StockRecord, Transfer, TransferRecord};
-use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::{invalidate, stock_keys, StockEffect, StoreFigures};
@@ -34,13 +34,14 @@ pub struct AdjustStock {
 /// Adds or removes units with a reason; the change is kept as a movement.
 #[utoipa::path(post, path = "/stores/{storeId}/inventory/{productId}/adjustments", tag = "inventory",
     security(("bearer" = [])), request_body = AdjustStock,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
+    params(("storeId" = Uuid, Path), ("productId" = Uuid, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = StockView), (status = 403, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
 pub(super) async fn adjust_stock(
     State(state): State<AppState>,
     auth: Auth,
-    Path((store_id, product_id)): Path<(Uuid, Uuid)>,
+    Path((store_id, product_id)): Path<(StoreId, ProductId)>,
     request: IdempotentBody<AdjustStock>,
 ) -> ApiResult<Response> {
     auth.require(KEEPERS)?;
@@ -109,9 +110,12 @@ pub(super) async fn adjust_stock(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TransferStock {
-    product_id: Uuid,
-    from_store_id: Uuid,
-    to_store_id: Uuid,
+    #[schema(value_type = Uuid)]
+    product_id: ProductId,
+    #[schema(value_type = Uuid)]
+    from_store_id: StoreId,
+    #[schema(value_type = Uuid)]
+    to_store_id: StoreId,
     /// 1 to 100000 units.
     quantity: i32,
 }
@@ -119,7 +123,8 @@ pub struct TransferStock {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferView {
-    transfer_id: Uuid,
+    #[schema(value_type = Uuid)]
+    transfer_id: TransferId,
     from: StockView,
     to: StockView,
 }

@@ -4,11 +4,11 @@
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, FixedOffset, Utc};
+use domain::ids::{CustomerId, StoreId};
 use domain::order::{OrderStatus, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use storage::orders::{Listed, OrderFilter};
 use storage::After;
-use uuid::Uuid;
 
 use super::{OrderView, READERS};
 use crate::auth::Auth;
@@ -24,8 +24,10 @@ use cache::keys;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OrderQuery {
-    customer_id: Option<Uuid>,
-    store_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    customer_id: Option<CustomerId>,
+    #[param(value_type = Option<Uuid>)]
+    store_id: Option<StoreId>,
     #[param(value_type = Option<crate::schema::OrderStatus>)]
     status: Option<OrderStatus>,
     #[param(value_type = Option<crate::schema::PaymentStatus>)]
@@ -48,7 +50,7 @@ pub struct OrderQuery {
 enum Scope {
     All,
     /// Sorted, so that callers with the same stores share a variant.
-    Stores(Vec<Uuid>),
+    Stores(Vec<StoreId>),
 }
 
 impl Scope {
@@ -63,7 +65,7 @@ impl Scope {
     }
 
     /// The stores a query must keep to; `None`: all of them.
-    fn visible(&self) -> Option<Vec<Uuid>> {
+    fn visible(&self) -> Option<Vec<StoreId>> {
         match self {
             Scope::All => None,
             Scope::Stores(stores) => Some(stores.clone()),
@@ -76,7 +78,7 @@ impl Scope {
             Scope::All => "all".to_owned(),
             Scope::Stores(stores) => stores
                 .iter()
-                .map(Uuid::to_string)
+                .map(StoreId::to_string)
                 .collect::<Vec<_>>()
                 .join(","),
         }
@@ -87,7 +89,7 @@ impl Scope {
         if text == "all" {
             return Some(Scope::All);
         }
-        let stores: Vec<Uuid> = if text.is_empty() {
+        let stores: Vec<StoreId> = if text.is_empty() {
             Vec::new()
         } else {
             text.split(',')
@@ -99,7 +101,7 @@ impl Scope {
 }
 
 /// Checks that the caller may see the store a list asks for, if it asks for one.
-fn check_store(auth: &Auth, store_id: Option<Uuid>) -> ApiResult<()> {
+fn check_store(auth: &Auth, store_id: Option<StoreId>) -> ApiResult<()> {
     match store_id {
         Some(store) => auth.require_store(store),
         None => Ok(()),
@@ -127,7 +129,7 @@ async fn order_list(
     state: &AppState,
     scope: &Scope,
     query: OrderQuery,
-    customer: Option<Uuid>,
+    customer: Option<CustomerId>,
     fresh: bool,
 ) -> ApiResult<List<OrderView>> {
     let (limit, after) = page_of(state, &query)?;
@@ -176,12 +178,12 @@ pub(super) async fn list_orders(
 
 /// A customer's orders, most recent first (in the stores the caller may see), with those of
 /// archived months (`"archived": true`).
-#[utoipa::path(get, path = "/customers/{id}/orders", tag = "customers", security(("bearer" = [])), params(OrderQuery),
+#[utoipa::path(get, path = "/customers/{id}/orders", tag = "customers", security(("bearer" = [])), params(("id" = Uuid, Path), OrderQuery),
     responses((status = 200, body = List<OrderView>), (status = 404, body = Problem)))]
 pub(super) async fn list_customer_orders(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CustomerId>,
     Query(query): Query<OrderQuery>,
 ) -> ApiResult<Cached<List<OrderView>>> {
     auth.require(READERS)?;
@@ -204,7 +206,7 @@ fn customer_orders_variant(scope: &Scope, query: &OrderQuery) -> String {
 async fn customer_orders(
     state: &AppState,
     scope: &Scope,
-    id: Uuid,
+    id: CustomerId,
     query: OrderQuery,
     fresh: bool,
 ) -> ApiResult<List<OrderView>> {
@@ -220,7 +222,7 @@ async fn customer_orders(
 pub(super) async fn forget_and_warm(
     state: &AppState,
     auth: &Auth,
-    customer: Uuid,
+    customer: CustomerId,
     stale: Vec<cache::Stale>,
 ) {
     let cached = cached_customer_scopes(state, customer).await;
@@ -230,7 +232,7 @@ pub(super) async fn forget_and_warm(
 
 /// The first pages of a customer's orders cached right now, by the scope each was read in.
 /// Pages of other queries (filters, later pages) are left to be read again when asked for.
-async fn cached_customer_scopes(state: &AppState, customer: Uuid) -> Vec<Scope> {
+async fn cached_customer_scopes(state: &AppState, customer: CustomerId) -> Vec<Scope> {
     let first_page = field_of(&OrderQuery::default());
     state
         .cache
@@ -254,7 +256,7 @@ async fn cached_customer_scopes(state: &AppState, customer: Uuid) -> Vec<Scope> 
 /// background, so the write's answer does not wait for it; not counted as hits or misses,
 /// being no client's reads. A write that commits meanwhile bumps the key's version and
 /// these write-backs do not land.
-fn warm_customer_orders(state: &AppState, auth: &Auth, customer: Uuid, cached: Vec<Scope>) {
+fn warm_customer_orders(state: &AppState, auth: &Auth, customer: CustomerId, cached: Vec<Scope>) {
     let mut scopes = cached;
     let writer = Scope::of(auth);
     if !scopes.contains(&writer) {
@@ -285,7 +287,7 @@ mod tests {
 
     #[test]
     fn a_scope_is_read_back_from_its_variant() {
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let (a, b) = (StoreId::generate(), StoreId::generate());
         for scope in [
             Scope::All,
             Scope::Stores(Vec::new()),

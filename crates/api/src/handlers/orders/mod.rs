@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use domain::ids::{CustomerId, OrderId, ProductId, StoreId};
 use domain::order::{payment_amount, Line, NewOrder, OrderStatus, PaymentMethod};
 use domain::user::Role;
 use domain::ValidationErrors;
@@ -13,7 +14,6 @@ use serde::Deserialize;
 use storage::idempotency::Done;
 use storage::orders::{NewPayment, OrderRecord};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::{
@@ -50,7 +50,8 @@ const READERS: &[Role] = &[Role::Manager, Role::Sales, Role::Technician];
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderLineRequest {
-    product_id: Uuid,
+    #[schema(value_type = Uuid)]
+    product_id: ProductId,
     /// 1 to 1000.
     quantity: i32,
 }
@@ -58,8 +59,10 @@ pub struct OrderLineRequest {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlaceOrder {
-    store_id: Uuid,
-    customer_id: Uuid,
+    #[schema(value_type = Uuid)]
+    store_id: StoreId,
+    #[schema(value_type = Uuid)]
+    customer_id: CustomerId,
     /// 1 to 50 lines.
     items: Vec<OrderLineRequest>,
 }
@@ -110,7 +113,7 @@ async fn place_order(
             .and_then(serde_json::Value::as_str)
             .and_then(|id| id.parse().ok()),
     };
-    let mut products: Vec<Uuid> = body.items.iter().map(|i| i.product_id).collect();
+    let mut products: Vec<ProductId> = body.items.iter().map(|i| i.product_id).collect();
     products.sort_unstable();
     products.dedup();
     let mut stale = match order_id {
@@ -137,11 +140,12 @@ async fn place_order(
 /// One whole order; an order of an archived month is read from the archive and carries
 /// `"archived": true`.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = OrderView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_order(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
 ) -> ApiResult<Cached<OrderView>> {
     auth.require(READERS)?;
     let order: Cached<OrderView> = read_through(&state, &keys::order(id), "", || async {
@@ -194,12 +198,12 @@ pub struct ChangeOrderStatus {
 /// the key the failover middleware makes up), a retry returns the first answer instead of a
 /// second change (which the order's new status would refuse with 409).
 #[utoipa::path(patch, path = "/orders/{id}/status", tag = "orders", security(("bearer" = [])), request_body = ChangeOrderStatus,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn change_order_status(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
     request: IdempotentBody<ChangeOrderStatus>,
 ) -> ApiResult<Response> {
     auth.require(SELLERS)?;
@@ -222,7 +226,7 @@ async fn change_order_status(
     // primary lost at the commit).
     let mut stale = order_keys(order.id, order.customer_id);
     if next == OrderStatus::Cancelled {
-        let products: Vec<Uuid> = order.items.iter().map(|i| i.product_id).collect();
+        let products: Vec<ProductId> = order.items.iter().map(|i| i.product_id).collect();
         stale.extend(
             stock_keys(
                 &state,
@@ -254,13 +258,13 @@ pub struct AddPayment {
 
 /// Records a payment; the payment status follows from the sum paid.
 #[utoipa::path(post, path = "/orders/{id}/payments", tag = "orders", security(("bearer" = [])), request_body = AddPayment,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
 async fn add_payment(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
     request: IdempotentBody<AddPayment>,
 ) -> ApiResult<Response> {
     auth.require(SELLERS)?;

@@ -1,15 +1,16 @@
 //! An order as clients see it: the customer and every line as they were when it was placed.
 
 use chrono::{DateTime, Utc};
+use domain::ids::{CustomerId, OrderId, PaymentId, ProductId, StoreId, UserId};
 use domain::order::{OrderStatus, PaymentMethod, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use storage::orders::OrderRecord;
-use uuid::Uuid;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderItemView {
-    product_id: Uuid,
+    #[schema(value_type = Uuid)]
+    product_id: ProductId,
     sku: String,
     name: String,
     quantity: i32,
@@ -21,23 +22,28 @@ pub struct OrderItemView {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentView {
-    id: Uuid,
+    #[schema(value_type = Uuid)]
+    id: PaymentId,
     amount: i64,
     #[schema(value_type = crate::schema::PaymentMethod)]
     method: PaymentMethod,
     paid_at: DateTime<Utc>,
-    recorded_by: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    recorded_by: Option<UserId>,
 }
 
 /// A whole order in one read: the customer and every line as they were when it was placed.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {
-    pub(super) id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub(super) id: OrderId,
     /// `ORD-<year>-<6+ digits>`.
     pub(super) order_number: String,
-    pub(super) store_id: Uuid,
-    pub(super) customer_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub(super) store_id: StoreId,
+    #[schema(value_type = Uuid)]
+    pub(super) customer_id: CustomerId,
     pub(super) customer_name: String,
     pub(super) customer_phone: String,
     pub(super) items: Vec<OrderItemView>,
@@ -49,7 +55,8 @@ pub struct OrderView {
     pub(super) status: OrderStatus,
     #[schema(value_type = crate::schema::PaymentStatus)]
     pub(super) payment_status: PaymentStatus,
-    pub(super) created_by: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub(super) created_by: Option<UserId>,
     pub(super) created_at: DateTime<Utc>,
     pub(super) updated_at: DateTime<Utc>,
     /// Present, and `true`, only for an order of an archived month (`ims archive`): it is

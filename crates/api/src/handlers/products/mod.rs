@@ -6,11 +6,11 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::catalog::Sku;
+use domain::ids::ProductId;
 use domain::user::Role;
 use serde::{Deserialize, Serialize};
 use storage::products::ProductRecord;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cached::{read_through_tallied, Cached};
@@ -71,11 +71,12 @@ async fn list_products(
 
 /// One product.
 #[utoipa::path(get, path = "/products/{id}", tag = "products", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
     responses((status = 200, body = ProductView), (status = 404, body = Problem)))]
 async fn get_product(
     State(state): State<AppState>,
     _auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ProductId>,
 ) -> ApiResult<Response> {
     let Cached(product, outcome) = read_through_tallied(
         &state,

@@ -6,12 +6,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::catalog::{brand, Money, ProductStatus, Sku};
+use domain::ids::{CategoryId, ProductId};
 use domain::validation::optional;
 use domain::{text, validate};
 use serde::{Deserialize, Serialize};
 use storage::idempotency::Done;
 use storage::products::{NewProduct, ProductChanges};
-use uuid::Uuid;
 
 use super::EDITORS;
 use crate::auth::Auth;
@@ -32,7 +32,8 @@ pub struct CreateProduct {
     name: String,
     #[serde(default)]
     description: String,
-    category_id: Uuid,
+    #[schema(value_type = Uuid)]
+    category_id: CategoryId,
     brand: String,
     /// Minor units (paise).
     price: i64,
@@ -150,7 +151,8 @@ pub struct UpdateProduct {
     sku: Option<String>,
     name: Option<String>,
     description: Option<String>,
-    category_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    category_id: Option<CategoryId>,
     brand: Option<String>,
     price: Option<i64>,
     /// `null` clears the cost.
@@ -169,13 +171,13 @@ impl Nullable for UpdateProduct {
 /// Changes a product (admin, manager). With an `Idempotency-Key` (or the key the failover
 /// middleware makes up), a retry returns the first answer; its cache work is done again.
 #[utoipa::path(patch, path = "/products/{id}", tag = "products", security(("bearer" = [])), request_body = UpdateProduct,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 200, body = ProductView), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub(super) async fn update_product(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ProductId>,
     request: IdempotentBody<serde_json::Value>,
 ) -> ApiResult<Response> {
     let Patch(body) = Patch::<UpdateProduct>::parse(&request.body)?;
@@ -250,12 +252,12 @@ struct StoredUpdate<A> {
 #[serde(rename_all = "camelCase")]
 struct Was {
     sku: String,
-    category_id: Uuid,
+    category_id: CategoryId,
 }
 
 /// What a replayed update makes stale: what the first attempt changed is not known then, so
 /// every key any update of the product could have made stale.
-async fn stale_after_replay(state: &AppState, id: Uuid, was: &Was) -> ApiResult<Vec<Stale>> {
+async fn stale_after_replay(state: &AppState, id: ProductId, was: &Was) -> ApiResult<Vec<Stale>> {
     let now = storage::products::product_by_id(state.db.primary(), id)
         .await
         .or_not_found("product")?;
