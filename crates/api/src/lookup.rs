@@ -2,7 +2,7 @@
 //! archive; another store's order is not found. Orders and workshop jobs both start here.
 
 use domain::ids::OrderId;
-use storage::orders::OrderRecord;
+use domain::order::Order;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, OrNotFound};
@@ -13,7 +13,7 @@ pub(crate) async fn find_order(
     state: &AppState,
     pool: &storage::PgPool,
     id: OrderId,
-) -> ApiResult<OrderRecord> {
+) -> ApiResult<Order> {
     match storage::orders::order_by_id(pool, id).await {
         Err(storage::Error::NotFound) => archived_order(state, pool, id).await,
         other => other.or_not_found("order"),
@@ -25,7 +25,7 @@ pub(crate) async fn archived_order(
     state: &AppState,
     pool: &storage::PgPool,
     id: OrderId,
-) -> ApiResult<OrderRecord> {
+) -> ApiResult<Order> {
     let Some(archive) = &state.settings.archive else {
         return Err(ApiError::not_found("order"));
     };
@@ -42,7 +42,7 @@ pub(crate) async fn visible_order(
     auth: &Auth,
     id: OrderId,
     fresh: bool,
-) -> ApiResult<OrderRecord> {
+) -> ApiResult<Order> {
     let order = find_order(state, &state.db.read_fresh(fresh), id).await?;
     if auth.require_store(order.store_id).is_err() {
         return Err(ApiError::not_found("order"));

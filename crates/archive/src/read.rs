@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::ids::{OrderId, UserId};
+use domain::order::{Order, Payment};
 use sqlx::PgPool;
-use storage::orders::{OrderRecord, Payment};
 
 use crate::restore::fetch_tables;
 use crate::store::Archive;
@@ -24,7 +24,7 @@ pub struct ArchivedOrders {
     archive: Archive,
     /// (month, SHA-256 of its orders object) → its orders sorted by (created_at, id). The
     /// hash in the key: a month restored and archived again is a new file.
-    months: moka::sync::Cache<(NaiveDate, String), Arc<Vec<OrderRecord>>>,
+    months: moka::sync::Cache<(NaiveDate, String), Arc<Vec<Order>>>,
 }
 
 impl ArchivedOrders {
@@ -33,7 +33,7 @@ impl ArchivedOrders {
             archive,
             months: moka::sync::Cache::builder()
                 .max_capacity(CACHED_ORDERS)
-                .weigher(|_, orders: &Arc<Vec<OrderRecord>>| {
+                .weigher(|_, orders: &Arc<Vec<Order>>| {
                     u32::try_from(orders.len()).unwrap_or(u32::MAX).max(1)
                 })
                 .build(),
@@ -45,7 +45,7 @@ impl ArchivedOrders {
     }
 
     /// The archived order `id`, or `None` if no archived month holds it.
-    pub async fn order(&self, pool: &PgPool, id: OrderId) -> Result<Option<OrderRecord>, Error> {
+    pub async fn order(&self, pool: &PgPool, id: OrderId) -> Result<Option<Order>, Error> {
         let found: Option<(NaiveDate, DateTime<Utc>, String)> = sqlx::query_as(
             "SELECT a.month, a.created_at, o.sha256 FROM archived_orders a
              JOIN archived_objects o ON o.month = a.month AND o.table_name = 'orders'
@@ -75,7 +75,7 @@ impl ArchivedOrders {
         &self,
         pool: &PgPool,
         number: &str,
-    ) -> Result<Option<OrderRecord>, Error> {
+    ) -> Result<Option<Order>, Error> {
         let id: Option<OrderId> = sqlx::query_scalar(
             "SELECT k.order_id FROM order_keys k JOIN archived_orders a ON a.id = k.order_id
              WHERE k.order_number = $1",
@@ -95,7 +95,7 @@ impl ArchivedOrders {
         pool: &PgPool,
         month: NaiveDate,
         sha: String,
-    ) -> Result<Arc<Vec<OrderRecord>>, Error> {
+    ) -> Result<Arc<Vec<Order>>, Error> {
         let key = (month, sha);
         if let Some(orders) = self.months.get(&key) {
             return Ok(orders);
@@ -112,7 +112,7 @@ impl ArchivedOrders {
 }
 
 /// The orders of a month's orders object.
-fn records(data: &Columns) -> Result<Vec<OrderRecord>, Error> {
+fn records(data: &Columns) -> Result<Vec<Order>, Error> {
     let uuid = |name: &str| match data.column(&ORDERS, name) {
         Some(Column::Uuid(v)) => Ok(v),
         _ => Err(Error::Corrupt(format!("orders: no column {name}"))),
@@ -148,7 +148,7 @@ fn records(data: &Columns) -> Result<Vec<OrderRecord>, Error> {
         let payments_json = payments[i]
             .as_deref()
             .ok_or_else(|| missing("payments", i))?;
-        out.push(OrderRecord {
+        out.push(Order {
             id: ids[i].ok_or_else(|| missing("id", i))?.into(),
             created_at: created[i].ok_or_else(|| missing("created_at", i))?,
             order_number: numbers[i]
@@ -160,16 +160,12 @@ fn records(data: &Columns) -> Result<Vec<OrderRecord>, Error> {
                 .into(),
             customer_name: names[i].clone().unwrap_or_default(),
             customer_phone: phones[i].clone().unwrap_or_default(),
-            items: sqlx::types::Json(
-                serde_json::from_str(items_json)
-                    .map_err(|e| Error::Corrupt(format!("orders: row {i}'s items: {e}")))?,
-            ),
+            items: serde_json::from_str(items_json)
+                .map_err(|e| Error::Corrupt(format!("orders: row {i}'s items: {e}")))?,
             total: totals[i].ok_or_else(|| missing("total", i))?,
             amount_paid: paid[i].ok_or_else(|| missing("amount_paid", i))?,
-            payments: sqlx::types::Json(
-                serde_json::from_str::<Vec<Payment>>(payments_json)
-                    .map_err(|e| Error::Corrupt(format!("orders: row {i}'s payments: {e}")))?,
-            ),
+            payments: serde_json::from_str::<Vec<Payment>>(payments_json)
+                .map_err(|e| Error::Corrupt(format!("orders: row {i}'s payments: {e}")))?,
             status: statuses[i]
                 .as_deref()
                 .ok_or_else(|| missing("status", i))?

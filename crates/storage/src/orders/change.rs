@@ -4,23 +4,24 @@
 use chrono::Utc;
 use domain::ids::{OrderId, PaymentId, UserId};
 use domain::inventory::MovementKind;
-use domain::order::{Order, OrderStatus, PaymentMethod};
+use domain::order::{Order, OrderStatus, Payment, PaymentMethod};
 use sqlx::{PgConnection, PgPool};
 
-use super::{OrderRecord, Payment, COLUMNS};
+use super::{OrderRow, COLUMNS};
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::stock::{self, StockChange};
 use crate::{Error, Result};
 
-async fn lock_order(tx: &mut PgConnection, id: OrderId) -> Result<OrderRecord> {
+async fn lock_order(tx: &mut PgConnection, id: OrderId) -> Result<Order> {
     let created_at = id.created_at().ok_or(Error::NotFound)?;
-    Ok(sqlx::query_as(&format!(
+    let row: OrderRow = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM orders WHERE id = $1 AND created_at = $2 FOR UPDATE"
     ))
     .bind(id)
     .bind(created_at)
     .fetch_one(&mut *tx)
-    .await?)
+    .await?;
+    Ok(row.into())
 }
 
 /// Moves an order along its status machine; cancelling returns every line's stock. With
@@ -34,13 +35,13 @@ pub async fn change_order_status(
     next: OrderStatus,
     actor: UserId,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&OrderRecord) -> idempotency::Rendered,
-) -> Result<Done<OrderRecord>> {
+    render: impl FnOnce(&Order) -> idempotency::Rendered,
+) -> Result<Done<Order>> {
     crate::monitoring::timed("orders.change_status", async move {
         let mut attempt = idempotency::begin_or_replay!(pool, key);
         let tx = attempt.conn();
-        let order = lock_order(tx, id).await?;
-        order.status.transition(next).map_err(Error::InvalidState)?;
+        let mut order = lock_order(tx, id).await?;
+        order.change_status(next).map_err(Error::InvalidState)?;
         if next == OrderStatus::Cancelled {
             let changes: Vec<StockChange> = order
                 .items
@@ -59,14 +60,15 @@ pub async fn change_order_status(
             };
             stock::apply(tx, &changes, &context).await?;
         }
-        let updated: OrderRecord = sqlx::query_as(&format!(
+        let updated: Order = sqlx::query_as::<_, OrderRow>(&format!(
             "UPDATE orders SET status = $3 WHERE id = $1 AND created_at = $2 RETURNING {COLUMNS}"
         ))
         .bind(id)
         .bind(order.created_at)
-        .bind(next.as_str())
+        .bind(order.status.as_str())
         .fetch_one(&mut *tx)
-        .await?;
+        .await?
+        .into();
         attempt.finish(|| render(&updated)).await?;
         Ok(Done::New(updated))
     })
@@ -87,8 +89,8 @@ pub async fn add_payment(
     id: OrderId,
     payment: &NewPayment,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&OrderRecord) -> idempotency::Rendered,
-) -> Result<Done<OrderRecord>> {
+    render: impl FnOnce(&Order) -> idempotency::Rendered,
+) -> Result<Done<Order>> {
     let NewPayment {
         amount,
         method,
@@ -97,15 +99,7 @@ pub async fn add_payment(
     crate::monitoring::timed("orders.add_payment", async move {
         let mut attempt = idempotency::begin_or_replay!(pool, key);
         let tx = attempt.conn();
-        let order = lock_order(tx, id).await?;
-        let mut rules = Order {
-            status: order.status,
-            total: order.total,
-            amount_paid: order.amount_paid,
-        };
-        rules
-            .record_payment(amount)
-            .map_err(|refused| Error::InvalidState(refused.to_string()))?;
+        let mut order = lock_order(tx, id).await?;
         let payment = Payment {
             id: PaymentId::generate(),
             amount,
@@ -113,17 +107,22 @@ pub async fn add_payment(
             paid_at: Utc::now(),
             recorded_by: Some(actor),
         };
-        let updated: OrderRecord = sqlx::query_as(&format!(
+        order
+            .record_payment(payment.clone())
+            .map_err(|refused| Error::InvalidState(refused.to_string()))?;
+        // Only the new payment is sent: the row appends it to those it holds.
+        let updated: Order = sqlx::query_as::<_, OrderRow>(&format!(
             "UPDATE orders SET amount_paid = $3, payment_status = $4, payments = payments || $5
              WHERE id = $1 AND created_at = $2 RETURNING {COLUMNS}"
         ))
         .bind(id)
         .bind(order.created_at)
-        .bind(rules.amount_paid)
-        .bind(rules.payment_status().as_str())
+        .bind(order.amount_paid)
+        .bind(order.payment_status.as_str())
         .bind(sqlx::types::Json(vec![payment]))
         .fetch_one(&mut *tx)
-        .await?;
+        .await?
+        .into();
         attempt.finish(|| render(&updated)).await?;
         Ok(Done::New(updated))
     })

@@ -5,7 +5,9 @@ use domain::ids::{CustomerId, OrderId, StoreId};
 use domain::order::{OrderStatus, PaymentStatus};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
-use super::{OrderRecord, COLUMNS};
+use domain::order::Order;
+
+use super::{OrderRow, COLUMNS};
 use crate::page::{push_keyset, Direction};
 use crate::{After, Page, Result};
 
@@ -28,10 +30,11 @@ pub async fn list_orders(
     filter: &OrderFilter,
     limit: i64,
     after: Option<&After>,
-) -> Result<Page<OrderRecord>> {
+) -> Result<Page<Order>> {
     crate::monitoring::timed("orders.list", async move {
         let mut qb = list_orders_query("", filter, limit, after);
-        let rows: Vec<OrderRecord> = qb.build_query_as().fetch_all(pool).await?;
+        let rows: Vec<OrderRow> = qb.build_query_as().fetch_all(pool).await?;
+        let rows: Vec<Order> = rows.into_iter().map(Order::from).collect();
         Ok(Page::from_rows(rows, limit, |o| {
             After::Time(o.created_at, o.id.uuid())
         }))
@@ -88,7 +91,7 @@ fn push_order_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &OrderFilter) {
 /// the archive; the HTTP layer reads it there).
 #[derive(Debug, Clone)]
 pub enum Listed {
-    Live(Box<OrderRecord>),
+    Live(Box<Order>),
     Archived {
         id: OrderId,
         created_at: DateTime<Utc>,
@@ -116,7 +119,7 @@ pub async fn list_orders_with_archived(
 ) -> Result<Page<Listed>> {
     crate::monitoring::timed("orders.list", async move {
         let mut qb = list_orders_query("", filter, limit, after);
-        let live: Vec<OrderRecord> = qb.build_query_as().fetch_all(pool).await?;
+        let live: Vec<OrderRow> = qb.build_query_as().fetch_all(pool).await?;
         let mut qb = QueryBuilder::new("SELECT id, created_at FROM archived_orders WHERE true");
         push_order_filters(&mut qb, filter);
         if let Some(after) = after {
@@ -127,7 +130,7 @@ pub async fn list_orders_with_archived(
         let archived: Vec<(OrderId, DateTime<Utc>)> = qb.build_query_as().fetch_all(pool).await?;
         let mut rows: Vec<Listed> = live
             .into_iter()
-            .map(|o| Listed::Live(Box::new(o)))
+            .map(|o| Listed::Live(Box::new(o.into())))
             .chain(
                 archived
                     .into_iter()

@@ -2,9 +2,9 @@
 //! partition, listing, status changes (cancelling returns the stock) and payments.
 
 use chrono::{DateTime, Utc};
-use domain::ids::{CustomerId, OrderId, PaymentId, ProductId, StoreId, UserId};
-use domain::order::{OrderStatus, PaymentMethod, PaymentStatus};
-use serde::{Deserialize, Serialize};
+use domain::ids::{CustomerId, OrderId, StoreId, UserId};
+use domain::order::{Order, OrderItem, OrderStatus, Payment, PaymentStatus};
+use sqlx::types::Json;
 use sqlx::PgPool;
 
 use crate::{Error, Result};
@@ -17,50 +17,49 @@ pub use change::{add_payment, change_order_status, NewPayment};
 pub use lists::{list_orders, list_orders_query, list_orders_with_archived, Listed, OrderFilter};
 pub use place::place_order;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct OrderRecord {
-    pub id: OrderId,
-    pub created_at: DateTime<Utc>,
-    pub order_number: String,
-    pub store_id: StoreId,
-    pub customer_id: CustomerId,
-    pub customer_name: String,
-    pub customer_phone: String,
-    pub items: sqlx::types::Json<Vec<OrderItem>>,
-    pub total: i64,
-    pub amount_paid: i64,
-    pub payments: sqlx::types::Json<Vec<Payment>>,
+/// An order's row as selected by [`COLUMNS`]; [`Order`] is what leaves this module.
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    id: OrderId,
+    created_at: DateTime<Utc>,
+    order_number: String,
+    store_id: StoreId,
+    customer_id: CustomerId,
+    customer_name: String,
+    customer_phone: String,
+    items: Json<Vec<OrderItem>>,
+    total: i64,
+    amount_paid: i64,
+    payments: Json<Vec<Payment>>,
     #[sqlx(try_from = "String")]
-    pub status: OrderStatus,
+    status: OrderStatus,
     #[sqlx(try_from = "String")]
-    pub payment_status: PaymentStatus,
-    pub created_by: Option<UserId>,
-    pub updated_at: DateTime<Utc>,
-    /// Read from the archive (`crates/archive`), not from PostgreSQL: read-only.
-    #[sqlx(skip)]
-    pub archived: bool,
+    payment_status: PaymentStatus,
+    created_by: Option<UserId>,
+    updated_at: DateTime<Utc>,
 }
 
-/// One line as stored in the order: a copy of the product as it was sold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderItem {
-    pub product_id: ProductId,
-    pub sku: String,
-    pub name: String,
-    pub quantity: i32,
-    pub unit_price: i64,
-    pub line_total: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Payment {
-    pub id: PaymentId,
-    pub amount: i64,
-    pub method: PaymentMethod,
-    pub paid_at: DateTime<Utc>,
-    pub recorded_by: Option<UserId>,
+impl From<OrderRow> for Order {
+    fn from(row: OrderRow) -> Self {
+        Order {
+            id: row.id,
+            order_number: row.order_number,
+            store_id: row.store_id,
+            customer_id: row.customer_id,
+            customer_name: row.customer_name,
+            customer_phone: row.customer_phone,
+            items: row.items.0,
+            total: row.total,
+            amount_paid: row.amount_paid,
+            payments: row.payments.0,
+            status: row.status,
+            payment_status: row.payment_status,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            archived: false,
+        }
+    }
 }
 
 const COLUMNS: &str = "id, created_at, order_number, store_id, customer_id, customer_name, \
@@ -70,20 +69,21 @@ const COLUMNS: &str = "id, created_at, order_number, store_id, customer_id, cust
 pub const BY_ID: &str = "FROM orders WHERE id = $1 AND created_at = $2";
 pub const NUMBER_TO_ID: &str = "SELECT order_id FROM order_keys WHERE order_number = $1";
 
-pub async fn order_by_id(pool: &PgPool, id: OrderId) -> Result<OrderRecord> {
+pub async fn order_by_id(pool: &PgPool, id: OrderId) -> Result<Order> {
     crate::monitoring::timed("orders.by_id", async move {
         let created_at = id.created_at().ok_or(Error::NotFound)?;
-        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} {BY_ID}"))
+        let row: OrderRow = sqlx::query_as(&format!("SELECT {COLUMNS} {BY_ID}"))
             .bind(id)
             .bind(created_at)
             .fetch_one(pool)
-            .await?)
+            .await?;
+        Ok(row.into())
     })
     .await
 }
 
 /// By number: the registry names the order's id, whose timestamp names its partition.
-pub async fn order_by_number(pool: &PgPool, number: &str) -> Result<OrderRecord> {
+pub async fn order_by_number(pool: &PgPool, number: &str) -> Result<Order> {
     let id: OrderId = sqlx::query_scalar(NUMBER_TO_ID)
         .bind(number)
         .fetch_one(pool)

@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use domain::catalog::{ProductStatus, StoreStatus};
 use domain::ids::{OrderId, ProductId, UserId};
 use domain::inventory::MovementKind;
-use domain::order::{Line, NewOrder, PaymentStatus};
+use domain::order::{Line, NewOrder, Order, OrderItem, PaymentStatus};
 use sqlx::{PgConnection, PgPool};
 
-use super::{OrderItem, OrderRecord, COLUMNS};
+use super::{OrderRow, COLUMNS};
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::stock::{self, StockChange};
 use crate::{Error, Result};
@@ -34,8 +34,8 @@ pub async fn place_order(
     order: &NewOrder,
     created_by: UserId,
     key: Option<&IdempotencyKey>,
-    render: impl FnOnce(&OrderRecord) -> idempotency::Rendered,
-) -> Result<Done<OrderRecord>> {
+    render: impl FnOnce(&Order) -> idempotency::Rendered,
+) -> Result<Done<Order>> {
     crate::monitoring::timed("orders.place", async move {
         let mut attempt = idempotency::begin_or_replay!(pool, key);
         let record = place_order_in(attempt.conn(), order, created_by).await?;
@@ -49,7 +49,7 @@ async fn place_order_in(
     tx: &mut PgConnection,
     order: &NewOrder,
     created_by: UserId,
-) -> Result<OrderRecord> {
+) -> Result<Order> {
     let Checked {
         customer_name,
         customer_phone,
@@ -76,7 +76,7 @@ async fn place_order_in(
         .await?;
     let number = domain::order::order_number(chrono::Datelike::year(&created_at), sequence);
     let total: i64 = items.iter().map(|i| i.line_total).sum();
-    let record: OrderRecord = sqlx::query_as(&format!(
+    let record: Order = sqlx::query_as::<_, OrderRow>(&format!(
         "WITH numbered AS (
              INSERT INTO order_keys (order_id, order_number, created_at) VALUES ($1, $3, $2))
          INSERT INTO orders (id, created_at, order_number, store_id, customer_id, customer_name,
@@ -95,7 +95,8 @@ async fn place_order_in(
     .bind(PaymentStatus::of(0, total).as_str())
     .bind(created_by)
     .fetch_one(&mut *tx)
-    .await?;
+    .await?
+    .into();
 
     let context = stock::Context {
         order_id: Some(id),

@@ -7,12 +7,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::ids::{CustomerId, OrderId, ProductId, StoreId};
-use domain::order::{payment_amount, Line, NewOrder, OrderStatus, PaymentMethod};
+use domain::order::{payment_amount, Line, NewOrder, Order, OrderStatus, PaymentMethod};
 use domain::user::Role;
 use domain::ValidationErrors;
 use serde::Deserialize;
 use storage::idempotency::Done;
-use storage::orders::{NewPayment, OrderRecord};
+use storage::orders::NewPayment;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::Auth;
@@ -91,7 +91,7 @@ async fn place_order(
         .collect();
     let order = NewOrder::parse(body.store_id, body.customer_id, lines)?;
     let key = key_of(&auth, &request);
-    let render = |record: &OrderRecord| stored(OrderView::from(record.clone()));
+    let render = |record: &Order| stored(OrderView::from(record.clone()));
     let placed = storage::orders::place_order(
         state.db.primary(),
         &order,
@@ -278,7 +278,7 @@ async fn add_payment(
         recorded_by: auth.user_id,
     };
     let key = key_of(&auth, &request);
-    let render = |record: &OrderRecord| stored(OrderView::from(record.clone()));
+    let render = |record: &Order| stored(OrderView::from(record.clone()));
     let done = storage::orders::add_payment(state.db.primary(), id, &payment, key.as_ref(), render)
         .await
         .or_not_found("order")?;

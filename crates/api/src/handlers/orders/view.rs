@@ -2,9 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::ids::{CustomerId, OrderId, PaymentId, ProductId, StoreId, UserId};
-use domain::order::{OrderStatus, PaymentMethod, PaymentStatus};
+use domain::order::{Order, OrderStatus, PaymentMethod, PaymentStatus};
 use serde::{Deserialize, Serialize};
-use storage::orders::OrderRecord;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -65,8 +64,8 @@ pub struct OrderView {
     pub(super) archived: bool,
 }
 
-impl From<OrderRecord> for OrderView {
-    fn from(o: OrderRecord) -> Self {
+impl From<Order> for OrderView {
+    fn from(o: Order) -> Self {
         Self {
             id: o.id,
             order_number: o.order_number,
@@ -76,7 +75,6 @@ impl From<OrderRecord> for OrderView {
             customer_phone: o.customer_phone,
             items: o
                 .items
-                .0
                 .into_iter()
                 .map(|i| OrderItemView {
                     product_id: i.product_id,
@@ -92,7 +90,6 @@ impl From<OrderRecord> for OrderView {
             amount_paid: o.amount_paid,
             payments: o
                 .payments
-                .0
                 .into_iter()
                 .map(|p| PaymentView {
                     id: p.id,
