@@ -293,5 +293,5 @@ pub(crate) async fn fresh_figures(state: &AppState, stores: &[StoreId]) -> Vec<S
 
 /// Today in the chain's business time zone, and when it began.
 fn business_day(state: &AppState) -> (NaiveDate, DateTime<Utc>) {
-    domain::dates::business_day(state.settings.business_offset, Utc::now())
+    domain::dates::business_day(state.settings.tuning.business_offset, Utc::now())
 }

@@ -51,4 +51,4 @@ pub mod views;
 pub mod warm;
 
 pub use router::{openapi, router};
-pub use state::{AppState, Settings};
+pub use state::{AppState, Settings, Tuning};

@@ -98,17 +98,17 @@ impl Limiter {
         Limiter {
             inner: Arc::new(Inner {
                 redis,
-                api: settings.rate_limit,
-                login: settings.login_rate_limit,
-                local_api: local(settings.rate_limit),
-                local_login: local(settings.login_rate_limit),
+                api: settings.tuning.rate_limit,
+                login: settings.tuning.login_rate_limit,
+                local_api: local(settings.tuning.rate_limit),
+                local_login: local(settings.tuning.login_rate_limit),
                 local_calls: AtomicU64::new(0),
                 refused: moka::sync::Cache::builder()
                     .max_capacity(REFUSED_MAX)
                     .time_to_live(REFUSED_FOR)
                     .build(),
-                api_policy: policy_header(Policy::Api, settings.rate_limit),
-                login_policy: policy_header(Policy::Login, settings.login_rate_limit),
+                api_policy: policy_header(Policy::Api, settings.tuning.rate_limit),
+                login_policy: policy_header(Policy::Login, settings.tuning.login_rate_limit),
             }),
         }
     }
@@ -207,7 +207,7 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
     let (mut parts, body) = request.into_parts();
     let by_address = |parts: &axum::http::request::Parts| match client_addr(
         parts,
-        &state.settings.trusted_proxies,
+        &state.settings.tuning.trusted_proxies,
     ) {
         Some(ip) => format!("addr:{ip}"),
         None => "addr:unknown".to_owned(),
@@ -344,10 +344,8 @@ mod tests {
     fn the_fallback_allows_the_burst_then_refuses() {
         let redis =
             cache::RateLimiter::new(&cache::CacheConfig::new("redis://127.0.0.1:1")).expect("url");
-        let settings = Settings {
-            rate_limit: Rate::new(1, 3),
-            ..Settings::default()
-        };
+        let mut settings = Settings::default();
+        settings.tuning.rate_limit = Rate::new(1, 3);
         let limiter = Limiter::new(redis, &settings);
         let mut allowed = 0;
         for _ in 0..5 {

@@ -107,26 +107,48 @@ impl PasswordChecks {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// How long a login token lasts.
+/// What an operator tunes for the API (`IMS_TOKEN_TTL_SECS`, `IMS_BUSINESS_UTC_OFFSET`, the
+/// rate limits, `IMS_TRUSTED_PROXIES`): `ims::config` reads them into this struct, whose
+/// [`Default`] is the one place their defaults are written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tuning {
+    /// How long a login token lasts (12 hours).
     pub token_ttl: Duration,
     /// The chain's local time zone as a UTC offset: "today" on the dashboard starts at its
     /// midnight (India, +05:30, by default).
     pub business_offset: chrono::FixedOffset,
-    /// Failed logins for one account from one address before that pair is locked for a while
-    /// (each lock twice as long as the one before, up to 16 times `lock_for`).
-    pub account_throttle: ThrottlePolicy,
-    /// Failed logins from one client address before it is locked for a while.
-    pub address_throttle: ThrottlePolicy,
     /// Requests under `/api/v1` per client: the token's user, or the address when anonymous
     /// (default 100/s, bursts of 200).
     pub rate_limit: cache::Rate,
     /// `POST /auth/login` per client address, instead of `rate_limit` (5/s, bursts of 10).
     pub login_rate_limit: cache::Rate,
     /// Peers (the gateway) whose `X-Forwarded-For` names the client; from anyone else the
-    /// header is ignored, so a client cannot pick the address it is limited by.
+    /// header is ignored, so a client cannot pick the address it is limited by (none).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(12 * 3600),
+            business_offset: DEFAULT_BUSINESS_OFFSET,
+            rate_limit: cache::Rate::new(100, 200),
+            login_rate_limit: cache::Rate::new(5, 10),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Everything the handlers are configured with: the operator's [`Tuning`], and what start-up
+/// resolves (the cursor key, the archive reader) or tests alone change (the login throttles).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub tuning: Tuning,
+    /// Failed logins for one account from one address before that pair is locked for a while
+    /// (each lock twice as long as the one before, up to 16 times `lock_for`).
+    pub account_throttle: ThrottlePolicy,
+    /// Failed logins from one client address before it is locked for a while.
+    pub address_throttle: ThrottlePolicy,
     /// The key pagination cursors are signed with; the same on every instance of a deployment.
     pub cursor_key: crate::pagination::CursorKey,
     /// Where archived orders are read from (`IMS_ARCHIVE_URL`); `None`: an archived order
@@ -145,8 +167,7 @@ pub const DEFAULT_BUSINESS_OFFSET: chrono::FixedOffset =
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            token_ttl: Duration::from_secs(12 * 3600),
-            business_offset: DEFAULT_BUSINESS_OFFSET,
+            tuning: Tuning::default(),
             account_throttle: ThrottlePolicy {
                 max_failures: 5,
                 window: chrono::Duration::minutes(15),
@@ -157,9 +178,6 @@ impl Default for Settings {
                 window: chrono::Duration::minutes(15),
                 lock_for: chrono::Duration::minutes(15),
             },
-            rate_limit: cache::Rate::new(100, 200),
-            login_rate_limit: cache::Rate::new(5, 10),
-            trusted_proxies: Vec::new(),
             cursor_key: crate::pagination::CursorKey::random(),
             archive: None,
         }

@@ -26,11 +26,7 @@ impl App {
     pub fn build(config: &Config) -> anyhow::Result<App> {
         let api = &config.api;
         let settings = Settings {
-            token_ttl: api.token_ttl,
-            business_offset: api.business_utc_offset,
-            rate_limit: api.rate_limit,
-            login_rate_limit: api.login_rate_limit,
-            trusted_proxies: api.trusted_proxies.clone(),
+            tuning: api.tuning.clone(),
             cursor_key: match &api.cursor_key {
                 Some(key) => {
                     api::pagination::CursorKey::new(key.expose_secret().as_bytes().to_vec())

@@ -36,7 +36,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let upkeep = tokio::spawn(upkeep(
         state.db.clone(),
         state.cache.clone(),
-        state.settings.business_offset,
+        state.settings.tuning.business_offset,
         archival,
     ));
     let metrics = app.spawn_metrics(Duration::from_secs(15));

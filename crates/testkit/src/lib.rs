@@ -49,8 +49,11 @@ pub struct TestApp {
 /// requests a second from one address and one user. Tests of the limits set their own.
 pub fn settings() -> api::Settings {
     api::Settings {
-        rate_limit: cache::Rate::new(1_000_000, 1_000_000),
-        login_rate_limit: cache::Rate::new(1_000_000, 1_000_000),
+        tuning: api::Tuning {
+            rate_limit: cache::Rate::new(1_000_000, 1_000_000),
+            login_rate_limit: cache::Rate::new(1_000_000, 1_000_000),
+            ..api::Tuning::default()
+        },
         ..api::Settings::default()
     }
 }

@@ -22,7 +22,7 @@ impl FromRequestParts<AppState> for ClientAddr {
     ) -> Result<Self, Self::Rejection> {
         Ok(ClientAddr(client_addr(
             parts,
-            &state.settings.trusted_proxies,
+            &state.settings.tuning.trusted_proxies,
         )))
     }
 }

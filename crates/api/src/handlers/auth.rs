@@ -98,7 +98,7 @@ async fn login(
     };
 
     let (token, digest) = new_token();
-    let ttl = chrono::Duration::from_std(state.settings.token_ttl)
+    let ttl = chrono::Duration::from_std(state.settings.tuning.token_ttl)
         .map_err(|e| ApiError::Internal(e.into()))?;
     let expires_at = Utc::now() + ttl;
     storage::sessions::start_session(

@@ -2,7 +2,7 @@
 //! database (`storage::DbConfig`), Redis (`cache::CacheConfig`), what the API's handlers and
 //! middleware use ([`ApiConfig`]), HTTP serving, the archive and the logs. Each part's
 //! defaults live with it: [`Config::new`] takes them from `storage`, `cache` and
-//! `api::Settings`, and the variables only override them. A missing or malformed setting
+//! `api::Tuning`, and the variables only override them. A missing or malformed setting
 //! stops start-up with one line naming the variable. URLs may carry passwords, so they are
 //! kept as secrets and never printed.
 
@@ -56,20 +56,17 @@ pub struct Config {
 /// What the API's handlers and middleware use.
 pub struct ApiConfig {
     /// `IMS_TOKEN_TTL_SECS` (default 43200, 12 hours): how long a login lasts.
-    pub token_ttl: Duration,
     /// `IMS_BUSINESS_UTC_OFFSET` (default `+05:30`): the chain's local time as a UTC offset;
     /// the dashboard's "today" starts at its midnight.
-    pub business_utc_offset: chrono::FixedOffset,
-    /// `IMS_RATE_LIMIT_PER_SEC` / `IMS_RATE_LIMIT_BURST` (default 100 / 200, the plan's):
-    /// requests under `/api/v1` per client (a token's user, else the address), counted in
-    /// Redis across all instances.
-    pub rate_limit: cache::Rate,
+    /// `IMS_RATE_LIMIT_PER_SEC` / `IMS_RATE_LIMIT_BURST` (default 100 / 200): requests under
+    /// `/api/v1` per client (a token's user, else the address), counted in Redis across all
+    /// instances.
     /// `IMS_LOGIN_RATE_LIMIT_PER_SEC` / `IMS_LOGIN_RATE_LIMIT_BURST` (default 5 / 10):
     /// `POST /auth/login` per client address.
-    pub login_rate_limit: cache::Rate,
     /// `IMS_TRUSTED_PROXIES` (default none): comma-separated addresses or CIDR blocks of the
     /// gateways whose `X-Forwarded-For` names the client (e.g. `127.0.0.1,10.0.0.0/8`).
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The defaults are [`api::Tuning`]'s.
+    pub tuning: api::Tuning,
     /// `IMS_CURSOR_KEY` (default: a key kept in the database): the secret pagination cursors
     /// are signed with (HMAC-SHA256), at least 32 characters (e.g. `openssl rand -hex 32`).
     /// Every instance of a deployment must have the same one, since a client's next page may
@@ -141,7 +138,6 @@ pub struct ConfigError {
 impl Config {
     /// The service on `db` and `redis` with every other setting at its default.
     pub fn new(db: storage::DbConfig, redis: cache::CacheConfig) -> Self {
-        let api = api::Settings::default();
         let archive_dir = std::env::current_dir()
             .unwrap_or_else(|_| std::path::PathBuf::from("/"))
             .join(".data/archive");
@@ -149,11 +145,7 @@ impl Config {
             db,
             redis,
             api: ApiConfig {
-                token_ttl: api.token_ttl,
-                business_utc_offset: api.business_offset,
-                rate_limit: api.rate_limit,
-                login_rate_limit: api.login_rate_limit,
-                trusted_proxies: api.trusted_proxies,
+                tuning: api::Tuning::default(),
                 cursor_key: None,
             },
             http: HttpConfig {
@@ -194,22 +186,23 @@ impl Config {
         redis.timeout = env.millis("IMS_REDIS_TIMEOUT_MS", redis.timeout)?;
         redis.enabled = env.parse::<Switch>("IMS_CACHE", Switch(redis.enabled))?.0;
 
-        let api = &mut config.api;
-        api.token_ttl =
-            Duration::from_secs(env.parse("IMS_TOKEN_TTL_SECS", api.token_ttl.as_secs())?);
-        api.business_utc_offset = env.parse("IMS_BUSINESS_UTC_OFFSET", api.business_utc_offset)?;
-        api.rate_limit = env.rate(
+        let tuning = &mut config.api.tuning;
+        tuning.token_ttl =
+            Duration::from_secs(env.parse("IMS_TOKEN_TTL_SECS", tuning.token_ttl.as_secs())?);
+        tuning.business_offset = env.parse("IMS_BUSINESS_UTC_OFFSET", tuning.business_offset)?;
+        tuning.rate_limit = env.rate(
             "IMS_RATE_LIMIT_PER_SEC",
             "IMS_RATE_LIMIT_BURST",
-            api.rate_limit,
+            tuning.rate_limit,
         )?;
-        api.login_rate_limit = env.rate(
+        tuning.login_rate_limit = env.rate(
             "IMS_LOGIN_RATE_LIMIT_PER_SEC",
             "IMS_LOGIN_RATE_LIMIT_BURST",
-            api.login_rate_limit,
+            tuning.login_rate_limit,
         )?;
-        api.trusted_proxies = env.networks("IMS_TRUSTED_PROXIES")?;
-        api.cursor_key = env.secret("IMS_CURSOR_KEY", api::pagination::CursorKey::MIN_LEN)?;
+        tuning.trusted_proxies = env.networks("IMS_TRUSTED_PROXIES")?;
+        config.api.cursor_key =
+            env.secret("IMS_CURSOR_KEY", api::pagination::CursorKey::MIN_LEN)?;
 
         let http = &mut config.http;
         http.listen = env.parse("IMS_LISTEN", http.listen)?;
@@ -329,9 +322,7 @@ impl std::fmt::Debug for Config {
             .field("redis.cluster", &self.redis.cluster)
             .field("redis.timeout", &self.redis.timeout)
             .field("redis.enabled", &self.redis.enabled)
-            .field("api.token_ttl", &self.api.token_ttl)
-            .field("api.rate_limit", &self.api.rate_limit)
-            .field("api.trusted_proxies", &self.api.trusted_proxies)
+            .field("api.tuning", &self.api.tuning)
             .field("http", &self.http)
             .field("archive.after_months", &self.archive.after_months)
             .field("log", &self.log)

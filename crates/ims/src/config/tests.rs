@@ -168,9 +168,9 @@ fn redis_cluster() {
 #[test]
 fn rate_limits_and_trusted_proxies() {
     let c = config(&BASE).expect("valid");
-    assert_eq!(c.api.rate_limit, cache::Rate::new(100, 200));
-    assert_eq!(c.api.login_rate_limit, cache::Rate::new(5, 10));
-    assert!(c.api.trusted_proxies.is_empty());
+    assert_eq!(c.api.tuning.rate_limit, cache::Rate::new(100, 200));
+    assert_eq!(c.api.tuning.login_rate_limit, cache::Rate::new(5, 10));
+    assert!(c.api.tuning.trusted_proxies.is_empty());
     let mut pairs = BASE.to_vec();
     pairs.extend([
         ("IMS_RATE_LIMIT_PER_SEC", "50"),
@@ -178,10 +178,11 @@ fn rate_limits_and_trusted_proxies() {
         ("IMS_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1"),
     ]);
     let c = config(&pairs).expect("valid");
-    assert_eq!(c.api.rate_limit, cache::Rate::new(50, 200));
-    assert_eq!(c.api.login_rate_limit, cache::Rate::new(5, 3));
+    assert_eq!(c.api.tuning.rate_limit, cache::Rate::new(50, 200));
+    assert_eq!(c.api.tuning.login_rate_limit, cache::Rate::new(5, 3));
     let nets: Vec<String> = c
         .api
+        .tuning
         .trusted_proxies
         .iter()
         .map(|n| n.to_string())

@@ -719,7 +719,7 @@ async fn login_from(app: &TestApp, address: &str, login: &str, password: &str) -
 /// can log in from several client addresses; `lock` is a lock-out's first length.
 async fn behind_a_gateway(lock: chrono::Duration) -> TestApp {
     let mut settings = testkit::settings();
-    settings.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    settings.tuning.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
     settings.account_throttle.lock_for = lock;
     TestApp::spawn_with(settings).await
 }

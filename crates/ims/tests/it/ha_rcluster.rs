@@ -156,10 +156,8 @@ async fn read(cache: &Cache, key: &cache::Key, value: &str) -> (String, Outcome)
 /// Two instances, a burst of 10 at 1/s for anonymous clients: 20 requests alternating between
 /// them get 10 answers (plus one per second the requests took), as one instance would give.
 async fn rate_limit_is_exact_across_instances() {
-    let settings = api::Settings {
-        rate_limit: cache::Rate::new(1, 10),
-        ..testkit::settings()
-    };
+    let mut settings = testkit::settings();
+    settings.tuning.rate_limit = cache::Rate::new(1, 10);
     let (one, two) = two_instances(settings).await;
     let fallbacks_before = one.metric("ims_rate_limit_fallback_total").await;
     let started = Instant::now();

@@ -5,14 +5,13 @@ use reqwest::{Method, StatusCode};
 use testkit::{assert_problem, send, TestApp};
 
 fn settings(per_second: u32, burst: u32, trusted: &[&str]) -> api::Settings {
-    api::Settings {
-        rate_limit: cache::Rate::new(per_second, burst),
-        trusted_proxies: trusted
-            .iter()
-            .map(|t| t.parse().expect("a network"))
-            .collect(),
-        ..testkit::settings()
-    }
+    let mut settings = testkit::settings();
+    settings.tuning.rate_limit = cache::Rate::new(per_second, burst);
+    settings.tuning.trusted_proxies = trusted
+        .iter()
+        .map(|t| t.parse().expect("a network"))
+        .collect();
+    settings
 }
 
 /// Sends `n` anonymous GET /stores with `forwarded_for` and counts the 429s.
@@ -97,11 +96,9 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
 
 #[tokio::test]
 async fn login_has_its_own_stricter_limit() {
-    let app = TestApp::spawn_with(api::Settings {
-        login_rate_limit: cache::Rate::new(1, 3),
-        ..testkit::settings()
-    })
-    .await;
+    let mut settings = testkit::settings();
+    settings.tuning.login_rate_limit = cache::Rate::new(1, 3);
+    let app = TestApp::spawn_with(settings).await;
     // The admin's login at start-up took one of the three.
     let mut statuses = Vec::new();
     for _ in 0..5 {
