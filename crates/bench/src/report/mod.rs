@@ -154,7 +154,7 @@ pub struct Measured {
     pub db: Option<DbWork>,
     pub cpu: Option<CpuSplit>,
     /// The service's cache counters over the window (`counters::delta`).
-    pub cache_types: Option<Vec<TypeRate>>,
+    pub by_cache_type: Option<Vec<TypeRate>>,
     pub notes: Vec<String>,
 }
 
@@ -247,7 +247,7 @@ pub fn assemble(meta: Meta, totals: &[OpStats], measured: Measured) -> Report {
         by_type,
         hit_rate: rate(hits, headed),
         reads_from_cache: rate(hits, reads).unwrap_or(0.0),
-        by_cache_type: measured.cache_types.clone(),
+        by_cache_type: measured.by_cache_type.clone(),
     };
 
     let requests = overall.requests.max(1) as f64;
@@ -330,7 +330,7 @@ mod tests {
             unsent: 0,
             db: None,
             cpu: None,
-            cache_types: None,
+            by_cache_type: None,
             notes: Vec::new(),
         }
     }

@@ -129,7 +129,7 @@ pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
     let cpu_after = cpu::read(&cpu_targets);
     let secs = window_start.elapsed().as_secs_f64();
     let counters_after = counters::read(&metrics_client, &base).await;
-    let cache_types = match (&counters_before, &counters_after) {
+    let by_cache_type = match (&counters_before, &counters_after) {
         (Some(before), Some(after)) => Some(counters::delta(before, after)),
         _ => {
             notes.push(format!(
@@ -188,7 +188,7 @@ pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
         unsent,
         db,
         cpu,
-        cache_types,
+        by_cache_type,
         notes,
     };
     Ok(report::assemble(meta, &shared.recorder.totals(), measured))
