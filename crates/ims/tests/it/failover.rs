@@ -294,12 +294,7 @@ async fn an_unkeyed_write_is_not_retried_and_changes_nothing() {
 
 /// Whether the app's cache holds `key` now, seen in Redis directly.
 async fn cached(app: &TestApp, key: &str) -> bool {
-    let url = std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)");
-    let mut conn = redis::Client::open(url)
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to the test redis");
+    let mut conn = crate::support::redis::test_redis().await;
     let exists: i64 = redis::cmd("EXISTS")
         .arg(cache::keys::redis_name(
             &format!("{}:", app.database_name),

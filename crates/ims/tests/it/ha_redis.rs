@@ -26,11 +26,7 @@ use tokio::sync::Mutex;
 const STOCK: i64 = 100_000;
 
 async fn redis_conn(port: u16) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(format!("redis://127.0.0.1:{port}"))
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"))
+    crate::support::redis::connect(&format!("redis://127.0.0.1:{port}")).await
 }
 
 /// The master's port as the first answering Sentinel names it.

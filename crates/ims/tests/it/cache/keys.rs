@@ -67,24 +67,7 @@ async fn keys_and_ttls_follow_the_plan() {
     }
 
     // No key under the app's prefix lives forever.
-    let mut cursor: u64 = 0;
-    let mut all = Vec::new();
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .expect("SCAN");
-        all.extend(keys);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+    let all = crate::support::redis::keys_under(&mut conn, &prefix).await;
     for key in &all {
         let ttl: i64 = redis::cmd("PTTL")
             .arg(key)

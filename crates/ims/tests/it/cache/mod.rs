@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::ops::*;
+use crate::support::redis::test_redis;
 use cache::CacheType;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -323,14 +324,4 @@ async fn cached_variants(app: &TestApp, key: &str) -> Vec<String> {
         .expect("HKEYS");
     fields.sort();
     fields
-}
-
-/// A connection of the test's own to the test Redis, to look at what the service left there.
-async fn test_redis() -> redis::aio::MultiplexedConnection {
-    let url = std::env::var("IMS_TEST_REDIS_URL").expect("IMS_TEST_REDIS_URL (run scripts/test)");
-    redis::Client::open(url)
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to the test redis")
 }

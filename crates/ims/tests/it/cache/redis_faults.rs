@@ -237,11 +237,7 @@ async fn a_full_redis_evicts_and_never_fails_a_request() {
         }
     }
 
-    let mut conn = redis::Client::open(redis.url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to the private redis");
+    let mut conn = crate::support::redis::connect(&redis.url()).await;
     let info: String = redis::cmd("INFO")
         .arg("stats")
         .query_async(&mut conn)

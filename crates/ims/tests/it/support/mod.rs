@@ -1,6 +1,7 @@
 //! Helpers shared by the test modules: reading answers (`items`, `error_fields`, ...), the
 //! operations' fixtures (customers, stocked products, orders), paging, and the harnesses of
-//! the clusters and the monitoring stack the failure tests drive. What is about one area
+//! the clusters and the monitoring stack the failure tests drive, and the tests' own Redis
+//! connections. What is about one area
 //! only stays in that area's module.
 
 pub mod cluster;
@@ -9,6 +10,7 @@ pub mod monitor;
 pub mod ops;
 pub mod paging;
 pub mod rcluster;
+pub mod redis;
 
 use std::path::PathBuf;
 

@@ -223,24 +223,7 @@ pub async fn keys_on_node(port: u16, prefix: &str) -> usize {
     let Some(mut conn) = node(port).await else {
         return 0;
     };
-    let mut cursor: u64 = 0;
-    let mut count = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .expect("SCAN");
-        count += keys.len();
-        if next == 0 {
-            return count;
-        }
-        cursor = next;
-    }
+    super::redis::keys_under(&mut conn, prefix).await.len()
 }
 
 /// How many masters hold keys under `prefix`.
