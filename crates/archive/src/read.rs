@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::ids::{OrderId, UserId};
+use domain::money::Money;
 use domain::order::{Order, Payment};
 use sqlx::PgPool;
 
@@ -162,8 +163,8 @@ fn records(data: &Columns) -> Result<Vec<Order>, Error> {
             customer_phone: phones[i].clone().unwrap_or_default(),
             items: serde_json::from_str(items_json)
                 .map_err(|e| Error::Corrupt(format!("orders: row {i}'s items: {e}")))?,
-            total: totals[i].ok_or_else(|| missing("total", i))?,
-            amount_paid: paid[i].ok_or_else(|| missing("amount_paid", i))?,
+            total: Money::from_minor(totals[i].ok_or_else(|| missing("total", i))?),
+            amount_paid: Money::from_minor(paid[i].ok_or_else(|| missing("amount_paid", i))?),
             payments: serde_json::from_str::<Vec<Payment>>(payments_json)
                 .map_err(|e| Error::Corrupt(format!("orders: row {i}'s payments: {e}")))?,
             status: statuses[i]

@@ -1,5 +1,7 @@
 //! Stores, categories and products: what the chain sells and where.
 
+pub use crate::money::Money;
+
 named_enum!(
     /// Whether a store trades. Closed stores keep their history.
     StoreStatus { Active = "active", Closed = "closed" }
@@ -78,31 +80,6 @@ impl Sku {
     }
 }
 
-/// An amount of money in minor units (paise). Never a float.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Money {
-    minor: i64,
-}
-
-impl Money {
-    /// The largest price we accept: ₹1 crore, far above any frame or lens, well inside i64.
-    pub const MAX_PRICE: i64 = 1_000_000_000;
-
-    pub fn price(minor: i64) -> Result<Self, String> {
-        if !(0..=Self::MAX_PRICE).contains(&minor) {
-            return Err(format!(
-                "must be a whole number of paise from 0 to {}",
-                Self::MAX_PRICE
-            ));
-        }
-        Ok(Self { minor })
-    }
-
-    pub fn minor(self) -> i64 {
-        self.minor
-    }
-}
-
 /// A brand name as shown to customers: 1–100 characters.
 pub fn brand(raw: &str) -> Result<String, String> {
     crate::text::bounded(raw, 1, 100)
@@ -140,13 +117,6 @@ mod tests {
             Err("this product is discontinued and not for sale".into())
         );
         assert!(ProductStatus::Inactive.ensure_for_sale().is_err());
-    }
-
-    #[test]
-    fn prices() {
-        assert!(Money::price(0).is_ok());
-        assert!(Money::price(-1).is_err());
-        assert!(Money::price(Money::MAX_PRICE + 1).is_err());
     }
 
     #[test]

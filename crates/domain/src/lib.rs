@@ -12,6 +12,7 @@
 //! - [`customer`]: customer names and phone numbers.
 //! - [`order`], [`inventory`], [`prescription`], [`workshop`]: the operational state machines
 //!   and validation rules.
+//! - [`money`]: amounts in whole minor units (paise).
 //! - [`ids`]: one identifier type per kind of row (`ProductId`, `OrderId`, ...).
 //! - [`dates`]: the range of dates and times accepted anywhere (1900-01-01..=2200-12-31).
 //! - [`text`]: bounded free-text fields shared by the others.
@@ -24,6 +25,7 @@ pub mod customer;
 pub mod dates;
 pub mod ids;
 pub mod inventory;
+pub mod money;
 pub mod order;
 pub mod prescription;
 pub mod text;

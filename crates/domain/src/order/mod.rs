@@ -3,6 +3,8 @@
 //! it ([`Order`], in `placed`). Storage calls these rules inside the transaction that locks
 //! the rows they read.
 
+use crate::money::Money;
+
 mod new;
 mod placed;
 
@@ -67,8 +69,8 @@ impl OrderStatus {
 }
 
 impl PaymentStatus {
-    pub fn of(paid: i64, total: i64) -> PaymentStatus {
-        if paid <= 0 && total > 0 {
+    pub fn of(paid: Money, total: Money) -> PaymentStatus {
+        if paid <= Money::ZERO && total > Money::ZERO {
             PaymentStatus::Unpaid
         } else if paid < total {
             PaymentStatus::PartiallyPaid
@@ -132,10 +134,11 @@ mod tests {
 
     #[test]
     fn payment_status() {
-        assert_eq!(PaymentStatus::of(0, 100), PaymentStatus::Unpaid);
-        assert_eq!(PaymentStatus::of(50, 100), PaymentStatus::PartiallyPaid);
-        assert_eq!(PaymentStatus::of(100, 100), PaymentStatus::Paid);
-        assert_eq!(PaymentStatus::of(0, 0), PaymentStatus::Paid);
+        let of = |paid, total| PaymentStatus::of(Money::from_minor(paid), Money::from_minor(total));
+        assert_eq!(of(0, 100), PaymentStatus::Unpaid);
+        assert_eq!(of(50, 100), PaymentStatus::PartiallyPaid);
+        assert_eq!(of(100, 100), PaymentStatus::Paid);
+        assert_eq!(of(0, 0), PaymentStatus::Paid);
     }
 
     #[test]

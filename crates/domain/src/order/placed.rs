@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{OrderStatus, PaymentMethod, PaymentStatus};
 use crate::ids::{CustomerId, OrderId, PaymentId, ProductId, StoreId, UserId};
+use crate::money::Money;
 
 /// Why an order refuses a payment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,15 +13,15 @@ pub enum PaymentRefused {
     #[error("a cancelled order cannot take payments")]
     Cancelled,
     #[error("the payment of {amount} is more than the {due} still due")]
-    AboveDue { amount: i64, due: i64 },
+    AboveDue { amount: Money, due: Money },
 }
 
 /// A payment's amount, as a client sends it: minor units above 0.
-pub fn payment_amount(amount: i64) -> Result<i64, String> {
+pub fn payment_amount(amount: i64) -> Result<Money, String> {
     if amount <= 0 {
         return Err("must be above 0".into());
     }
-    Ok(amount)
+    Ok(Money::from_minor(amount))
 }
 
 /// One line of a placed order: a copy of the product as it was sold, so later catalogue
@@ -32,9 +33,9 @@ pub struct OrderItem {
     pub sku: String,
     pub name: String,
     pub quantity: i32,
-    /// Minor units, as sold.
-    pub unit_price: i64,
-    pub line_total: i64,
+    /// As sold.
+    pub unit_price: Money,
+    pub line_total: Money,
 }
 
 /// One payment against an order.
@@ -42,8 +43,8 @@ pub struct OrderItem {
 #[serde(rename_all = "camelCase")]
 pub struct Payment {
     pub id: PaymentId,
-    /// Minor units, above 0 ([`payment_amount`]).
-    pub amount: i64,
+    /// Above 0 ([`payment_amount`]).
+    pub amount: Money,
     pub method: PaymentMethod,
     pub paid_at: DateTime<Utc>,
     pub recorded_by: Option<UserId>,
@@ -55,7 +56,7 @@ pub struct Payment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     pub id: OrderId,
-    /// `ORD-<year>-<6+ digits>` ([`order_number`]).
+    /// `ORD-<year>-<6+ digits>` ([`super::order_number`]).
     pub order_number: String,
     pub store_id: StoreId,
     pub customer_id: CustomerId,
@@ -63,10 +64,10 @@ pub struct Order {
     pub customer_name: String,
     pub customer_phone: String,
     pub items: Vec<OrderItem>,
-    /// Minor units: the sum of the lines.
-    pub total: i64,
-    /// Minor units: the sum of the payments so far.
-    pub amount_paid: i64,
+    /// The sum of the lines.
+    pub total: Money,
+    /// The sum of the payments so far.
+    pub amount_paid: Money,
     pub payments: Vec<Payment>,
     pub status: OrderStatus,
     /// Kept equal to [`PaymentStatus::of`] the amounts by [`Order::record_payment`].
@@ -79,7 +80,7 @@ pub struct Order {
 }
 
 impl Order {
-    pub fn amount_due(&self) -> i64 {
+    pub fn amount_due(&self) -> Money {
         self.total - self.amount_paid
     }
 
@@ -124,11 +125,11 @@ mod tests {
             customer_name: "Asha".into(),
             customer_phone: "+919800000000".into(),
             items: Vec::new(),
-            total,
-            amount_paid: 0,
+            total: Money::from_minor(total),
+            amount_paid: Money::ZERO,
             payments: Vec::new(),
             status,
-            payment_status: PaymentStatus::of(0, total),
+            payment_status: PaymentStatus::of(Money::ZERO, Money::from_minor(total)),
             created_by: None,
             created_at: at,
             updated_at: at,
@@ -139,7 +140,7 @@ mod tests {
     fn payment(amount: i64) -> Payment {
         Payment {
             id: PaymentId::generate(),
-            amount,
+            amount: Money::from_minor(amount),
             method: PaymentMethod::Cash,
             paid_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
             recorded_by: None,
@@ -153,8 +154,8 @@ mod tests {
         assert_eq!(
             order.record_payment(payment(1001)),
             Err(PaymentRefused::AboveDue {
-                amount: 1001,
-                due: 1000
+                amount: Money::from_minor(1001),
+                due: Money::from_minor(1000)
             })
         );
         assert!(order.payments.is_empty(), "a refused payment is not kept");
@@ -162,7 +163,7 @@ mod tests {
         assert_eq!(order.payment_status, PaymentStatus::PartiallyPaid);
         assert_eq!(order.record_payment(payment(600)), Ok(()));
         assert_eq!(order.payment_status, PaymentStatus::Paid);
-        assert_eq!(order.amount_due(), 0);
+        assert_eq!(order.amount_due(), Money::ZERO);
         assert_eq!(order.payments.len(), 2);
         assert!(order.record_payment(payment(1)).is_err());
         let mut cancelled = self::order(Cancelled, 1000);
@@ -173,6 +174,14 @@ mod tests {
         assert_eq!(
             PaymentRefused::Cancelled.to_string(),
             "a cancelled order cannot take payments"
+        );
+        assert_eq!(
+            PaymentRefused::AboveDue {
+                amount: Money::from_minor(1001),
+                due: Money::from_minor(1000)
+            }
+            .to_string(),
+            "the payment of 1001 is more than the 1000 still due"
         );
     }
 

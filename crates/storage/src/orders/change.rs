@@ -4,6 +4,7 @@
 use chrono::Utc;
 use domain::ids::{OrderId, PaymentId, UserId};
 use domain::inventory::MovementKind;
+use domain::money::Money;
 use domain::order::{Order, OrderStatus, Payment, PaymentMethod};
 use sqlx::{PgConnection, PgPool};
 
@@ -77,7 +78,7 @@ pub async fn change_order_status(
 
 /// A payment to record; its amount is from `domain::order::payment_amount`.
 pub struct NewPayment {
-    pub amount: i64,
+    pub amount: Money,
     pub method: PaymentMethod,
     pub recorded_by: UserId,
 }

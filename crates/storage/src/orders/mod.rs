@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::ids::{CustomerId, OrderId, StoreId, UserId};
+use domain::money::Money;
 use domain::order::{Order, OrderItem, OrderStatus, Payment, PaymentStatus};
 use sqlx::types::Json;
 use sqlx::PgPool;
@@ -28,8 +29,8 @@ struct OrderRow {
     customer_name: String,
     customer_phone: String,
     items: Json<Vec<OrderItem>>,
-    total: i64,
-    amount_paid: i64,
+    total: Money,
+    amount_paid: Money,
     payments: Json<Vec<Payment>>,
     #[sqlx(try_from = "String")]
     status: OrderStatus,

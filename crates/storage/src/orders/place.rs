@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use domain::catalog::{ProductStatus, StoreStatus};
 use domain::ids::{OrderId, ProductId, UserId};
 use domain::inventory::MovementKind;
+use domain::money::Money;
 use domain::order::{Line, NewOrder, Order, OrderItem, PaymentStatus};
 use sqlx::{PgConnection, PgPool};
 
@@ -75,7 +76,7 @@ async fn place_order_in(
         .fetch_one(&mut *tx)
         .await?;
     let number = domain::order::order_number(chrono::Datelike::year(&created_at), sequence);
-    let total: i64 = items.iter().map(|i| i.line_total).sum();
+    let total: Money = items.iter().map(|i| i.line_total).sum();
     let record: Order = sqlx::query_as::<_, OrderRow>(&format!(
         "WITH numbered AS (
              INSERT INTO order_keys (order_id, order_number, created_at) VALUES ($1, $3, $2))
@@ -92,7 +93,7 @@ async fn place_order_in(
     .bind(&customer_phone)
     .bind(sqlx::types::Json(&items))
     .bind(total)
-    .bind(PaymentStatus::of(0, total).as_str())
+    .bind(PaymentStatus::of(Money::ZERO, total).as_str())
     .bind(created_by)
     .fetch_one(&mut *tx)
     .await?
@@ -178,13 +179,14 @@ async fn checked(tx: &mut PgConnection, order: &NewOrder) -> Result<Checked> {
             .parse::<ProductStatus>()?
             .ensure_for_sale()
             .map_err(|message| Error::rejected(field, message))?;
+        let unit_price = Money::from_minor(*price);
         items.push(OrderItem {
             product_id,
             sku: sku.clone(),
             name: name.clone(),
             quantity,
-            unit_price: *price,
-            line_total: price.saturating_mul(i64::from(quantity)),
+            unit_price,
+            line_total: unit_price.times(quantity),
         });
     }
     Ok(Checked {

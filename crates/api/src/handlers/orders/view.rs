@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::ids::{CustomerId, OrderId, PaymentId, ProductId, StoreId, UserId};
+use domain::money::Money;
 use domain::order::{Order, OrderStatus, PaymentMethod, PaymentStatus};
 use serde::{Deserialize, Serialize};
 
@@ -14,8 +15,10 @@ pub struct OrderItemView {
     name: String,
     quantity: i32,
     /// Minor units, as sold.
-    unit_price: i64,
-    line_total: i64,
+    #[schema(value_type = i64)]
+    unit_price: Money,
+    #[schema(value_type = i64)]
+    line_total: Money,
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -23,7 +26,8 @@ pub struct OrderItemView {
 pub struct PaymentView {
     #[schema(value_type = Uuid)]
     id: PaymentId,
-    amount: i64,
+    #[schema(value_type = i64)]
+    amount: Money,
     #[schema(value_type = crate::schema::PaymentMethod)]
     method: PaymentMethod,
     paid_at: DateTime<Utc>,
@@ -46,9 +50,12 @@ pub struct OrderView {
     pub(super) customer_name: String,
     pub(super) customer_phone: String,
     pub(super) items: Vec<OrderItemView>,
-    pub(super) total: i64,
-    pub(super) amount_paid: i64,
-    pub(super) amount_due: i64,
+    #[schema(value_type = i64)]
+    pub(super) total: Money,
+    #[schema(value_type = i64)]
+    pub(super) amount_paid: Money,
+    #[schema(value_type = i64)]
+    pub(super) amount_due: Money,
     pub(super) payments: Vec<PaymentView>,
     #[schema(value_type = crate::schema::OrderStatus)]
     pub(super) status: OrderStatus,
@@ -66,6 +73,7 @@ pub struct OrderView {
 
 impl From<Order> for OrderView {
     fn from(o: Order) -> Self {
+        let amount_due = o.amount_due();
         Self {
             id: o.id,
             order_number: o.order_number,
@@ -85,7 +93,7 @@ impl From<Order> for OrderView {
                     line_total: i.line_total,
                 })
                 .collect(),
-            amount_due: o.total - o.amount_paid,
+            amount_due,
             total: o.total,
             amount_paid: o.amount_paid,
             payments: o
