@@ -101,6 +101,52 @@ impl Cache {
         Ok((value, outcome))
     }
 
+    /// Caches several variants of `key` from one `load`, not counted (no client asked): the
+    /// versions of every field are read first, so a write that commits while `load` runs
+    /// keeps each of its write-backs from landing, as [`Cache::get_or_load_uncounted`] does
+    /// for one. `load` answers one value per field, in order; a `None` is not cached. Answers
+    /// the values, or nothing cached and every field `None` when Redis is down (a warm-up is
+    /// pointless then, so `load` does not run).
+    pub async fn load_variants_uncounted<T, E, F, Fut>(
+        &self,
+        key: &Key,
+        fields: &[String],
+        load: F,
+    ) -> Result<Vec<Option<T>>, E>
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<Option<T>>, E>>,
+    {
+        let epoch = self.local.epoch();
+        let versions = match self.store.versions(key, fields).await {
+            Ok(versions) => versions,
+            Err(e) => {
+                self.note_failure(&e);
+                return Ok(fields.iter().map(|_| None).collect());
+            }
+        };
+        let values = load().await?;
+        for ((field, version), value) in fields.iter().zip(versions).zip(&values) {
+            let Some(bytes) = value
+                .as_ref()
+                .and_then(|v| serde_json::to_vec(v).ok())
+                .map(Bytes::from)
+            else {
+                continue;
+            };
+            match self
+                .store
+                .write(key, field, &bytes, version, None, None)
+                .await
+            {
+                Ok(()) => self.local.put(key, field, &bytes, epoch),
+                Err(e) => self.note_failure(&e),
+            }
+        }
+        Ok(values)
+    }
+
     /// [`Cache::get_or_load`] for a value with a version (`load` answers it beside the
     /// value): a higher version is newer, an equal one the same value. The write-back lands
     /// only if no newer version of the key was cached meanwhile, and writers put their newer

@@ -128,6 +128,29 @@ impl Store {
         Ok((value, joined(versions)))
     }
 
+    /// The versions of several of `key`'s fields, as [`Store::read`] gives one: what a
+    /// write-back of each must still find, read before the database is. One round trip (a
+    /// pipeline on one slot: every version shares the key's hash tag).
+    pub(crate) async fn versions(
+        &self,
+        key: &Key,
+        fields: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let scope = self.scope_of(&[key]);
+        let (mut conn, generation) = self.connection(&scope).await?;
+        let version_name = self.version_name(key);
+        let mut pipe = redis::pipe();
+        for field in fields {
+            pipe.cmd("MGET").arg(version_names(&version_name, field));
+        }
+        let versions: Vec<Vec<Option<String>>> = self
+            .guard(generation, &scope, async {
+                Ok(pipe.query_async(&mut conn).await?)
+            })
+            .await?;
+        Ok(versions.into_iter().map(joined).collect())
+    }
+
     pub(crate) async fn write(
         &self,
         key: &Key,

@@ -315,6 +315,68 @@ async fn an_order_loads_the_customer_s_history_back_for_every_scope_it_was_cache
     }
 }
 
+/// Waits until `key` holds `n` cached pages (the warming runs after the write's answer).
+async fn wait_for_pages(app: &TestApp, key: &str, n: usize) -> Vec<String> {
+    let mut cached = Vec::new();
+    for _ in 0..100 {
+        cached = cached_variants(app, key).await;
+        if cached.len() == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cached
+}
+
+/// The pages loaded back after an order come from one read of the customer's orders in every
+/// cached scope's stores, cut per scope: each scope's page holds its own stores' orders only,
+/// and when that read is not the whole history (more than a page), each scope is read alone.
+#[tokio::test]
+async fn a_history_loaded_back_for_several_scopes_shows_each_its_own_stores() {
+    let s = shop().await;
+    let app = &s.app;
+    // 21 orders of one unit.
+    stock_in(app, s.store, s.product, 20).await;
+    let other = app.create_store("MUM01").await;
+    let (_, here) = app.create_user("sales_here", &["sales"], &[s.store]).await;
+    let (_, elsewhere) = app
+        .create_user("sales_elsewhere", &["sales"], &[other])
+        .await;
+    let path = format!("/customers/{}/orders", s.customer);
+    let key = format!("customer:{}:orders:recent", s.customer);
+
+    for round in 0..2 {
+        for token in [&here, &elsewhere] {
+            cache_it(app, token, &path).await;
+        }
+        // The first round's order fits in one page; the second's history of 21 does not.
+        let placed = if round == 0 { 1 } else { 20 };
+        let mut last = None;
+        for _ in 0..placed {
+            last = Some(s.order(1).await);
+        }
+        let cached = wait_for_pages(app, &key, 3).await;
+        assert_eq!(cached.len(), 3, "round {round}: pages cached: {cached:?}");
+
+        let (outcome, mine) = read(app, &here, &path).await;
+        assert_eq!(outcome, "hit", "round {round}: {mine}");
+        assert_eq!(
+            items(&mine).len(),
+            if round == 0 { 1 } else { 20 },
+            "{mine}"
+        );
+        assert_eq!(ids(&items(&mine)[..1]), vec![last.expect("an order")]);
+        assert_eq!(mine["nextCursor"].is_null(), round == 0, "{mine}");
+        let (outcome, theirs) = read(app, &elsewhere, &path).await;
+        assert_eq!(outcome, "hit", "round {round}: {theirs}");
+        assert!(
+            items(&theirs).is_empty(),
+            "another store's orders: {theirs}"
+        );
+        assert!(theirs["nextCursor"].is_null(), "{theirs}");
+    }
+}
+
 #[tokio::test]
 async fn order_status_changes_and_cancellation_are_read_afresh() {
     let s = shop().await;
