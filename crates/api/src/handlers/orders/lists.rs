@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, FixedOffset, Utc};
 use domain::ids::{CustomerId, StoreId};
-use domain::order::{OrderStatus, PaymentStatus};
+use domain::order::{Order, OrderStatus, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use storage::orders::{Listed, OrderFilter};
 use storage::After;
@@ -86,24 +86,35 @@ impl Scope {
         Scope::Stores(stores)
     }
 
-    /// This scope's first page, out of the first page of a wider scope's same list; `None`
-    /// when that page is not the whole list (its next page might hold more of this scope's).
-    fn page_of(&self, wider: &List<OrderView>) -> Option<List<OrderView>> {
-        if wider.next_cursor.is_some() {
-            return None;
-        }
-        let items = wider
+    /// This scope's first page of `limit`, cut from the first page of the same list in a
+    /// wider scope: the wider page holds this scope's newest orders down to its last one, so
+    /// it serves when more than `limit` of them are in it, or when it is the whole list.
+    /// `None` otherwise (the next wider page might hold more of this scope's).
+    fn first_page_within(
+        &self,
+        wider: &storage::Page<Order>,
+        limit: usize,
+    ) -> Option<storage::Page<Order>> {
+        let mut mine: Vec<Order> = wider
             .items
             .iter()
             .filter(|order| match self {
                 Scope::All => true,
                 Scope::Stores(stores) => stores.contains(&order.store_id),
             })
+            .take(limit + 1)
             .cloned()
             .collect();
-        Some(List {
-            items,
-            next_cursor: None,
+        if mine.len() > limit {
+            mine.truncate(limit);
+            let next = mine
+                .last()
+                .map(|last| After::Time(last.created_at, last.id.uuid()));
+            return Some(storage::Page { items: mine, next });
+        }
+        wider.next.is_none().then_some(storage::Page {
+            items: mine,
+            next: None,
         })
     }
 
@@ -158,15 +169,14 @@ fn page_of(state: &AppState, query: &OrderQuery) -> ApiResult<(i64, Option<After
     Ok(page)
 }
 
-/// A page of orders in `scope` (whose store, if the query names one, the caller was checked
-/// for); `fresh` reads the primary, which has every committed write.
-async fn order_list(
+/// The orders of a page in `scope`, as storage and the archive give them.
+async fn order_rows(
     state: &AppState,
     scope: &Scope,
     query: OrderQuery,
     customer: Option<CustomerId>,
     fresh: bool,
-) -> ApiResult<List<OrderView>> {
+) -> ApiResult<storage::Page<Order>> {
     let (limit, after) = page_of(state, &query)?;
     let filter = OrderFilter {
         customer_id: customer.or(query.customer_id),
@@ -187,13 +197,30 @@ async fn order_list(
             Listed::Archived { id, .. } => archived_order(state, &pool, id).await?,
         });
     }
-    let page = storage::Page {
+    Ok(storage::Page {
         items,
         next: page.next,
-    };
-    Ok(state
+    })
+}
+
+/// A page of orders in `scope` (whose store, if the query names one, the caller was checked
+/// for); `fresh` reads the primary, which has every committed write.
+async fn order_list(
+    state: &AppState,
+    scope: &Scope,
+    query: OrderQuery,
+    customer: Option<CustomerId>,
+    fresh: bool,
+) -> ApiResult<List<OrderView>> {
+    let page = order_rows(state, scope, query, customer, fresh).await?;
+    Ok(order_page(state, page))
+}
+
+/// Orders as a list answers them, with the page's cursor signed.
+fn order_page(state: &AppState, page: storage::Page<Order>) -> List<OrderView> {
+    state
         .pager("orders", Sort::CREATED)
-        .list(page, OrderView::from))
+        .list(page, OrderView::from)
 }
 
 /// Lists orders, newest first, archived ones (`"archived": true`) among them.
@@ -283,11 +310,12 @@ async fn cached_customer_scopes(state: &AppState, customer: CustomerId) -> Vec<S
 
 /// After a write forgot a customer's orders: loads the first page of them back into the
 /// cache in every scope it was cached in (`cached`, from [`cached_customer_scopes`]) and in
-/// the writer's. The till shows a customer's history around every sale, so the page is read
-/// again at once, and by staff whose stores differ from the writer's: with the writer's
-/// page alone, the `ims-bench` mix (histories read twice as often as orders are placed, a
-/// third of the staff in two stores) hit 59% of histories; with every scope's page, 87%
-/// (docs/benchmarks.md). Read from the primary, which has the write (a standby might not
+/// the writer's, from one read ([`warm_from_one_read`]); the writer's page is read alone if
+/// that read cannot serve it. The till shows a customer's history around every sale, so the
+/// page is read again at once, and by staff whose stores differ from the writer's: with the
+/// writer's page alone, the `ims-bench` mix (histories read twice as often as orders are
+/// placed, a third of the staff in two stores) hit 59% of histories; with every scope's
+/// page, 87% (docs/benchmarks.md). Read from the primary, which has the write (a standby might not
 /// yet); in the background, so the write's answer does not wait for it; not counted as hits
 /// or misses, being no client's reads. A write that commits meanwhile bumps the key's
 /// versions and these write-backs do not land.
@@ -295,60 +323,80 @@ fn warm_customer_orders(state: &AppState, auth: &Auth, customer: CustomerId, cac
     let mut scopes = cached;
     let writer = Scope::of(auth);
     if !scopes.contains(&writer) {
-        scopes.push(writer);
+        scopes.push(writer.clone());
     }
     let state = state.clone();
     tokio::spawn(async move {
-        let left = warm_from_one_read(&state, customer, scopes).await;
-        for scope in left {
-            let query = OrderQuery::default();
-            let field = customer_orders_variant(&scope, &query);
-            let loaded = state
-                .cache
-                .get_or_load_uncounted(&keys::customer_recent_orders(customer), &field, || {
-                    // The customer exists: the write just referred to it.
-                    order_list(&state, &scope, query, Some(customer), true)
-                })
-                .await;
-            if let Err(e) = loaded {
-                tracing::debug!(error = ?e, %customer, "could not warm a customer's orders");
-            }
+        let served = warm_from_one_read(&state, customer, &scopes).await;
+        if served.contains(&writer) {
+            return;
+        }
+        // The writer's till reads the history again at once: its page is worth a read of its
+        // own. Another scope the wide read could not serve is left to its next reader.
+        let query = OrderQuery::default();
+        let field = customer_orders_variant(&writer, &query);
+        let loaded = state
+            .cache
+            .get_or_load_uncounted(&keys::customer_recent_orders(customer), &field, || {
+                // The customer exists: the write just referred to it.
+                order_list(&state, &writer, query, Some(customer), true)
+            })
+            .await;
+        if let Err(e) = loaded {
+            tracing::debug!(error = ?e, %customer, "could not warm a customer's orders");
         }
     });
 }
 
-/// Caches the first page of every scope in `scopes` from one read of the customer's orders
-/// in all of their stores together, filtered per scope: a customer has a few orders, so that
-/// one page usually holds them all, and then each scope's page is exactly its orders in it,
-/// one statement instead of one per scope (three or four a sale in the `ims-bench` mix).
-/// Answers the scopes it could not serve (every one, when the read has a next page), to be
-/// loaded one by one.
+/// How many of a customer's newest orders the warming reads for all the cached scopes at
+/// once: the most a page may hold. Orders spread over the stores, so a scope of one store
+/// needs several times its page of the customer's orders in all stores to find its own.
+const WIDE_READ: i64 = crate::pagination::MAX_LIMIT;
+
+/// Caches the first page of every scope in `scopes` from one read of the customer's newest
+/// orders in all of their stores together, cut per scope ([`Scope::first_page_within`]): one
+/// statement instead of one per scope (three or four a sale in the `ims-bench` mix, where a
+/// third of the staff work in two stores). Answers the scopes it served.
 async fn warm_from_one_read(
     state: &AppState,
     customer: CustomerId,
-    scopes: Vec<Scope>,
+    scopes: &[Scope],
 ) -> Vec<Scope> {
-    if scopes.len() < 2 {
-        return scopes;
-    }
+    let first_page = OrderQuery::default();
+    let (limit, _) = match page_of(state, &first_page) {
+        Ok(page) => page,
+        Err(_) => return Vec::new(),
+    };
+    let limit = usize::try_from(limit).unwrap_or(0);
     let fields: Vec<String> = scopes
         .iter()
-        .map(|scope| customer_orders_variant(scope, &OrderQuery::default()))
+        .map(|scope| customer_orders_variant(scope, &first_page))
         .collect();
-    let union = Scope::union(&scopes);
+    let union = Scope::union(scopes);
+    let wide = OrderQuery {
+        limit: Some(WIDE_READ),
+        ..OrderQuery::default()
+    };
     let loaded = state
         .cache
         .load_variants_uncounted(&keys::customer_recent_orders(customer), &fields, || async {
-            let all =
-                order_list(state, &union, OrderQuery::default(), Some(customer), true).await?;
-            Ok::<_, ApiError>(scopes.iter().map(|scope| scope.page_of(&all)).collect())
+            let rows = order_rows(state, &union, wide, Some(customer), true).await?;
+            Ok::<_, ApiError>(
+                scopes
+                    .iter()
+                    .map(|scope| {
+                        let page = scope.first_page_within(&rows, limit)?;
+                        Some(order_page(state, page))
+                    })
+                    .collect(),
+            )
         })
         .await;
     match loaded {
         Ok(pages) => scopes
-            .into_iter()
+            .iter()
             .zip(pages)
-            .filter_map(|(scope, page)| page.is_none().then_some(scope))
+            .filter_map(|(scope, page)| page.is_some().then(|| scope.clone()))
             .collect(),
         Err(e) => {
             tracing::debug!(error = ?e, %customer, "could not warm a customer's orders");
@@ -376,11 +424,11 @@ mod tests {
         assert_eq!(Scope::from_variant(&format!("{a},x")), None);
     }
 
-    fn order_at(store: StoreId) -> OrderView {
-        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("a time");
-        OrderView::from(domain::order::Order {
+    fn order_at(store: StoreId, minute: i64) -> Order {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000 - minute * 60, 0).expect("a time");
+        Order {
             id: domain::ids::OrderId::generate(),
-            order_number: domain::order::order_number(2026, 1),
+            order_number: domain::order::order_number(2026, minute),
             store_id: store,
             customer_id: CustomerId::generate(),
             customer_name: "Asha".into(),
@@ -395,11 +443,11 @@ mod tests {
             created_at: at,
             updated_at: at,
             archived: false,
-        })
+        }
     }
 
     #[test]
-    fn a_scope_s_page_is_cut_from_a_wider_whole_list_only() {
+    fn a_scope_s_first_page_is_cut_from_a_wider_page_only_when_it_is_all_there() {
         let (a, b, c) = (
             StoreId::generate(),
             StoreId::generate(),
@@ -411,28 +459,45 @@ mod tests {
         assert_eq!(Scope::union(&scopes), Scope::Stores(union));
         assert_eq!(Scope::union(&[Scope::All, scopes[0].clone()]), Scope::All);
 
-        let orders = vec![order_at(a), order_at(b), order_at(c), order_at(a)];
-        let ids = |list: &List<OrderView>| list.items.iter().map(|o| o.id).collect::<Vec<_>>();
-        let whole = List {
+        // Newest first: a, b, c, a, a.
+        let orders: Vec<Order> = [a, b, c, a, a]
+            .into_iter()
+            .enumerate()
+            .map(|(i, store)| order_at(store, i as i64))
+            .collect();
+        let ids = |page: &storage::Page<Order>| page.items.iter().map(|o| o.id).collect::<Vec<_>>();
+        let whole = storage::Page {
             items: orders.clone(),
-            next_cursor: None,
+            next: None,
         };
-        let only_b = Scope::Stores(vec![b]).page_of(&whole).expect("whole list");
+        let only_b = Scope::Stores(vec![b])
+            .first_page_within(&whole, 2)
+            .expect("whole");
         assert_eq!(ids(&only_b), [orders[1].id]);
-        assert!(only_b.next_cursor.is_none());
-        let a_and_c = scopes[1].page_of(&whole).expect("whole list");
-        assert_eq!(ids(&a_and_c), [orders[0].id, orders[2].id, orders[3].id]);
-        assert_eq!(
-            ids(&Scope::All.page_of(&whole).expect("whole")),
-            ids(&whole)
-        );
-        let cut = List {
-            items: orders,
-            next_cursor: Some("more".into()),
+        assert!(only_b.next.is_none());
+        let a_and_c = scopes[1].first_page_within(&whole, 20).expect("whole");
+        assert_eq!(ids(&a_and_c), [0, 2, 3, 4].map(|i| orders[i].id));
+
+        // A wider page with more after it serves a scope with more than a page of its own in
+        // it (its cursor at its own last order), and no other.
+        let cut = storage::Page {
+            items: orders.clone(),
+            next: Some(After::Time(orders[4].created_at, orders[4].id.uuid())),
         };
-        assert!(
-            scopes[0].page_of(&cut).is_none(),
-            "a page with a next one is not whole"
+        let only_a = Scope::Stores(vec![a])
+            .first_page_within(&cut, 2)
+            .expect("3 of a's");
+        assert_eq!(ids(&only_a), [orders[0].id, orders[3].id]);
+        assert_eq!(
+            only_a.next,
+            Some(After::Time(orders[3].created_at, orders[3].id.uuid()))
         );
+        assert!(Scope::Stores(vec![a]).first_page_within(&cut, 3).is_none());
+        assert!(Scope::Stores(vec![b]).first_page_within(&cut, 2).is_none());
+        assert_eq!(
+            ids(&Scope::All.first_page_within(&cut, 4).expect("all")).len(),
+            4
+        );
+        assert!(Scope::All.first_page_within(&cut, 5).is_none());
     }
 }
