@@ -315,10 +315,10 @@ async fn cached_customer_scopes(state: &AppState, customer: CustomerId) -> Vec<S
 /// page is read again at once, and by staff whose stores differ from the writer's: with the
 /// writer's page alone, the `ims-bench` mix (histories read twice as often as orders are
 /// placed, a third of the staff in two stores) hit 59% of histories; with every scope's
-/// page, 87% (docs/benchmarks.md). Read from the primary, which has the write (a standby might not
-/// yet); in the background, so the write's answer does not wait for it; not counted as hits
-/// or misses, being no client's reads. A write that commits meanwhile bumps the key's
-/// versions and these write-backs do not land.
+/// page, 87% (docs/benchmarks.md). Read from the primary, which has the write (a standby
+/// might not yet); in the background, so the write's answer does not wait for it; not
+/// counted as hits or misses, being no client's reads. A write that commits meanwhile bumps
+/// the key's versions and these write-backs do not land.
 fn warm_customer_orders(state: &AppState, auth: &Auth, customer: CustomerId, cached: Vec<Scope>) {
     let mut scopes = cached;
     let writer = Scope::of(auth);
