@@ -35,6 +35,30 @@ impl UnknownName {
     }
 }
 
+/// Why a status machine refused a move out of `from`, naming the moves it allows instead
+/// (`subject` is what the status is of: "an order", "a job").
+pub(crate) fn refused_move<T: Named>(
+    subject: &str,
+    from: T,
+    can_become: impl Fn(T) -> bool,
+) -> String {
+    let allowed: Vec<&str> = T::ALL
+        .iter()
+        .copied()
+        .filter(|s| can_become(*s))
+        .map(Named::as_str)
+        .collect();
+    if allowed.is_empty() {
+        format!("{subject} that is {} cannot change status", from.as_str())
+    } else {
+        format!(
+            "{subject} that is {} can only become {}",
+            from.as_str(),
+            allowed.join(" or ")
+        )
+    }
+}
+
 /// Declares a closed set of statuses, with the JSON names the contract uses and the same names
 /// in the database's CHECK constraints. Only doc comments may precede the name: they become
 /// [`Named::DESCRIPTION`].

@@ -35,21 +35,9 @@ impl JobStatus {
         if self.can_become(next) {
             return Ok(next);
         }
-        let allowed: Vec<&str> = JobStatus::ALL
-            .iter()
-            .copied()
-            .filter(|s| self.can_become(*s))
-            .map(JobStatus::as_str)
-            .collect();
-        Err(if allowed.is_empty() {
-            format!("a job that is {} cannot change status", self.as_str())
-        } else {
-            format!(
-                "a job that is {} can only become {}",
-                self.as_str(),
-                allowed.join(" or ")
-            )
-        })
+        Err(crate::named_enum::refused_move("a job", self, |s| {
+            self.can_become(s)
+        }))
     }
 }
 

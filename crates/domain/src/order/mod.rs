@@ -51,20 +51,9 @@ impl OrderStatus {
         if self.can_become(next) {
             return Ok(next);
         }
-        let allowed: Vec<&str> = OrderStatus::ALL
-            .iter()
-            .filter(|s| self.can_become(**s))
-            .map(|s| s.as_str())
-            .collect();
-        Err(if allowed.is_empty() {
-            format!("an order that is {} cannot change status", self.as_str())
-        } else {
-            format!(
-                "an order that is {} can only become {}",
-                self.as_str(),
-                allowed.join(" or ")
-            )
-        })
+        Err(crate::named_enum::refused_move("an order", self, |s| {
+            self.can_become(s)
+        }))
     }
 }
 
