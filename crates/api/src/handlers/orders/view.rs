@@ -6,7 +6,7 @@ use domain::money::Money;
 use domain::order::{Order, OrderStatus, PaymentMethod, PaymentStatus};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderItemView {
     #[schema(value_type = Uuid)]
@@ -21,7 +21,7 @@ pub struct OrderItemView {
     line_total: Money,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentView {
     #[schema(value_type = Uuid)]
@@ -36,7 +36,7 @@ pub struct PaymentView {
 }
 
 /// A whole order in one read: the customer and every line as they were when it was placed.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {
     #[schema(value_type = Uuid)]
