@@ -295,14 +295,7 @@ async fn an_order_loads_the_customer_s_history_back_for_every_scope_it_was_cache
 
     // The readers' two pages and the writer's (the admin's), loaded back by the warming
     // (watched in Redis: a read through the API would load its own page itself).
-    let mut cached = Vec::new();
-    for _ in 0..100 {
-        cached = cached_variants(app, &key).await;
-        if cached.len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let cached = wait_for_pages(app, &key, 3).await;
     assert_eq!(
         cached.len(),
         3,
