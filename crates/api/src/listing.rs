@@ -25,7 +25,7 @@ use crate::cached::{field_of, Cached};
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::List;
 use crate::pagination::Sort;
-use crate::raw::FiguresFirst;
+use crate::raw::{RawJson, RawList};
 use crate::state::AppState;
 use crate::views::ProductView;
 
@@ -57,13 +57,14 @@ impl IdPage {
 }
 
 /// The page of `variant` under `key`: its ids from the cache (or `load` on a miss), the
-/// bodies through [`products_by_id`]. A hit only when the ids and every body came from Redis.
+/// bodies through [`products_by_id`], as they are stored. A hit only when the ids and every
+/// body came from Redis.
 pub(crate) async fn cached_product_list<F, Fut>(
     state: &AppState,
     key: &Key,
     variant: &str,
     load: F,
-) -> ApiResult<Cached<List<ProductView>>>
+) -> ApiResult<Cached<RawList<ProductView>>>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = ApiResult<List<ProductView>>>,
@@ -90,7 +91,7 @@ where
     // were read, so a write in between could not stop its old values from landing.
     if let (Some(list), Outcome::Bypass) = (loaded, outcome) {
         state.cache.stats().record(key.kind, outcome);
-        return Ok(Cached(list, outcome));
+        return Ok(Cached(RawList::of(&list)?, outcome));
     }
     let (items, bodies) = products_by_id(state, &page.ids).await?;
     let outcome = match (outcome, bodies) {
@@ -100,7 +101,7 @@ where
     };
     state.cache.stats().record(key.kind, outcome);
     Ok(Cached(
-        List {
+        RawList {
             items,
             next_cursor: page.next_cursor,
         },
@@ -136,12 +137,13 @@ where
 }
 
 /// The products `ids`, in that order, through their `product:{id}` keys (the same key and
-/// variant as `GET /products/{id}`); the misses come from one query. A product that no
+/// variant as `GET /products/{id}`), each body as stored with its newest figures spliced in
+/// (as `GET /products/{id}` answers it); the misses come from one query. A product that no
 /// longer exists is left out.
 pub(crate) async fn products_by_id(
     state: &AppState,
     ids: &[ProductId],
-) -> ApiResult<(Vec<ProductView>, Outcome)> {
+) -> ApiResult<(Vec<RawJson<ProductView>>, Outcome)> {
     let keys: Vec<Key> = ids.iter().map(|id| keys::product(*id)).collect();
     let (views, outcome) = state
         .cache
@@ -153,19 +155,17 @@ pub(crate) async fn products_by_id(
                 let records = storage::products::products_by_ids(&state.db.read(), &wanted).await?;
                 let mut by_id: HashMap<ProductId, _> =
                     records.into_iter().map(|r| (r.id, r)).collect();
-                Ok::<_, ApiError>(
-                    missing
-                        .into_iter()
-                        .filter_map(|i| {
-                            by_id.remove(&ids[i]).map(|r| {
-                                let (view, tally) = ProductView::tallied(r);
-                                (i, view, tally)
-                            })
+                missing
+                    .into_iter()
+                    .filter_map(|i| {
+                        by_id.remove(&ids[i]).map(|r| {
+                            let (view, tally) = ProductView::tallied(r);
+                            Ok((i, RawJson::of(&view)?, tally))
                         })
-                        .collect(),
-                )
+                    })
+                    .collect::<ApiResult<Vec<_>>>()
             },
-            <ProductView as FiguresFirst>::apply_tally,
+            RawJson::apply_tally,
         )
         .await?;
     Ok((views.into_iter().flatten().collect(), outcome))
@@ -279,7 +279,7 @@ pub(crate) async fn product_list(
 pub(crate) async fn cached_bestsellers(
     state: &AppState,
     limit: i64,
-) -> ApiResult<Cached<List<ProductView>>> {
+) -> ApiResult<Cached<RawList<ProductView>>> {
     cached_product_list(state, &keys::bestsellers(), &limit.to_string(), || async {
         let products = storage::products::bestsellers(&state.db.read(), limit).await?;
         Ok(List {

@@ -23,6 +23,7 @@ use crate::extract::{double_option, IdempotentBody, Nullable, Patch, Path, Query
 use crate::idempotent::{key_of, replay, stored};
 use crate::listing::{cached_product_list, product_list, ProductQuery};
 use crate::pagination::{List, Sort};
+use crate::raw::RawList;
 use crate::state::AppState;
 use crate::views::ProductView;
 use cache::keys;
@@ -216,7 +217,7 @@ async fn list_category_products(
     _auth: Auth,
     Path(id): Path<CategoryId>,
     Query(query): Query<ProductQuery>,
-) -> ApiResult<Cached<List<ProductView>>> {
+) -> ApiResult<Cached<RawList<ProductView>>> {
     category_products(&state, id, query).await
 }
 
@@ -226,7 +227,7 @@ pub(crate) async fn category_products(
     state: &AppState,
     id: CategoryId,
     query: ProductQuery,
-) -> ApiResult<Cached<List<ProductView>>> {
+) -> ApiResult<Cached<RawList<ProductView>>> {
     let variant = query.variant();
     cached_product_list(state, &keys::category_products(id), &variant, || async {
         storage::categories::category_by_id(&state.db.read(), id)

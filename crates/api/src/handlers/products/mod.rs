@@ -18,7 +18,7 @@ use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Path, Query};
 use crate::listing::{cached_bestsellers, cached_product_list, product_list, ProductQuery};
 use crate::pagination::{check_limit, List};
-use crate::raw::RawJson;
+use crate::raw::{RawJson, RawList};
 use crate::state::AppState;
 use crate::views::ProductView;
 use cache::keys::{self};
@@ -142,7 +142,7 @@ async fn bestsellers(
     State(state): State<AppState>,
     _auth: Auth,
     Query(query): Query<TopQuery>,
-) -> ApiResult<Cached<List<ProductView>>> {
+) -> ApiResult<Cached<RawList<ProductView>>> {
     let limit = check_limit(Some(query.limit.unwrap_or(10)))?;
     cached_bestsellers(&state, limit).await
 }
