@@ -2,6 +2,7 @@
 //! scope, and loaded back after a write that forgot it).
 
 use axum::extract::State;
+use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, FixedOffset, Utc};
 use domain::ids::{CustomerId, StoreId};
@@ -17,6 +18,7 @@ use crate::error::{ApiError, ApiResult, OrNotFound, Problem};
 use crate::extract::{Path, Query};
 use crate::lookup::archived_order;
 use crate::pagination::{List, Sort};
+use crate::raw::RawJson;
 use crate::state::AppState;
 use cache::keys;
 
@@ -239,7 +241,8 @@ pub(super) async fn list_orders(
 }
 
 /// A customer's orders, most recent first (in the stores the caller may see), with those of
-/// archived months (`"archived": true`).
+/// archived months (`"archived": true`). A cached page is answered as stored, not decoded
+/// (`RawJson`): nothing in it changes between the write-back and the answer.
 #[utoipa::path(get, path = "/customers/{id}/orders", tag = "customers", security(("bearer" = [])), params(("id" = Uuid, Path), OrderQuery),
     responses((status = 200, body = List<OrderView>), (status = 404, body = Problem)))]
 pub(super) async fn list_customer_orders(
@@ -247,16 +250,20 @@ pub(super) async fn list_customer_orders(
     auth: Auth,
     Path(id): Path<CustomerId>,
     Query(query): Query<OrderQuery>,
-) -> ApiResult<Cached<List<OrderView>>> {
+) -> ApiResult<Response> {
     auth.require(READERS)?;
     page_of(&state, &query)?;
     check_store(&auth, query.store_id)?;
     let scope = Scope::of(&auth);
     let field = customer_orders_variant(&scope, &query);
-    read_through(&state, &keys::customer_recent_orders(id), &field, || {
-        customer_orders(&state, &scope, id, query, false)
-    })
-    .await
+    let Cached(page, outcome) = read_through(
+        &state,
+        &keys::customer_recent_orders(id),
+        &field,
+        || async { RawJson::of(&customer_orders(&state, &scope, id, query, false).await?) },
+    )
+    .await?;
+    Ok(page.answer(outcome))
 }
 
 /// The cache variant of a customer's orders: the query and the scope it was read in.
