@@ -136,13 +136,8 @@ impl<V> RawList<V> {
             out.push_str(item.get());
         }
         out.push_str("],\"nextCursor\":");
-        match &self.next_cursor {
-            // A cursor is URL-safe base64, but encoded as JSON all the same.
-            Some(cursor) => {
-                out.push_str(&serde_json::to_string(cursor).unwrap_or_else(|_| "null".to_owned()))
-            }
-            None => out.push_str("null"),
-        }
+        // `null` or a string: encoding an `Option<String>` cannot fail.
+        out.push_str(&serde_json::to_string(&self.next_cursor).unwrap_or_default());
         out.push('}');
         out
     }
