@@ -576,3 +576,93 @@ async fn the_daily_run_archives_and_is_counted_in_the_metrics() {
     let _ = std::fs::remove_dir_all(&blocked);
     let _ = std::fs::remove_dir_all(&s.archive_dir);
 }
+
+/// The history loaded back into the cache after an order (in the background, from one read
+/// for every cached scope) takes archived orders from the archive, in their place, as a
+/// reader's miss does.
+#[tokio::test]
+async fn a_history_loaded_back_after_an_order_holds_its_archived_orders() {
+    let s = setup().await;
+    let pool = s.pool().clone();
+    s.ims_ok(&["run", "--older-than", "24"]);
+    forget(&s, &manifest(&pool).await).await;
+    // A customer whose few orders are all archived.
+    let customer: Uuid = sqlx::query_scalar(
+        "SELECT customer_id FROM archived_orders
+         WHERE customer_id NOT IN (SELECT customer_id FROM orders)
+         GROUP BY 1 HAVING count(*) BETWEEN 2 AND 19 ORDER BY count(*) DESC, 1 LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("a customer with archived orders only");
+    let path = format!("/customers/{customer}/orders");
+    let read = |path: String| {
+        let request = s.app.request(Method::GET, &path, Some(&s.app.admin_token));
+        async move {
+            let answer = request.send().await.expect("answer");
+            assert_eq!(answer.status(), StatusCode::OK);
+            let outcome = answer.headers()["x-cache"]
+                .to_str()
+                .expect("X-Cache")
+                .to_owned();
+            (outcome, answer.json::<Value>().await.expect("JSON"))
+        }
+    };
+    let (_, before) = read(path.clone()).await;
+    let archived = before["items"].as_array().expect("items").clone();
+    assert!(archived.len() >= 2, "{before}");
+    assert!(
+        archived.iter().all(|o| o["archived"] == json!(true)),
+        "{before}"
+    );
+
+    let (store, product): (Uuid, Uuid) = sqlx::query_as(
+        "SELECT i.store_id, i.product_id FROM inventory i
+         JOIN products p ON p.id = i.product_id JOIN stores st ON st.id = i.store_id
+         WHERE i.quantity > 0 AND p.status = 'active' AND st.status = 'active'
+         ORDER BY 1, 2 LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("stock to sell");
+    let (status, placed) = s
+        .app
+        .call(
+            Method::POST,
+            "/orders",
+            Some(json!({
+                "storeId": store,
+                "customerId": customer,
+                "items": [{"productId": product, "quantity": 1}],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{placed}");
+
+    // The write-back runs after the order's answer: wait for it to cache the page (a read
+    // before then would load the page itself).
+    let mut redis = crate::support::redis::test_redis().await;
+    let key = cache::keys::redis_name(
+        &format!("{}:", s.app.database_name),
+        &format!("customer:{customer}:orders:recent"),
+    );
+    let mut pages: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        pages = redis::cmd("HKEYS")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .expect("HKEYS");
+        if !pages.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(pages.len(), 1, "the admin's page loaded back: {pages:?}");
+    let (outcome, page) = read(path.clone()).await;
+    assert_eq!(outcome, "hit", "{page}");
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items[0]["id"], placed["id"], "the new order first: {page}");
+    assert_eq!(&items[1..], &archived[..], "then the archived ones: {page}");
+    assert!(page["nextCursor"].is_null(), "{page}");
+}
