@@ -10,6 +10,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use testkit::{sample, TestApp};
+
+use crate::cache::{read, wait_for_pages};
 use uuid::Uuid;
 
 /// Orders of a chain at this scale spread over 36 months: about 80 a month.
@@ -596,19 +598,7 @@ async fn a_history_loaded_back_after_an_order_holds_its_archived_orders() {
     .await
     .expect("a customer with archived orders only");
     let path = format!("/customers/{customer}/orders");
-    let read = |path: String| {
-        let request = s.app.request(Method::GET, &path, Some(&s.app.admin_token));
-        async move {
-            let answer = request.send().await.expect("answer");
-            assert_eq!(answer.status(), StatusCode::OK);
-            let outcome = answer.headers()["x-cache"]
-                .to_str()
-                .expect("X-Cache")
-                .to_owned();
-            (outcome, answer.json::<Value>().await.expect("JSON"))
-        }
-    };
-    let (_, before) = read(path.clone()).await;
+    let (_, before) = read(&s.app, &s.app.admin_token, &path).await;
     let archived = before["items"].as_array().expect("items").clone();
     assert!(archived.len() >= 2, "{before}");
     assert!(
@@ -641,25 +631,9 @@ async fn a_history_loaded_back_after_an_order_holds_its_archived_orders() {
 
     // The write-back runs after the order's answer: wait for it to cache the page (a read
     // before then would load the page itself).
-    let mut redis = crate::support::redis::test_redis().await;
-    let key = cache::keys::redis_name(
-        &format!("{}:", s.app.database_name),
-        &format!("customer:{customer}:orders:recent"),
-    );
-    let mut pages: Vec<String> = Vec::new();
-    for _ in 0..100 {
-        pages = redis::cmd("HKEYS")
-            .arg(&key)
-            .query_async(&mut redis)
-            .await
-            .expect("HKEYS");
-        if !pages.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let pages = wait_for_pages(&s.app, &format!("customer:{customer}:orders:recent"), 1).await;
     assert_eq!(pages.len(), 1, "the admin's page loaded back: {pages:?}");
-    let (outcome, page) = read(path.clone()).await;
+    let (outcome, page) = read(&s.app, &s.app.admin_token, &path).await;
     assert_eq!(outcome, "hit", "{page}");
     let items = page["items"].as_array().expect("items");
     assert_eq!(items[0]["id"], placed["id"], "the new order first: {page}");

@@ -372,19 +372,6 @@ async fn an_order_loads_the_customer_s_history_back_for_every_scope_it_was_cache
     }
 }
 
-/// Waits until `key` holds `n` cached pages (the warming runs after the write's answer).
-async fn wait_for_pages(app: &TestApp, key: &str, n: usize) -> Vec<String> {
-    let mut cached = Vec::new();
-    for _ in 0..100 {
-        cached = cached_variants(app, key).await;
-        if cached.len() == n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    cached
-}
-
 /// The pages loaded back after an order come from one read of the customer's newest orders in
 /// every cached scope's stores, cut per scope: each scope's page holds its own stores' orders
 /// only, and a page cut from it has a cursor that goes on where a read of its own would.

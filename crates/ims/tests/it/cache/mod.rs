@@ -76,7 +76,7 @@ async fn get(app: &TestApp, token: &str, path: &str) -> Answer {
 }
 
 /// A GET that must answer 200 and say how the cache served it; returns (X-Cache, body).
-async fn read(app: &TestApp, token: &str, path: &str) -> (String, Value) {
+pub(crate) async fn read(app: &TestApp, token: &str, path: &str) -> (String, Value) {
     let answer = get(app, token, path).await;
     assert_eq!(answer.status, StatusCode::OK, "GET {path}: {}", answer.body);
     let outcome = answer.cache.unwrap_or_else(|| {
@@ -324,4 +324,17 @@ async fn cached_variants(app: &TestApp, key: &str) -> Vec<String> {
         .expect("HKEYS");
     fields.sort();
     fields
+}
+
+/// Waits until `key` holds `n` cached pages (the warming runs after the write's answer).
+pub(crate) async fn wait_for_pages(app: &TestApp, key: &str, n: usize) -> Vec<String> {
+    let mut cached = Vec::new();
+    for _ in 0..100 {
+        cached = cached_variants(app, key).await;
+        if cached.len() == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cached
 }
