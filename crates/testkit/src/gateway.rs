@@ -71,13 +71,6 @@ pub struct Gateway {
     nginx: Option<Child>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 async fn wait_for_port(port: u16, what: &str) {
     // Generous: start-up competes with every other test on a small machine.
     for _ in 0..600 {
@@ -150,7 +143,7 @@ impl Gateway {
     }
 
     fn spawn_instance(&self, ims: &Path, options: &GatewayOptions) -> Instance {
-        let port = free_port();
+        let port = crate::ports::reserve();
         let base = std::env::var("IMS_TEST_DATABASE_URL").expect("IMS_TEST_DATABASE_URL");
         let (server, _) = base.rsplit_once('/').expect("a database URL with a path");
         let log = std::env::var_os("TEST_LOG").is_some();
@@ -203,7 +196,7 @@ impl Gateway {
     }
 
     async fn start_nginx(&mut self, flood: (u32, u32, u32)) {
-        let (plain_port, tls_port) = (free_port(), free_port());
+        let (plain_port, tls_port) = (crate::ports::reserve(), crate::ports::reserve());
         let site = Site {
             plain_port,
             tls_port,

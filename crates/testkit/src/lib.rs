@@ -17,6 +17,7 @@
 mod database;
 pub mod gateway;
 pub mod nginx;
+pub mod ports;
 mod redis;
 
 pub use database::{admin_options, fresh_database};

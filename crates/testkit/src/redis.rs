@@ -16,10 +16,7 @@ pub struct PrivateRedis {
 impl PrivateRedis {
     /// Starts `redis-server` with `extra` arguments (e.g. `--maxmemory 1mb`).
     pub async fn start(extra: &[&str]) -> PrivateRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::ports::reserve();
         let dir = std::env::temp_dir().join(format!("ims-redis-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("redis folder");
         let mut redis = PrivateRedis {
