@@ -8,6 +8,7 @@
 //! - [`cached`]: reads through the cache, the keys each write makes stale, the cached
 //!   dashboard figures.
 //! - [`error`]: [`error::ApiError`] and the problem+json responses.
+//! - [`gate`]: what every routed request passes: its route in its span, metrics, rate limit.
 //! - [`failover`]: read routing, retries across a database failover, consistency tokens.
 //! - [`extract`]: JSON, query and path extractors that reject with the contract's statuses.
 //! - [`headers`]: safety headers on every answer, the docs page's policy, the request id bound.
@@ -33,6 +34,7 @@ pub mod cached;
 pub mod error;
 pub mod extract;
 pub mod failover;
+pub mod gate;
 pub mod handlers;
 pub mod headers;
 pub mod idempotent;

@@ -17,23 +17,25 @@
 //! ([`REFUSED_FOR`]) is checked first again, so beyond its limit a client makes the handler
 //! run at most for the requests it had in flight when the first refusal came.
 
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cache::{Decision, Rate};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::Quota;
+use tower::Service;
 
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::extract::client_addr;
+use crate::gate::run;
 use crate::state::{AppState, Settings};
 
 /// How long after a refusal a client's reads wait for their step of the limit again.
@@ -200,9 +202,12 @@ fn exempt(path: &str) -> bool {
 /// The middleware: finds the client, takes one step of its limit, answers 429 beyond it, and
 /// puts the limit's headers on every response. A valid token's [`Auth`] is kept in the
 /// request for the handler, so the session is looked up once.
-pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn enforce<S>(state: &AppState, request: Request, next: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     if exempt(request.uri().path()) {
-        return next.run(request).await;
+        return run(next, request).await;
     }
     let (mut parts, body) = request.into_parts();
     let by_address = |parts: &axum::http::request::Parts| match client_addr(
@@ -216,7 +221,7 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         if parts.method == Method::POST && parts.uri.path() == "/api/v1/auth/login" {
             (Policy::Login, by_address(&parts))
         } else if parts.headers.contains_key(header::AUTHORIZATION) {
-            match Auth::from_request_parts(&mut parts, &state).await {
+            match Auth::from_request_parts(&mut parts, state).await {
                 Ok(auth) => {
                     let client = format!("user:{}", auth.user_id);
                     parts.extensions.insert(auth);
@@ -231,12 +236,12 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
     let (decision, answered) = if state.limiter.may_speculate(policy, &parts.method, &client) {
         let request = Request::from_parts(parts, body);
         let (decision, response) =
-            tokio::join!(state.limiter.check(policy, &client), next.run(request));
+            tokio::join!(state.limiter.check(policy, &client), run(next, request));
         (decision, Some(response))
     } else {
         let decision = state.limiter.check(policy, &client).await;
         let response = if decision.allowed {
-            Some(next.run(Request::from_parts(parts, body)).await)
+            Some(run(next, Request::from_parts(parts, body)).await)
         } else {
             None
         };

@@ -3,15 +3,16 @@
 //! checks, the OpenAPI document and the docs page do not. Everything under `/api/v1` passes
 //! the rate limit (`ratelimit`).
 
+use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower::util::MapResponseLayer;
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -23,6 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
+use crate::gate::GateLayer;
 use crate::handlers;
 use crate::state::AppState;
 
@@ -34,7 +36,7 @@ const MAX_BODY: usize = 1024 * 1024;
 #[openapi(
     info(title = "IMS 2.0", description = "Inventory management for a chain of optical stores. \
         Money is in minor units (paise); lists are cursor-paginated; errors are RFC 9457 problems."),
-    servers((url = "/api/v1")),
+    servers((url = API_PREFIX)),
     modifiers(&BearerAuth),
     components(schemas(crate::listing::SortParam)),
     tags((name = "auth"), (name = "users"), (name = "stores"), (name = "categories"),
@@ -72,10 +74,23 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(handlers::catalog::routes())
 }
 
+/// Where the API's paths start. The handlers' annotations name whole paths, so that the
+/// router matches each request once (a nested router would match the prefix, rebuild the
+/// URI without it and match again, on every request); the document names them relative to
+/// its server, `/api/v1`.
+const API_PREFIX: &str = "/api/v1";
+
 /// The routes and their OpenAPI document, generated from the handlers' annotations and
 /// completed by [`crate::openapi::Exact`] (which needs the paths, so it runs after the split).
 fn routes_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut doc) = api_routes().split_for_parts();
+    doc.paths.paths = std::mem::take(&mut doc.paths.paths)
+        .into_iter()
+        .map(|(path, item)| match path.strip_prefix(API_PREFIX) {
+            Some(relative) => (relative.to_owned(), item),
+            None => (path, item),
+        })
+        .collect();
     crate::openapi::Exact.modify(&mut doc);
     (routes, doc)
 }
@@ -99,7 +114,18 @@ fn document_of(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
 }
 
 /// The whole service: API, health, docs, and the middleware every request passes.
-pub fn router(state: AppState) -> Router {
+///
+/// Only what needs the route runs after routing, inside each route ([`GateLayer`]: the
+/// metrics and the rate limit; the failover's retry, on a cluster). Everything else wraps the
+/// router once: a layer given to `Router::layer` is copied into every route, and a route
+/// clones its whole stack for each request it serves.
+pub fn router(
+    state: AppState,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
     crate::metrics::install();
     let (api, doc) = routes_and_document();
     let docs: Router<AppState> = Router::from(
@@ -107,59 +133,65 @@ pub fn router(state: AppState) -> Router {
             .external_url_unchecked("/api/v1/openapi.json", document_of(doc)),
     )
     .layer(MapResponseLayer::new(crate::headers::docs_headers));
-    Router::new()
-        .nest("/api/v1", api)
+    let mut routes = Router::new()
+        .merge(api)
         .merge(handlers::health::routes())
         .route("/metrics", axum::routing::get(crate::metrics::render))
         .merge(docs)
-        .fallback(|| async { ApiError::NotFound("no such endpoint; see /api/v1/docs".into()) })
-        // Innermost: a retry runs the handler again, not the rate limit or the metrics.
-        .layer(middleware::from_fn_with_state(
+        .fallback(|| async { ApiError::NotFound("no such endpoint; see /api/v1/docs".into()) });
+    // Innermost: a retry runs the handler again, not the rate limit or the metrics. On one
+    // host there is nothing to route or retry, and no layer.
+    if state.db.is_cluster() {
+        routes = routes.layer(middleware::from_fn_with_state(
             state.clone(),
             crate::failover::route_and_retry,
-        ))
+        ));
+    }
+    let routes = routes
         .layer(MapResponseLayer::new(problem_for_bare_errors))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::ratelimit::enforce,
-        ))
-        .layer(middleware::from_fn(crate::metrics::track))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    header::AUTHORIZATION,
-                ]))
-                .map_request(crate::headers::bound_request_id)
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(request_span)
-                        .on_response(
-                            // One line per request: status and latency, inside the request's span.
-                            DefaultOnResponse::new()
-                                .level(tracing::Level::INFO)
-                                .latency_unit(LatencyUnit::Micros),
-                        ),
-                )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Duration::from_secs(30),
-                )),
-        )
+        .layer(GateLayer::new(state.clone()))
+        .with_state(state);
+    ServiceBuilder::new()
         // Outermost, so that every answer carries them, a timeout's 503 too.
         .layer(MapResponseLayer::new(crate::headers::security_headers))
-        .with_state(state)
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
+        .map_request(crate::headers::bound_request_id)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .map_response(with_axum_body)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(
+                    // One line per request: status and latency, inside the request's span.
+                    DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(LatencyUnit::Micros),
+                ),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .service(routes)
+}
+
+/// The trace layer's answer with its body boxed as axum's, as the layers outside it take it.
+fn with_axum_body<B>(response: axum::http::Response<B>) -> Response
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    response.map(axum::body::Body::new)
 }
 
 /// The span every log line of a request is recorded in: its id, method and route template
-/// (never the raw URI, which may carry personal data in its query).
+/// (never the raw URI, which may carry personal data in its query). The span opens before
+/// routing; [`crate::gate`] records the route.
 fn request_span(request: &Request) -> tracing::Span {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str);
     let request_id = request
         .headers()
         .get(&REQUEST_ID)
@@ -169,7 +201,7 @@ fn request_span(request: &Request) -> tracing::Span {
     tracing::info_span!(
         "request",
         method = %request.method(),
-        route,
+        route = tracing::field::Empty,
         request_id,
         user_id = tracing::field::Empty
     )

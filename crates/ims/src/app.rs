@@ -2,13 +2,18 @@
 //! limiter on Redis, the API's settings, and the router. `ims serve` and the tests
 //! (`testkit`) both build it here, so a new part is wired in one place.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
 use api::{AppState, Settings};
 use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
+use axum::extract::Request;
+use axum::response::Response;
+use axum::ServiceExt;
 use secrecy::ExposeSecret;
+use tower::Service;
 
 use crate::config::Config;
 
@@ -90,7 +95,16 @@ impl App {
 
     /// The router as a service that knows each client's address (the rate limit counts
     /// anonymous clients by it).
-    pub fn service(&self) -> IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr> {
+    pub fn service(
+        &self,
+    ) -> IntoMakeServiceWithConnectInfo<
+        impl Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        SocketAddr,
+    > {
         api::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>()
     }
 }

@@ -79,7 +79,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for IdempotentBody<T> {
             (None, Some(retry)) => Some(retry.claim()),
             (key, None) => key,
         };
-        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        // The path as the API names it (without `/api/v1`), as digests stored before the
+        // router matched whole paths were made: a retry across an upgrade still matches.
+        let path = req.uri().path();
+        let path = path.strip_prefix("/api/v1").unwrap_or(path).to_owned();
+        let method = req.method().clone();
         let bytes = json_bytes(req, state).await?;
         let body = parse_json(&bytes)?;
         // Keyed: the digest is kept for 24 hours, and a body may hold a password.

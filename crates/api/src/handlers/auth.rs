@@ -45,7 +45,7 @@ const BAD_LOGIN: &str = "login or password is wrong";
 /// same 401 after the same work. Failures are throttled per account and address (5 in 15
 /// minutes lock that pair, each lock twice as long as the one before) and per address (30),
 /// answered 429 with Retry-After; the owner can still log in from another address.
-#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 429, body = Problem)))]
 async fn login(
@@ -158,7 +158,7 @@ impl Drop for PendingAttempt {
 }
 
 /// Revokes the token of this request; it stops working at once.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = Problem)))]
 async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<StatusCode> {
     storage::sessions::revoke_session(state.db.primary(), &auth.token_digest).await?;
@@ -167,7 +167,7 @@ async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<StatusCo
 }
 
 /// The logged-in user.
-#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = Problem)))]
 async fn me(auth: Auth) -> ApiResult<Cached<UserView>> {
     // Authentication already read the profile (through the cache): answer with that read.

@@ -142,7 +142,7 @@ pub struct CatalogQuery {
 }
 
 /// Active products, with search, filters and sorting.
-#[utoipa::path(get, path = "/catalog/products", tag = "catalog", params(CatalogQuery),
+#[utoipa::path(get, path = "/api/v1/catalog/products", tag = "catalog", params(CatalogQuery),
     responses((status = 200, body = List<PublicProduct>), (status = 400, body = Problem)))]
 async fn list_catalog_products(
     State(state): State<AppState>,
@@ -171,7 +171,7 @@ async fn list_catalog_products(
 }
 
 /// One active product.
-#[utoipa::path(get, path = "/catalog/products/{id}", tag = "catalog",
+#[utoipa::path(get, path = "/api/v1/catalog/products/{id}", tag = "catalog",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PublicProduct), (status = 404, body = Problem)))]
 async fn get_catalog_product(
@@ -209,7 +209,7 @@ pub struct CategoriesQuery {
 }
 
 /// Active categories by name.
-#[utoipa::path(get, path = "/catalog/categories", tag = "catalog", params(CategoriesQuery),
+#[utoipa::path(get, path = "/api/v1/catalog/categories", tag = "catalog", params(CategoriesQuery),
     responses((status = 200, body = List<PublicCategory>), (status = 400, body = Problem)))]
 async fn list_catalog_categories(
     State(state): State<AppState>,
@@ -241,7 +241,7 @@ pub struct BestsellersQuery {
 }
 
 /// Active products by units sold, most first.
-#[utoipa::path(get, path = "/catalog/bestsellers", tag = "catalog", params(BestsellersQuery),
+#[utoipa::path(get, path = "/api/v1/catalog/bestsellers", tag = "catalog", params(BestsellersQuery),
     responses((status = 200, body = List<PublicProduct>), (status = 400, body = Problem)))]
 async fn catalog_bestsellers(
     State(state): State<AppState>,

@@ -79,7 +79,7 @@ pub struct CategoryQuery {
 }
 
 /// Lists categories by name (the active ones unless `status` says otherwise).
-#[utoipa::path(get, path = "/categories", tag = "categories", security(("bearer" = [])), params(CategoryQuery),
+#[utoipa::path(get, path = "/api/v1/categories", tag = "categories", security(("bearer" = [])), params(CategoryQuery),
     responses((status = 200, body = List<CategoryView>), (status = 400, body = Problem)))]
 async fn list_categories(
     State(state): State<AppState>,
@@ -113,7 +113,7 @@ pub struct CreateCategory {
 }
 
 /// Creates a category (admin, manager).
-#[utoipa::path(post, path = "/categories", tag = "categories", security(("bearer" = [])), request_body = CreateCategory,
+#[utoipa::path(post, path = "/api/v1/categories", tag = "categories", security(("bearer" = [])), request_body = CreateCategory,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = CategoryView), (status = 403, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
@@ -170,7 +170,7 @@ impl Nullable for UpdateCategory {
 }
 
 /// Changes a category (admin, manager).
-#[utoipa::path(patch, path = "/categories/{id}", tag = "categories", security(("bearer" = [])), request_body = UpdateCategory,
+#[utoipa::path(patch, path = "/api/v1/categories/{id}", tag = "categories", security(("bearer" = [])), request_body = UpdateCategory,
     params(("id" = Uuid, Path)),
     responses((status = 200, body = CategoryView), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -209,7 +209,7 @@ async fn update_category(
 }
 
 /// Products of one category, with the same filters and sorting as `GET /products`.
-#[utoipa::path(get, path = "/categories/{id}/products", tag = "categories", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/categories/{id}/products", tag = "categories", security(("bearer" = [])),
     params(("id" = Uuid, Path), ProductQuery),
     responses((status = 200, body = List<ProductView>), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn list_category_products(

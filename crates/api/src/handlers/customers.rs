@@ -83,7 +83,7 @@ pub struct CreateCustomer {
 }
 
 /// Registers a customer.
-#[utoipa::path(post, path = "/customers", tag = "customers", security(("bearer" = [])), request_body = CreateCustomer,
+#[utoipa::path(post, path = "/api/v1/customers", tag = "customers", security(("bearer" = [])), request_body = CreateCustomer,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = CustomerView), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 422, body = Problem)))]
@@ -135,7 +135,7 @@ pub struct CustomerQuery {
 }
 
 /// Finds customers by phone or by part of their name, by name.
-#[utoipa::path(get, path = "/customers", tag = "customers", security(("bearer" = [])), params(CustomerQuery),
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", security(("bearer" = [])), params(CustomerQuery),
     responses((status = 200, body = List<CustomerView>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 async fn list_customers(
     State(state): State<AppState>,
@@ -175,7 +175,7 @@ async fn list_customers(
 }
 
 /// One customer.
-#[utoipa::path(get, path = "/customers/{id}", tag = "customers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = CustomerView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_customer(
@@ -210,7 +210,7 @@ impl Nullable for UpdateCustomer {
 }
 
 /// Changes a customer's details.
-#[utoipa::path(patch, path = "/customers/{id}", tag = "customers", security(("bearer" = [])), request_body = UpdateCustomer,
+#[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "customers", security(("bearer" = [])), request_body = UpdateCustomer,
     params(("id" = Uuid, Path)),
     responses((status = 200, body = CustomerView), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 422, body = Problem)))]

@@ -27,7 +27,7 @@ pub struct DashboardQuery {
 }
 
 /// The figures a store manager opens the day with.
-#[utoipa::path(get, path = "/dashboard/stats", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
+#[utoipa::path(get, path = "/api/v1/dashboard/stats", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
     responses((status = 200, body = DashboardView), (status = 403, body = Problem)))]
 async fn dashboard_stats(
     State(state): State<AppState>,

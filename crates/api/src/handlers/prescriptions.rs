@@ -98,7 +98,7 @@ pub struct CreatePrescription {
 }
 
 /// Records an eye test. The patient's earlier prescriptions become `superseded`.
-#[utoipa::path(post, path = "/prescriptions", tag = "prescriptions", security(("bearer" = [])), request_body = CreatePrescription,
+#[utoipa::path(post, path = "/api/v1/prescriptions", tag = "prescriptions", security(("bearer" = [])), request_body = CreatePrescription,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = PrescriptionView), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 422, body = Problem)))]
@@ -153,7 +153,7 @@ async fn create_prescription(
 }
 
 /// One prescription (the read is audited).
-#[utoipa::path(get, path = "/prescriptions/{id}", tag = "prescriptions", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/prescriptions/{id}", tag = "prescriptions", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PrescriptionView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_prescription(
@@ -208,7 +208,7 @@ async fn prescription_list(
 }
 
 /// A patient's or customer's prescriptions, newest test first (each read is audited).
-#[utoipa::path(get, path = "/prescriptions", tag = "prescriptions", security(("bearer" = [])), params(PrescriptionQuery),
+#[utoipa::path(get, path = "/api/v1/prescriptions", tag = "prescriptions", security(("bearer" = [])), params(PrescriptionQuery),
     responses((status = 200, body = List<PrescriptionView>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 async fn list_prescriptions(
     State(state): State<AppState>,
@@ -232,7 +232,7 @@ async fn list_prescriptions(
 }
 
 /// The prescriptions a customer brought in, newest test first (each read is audited).
-#[utoipa::path(get, path = "/customers/{id}/prescriptions", tag = "customers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/customers/{id}/prescriptions", tag = "customers", security(("bearer" = [])),
     params(("id" = Uuid, Path), PrescriptionQuery),
     responses((status = 200, body = List<PrescriptionView>), (status = 404, body = Problem)))]
 async fn list_customer_prescriptions(

@@ -60,7 +60,7 @@ impl From<StoreRecord> for StoreView {
 }
 
 /// Lists every store of the chain, by code.
-#[utoipa::path(get, path = "/stores", tag = "stores", security(("bearer" = [])), params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/stores", tag = "stores", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = List<StoreView>), (status = 400, body = Problem)))]
 async fn list_stores(
     State(state): State<AppState>,
@@ -89,7 +89,7 @@ pub struct CreateStore {
 }
 
 /// Opens a store (admin).
-#[utoipa::path(post, path = "/stores", tag = "stores", security(("bearer" = [])), request_body = CreateStore,
+#[utoipa::path(post, path = "/api/v1/stores", tag = "stores", security(("bearer" = [])), request_body = CreateStore,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = StoreView), (status = 403, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]
@@ -126,7 +126,7 @@ async fn create_store(
 }
 
 /// One store.
-#[utoipa::path(get, path = "/stores/{id}", tag = "stores", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/stores/{id}", tag = "stores", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = StoreView), (status = 404, body = Problem)))]
 async fn get_store(
@@ -156,7 +156,7 @@ impl Nullable for UpdateStore {
 }
 
 /// Changes a store: admins any store, managers their own (but not its status).
-#[utoipa::path(patch, path = "/stores/{id}", tag = "stores", security(("bearer" = [])), request_body = UpdateStore,
+#[utoipa::path(patch, path = "/api/v1/stores/{id}", tag = "stores", security(("bearer" = [])), request_body = UpdateStore,
     params(("id" = Uuid, Path)),
     responses((status = 200, body = StoreView), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 422, body = Problem)))]

@@ -70,7 +70,7 @@ async fn check_stores_exist(state: &AppState, store_ids: &[StoreId]) -> ApiResul
 }
 
 /// Creates a staff account.
-#[utoipa::path(post, path = "/users", tag = "users", security(("bearer" = [])), request_body = CreateUser,
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = CreateUser,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = UserView), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -135,7 +135,7 @@ pub struct UserQuery {
 }
 
 /// Lists staff accounts, newest first.
-#[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = [])), params(UserQuery),
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(UserQuery),
     responses((status = 200, body = List<UserView>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 async fn list_users(
     State(state): State<AppState>,
@@ -161,7 +161,7 @@ async fn list_users(
 }
 
 /// One staff account.
-#[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_user(
@@ -195,7 +195,7 @@ impl Nullable for UpdateUser {
 }
 
 /// Changes a staff account's status, roles, stores or password.
-#[utoipa::path(patch, path = "/users/{id}", tag = "users", security(("bearer" = [])), request_body = UpdateUser,
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])), request_body = UpdateUser,
     params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]

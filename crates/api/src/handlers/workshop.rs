@@ -135,7 +135,7 @@ pub struct CreateJob {
 }
 
 /// Queues a fitting job for an order, in the order's store.
-#[utoipa::path(post, path = "/workshop/jobs", tag = "workshop", security(("bearer" = [])), request_body = CreateJob,
+#[utoipa::path(post, path = "/api/v1/workshop/jobs", tag = "workshop", security(("bearer" = [])), request_body = CreateJob,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = JobView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn create_job(
@@ -190,7 +190,7 @@ fn visible(auth: &Auth, job: JobRecord) -> ApiResult<JobRecord> {
 }
 
 /// One job with its history.
-#[utoipa::path(get, path = "/workshop/jobs/{id}", tag = "workshop", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/workshop/jobs/{id}", tag = "workshop", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = JobView), (status = 404, body = Problem)))]
 async fn get_job(
@@ -206,7 +206,7 @@ async fn get_job(
 }
 
 /// One job by its number, with its history.
-#[utoipa::path(get, path = "/workshop/jobs/number/{jobNumber}", tag = "workshop", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/workshop/jobs/number/{jobNumber}", tag = "workshop", security(("bearer" = [])),
     responses((status = 200, body = JobView), (status = 404, body = Problem)))]
 async fn get_job_by_number(
     State(state): State<AppState>,
@@ -221,7 +221,7 @@ async fn get_job_by_number(
 }
 
 /// The jobs of one order.
-#[utoipa::path(get, path = "/orders/{id}/jobs", tag = "workshop", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/orders/{id}/jobs", tag = "workshop", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = List<JobView>), (status = 404, body = Problem)))]
 async fn list_order_jobs(
@@ -253,7 +253,7 @@ pub struct JobQuery {
 }
 
 /// The queue: most urgent first, then oldest (in the stores the caller may see).
-#[utoipa::path(get, path = "/workshop/jobs", tag = "workshop", security(("bearer" = [])), params(JobQuery),
+#[utoipa::path(get, path = "/api/v1/workshop/jobs", tag = "workshop", security(("bearer" = [])), params(JobQuery),
     responses((status = 200, body = List<JobView>), (status = 400, body = Problem)))]
 async fn list_jobs(
     State(state): State<AppState>,
@@ -289,7 +289,7 @@ pub struct ChangeJobStatus {
 /// Moves a job along its status machine; the change is kept with who, when and the note.
 /// With an `Idempotency-Key` (or the key the failover middleware makes up), a retry returns
 /// the first answer instead of a second move (which its new status would refuse with 409).
-#[utoipa::path(patch, path = "/workshop/jobs/{id}/status", tag = "workshop", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/workshop/jobs/{id}/status", tag = "workshop", security(("bearer" = [])),
     request_body = ChangeJobStatus,
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 200, body = JobView), (status = 404, body = Problem), (status = 409, body = Problem),

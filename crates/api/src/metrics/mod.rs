@@ -4,12 +4,13 @@
 //! [`spawn_refresh`] on an interval, never per scrape; the rest are recorded as things happen.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::header;
-use axum::middleware::Next;
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use metrics::{counter, gauge, histogram, Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -99,19 +100,22 @@ pub fn record_archive_run(outcome: &'static str) {
     }
 }
 
-/// Middleware: counts, times and tracks every request by its route template (never the raw
-/// URI: ids would make every product a series of its own).
-pub async fn track(request: Request, next: Next) -> Response {
-    let method = method_label(request.method());
-    let route = request.extensions().get::<MatchedPath>().cloned();
+/// Counts, times and tracks a request (its answer still to come, `response`) by its route
+/// template (never the raw URI: ids would make every product a series of its own). Called by
+/// [`crate::gate`] for every routed request.
+pub(crate) async fn track(
+    route: &str,
+    method: &Method,
+    response: impl Future<Output = Response>,
+) -> Response {
+    let method = method_label(method);
     // Not kept like the series below: gauges idle for two minutes leave the registry (see
     // `handle`), and a kept handle would then move a gauge no scrape sees.
     let in_flight = gauge!("ims_http_requests_in_flight");
     in_flight.increment(1.0);
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = response.await;
     in_flight.decrement(1.0);
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let (duration, count) = request_series(route, method, response.status().as_u16());
     duration.record(started.elapsed().as_secs_f64());
     count.increment(1);
@@ -158,8 +162,7 @@ fn request_series(route: &str, method: &'static str, status: u16) -> (Histogram,
 
 /// The method as a label, from a fixed set: any other method name a client makes up would
 /// otherwise be a new series each, memory without bound for an anonymous caller.
-fn method_label(method: &axum::http::Method) -> &'static str {
-    use axum::http::Method;
+fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",

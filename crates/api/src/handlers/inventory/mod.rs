@@ -130,7 +130,7 @@ pub struct StockQuery {
 }
 
 /// A store's stock, lowest quantities first.
-#[utoipa::path(get, path = "/stores/{storeId}/inventory", tag = "inventory", security(("bearer" = [])), params(("storeId" = Uuid, Path), StockQuery),
+#[utoipa::path(get, path = "/api/v1/stores/{storeId}/inventory", tag = "inventory", security(("bearer" = [])), params(("storeId" = Uuid, Path), StockQuery),
     responses((status = 200, body = List<StockView>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 async fn list_store_stock(
     State(state): State<AppState>,
@@ -176,7 +176,7 @@ fn no_stock_row() -> impl Fn(storage::Error) -> ApiError {
 }
 
 /// One product's stock in one store.
-#[utoipa::path(get, path = "/stores/{storeId}/inventory/{productId}", tag = "inventory", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/stores/{storeId}/inventory/{productId}", tag = "inventory", security(("bearer" = [])),
     params(("storeId" = Uuid, Path), ("productId" = Uuid, Path)),
     responses((status = 200, body = StockView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_stock(
@@ -206,7 +206,7 @@ async fn get_stock(
 }
 
 /// A row's movements, newest first; they add up to its quantity.
-#[utoipa::path(get, path = "/stores/{storeId}/inventory/{productId}/movements", tag = "inventory", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/stores/{storeId}/inventory/{productId}/movements", tag = "inventory", security(("bearer" = [])),
     params(("storeId" = Uuid, Path), ("productId" = Uuid, Path), PageQuery),
     responses((status = 200, body = List<MovementView>), (status = 403, body = Problem)))]
 async fn list_movements(

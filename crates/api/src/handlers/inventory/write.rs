@@ -32,7 +32,7 @@ pub struct AdjustStock {
 }
 
 /// Adds or removes units with a reason; the change is kept as a movement.
-#[utoipa::path(post, path = "/stores/{storeId}/inventory/{productId}/adjustments", tag = "inventory",
+#[utoipa::path(post, path = "/api/v1/stores/{storeId}/inventory/{productId}/adjustments", tag = "inventory",
     security(("bearer" = [])), request_body = AdjustStock,
     params(("storeId" = Uuid, Path), ("productId" = Uuid, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
@@ -130,7 +130,7 @@ pub struct TransferView {
 }
 
 /// Moves units from one store to another; both rows change or neither.
-#[utoipa::path(post, path = "/inventory/transfers", tag = "inventory", security(("bearer" = [])), request_body = TransferStock,
+#[utoipa::path(post, path = "/api/v1/inventory/transfers", tag = "inventory", security(("bearer" = [])), request_body = TransferStock,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = TransferView), (status = 403, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]

@@ -226,7 +226,7 @@ fn order_page(state: &AppState, page: storage::Page<Order>) -> List<OrderView> {
 }
 
 /// Lists orders, newest first, archived ones (`"archived": true`) among them.
-#[utoipa::path(get, path = "/orders", tag = "orders", security(("bearer" = [])), params(OrderQuery),
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])), params(OrderQuery),
     responses((status = 200, body = List<OrderView>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub(super) async fn list_orders(
     State(state): State<AppState>,
@@ -243,7 +243,7 @@ pub(super) async fn list_orders(
 /// A customer's orders, most recent first (in the stores the caller may see), with those of
 /// archived months (`"archived": true`). A cached page is answered as stored, not decoded
 /// (`RawJson`): nothing in it changes between the write-back and the answer.
-#[utoipa::path(get, path = "/customers/{id}/orders", tag = "customers", security(("bearer" = [])), params(("id" = Uuid, Path), OrderQuery),
+#[utoipa::path(get, path = "/api/v1/customers/{id}/orders", tag = "customers", security(("bearer" = [])), params(("id" = Uuid, Path), OrderQuery),
     responses((status = 200, body = List<OrderView>), (status = 404, body = Problem)))]
 pub(super) async fn list_customer_orders(
     State(state): State<AppState>,

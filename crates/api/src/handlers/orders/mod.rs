@@ -70,7 +70,7 @@ pub struct PlaceOrder {
 
 /// Places an order: takes the stock of every line from the store, or of none (409 naming the
 /// short lines). With `Idempotency-Key`, a retry returns the first response and places nothing.
-#[utoipa::path(post, path = "/orders", tag = "orders", security(("bearer" = [])), request_body = PlaceOrder,
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])), request_body = PlaceOrder,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: same key and body within 24 h return the first response")),
     responses((status = 201, body = OrderView), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -140,7 +140,7 @@ async fn place_order(
 
 /// One whole order; an order of an archived month is read from the archive and carries
 /// `"archived": true`.
-#[utoipa::path(get, path = "/orders/{id}", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = OrderView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_order(
@@ -179,7 +179,7 @@ struct OrderStore {
 }
 
 /// One whole order by its number; archived orders too, with `"archived": true`.
-#[utoipa::path(get, path = "/orders/number/{orderNumber}", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/orders/number/{orderNumber}", tag = "orders", security(("bearer" = [])),
     responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
 async fn get_order_by_number(
     State(state): State<AppState>,
@@ -215,7 +215,7 @@ pub struct ChangeOrderStatus {
 /// pending or confirmed one (its stock goes back to the store). With an `Idempotency-Key` (or
 /// the key the failover middleware makes up), a retry returns the first answer instead of a
 /// second change (which the order's new status would refuse with 409).
-#[utoipa::path(patch, path = "/orders/{id}/status", tag = "orders", security(("bearer" = [])), request_body = ChangeOrderStatus,
+#[utoipa::path(patch, path = "/api/v1/orders/{id}/status", tag = "orders", security(("bearer" = [])), request_body = ChangeOrderStatus,
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn change_order_status(
@@ -275,7 +275,7 @@ pub struct AddPayment {
 }
 
 /// Records a payment; the payment status follows from the sum paid.
-#[utoipa::path(post, path = "/orders/{id}/payments", tag = "orders", security(("bearer" = [])), request_body = AddPayment,
+#[utoipa::path(post, path = "/api/v1/orders/{id}/payments", tag = "orders", security(("bearer" = [])), request_body = AddPayment,
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem)))]

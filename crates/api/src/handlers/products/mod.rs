@@ -43,7 +43,7 @@ const EDITORS: &[Role] = &[Role::Manager];
 /// Lists products with filters, search and sorting. A search is cached under
 /// `products:search`, a list of one category under its `category:{id}:products`; other lists
 /// are read from the database.
-#[utoipa::path(get, path = "/products", tag = "products", security(("bearer" = [])), params(ProductQuery),
+#[utoipa::path(get, path = "/api/v1/products", tag = "products", security(("bearer" = [])), params(ProductQuery),
     responses((status = 200, body = List<ProductView>), (status = 400, body = Problem), (status = 401, body = Problem)))]
 async fn list_products(
     State(state): State<AppState>,
@@ -70,7 +70,7 @@ async fn list_products(
 }
 
 /// One product.
-#[utoipa::path(get, path = "/products/{id}", tag = "products", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = ProductView), (status = 404, body = Problem)))]
 async fn get_product(
@@ -94,7 +94,7 @@ async fn get_product(
 }
 
 /// One product by its sku.
-#[utoipa::path(get, path = "/products/sku/{sku}", tag = "products", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/products/sku/{sku}", tag = "products", security(("bearer" = [])),
     responses((status = 200, body = ProductView), (status = 404, body = Problem)))]
 async fn get_product_by_sku(
     State(state): State<AppState>,
@@ -136,7 +136,7 @@ pub struct TopQuery {
 }
 
 /// Active products by units sold, most first.
-#[utoipa::path(get, path = "/products/bestsellers", tag = "products", security(("bearer" = [])), params(TopQuery),
+#[utoipa::path(get, path = "/api/v1/products/bestsellers", tag = "products", security(("bearer" = [])), params(TopQuery),
     responses((status = 200, body = List<ProductView>), (status = 400, body = Problem)))]
 async fn bestsellers(
     State(state): State<AppState>,

@@ -90,7 +90,7 @@ fn check_attribute(value: &serde_json::Value, depth: usize) -> Result<(), String
 }
 
 /// Adds a product to the catalogue (admin, manager).
-#[utoipa::path(post, path = "/products", tag = "products", security(("bearer" = [])), request_body = CreateProduct,
+#[utoipa::path(post, path = "/api/v1/products", tag = "products", security(("bearer" = [])), request_body = CreateProduct,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 201, body = ProductView), (status = 400, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -170,7 +170,7 @@ impl Nullable for UpdateProduct {
 
 /// Changes a product (admin, manager). With an `Idempotency-Key` (or the key the failover
 /// middleware makes up), a retry returns the first answer; its cache work is done again.
-#[utoipa::path(patch, path = "/products/{id}", tag = "products", security(("bearer" = [])), request_body = UpdateProduct,
+#[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", security(("bearer" = [])), request_body = UpdateProduct,
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h return the first response")),
     responses((status = 200, body = ProductView), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
