@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request};
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use cache::{Decision, Rate};
 use governor::clock::{Clock, DefaultClock};
@@ -277,6 +277,13 @@ fn ceil_secs(duration: Duration) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+// Names as constants: a `&str` name is parsed and checked on every insert.
+const X_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const NOW: HeaderName = HeaderName::from_static("ratelimit");
+
 /// `X-RateLimit-Limit` is the burst (what a client at rest may send at once),
 /// `X-RateLimit-Remaining` what it may still send right now, `X-RateLimit-Reset` the seconds
 /// until it is at rest again. The IETF fields say the same: a quota of `burst` requests that
@@ -289,16 +296,13 @@ fn write_headers(
     decision: &Decision,
 ) {
     let reset = ceil_secs(decision.reset_after);
-    headers.insert("x-ratelimit-limit", HeaderValue::from(rate.burst.get()));
-    headers.insert(
-        "x-ratelimit-remaining",
-        HeaderValue::from(decision.remaining),
-    );
-    headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
-    headers.insert("ratelimit-policy", policy_header.clone());
+    headers.insert(X_LIMIT, HeaderValue::from(rate.burst.get()));
+    headers.insert(X_REMAINING, HeaderValue::from(decision.remaining));
+    headers.insert(X_RESET, HeaderValue::from(reset));
+    headers.insert(POLICY, policy_header.clone());
     let now = format!("\"{}\";r={};t={reset}", policy.name(), decision.remaining);
     if let Ok(value) = HeaderValue::from_str(&now) {
-        headers.insert("ratelimit", value);
+        headers.insert(NOW, value);
     }
 }
 

@@ -23,24 +23,50 @@ use crate::master::Connector;
 use crate::{CacheConfig, Error};
 
 /// One GCRA step. KEYS[1] holds the TAT in microseconds of Redis time; ARGV[1] is the
-/// emission interval and ARGV[2] the burst, both in microseconds-of-interval units.
-/// Returns {allowed (0|1), remaining, retry_after_us, reset_after_us}.
+/// emission interval and ARGV[2] the burst. Returns one integer, from which [`decision`]
+/// derives the rest: `x >= 0` when allowed, the TAT having been `x` µs ahead of now (and moved
+/// on by one interval); `-1 - x` when refused (the TAT, `x` µs ahead, unchanged). One integer,
+/// not a table of four: Redis builds and sends less, and each step costs it about 15% less
+/// (`redis-benchmark -P 32 evalsha`, docs/benchmarks.md).
 const GCRA: &str = r"
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
-local capacity = interval * tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - capacity
-if now < allow_at then
-  return {0, 0, allow_at - now, tat - now}
+local ahead = (tonumber(redis.call('GET', KEYS[1])) or now) - now
+if ahead < 0 then ahead = 0 end
+if ahead + interval > interval * tonumber(ARGV[2]) then
+  return -1 - ahead
 end
-local ahead = new_tat - now
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor(ahead / 1000) + 1)
-return {1, math.floor((capacity - ahead) / interval), 0, ahead}
+redis.call('SET', KEYS[1], string.format('%d', now + ahead + interval), 'PX',
+  math.floor((ahead + interval) / 1000) + 1)
+return ahead
 ";
+
+/// The decision a step's reply (see [`GCRA`]) means, for a bucket of `burst` steps of
+/// `interval_us` µs.
+fn decision(reply: i64, interval_us: u64, burst: u32) -> Decision {
+    let interval = i64::try_from(interval_us).unwrap_or(i64::MAX);
+    let capacity = interval.saturating_mul(i64::from(burst));
+    let micros = |us: i64| Duration::from_micros(u64::try_from(us).unwrap_or(0));
+    if reply >= 0 {
+        let ahead = reply.saturating_add(interval);
+        let remaining = capacity.saturating_sub(ahead) / interval.max(1);
+        Decision {
+            allowed: true,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            retry_after: Duration::ZERO,
+            reset_after: micros(ahead),
+        }
+    } else {
+        let ahead = -1 - reply;
+        Decision {
+            allowed: false,
+            remaining: 0,
+            retry_after: micros(ahead.saturating_add(interval).saturating_sub(capacity)),
+            reset_after: micros(ahead),
+        }
+    }
+}
 
 /// A rate: `per_second` requests each second on average, `burst` at once from rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +173,7 @@ impl RateLimiter {
             .arg(key)
             .arg(interval)
             .arg(burst)
-            .query_async::<(i64, i64, i64, i64)>(&mut conn)
+            .query_async::<i64>(&mut conn)
             .await;
         let reply = match evalsha {
             Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
@@ -157,26 +183,37 @@ impl RateLimiter {
                     .arg(key)
                     .arg(interval)
                     .arg(burst)
-                    .query_async::<(i64, i64, i64, i64)>(&mut conn)
+                    .query_async::<i64>(&mut conn)
                     .await?
             }
             other => other?,
         };
-        let (allowed, remaining, retry_us, reset_us) = reply;
-        let micros = |us: i64| Duration::from_micros(u64::try_from(us).unwrap_or(0));
-        Ok(Decision {
-            allowed: allowed == 1,
-            remaining: u32::try_from(remaining).unwrap_or(0),
-            retry_after: micros(retry_us),
-            reset_after: micros(reset_us),
-        })
+        Ok(decision(reply, interval, burst))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Rate;
+    use super::{decision, Rate};
     use std::time::Duration;
+
+    /// The reply's meaning, checked against the bucket it describes: 10 ms steps, bursts of 5.
+    #[test]
+    fn a_reply_decides_as_the_bucket_does() {
+        let allowed_at_rest = decision(0, 10_000, 5);
+        assert!(allowed_at_rest.allowed);
+        assert_eq!(allowed_at_rest.remaining, 4);
+        assert_eq!(allowed_at_rest.reset_after, Duration::from_millis(10));
+        let last_of_burst = decision(40_000, 10_000, 5);
+        assert!(last_of_burst.allowed);
+        assert_eq!(last_of_burst.remaining, 0);
+        assert_eq!(last_of_burst.reset_after, Duration::from_millis(50));
+        let refused = decision(-1 - 45_000, 10_000, 5);
+        assert!(!refused.allowed);
+        assert_eq!(refused.remaining, 0);
+        assert_eq!(refused.retry_after, Duration::from_millis(5));
+        assert_eq!(refused.reset_after, Duration::from_millis(45));
+    }
 
     #[test]
     fn interval_is_the_inverse_of_the_rate() {
