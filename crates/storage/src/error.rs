@@ -68,6 +68,20 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether PostgreSQL ended the transaction to break a lock cycle (40P01
+    /// deadlock_detected) or a serialization conflict (40001): nothing of it was written, and
+    /// the same transaction run again normally succeeds, as PostgreSQL's manual advises.
+    pub fn is_retryable_conflict(&self) -> bool {
+        match self {
+            Error::Database(sqlx::Error::Database(db)) => {
+                matches!(db.code().as_deref(), Some("40P01" | "40001"))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// SQLSTATEs of a node going away: 57P01 admin_shutdown (a fast shutdown, or the "canceling
 /// the wait for synchronous replication" of a primary being stopped), 57P02 crash_shutdown,
 /// 57P03 cannot_connect_now (starting or promoting), class 08 (connection exceptions), and

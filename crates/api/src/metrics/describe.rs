@@ -29,6 +29,10 @@ pub(super) fn describe() {
         "ims_db_retries_total",
         "Requests run a second time after a database node failed under them, by kind (read, write)"
     );
+    describe_counter!(
+        "ims_db_conflict_retries_total",
+        "Writes run again in a new transaction after PostgreSQL ended theirs to break a deadlock or a serialization conflict, by write"
+    );
     describe_gauge!(
         "ims_db_requests_awaiting_primary",
         "Writes, and reads only the primary can serve, held after their node failed, until the follower finds a primary to retry on"

@@ -334,6 +334,49 @@ async fn concurrent_orders_for_the_same_products_at_several_stores_all_succeed()
     assert_stock_invariants(app).await;
 }
 
+// An order PostgreSQL ends to break a deadlock (40P01) is placed again in a new transaction:
+// the client gets its order, placed once. The deadlock is made by a trigger that fails the
+// first order's insert (a sequence counts, as it is not rolled back with the transaction).
+#[tokio::test]
+async fn an_order_ended_by_a_deadlock_is_placed_again_once() {
+    let s = shop().await;
+    let app = &s.app;
+    let lenses = product(app, s.category, "RETRIED-LENS", 4_000).await;
+    stock_in(app, s.store, lenses, 10).await;
+    for statement in [
+        "CREATE SEQUENCE test_deadlocks",
+        "CREATE FUNCTION test_deadlock_once() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF nextval('test_deadlocks') = 1 THEN
+                 RAISE EXCEPTION 'deadlock detected (made by the test)' USING ERRCODE = '40P01';
+             END IF;
+             RETURN NULL;
+         END $$",
+        "CREATE TRIGGER test_deadlock_once AFTER INSERT ON orders
+             FOR EACH ROW EXECUTE FUNCTION test_deadlock_once()",
+    ] {
+        sqlx::query(statement)
+            .execute(app.db.primary())
+            .await
+            .expect("the deadlocking trigger");
+    }
+
+    let (status, order) = send(
+        app.request(Method::POST, "/orders", Some(&app.admin_token))
+            .json(&order_body(s.store, s.customer_id, &[(lenses, 2)])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(all_orders(app).await.len(), 1);
+    assert_eq!(stock_row(app, s.store, lenses).await["quantity"], 8);
+    assert_eq!(
+        app.metric("ims_db_conflict_retries_total{write=\"order\"}")
+            .await,
+        1.0
+    );
+    assert_stock_invariants(app).await;
+}
+
 // ------------------------------------------------------------------------------- idempotency
 
 fn keyed(app: &TestApp, token: &str, key: &str, body: &Value) -> reqwest::RequestBuilder {

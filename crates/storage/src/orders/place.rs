@@ -38,13 +38,34 @@ pub async fn place_order(
     render: impl FnOnce(&Order) -> idempotency::Rendered,
 ) -> Result<Done<Order>> {
     crate::monitoring::timed("orders.place", async move {
-        let mut attempt = idempotency::begin_or_replay!(pool, key);
-        let record = place_order_in(attempt.conn(), order, created_by).await?;
-        attempt.finish(|| render(&record)).await?;
-        Ok(Done::New(record))
+        let mut tries = 1;
+        loop {
+            let mut attempt = idempotency::begin_or_replay!(pool, key);
+            match place_order_in(attempt.conn(), order, created_by).await {
+                Ok(record) => {
+                    attempt.finish(|| render(&record)).await?;
+                    return Ok(Done::New(record));
+                }
+                // Orders lock their rows in product order, but two orders for the same
+                // products at different stores have still been seen (rarely, on a loaded
+                // machine) to deadlock in the stock statement. The victim's transaction was
+                // rolled back whole, its key claim with it, so placing it again is safe.
+                Err(e) if e.is_retryable_conflict() && tries < PLACE_TRIES => {
+                    drop(attempt);
+                    tries += 1;
+                    metrics::counter!("ims_db_conflict_retries_total", "write" => "order")
+                        .increment(1);
+                    tracing::warn!(error = %e, tries, "placing an order again after a lock conflict");
+                }
+                Err(e) => return Err(e),
+            }
+        }
     })
     .await
 }
+
+/// How many times an order is tried when PostgreSQL ends it to break a deadlock.
+const PLACE_TRIES: u32 = 3;
 
 async fn place_order_in(
     tx: &mut PgConnection,
