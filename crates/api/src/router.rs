@@ -78,7 +78,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
 /// router matches each request once (a nested router would match the prefix, rebuild the
 /// URI without it and match again, on every request); the document names them relative to
 /// its server, `/api/v1`.
-const API_PREFIX: &str = "/api/v1";
+pub(crate) const API_PREFIX: &str = "/api/v1";
 
 /// The routes and their OpenAPI document, generated from the handlers' annotations and
 /// completed by [`crate::openapi::Exact`] (which needs the paths, so it runs after the split).

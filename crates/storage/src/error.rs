@@ -66,9 +66,7 @@ impl Error {
             _ => false,
         }
     }
-}
 
-impl Error {
     /// Whether PostgreSQL ended the transaction to break a lock cycle (40P01
     /// deadlock_detected) or a serialization conflict (40001): nothing of it was written, and
     /// the same transaction run again normally succeeds, as PostgreSQL's manual advises.

@@ -82,7 +82,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for IdempotentBody<T> {
         // The path as the API names it (without `/api/v1`), as digests stored before the
         // router matched whole paths were made: a retry across an upgrade still matches.
         let path = req.uri().path();
-        let path = path.strip_prefix("/api/v1").unwrap_or(path).to_owned();
+        let path = path
+            .strip_prefix(crate::router::API_PREFIX)
+            .unwrap_or(path)
+            .to_owned();
         let method = req.method().clone();
         let bytes = json_bytes(req, state).await?;
         let body = parse_json(&bytes)?;
