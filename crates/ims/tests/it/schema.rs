@@ -156,6 +156,12 @@ async fn products_have_every_index_of_the_plan() {
     // Full-text search: a GIN index over a stored tsvector of name and description...
     let search = assert_index("products", &idx, false, "gin", &["search"]);
     assert_eq!(search.columns.len(), 1, "{}", search.def);
+    // Its pending list kept short (migration 0016): every search reads all of it.
+    assert!(
+        search.def.ends_with("WITH (gin_pending_list_limit='256')"),
+        "{}",
+        search.def
+    );
     let (data_type, generated, expression): (String, String, Option<String>) = sqlx::query_as(
         "SELECT data_type::text, is_generated::text, generation_expression::text
          FROM information_schema.columns

@@ -1,0 +1,18 @@
+-- A short pending list for the full-text index, so a search does not scan thousands of
+-- unsorted entries.
+--
+-- Every sale and restock updates `products` (quantity, units sold), and those columns are in
+-- the plan's btree indexes, so the update is never HOT: the new row version gets an entry in
+-- every index, the GIN index on `search` among them (about 40 lexemes a product). With GIN's
+-- fast update (the default) those entries go to the index's pending list, an unsorted
+-- append-only area that is merged into the index only when it outgrows
+-- `gin_pending_list_limit` (4 MB by default) or at vacuum. Every search reads the whole
+-- pending list. Under the benchmark's mix (about 250 product updates a second) the list
+-- stayed between empty and 4 MB, and a search that missed the cache took 9.0 ms on average
+-- against 1.5 ms with this limit (docs/benchmarks.md, fourteenth session). A narrow search
+-- ('aviator:*', 1,093 matches) went from 1.05 ms to 4.48 ms with 3,000 updated rows pending.
+--
+-- 256 kB keeps at most some hundreds of rows pending: each merge is small, done by the
+-- statement whose insert overflows the list. `fastupdate = off` (every entry straight into
+-- the tree) made searches as cheap, but each stock statement 30% dearer.
+ALTER INDEX products_search_idx SET (gin_pending_list_limit = 256);
