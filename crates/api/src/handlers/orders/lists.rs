@@ -360,6 +360,21 @@ fn warm_customer_orders(state: &AppState, auth: &Auth, customer: CustomerId, cac
 /// needs several times its page of the customer's orders in all stores to find its own.
 const WIDE_READ: i64 = crate::pagination::MAX_LIMIT;
 
+/// How many of a customer's newest orders [`warm_from_one_read`] reads for `scopes` scopes
+/// with pages of `page_limit`. One scope (the writer's alone, as after most sales) needs only
+/// its own first page and one order more; reading the widest page there cost the statement
+/// more than half its time in an `ims-bench` run of sales alone (docs/benchmarks.md). Several
+/// scopes need the widest page, to find each one's newest orders among the others'.
+fn read_size(scopes: usize, page_limit: i64) -> i64 {
+    if scopes == 1 {
+        // One more than the page: a scope's page is cut from a wider one only when more than
+        // a page of its orders is in it, or all of them ([`Scope::first_page_within`]).
+        (page_limit + 1).min(WIDE_READ)
+    } else {
+        WIDE_READ
+    }
+}
+
 /// Caches the first page of every scope in `scopes` from one read of the customer's newest
 /// orders in all of their stores together, cut per scope ([`Scope::first_page_within`]): one
 /// statement instead of one per scope (three or four a sale in the `ims-bench` mix, where a
@@ -370,18 +385,18 @@ async fn warm_from_one_read(
     scopes: &[Scope],
 ) -> Vec<Scope> {
     let first_page = OrderQuery::default();
-    let (limit, _) = match page_of(state, &first_page) {
+    let (page_limit, _) = match page_of(state, &first_page) {
         Ok(page) => page,
         Err(_) => return Vec::new(),
     };
-    let limit = usize::try_from(limit).unwrap_or(0);
+    let limit = usize::try_from(page_limit).unwrap_or(0);
     let fields: Vec<String> = scopes
         .iter()
         .map(|scope| customer_orders_variant(scope, &first_page))
         .collect();
     let union = Scope::union(scopes);
     let wide = OrderQuery {
-        limit: Some(WIDE_READ),
+        limit: Some(read_size(scopes.len(), page_limit)),
         ..OrderQuery::default()
     };
     let loaded = state
@@ -506,5 +521,32 @@ mod tests {
             4
         );
         assert!(Scope::All.first_page_within(&cut, 5).is_none());
+    }
+
+    #[test]
+    fn one_scope_s_page_is_served_by_a_read_of_its_own_size() {
+        let a = StoreId::generate();
+        let orders: Vec<Order> = (0..30).map(|minute| order_at(a, minute)).collect();
+        let limit = 20;
+        let read = usize::try_from(read_size(1, limit)).expect("a size");
+        // What `order_rows` answers for a customer with more orders than the read.
+        let rows = storage::Page {
+            items: orders[..read].to_vec(),
+            next: Some(After::Time(
+                orders[read - 1].created_at,
+                orders[read - 1].id.uuid(),
+            )),
+        };
+        let page = Scope::Stores(vec![a])
+            .first_page_within(&rows, 20)
+            .expect("served by one read");
+        assert_eq!(page.items.len(), 20);
+        assert_eq!(
+            page.next,
+            Some(After::Time(orders[19].created_at, orders[19].id.uuid()))
+        );
+        // Several scopes read the widest page, and no read is wider than it.
+        assert_eq!(read_size(2, limit), WIDE_READ);
+        assert_eq!(read_size(1, WIDE_READ), WIDE_READ);
     }
 }
