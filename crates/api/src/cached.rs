@@ -15,6 +15,7 @@ use cache::{keys, Key, Outcome, Stale, Tally, TallyOf};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use storage::stock::StockFigures;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -119,8 +120,9 @@ pub enum StoreFigures {
 }
 
 /// What a stock change in `stores` of `products` makes stale: the products' stock figures
-/// by id and sku (moved forward to the committed ones, read here after the commit; their
-/// bodies stay cached); the list variants that filter by stock or sort by sales when `effect`
+/// by id and sku (moved forward to the committed ones: `known`, as the change's statement
+/// returned them, or else read here after the commit, as after a replay, whose first attempt's
+/// figures are not known; their bodies stay cached); the list variants that filter by stock or sort by sales when `effect`
 /// changed them (lists hold ids, so no other variant changes); the bestsellers after a sale;
 /// the figures of the stores' rows of these products (moved forward the same way) and the
 /// stores' stock lists (not their other rows); the stores' dashboards (low-stock counts,
@@ -131,12 +133,22 @@ pub async fn stock_keys(
     stores: &[StoreId],
     effect: StockEffect,
     figures: StoreFigures,
+    known: Option<StockFigures>,
 ) -> ApiResult<Vec<Stale>> {
-    let primary = state.db.primary();
-    let (identities, rows) = tokio::try_join!(
-        storage::products::cache_identities(primary, products),
-        storage::inventory::row_figures(primary, stores, products),
-    )?;
+    let StockFigures {
+        products: identities,
+        rows,
+    } = match known {
+        Some(known) => known,
+        None => {
+            let primary = state.db.primary();
+            let (products, rows) = tokio::try_join!(
+                storage::products::cache_identities(primary, products),
+                storage::inventory::row_figures(primary, stores, products),
+            )?;
+            StockFigures { products, rows }
+        }
+    };
     let mut out: Vec<Stale> = Vec::new();
     let mut categories: Vec<CategoryId> = Vec::new();
     for product in identities {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::idempotency::{self, Done, IdempotencyKey};
 use crate::page::{push_keyset, Direction};
-use crate::stock::{self, Context, StockChange};
+use crate::stock::{self, Context, StockChange, StockFigures};
 use crate::{After, Error, Page, Result};
 
 /// An inventory row with the product details a stock screen shows.
@@ -174,6 +174,8 @@ pub struct Adjusted {
     pub crossed_zero: bool,
     /// The row came or changed status (low or out of stock): the store's figures changed.
     pub changed_status: bool,
+    /// The product's and the row's new figures, for the cache.
+    pub figures: StockFigures,
 }
 
 pub async fn adjust_stock(
@@ -209,6 +211,7 @@ pub async fn adjust_stock(
             row,
             crossed_zero: applied.crossed_zero,
             changed_status: applied.rows_changed_status,
+            figures: applied.figures,
         }))
     })
     .await
@@ -229,6 +232,8 @@ pub struct TransferRecord {
     pub transfer_id: TransferId,
     pub from: StockRecord,
     pub to: StockRecord,
+    /// The product's and both rows' new figures, for the cache.
+    pub figures: StockFigures,
 }
 
 pub async fn transfer_stock(
@@ -271,9 +276,10 @@ pub async fn transfer_stock(
                 kind: MovementKind::TransferIn,
             },
         ];
-        stock::apply(attempt.conn(), &changes, &context).await?;
+        let applied = stock::apply(attempt.conn(), &changes, &context).await?;
         let record = TransferRecord {
             transfer_id,
+            figures: applied.figures,
             from: row_in(attempt.conn(), from, product_id).await?,
             to: row_in(attempt.conn(), to, product_id).await?,
         };

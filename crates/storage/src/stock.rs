@@ -5,11 +5,14 @@
 //! so the invariants (never negative; movements sum to the quantity; a product's quantity is
 //! the sum over stores) are kept in one place.
 
-use domain::ids::{OrderId, ProductId, StoreId, TransferId, UserId};
+use chrono::{DateTime, Utc};
+use domain::ids::{CategoryId, OrderId, ProductId, StoreId, TransferId, UserId};
 use domain::inventory::MovementKind;
 use sqlx::PgConnection;
 
 use crate::error::ShortLine;
+use crate::inventory::RowFigures;
+use crate::products::StockIdentity;
 use crate::{Error, Result};
 
 /// One row's change; rows are (product, store) and each appears at most once per call.
@@ -31,7 +34,7 @@ pub struct Context {
 }
 
 /// What a stock change did beyond the rows it changed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Applied {
     /// A product's chain-wide quantity went from zero to more, or back to zero: the lists
     /// filtered by stock changed.
@@ -39,6 +42,20 @@ pub struct Applied {
     /// A stock row came, or changed its status (low or out of stock): the stores' figures
     /// (`dashboard`) changed. Most restocks change neither.
     pub rows_changed_status: bool,
+    /// The figures the change left, as its statement returned them.
+    pub figures: StockFigures,
+}
+
+/// The products' and rows' figures a stock change leaves: what the cache moves its tallies
+/// forward to once the change commits. The change's own statement returns them, with the
+/// rows still locked until the commit, so they are the committed figures; reading them again
+/// after the commit took two statements more for every sale, restock and transfer.
+#[derive(Debug, Clone, Default)]
+pub struct StockFigures {
+    /// Every product the change moved, with its new quantity, units sold and sequence.
+    pub products: Vec<StockIdentity>,
+    /// Every stock row the change moved, with its product's new sequence.
+    pub rows: Vec<RowFigures>,
 }
 
 /// Applies `changes` inside the caller's transaction, all rows locked at once. Fails with
@@ -156,12 +173,7 @@ impl Locked<'_> {
         // the commit. Two orders for one product at two stores would each hold that share
         // and wait for the other's to go before `FOR UPDATE` were granted: a deadlock. The
         // weaker lock still makes stock changes of a product wait for one another.
-        let (updated_products, updated_stores, statuses, crossed): (
-            Vec<ProductId>,
-            Vec<StoreId>,
-            Vec<String>,
-            Option<bool>,
-        ) = sqlx::query_as(
+        let returned: Returned = sqlx::query_as(
             "WITH c AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[]) AS c(p, s, d, k)),
                   moved AS (
                       INSERT INTO inventory_movements
@@ -170,7 +182,7 @@ impl Locked<'_> {
                   rows AS (
                       UPDATE inventory i SET quantity = i.quantity + c.d, updated_at = now()
                       FROM c WHERE i.product_id = c.p AND i.store_id = c.s
-                      RETURNING i.product_id, i.store_id, i.status),
+                      RETURNING i.product_id, i.store_id, i.status, i.quantity, i.updated_at),
                   locked AS MATERIALIZED (
                       SELECT id FROM products WHERE id = ANY($9) ORDER BY id FOR NO KEY UPDATE),
                   totals AS (
@@ -179,9 +191,18 @@ impl Locked<'_> {
                       FROM unnest($9::uuid[], $10::int[], $11::int[]) AS t(id, d, sold)
                       JOIN locked l ON l.id = t.id
                       WHERE p.id = t.id
-                      RETURNING (p.quantity > 0) <> (p.quantity - t.d > 0) AS crossed)
+                      RETURNING p.id, p.sku, p.category_id, p.stock_seq, p.quantity, p.sales_count,
+                                (p.quantity > 0) <> (p.quantity - t.d > 0) AS crossed)
              SELECT coalesce(array_agg(product_id), '{}'), coalesce(array_agg(store_id), '{}'),
-                    coalesce(array_agg(status), '{}'), (SELECT bool_or(crossed) FROM totals)
+                    coalesce(array_agg(status), '{}'), coalesce(array_agg(quantity), '{}'),
+                    coalesce(array_agg(updated_at), '{}'),
+                    (SELECT coalesce(array_agg(id), '{}') FROM totals),
+                    (SELECT coalesce(array_agg(sku), '{}') FROM totals),
+                    (SELECT coalesce(array_agg(category_id), '{}') FROM totals),
+                    (SELECT coalesce(array_agg(stock_seq), '{}') FROM totals),
+                    (SELECT coalesce(array_agg(quantity), '{}') FROM totals),
+                    (SELECT coalesce(array_agg(sales_count), '{}') FROM totals),
+                    (SELECT bool_or(crossed) FROM totals)
              FROM rows",
         )
         .bind(&columns.products)
@@ -197,6 +218,56 @@ impl Locked<'_> {
         .bind(&sold)
         .fetch_one(&mut *tx)
         .await?;
+        let (
+            updated_products,
+            updated_stores,
+            statuses,
+            quantities,
+            updated_at,
+            product_ids,
+            skus,
+            categories,
+            seqs,
+            totals,
+            sales,
+            crossed,
+        ) = returned;
+        let products: Vec<StockIdentity> = product_ids
+            .into_iter()
+            .zip(skus)
+            .zip(categories)
+            .zip(seqs)
+            .zip(totals)
+            .zip(sales)
+            .map(
+                |(((((id, sku), category_id), stock_seq), quantity), sales_count)| StockIdentity {
+                    id,
+                    sku,
+                    category_id,
+                    stock_seq,
+                    quantity,
+                    sales_count,
+                },
+            )
+            .collect();
+        // Every row's product is among the products moved: a row changes by a delta other
+        // than 0 (the domain refuses 0), and such a product is always in `totals`.
+        let rows: Vec<RowFigures> = updated_products
+            .iter()
+            .zip(&updated_stores)
+            .zip(&quantities)
+            .zip(&updated_at)
+            .filter_map(|(((product_id, store_id), quantity), updated_at)| {
+                let product = products.iter().find(|p| p.id == *product_id)?;
+                Some(RowFigures {
+                    store_id: *store_id,
+                    product_id: *product_id,
+                    quantity: *quantity,
+                    updated_at: *updated_at,
+                    stock_seq: product.stock_seq,
+                })
+            })
+            .collect();
         let rows_changed_status = self.rows_created
             || updated_products
                 .iter()
@@ -211,9 +282,28 @@ impl Locked<'_> {
         Ok(Applied {
             crossed_zero: crossed.unwrap_or(false),
             rows_changed_status,
+            figures: StockFigures { products, rows },
         })
     }
 }
+
+/// What the stock statement answers: the rows it moved (product, store, status, quantity,
+/// time of the change), the products it moved (id, sku, category, sequence, quantity, units
+/// sold), and whether any product's chain-wide quantity crossed zero.
+type Returned = (
+    Vec<ProductId>,
+    Vec<StoreId>,
+    Vec<String>,
+    Vec<i32>,
+    Vec<DateTime<Utc>>,
+    Vec<ProductId>,
+    Vec<String>,
+    Vec<CategoryId>,
+    Vec<i64>,
+    Vec<i32>,
+    Vec<i64>,
+    Option<bool>,
+);
 
 /// The changes as the parallel arrays the statements unnest.
 #[derive(Debug)]

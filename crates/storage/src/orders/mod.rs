@@ -16,7 +16,7 @@ mod place;
 
 pub use change::{add_payment, change_order_status, NewPayment};
 pub use lists::{list_orders, list_orders_query, list_orders_with_archived, Listed, OrderFilter};
-pub use place::place_order;
+pub use place::{place_order, Placed};
 
 /// An order's row as selected by [`COLUMNS`]; [`Order`] is what leaves this module.
 #[derive(sqlx::FromRow)]

@@ -11,8 +11,15 @@ use sqlx::{PgConnection, PgPool};
 
 use super::{OrderRow, COLUMNS};
 use crate::idempotency::{self, Done, IdempotencyKey};
-use crate::stock::{self, StockChange};
+use crate::stock::{self, StockChange, StockFigures};
 use crate::{Error, Result};
+
+/// A placed order, and the stock figures its sales left (what the cache moves forward to).
+#[derive(Debug)]
+pub struct Placed {
+    pub order: Order,
+    pub figures: StockFigures,
+}
 
 /// A new order id for now, and the `created_at` it encodes.
 fn new_order_id() -> (OrderId, DateTime<Utc>) {
@@ -36,15 +43,15 @@ pub async fn place_order(
     created_by: UserId,
     key: Option<&IdempotencyKey>,
     render: impl FnOnce(&Order) -> idempotency::Rendered,
-) -> Result<Done<Order>> {
+) -> Result<Done<Placed>> {
     crate::monitoring::timed("orders.place", async move {
         let mut tries = 1;
         loop {
             let mut attempt = idempotency::begin_or_replay!(pool, key);
             match place_order_in(attempt.conn(), order, created_by).await {
-                Ok(record) => {
-                    attempt.finish(|| render(&record)).await?;
-                    return Ok(Done::New(record));
+                Ok(placed) => {
+                    attempt.finish(|| render(&placed.order)).await?;
+                    return Ok(Done::New(placed));
                 }
                 // Orders lock their rows in product order, but two orders for the same
                 // products at different stores have still been seen (rarely, on a loaded
@@ -71,7 +78,7 @@ async fn place_order_in(
     tx: &mut PgConnection,
     order: &NewOrder,
     created_by: UserId,
-) -> Result<Order> {
+) -> Result<Placed> {
     let Checked {
         customer_name,
         customer_phone,
@@ -123,8 +130,11 @@ async fn place_order_in(
         actor_id: Some(created_by),
         ..Default::default()
     };
-    stock.apply(tx, &context).await?;
-    Ok(record)
+    let applied = stock.apply(tx, &context).await?;
+    Ok(Placed {
+        order: record,
+        figures: applied.figures,
+    })
 }
 
 /// What an order copies from its customer and catalogue, once the domain has accepted them.

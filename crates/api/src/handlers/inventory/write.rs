@@ -79,7 +79,7 @@ pub(super) async fn adjust_stock(
     // After a replay as well, in case the first attempt committed and failed before this (a
     // primary lost at the commit): then what it changed is not known, so everything it could
     // have changed is.
-    let (effect, figures) = match &done {
+    let (effect, figures, known) = match &done {
         Done::New(adjusted) => (
             if adjusted.crossed_zero {
                 StockEffect::CrossedZero
@@ -91,12 +91,13 @@ pub(super) async fn adjust_stock(
             } else {
                 StoreFigures::Unchanged
             },
+            Some(adjusted.figures.clone()),
         ),
-        Done::Replay { .. } => (StockEffect::CrossedZero, StoreFigures::Changed),
+        Done::Replay { .. } => (StockEffect::CrossedZero, StoreFigures::Changed, None),
     };
     invalidate(
         &state,
-        stock_keys(&state, &[product_id], &[store_id], effect, figures).await?,
+        stock_keys(&state, &[product_id], &[store_id], effect, figures, known).await?,
     )
     .await;
     Ok(match done {
@@ -183,6 +184,10 @@ pub(super) async fn transfer_stock(
             &stores,
             StockEffect::FiguresOnly,
             StoreFigures::Changed,
+            match &done {
+                Done::New(record) => Some(record.figures.clone()),
+                Done::Replay { .. } => None,
+            },
         )
         .await?,
     )

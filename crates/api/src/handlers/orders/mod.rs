@@ -12,7 +12,7 @@ use domain::user::Role;
 use domain::ValidationErrors;
 use serde::Deserialize;
 use storage::idempotency::Done;
-use storage::orders::NewPayment;
+use storage::orders::{NewPayment, Placed};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::Auth;
@@ -101,6 +101,12 @@ async fn place_order(
         render,
     )
     .await?;
+    // The stock figures the sales left, as the order's transaction saw them; a replay's are
+    // not known, and are read again.
+    let (placed, known) = match placed {
+        Done::New(Placed { order, figures }) => (Done::New(order), Some(figures)),
+        Done::Replay { status, body } => (Done::Replay { status, body }, None),
+    };
     // The order's id; the request names its store, customer and products.
     let order_id = match &placed {
         Done::New(record) => {
@@ -128,6 +134,7 @@ async fn place_order(
             &[body.store_id],
             StockEffect::Sold,
             StoreFigures::Changed,
+            known,
         )
         .await?,
     );
@@ -252,6 +259,7 @@ async fn change_order_status(
                 &[order.store_id],
                 StockEffect::Sold,
                 StoreFigures::Changed,
+                None,
             )
             .await?,
         );

@@ -230,6 +230,52 @@ async fn a_placed_order_is_read_afresh_everywhere() {
     assert_eq!(fresh["salesCount"], 3, "{fresh}");
 }
 
+/// An order of two products moves both products' cached figures forward, by id and by sku,
+/// and both of the store's rows: the figures come back from the order's own statement, one
+/// per product and row, and each must land on its own key.
+#[tokio::test]
+async fn an_order_of_two_products_moves_both_products_figures_forward() {
+    let s = shop().await;
+    let (app, token) = (&s.app, s.token());
+    let second = product(app, s.category, "CACHE-02", 7_000).await;
+    stock_in(app, s.store, second, 20).await;
+    let paths = |product: Uuid, sku: &str| {
+        [
+            format!("/products/{product}"),
+            format!("/products/sku/{sku}"),
+            format!("/stores/{}/inventory/{product}", s.store),
+        ]
+    };
+    let first_paths = paths(s.product, &s.sku);
+    let second_paths = paths(second, "CACHE-02");
+    for path in first_paths.iter().chain(&second_paths) {
+        cache_it(app, token, path).await;
+    }
+
+    place_ok(
+        app,
+        token,
+        s.store,
+        s.customer,
+        &[(s.product, 3), (second, 5)],
+    )
+    .await;
+
+    for (paths, quantity, sold) in [(&first_paths, STOCK - 3, 3), (&second_paths, 15, 5)] {
+        let [by_id, by_sku, row] = paths;
+        for path in [by_id, by_sku] {
+            let fresh = hit_afresh(app, token, path).await;
+            assert_eq!(
+                (fresh["quantity"].clone(), fresh["salesCount"].clone()),
+                (json!(quantity), json!(sold)),
+                "{path}: {fresh}"
+            );
+        }
+        let fresh = hit_afresh(app, token, row).await;
+        assert_eq!(fresh["quantity"], quantity, "{row}: {fresh}");
+    }
+}
+
 /// A category's page stays cached across a sale (its order by name does not change), and its
 /// hit shows the product's newest figures: each body is answered as stored with the figures
 /// spliced in, the same bytes as the product's own read.
