@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::Connection;
 use tokio::sync::watch;
 
 use crate::hosts::Topology;
@@ -357,12 +356,6 @@ fn decorate(
     ])
 }
 
-/// How long a connection may have been idle and still be handed out without a ping (see
-/// [`pool`]). Within it, a connection the server dropped fails its next statement as it
-/// would have failed a moment earlier; that statement's error is the caller's, as any lost
-/// connection's is, and sqlx's ping on its return closes it.
-const TRUSTED_IDLE: Duration = Duration::from_secs(1);
-
 /// `read_write_only`: the pool of a multi-host primary URL refuses a connection to a standby
 /// (during a failover the follower may not have moved the pool yet); sqlx then backs off and
 /// connects again, to wherever the follower points by then, until the acquire timeout.
@@ -370,21 +363,13 @@ fn pool(config: &DbConfig, options: PgConnectOptions, read_write_only: bool) -> 
     let mut pool = PgPoolOptions::new()
         .max_connections(config.max_connections)
         .min_connections(config.min_connections.min(config.max_connections))
-        .acquire_timeout(config.acquire_timeout)
-        // sqlx's own test pings every connection it hands out: a round trip to PostgreSQL
-        // before every statement run on the pool and every transaction, on top of the ping
-        // sqlx always sends when a connection goes back. A connection that answered within
-        // the last moment is handed out as it is (HikariCP's rule, `aliveBypassWindowMs`);
-        // one idle for longer is pinged, and a dead one is replaced before anyone uses it.
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= TRUSTED_IDLE {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        });
+        .acquire_timeout(config.acquire_timeout);
+    // sqlx's test before handing out a connection (`test_before_acquire`, a ping: one round
+    // trip before every statement run on the pool and every transaction) stays on. It is
+    // what replaces a connection PostgreSQL ended (a switchover, `pg_terminate_backend`)
+    // before a request uses it; handing out connections used within the last second without
+    // it failed unkeyed writes and first attempts that `failover` tests expect to be
+    // replaced or retried (docs/benchmarks.md, fifteenth session, has what it costs).
     if read_write_only {
         pool = pool.after_connect(|conn, _meta| {
             Box::pin(async move {
