@@ -121,9 +121,10 @@ pub enum StoreFigures {
 
 /// What a stock change in `stores` of `products` makes stale: the products' stock figures
 /// by id and sku (moved forward to the committed ones: `known`, as the change's statement
-/// returned them, or else read here after the commit, as after a replay, whose first attempt's
-/// figures are not known; their bodies stay cached); the list variants that filter by stock or sort by sales when `effect`
-/// changed them (lists hold ids, so no other variant changes); the bestsellers after a sale;
+/// returned them, or else read here after the commit, as after a replay, whose first
+/// attempt's figures are not known; their bodies stay cached); the list variants that filter
+/// by stock or sort by sales when `effect` changed them (lists hold ids, so no other variant
+/// changes); the bestsellers after a sale;
 /// the figures of the stores' rows of these products (moved forward the same way) and the
 /// stores' stock lists (not their other rows); the stores' dashboards (low-stock counts,
 /// sales), moved forward to their new figures when `figures` changed.

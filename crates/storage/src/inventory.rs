@@ -28,7 +28,8 @@ pub struct StockRecord {
     pub stock_seq: i64,
 }
 
-/// A row's changing figures, read after a stock change commits (see [`row_figures`]).
+/// A row's changing figures after a stock change: returned by the change's own statement
+/// (`stock::StockFigures`), or read after it commits ([`row_figures`]).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RowFigures {
     pub store_id: StoreId,

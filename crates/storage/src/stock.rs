@@ -173,7 +173,11 @@ impl Locked<'_> {
         // the commit. Two orders for one product at two stores would each hold that share
         // and wait for the other's to go before `FOR UPDATE` were granted: a deadlock. The
         // weaker lock still makes stock changes of a product wait for one another.
-        let returned: Returned = sqlx::query_as(
+        //
+        // One row per stock row moved, with its product's new figures. Every row's product is
+        // among those moved: a row changes by a delta other than 0 (the domain refuses 0), and
+        // `product_totals` keeps every such product.
+        let moved: Vec<MovedRow> = sqlx::query_as(
             "WITH c AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[]) AS c(p, s, d, k)),
                   moved AS (
                       INSERT INTO inventory_movements
@@ -193,17 +197,10 @@ impl Locked<'_> {
                       WHERE p.id = t.id
                       RETURNING p.id, p.sku, p.category_id, p.stock_seq, p.quantity, p.sales_count,
                                 (p.quantity > 0) <> (p.quantity - t.d > 0) AS crossed)
-             SELECT coalesce(array_agg(product_id), '{}'), coalesce(array_agg(store_id), '{}'),
-                    coalesce(array_agg(status), '{}'), coalesce(array_agg(quantity), '{}'),
-                    coalesce(array_agg(updated_at), '{}'),
-                    (SELECT coalesce(array_agg(id), '{}') FROM totals),
-                    (SELECT coalesce(array_agg(sku), '{}') FROM totals),
-                    (SELECT coalesce(array_agg(category_id), '{}') FROM totals),
-                    (SELECT coalesce(array_agg(stock_seq), '{}') FROM totals),
-                    (SELECT coalesce(array_agg(quantity), '{}') FROM totals),
-                    (SELECT coalesce(array_agg(sales_count), '{}') FROM totals),
-                    (SELECT bool_or(crossed) FROM totals)
-             FROM rows",
+             SELECT r.product_id, r.store_id, r.status, r.quantity, r.updated_at,
+                    t.sku, t.category_id, t.stock_seq, t.quantity AS product_quantity,
+                    t.sales_count, t.crossed
+             FROM rows r JOIN totals t ON t.id = r.product_id",
         )
         .bind(&columns.products)
         .bind(&columns.stores)
@@ -216,94 +213,64 @@ impl Locked<'_> {
         .bind(&ids)
         .bind(&product_deltas)
         .bind(&sold)
-        .fetch_one(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-        let (
-            updated_products,
-            updated_stores,
-            statuses,
-            quantities,
-            updated_at,
-            product_ids,
-            skus,
-            categories,
-            seqs,
-            totals,
-            sales,
-            crossed,
-        ) = returned;
-        let products: Vec<StockIdentity> = product_ids
+        let rows_changed_status = self.rows_created
+            || moved.iter().any(|row| {
+                self.before
+                    .iter()
+                    .find(|(p, s, _)| *p == row.product_id && *s == row.store_id)
+                    .is_none_or(|(_, _, before)| *before != row.status)
+            });
+        let crossed = moved.iter().any(|row| row.crossed);
+        // A product moved in two stores (a transfer) comes once per row.
+        let mut products: Vec<StockIdentity> = Vec::with_capacity(moved.len());
+        for row in &moved {
+            if !products.iter().any(|p| p.id == row.product_id) {
+                products.push(StockIdentity {
+                    id: row.product_id,
+                    sku: row.sku.clone(),
+                    category_id: row.category_id,
+                    stock_seq: row.stock_seq,
+                    quantity: row.product_quantity,
+                    sales_count: row.sales_count,
+                });
+            }
+        }
+        let rows = moved
             .into_iter()
-            .zip(skus)
-            .zip(categories)
-            .zip(seqs)
-            .zip(totals)
-            .zip(sales)
-            .map(
-                |(((((id, sku), category_id), stock_seq), quantity), sales_count)| StockIdentity {
-                    id,
-                    sku,
-                    category_id,
-                    stock_seq,
-                    quantity,
-                    sales_count,
-                },
-            )
-            .collect();
-        // Every row's product is among the products moved: a row changes by a delta other
-        // than 0 (the domain refuses 0), and such a product is always in `totals`.
-        let rows: Vec<RowFigures> = updated_products
-            .iter()
-            .zip(&updated_stores)
-            .zip(&quantities)
-            .zip(&updated_at)
-            .filter_map(|(((product_id, store_id), quantity), updated_at)| {
-                let product = products.iter().find(|p| p.id == *product_id)?;
-                Some(RowFigures {
-                    store_id: *store_id,
-                    product_id: *product_id,
-                    quantity: *quantity,
-                    updated_at: *updated_at,
-                    stock_seq: product.stock_seq,
-                })
+            .map(|row| RowFigures {
+                store_id: row.store_id,
+                product_id: row.product_id,
+                quantity: row.quantity,
+                updated_at: row.updated_at,
+                stock_seq: row.stock_seq,
             })
             .collect();
-        let rows_changed_status = self.rows_created
-            || updated_products
-                .iter()
-                .zip(&updated_stores)
-                .zip(&statuses)
-                .any(|((product, store), status)| {
-                    self.before
-                        .iter()
-                        .find(|(p, s, _)| p == product && s == store)
-                        .is_none_or(|(_, _, before)| before != status)
-                });
         Ok(Applied {
-            crossed_zero: crossed.unwrap_or(false),
+            crossed_zero: crossed,
             rows_changed_status,
             figures: StockFigures { products, rows },
         })
     }
 }
 
-/// What the stock statement answers: the rows it moved (product, store, status, quantity,
-/// time of the change), the products it moved (id, sku, category, sequence, quantity, units
-/// sold), and whether any product's chain-wide quantity crossed zero.
-type Returned = (
-    Vec<ProductId>,
-    Vec<StoreId>,
-    Vec<String>,
-    Vec<i32>,
-    Vec<DateTime<Utc>>,
-    Vec<ProductId>,
-    Vec<String>,
-    Vec<CategoryId>,
-    Vec<i64>,
-    Vec<i32>,
-    Vec<i64>,
-    Option<bool>,
-);
+/// A stock row the stock statement moved, with its product's new figures.
+#[derive(sqlx::FromRow)]
+struct MovedRow {
+    product_id: ProductId,
+    store_id: StoreId,
+    status: String,
+    quantity: i32,
+    updated_at: DateTime<Utc>,
+    sku: String,
+    category_id: CategoryId,
+    stock_seq: i64,
+    product_quantity: i32,
+    sales_count: i64,
+    /// The product's chain-wide quantity went from zero to more, or back to zero.
+    crossed: bool,
+}
 
 /// The changes as the parallel arrays the statements unnest.
 #[derive(Debug)]
