@@ -13,8 +13,8 @@
 //! - `ops`: an operation becomes a request; `http`: the users' own connections.
 //! - `load`: the closed and open models; `record`: histograms and counts while running.
 //! - `run`: one run end to end; `compare`: baseline against optimized.
-//! - `dbstat`, `cpu`, `counters`: the database's and the processes' work and the service's
-//!   cache counters by type; `limits`: the open-file limit.
+//! - `dbstat`, `dbwait`, `cpu`, `counters`: the database's work and what its backends waited
+//!   for, the processes' CPU and the service's cache counters by type; `limits`: the open-file limit.
 //! - `report`: assembly, text tables, the SVG chart; `progress`: the live line; `cli`: flags.
 
 pub mod cli;
@@ -22,6 +22,7 @@ pub mod compare;
 pub mod counters;
 pub mod cpu;
 pub mod dbstat;
+pub mod dbwait;
 pub mod error;
 pub mod http;
 pub mod limits;

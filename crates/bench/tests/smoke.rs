@@ -101,6 +101,20 @@ async fn a_short_run_in_both_models_answers_every_operation_without_errors() {
     check(&report);
     assert_eq!(report.connections.min_held, 16);
     assert!(report.db.is_some());
+    // The database's backends sampled through the window (the first sample is taken at
+    // once, so a window has at least one), and the report says what they waited for.
+    let waits = report.db_waits.as_ref().expect("waits sampled");
+    assert!(waits.samples > 0, "{waits:?}");
+    let shares: f64 = waits.by_kind.values().sum();
+    assert!(
+        waits.by_kind.is_empty() || (shares - 1.0).abs() < 1e-9,
+        "{waits:?}"
+    );
+    assert!(
+        bench::report::text::terminal(&report).contains("database backends, sampled"),
+        "{}",
+        bench::report::text::terminal(&report)
+    );
     // Writes of the mix went through too.
     for write in ["place_order", "adjust_stock"] {
         assert!(
@@ -124,6 +138,7 @@ async fn a_short_run_in_both_models_answers_every_operation_without_errors() {
     let report = bench::run(&open).await.expect("open run");
     check(&report);
     assert!(report.db.is_none());
+    assert!(report.db_waits.is_none());
     let dir = std::env::temp_dir().join(format!("ims-bench-smoke-{}", app.database_name));
     report.write(&dir, "report").expect("reports written");
     for file in ["report.json", "report.md", "report.svg"] {

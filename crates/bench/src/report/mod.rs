@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::counters::TypeRate;
 use crate::cpu::CpuSplit;
 use crate::dbstat::DbWork;
+use crate::dbwait::Waits;
 use crate::error::Result;
 use crate::http::CacheSeen;
 use crate::load::Model;
@@ -123,6 +124,9 @@ pub struct Report {
     pub unsent: u64,
     pub db: Option<DbWork>,
     pub db_per_request: Option<PerRequest>,
+    /// What the database's backends waited for, sampled (reports before it had none).
+    #[serde(default)]
+    pub db_waits: Option<Waits>,
     pub cpu: Option<CpuSplit>,
     pub timeline: Vec<Tick>,
     pub notes: Vec<String>,
@@ -152,6 +156,7 @@ pub struct Measured {
     pub connections: Connections,
     pub unsent: u64,
     pub db: Option<DbWork>,
+    pub db_waits: Option<Waits>,
     pub cpu: Option<CpuSplit>,
     /// The service's cache counters over the window (`counters::delta`).
     pub by_cache_type: Option<Vec<TypeRate>>,
@@ -278,6 +283,7 @@ pub fn assemble(meta: Meta, totals: &[OpStats], measured: Measured) -> Report {
         unsent: measured.unsent,
         db: measured.db,
         db_per_request,
+        db_waits: measured.db_waits,
         cpu: measured.cpu,
         timeline: measured.timeline,
         notes: measured.notes,
@@ -329,6 +335,7 @@ mod tests {
             },
             unsent: 0,
             db: None,
+            db_waits: None,
             cpu: None,
             by_cache_type: None,
             notes: Vec::new(),

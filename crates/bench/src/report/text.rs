@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{Report, Row};
+use crate::dbwait::Waits;
 
 /// A table: a header and rows of cells, first column left-aligned, the rest right-aligned.
 pub struct Table {
@@ -226,6 +227,9 @@ pub fn summary(report: &Report) -> Vec<String> {
             per.transactions_per_sec
         ));
     }
+    if let Some(waits) = &report.db_waits {
+        lines.push(wait_summary(waits));
+    }
     if let Some(cpu) = &report.cpu {
         let split: Vec<String> = cpu
             .cores
@@ -241,6 +245,53 @@ pub fn summary(report: &Report) -> Vec<String> {
     }
     lines.extend(report.notes.iter().cloned());
     lines
+}
+
+/// One line: how many backends were active and what they waited for, by kind.
+fn wait_summary(waits: &Waits) -> String {
+    let mut kinds: Vec<(&String, &f64)> = waits.by_kind.iter().collect();
+    kinds.sort_by(|a, b| b.1.total_cmp(a.1));
+    let kinds: Vec<String> = kinds
+        .iter()
+        .map(|(kind, share)| format!("{kind} {}", pct(Some(**share))))
+        .collect();
+    format!(
+        "database backends, sampled every {} ms ({} samples): {:.1} active on average; {}",
+        waits.interval_ms,
+        waits.samples,
+        waits.mean_active,
+        if kinds.is_empty() {
+            "none was active in any sample".to_owned()
+        } else {
+            format!("waiting for: {}", kinds.join(", "))
+        }
+    )
+}
+
+/// The waits and statements most seen in the samples.
+pub fn top_waits(report: &Report) -> Option<Table> {
+    let waits = report.db_waits.as_ref()?;
+    if waits.top.is_empty() {
+        return None;
+    }
+    Some(Table {
+        header: ["wait", "statement", "seen", "share"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        rows: waits
+            .top
+            .iter()
+            .map(|row| {
+                vec![
+                    format!("`{}`", row.wait),
+                    format!("`{}`", row.statement.replace('|', "\\|")),
+                    row.seen.to_string(),
+                    pct(Some(row.share)),
+                ]
+            })
+            .collect(),
+    })
 }
 
 /// The costliest statements of the window.
@@ -289,6 +340,13 @@ pub fn markdown(report: &Report) -> String {
     if let Some(top) = top_queries(report) {
         out.push_str("\nCostliest statements of the window (pg_stat_statements):\n\n");
         out.push_str(&top.markdown());
+    }
+    if let Some(waits) = top_waits(report) {
+        out.push_str(
+            "\nWhat the database's active backends waited for (`pg_stat_activity`, sampled; \
+             `CPU`: no wait, running or waiting for a core):\n\n",
+        );
+        out.push_str(&waits.markdown());
     }
     out
 }

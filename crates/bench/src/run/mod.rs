@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use crate::counters;
 use crate::cpu;
 use crate::dbstat::{self, DbWatch};
+use crate::dbwait;
 use crate::error::{Error, Result};
 use crate::load::{self, Clock, Model, Shared, SharedParts};
 use crate::mix::Mix;
@@ -122,12 +123,33 @@ pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
         Some(w) => Some(w.snapshot().await?),
         None => None,
     };
+    // A diagnostic: a database that refuses it still gets its run, with a note.
+    let sampler = match &opts.database_url {
+        Some(url) => match dbwait::Sampler::start(url).await {
+            Ok(sampler) => Some(sampler),
+            Err(e) => {
+                notes.push(format!("the database's waits were not sampled: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
     let counters_before = counters::read(&metrics_client, &base).await;
     let cpu_before = cpu::read(&cpu_targets);
     let window_start = Instant::now();
     tokio::time::sleep_until(clock.end).await;
     let cpu_after = cpu::read(&cpu_targets);
     let secs = window_start.elapsed().as_secs_f64();
+    let db_waits = match sampler {
+        Some(sampler) => match sampler.finish().await {
+            Ok(waits) => Some(waits),
+            Err(e) => {
+                notes.push(format!("the database's waits were not sampled: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
     let counters_after = counters::read(&metrics_client, &base).await;
     let by_cache_type = match (&counters_before, &counters_after) {
         (Some(before), Some(after)) => Some(counters::delta(before, after)),
@@ -187,6 +209,7 @@ pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
         },
         unsent,
         db,
+        db_waits,
         cpu,
         by_cache_type,
         notes,
