@@ -111,19 +111,6 @@ pub fn list_store_stock_query<'a>(
 pub const ROW: &str = "FROM inventory i JOIN products p ON p.id = i.product_id \
     WHERE i.product_id = $1 AND i.store_id = $2";
 
-/// A row as the write that changed it sees it (inside its transaction).
-async fn row_in(
-    conn: &mut sqlx::PgConnection,
-    store_id: StoreId,
-    product_id: ProductId,
-) -> Result<StockRecord> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} {ROW}"))
-        .bind(product_id)
-        .bind(store_id)
-        .fetch_one(conn)
-        .await?)
-}
-
 pub async fn stock_row(
     pool: &PgPool,
     store_id: StoreId,
@@ -205,8 +192,8 @@ pub async fn adjust_stock(
             reason: Some(reason.to_owned()),
             ..Default::default()
         };
-        let applied = stock::apply(attempt.conn(), &[change], &context).await?;
-        let row = row_in(attempt.conn(), store_id, product_id).await?;
+        let mut applied = stock::apply(attempt.conn(), &[change], &context).await?;
+        let row = applied.take_record(store_id, product_id)?;
         attempt.finish(|| render(&row)).await?;
         Ok(Done::New(Adjusted {
             row,
@@ -277,12 +264,12 @@ pub async fn transfer_stock(
                 kind: MovementKind::TransferIn,
             },
         ];
-        let applied = stock::apply(attempt.conn(), &changes, &context).await?;
+        let mut applied = stock::apply(attempt.conn(), &changes, &context).await?;
         let record = TransferRecord {
             transfer_id,
+            from: applied.take_record(from, product_id)?,
+            to: applied.take_record(to, product_id)?,
             figures: applied.figures,
-            from: row_in(attempt.conn(), from, product_id).await?,
-            to: row_in(attempt.conn(), to, product_id).await?,
         };
         attempt.finish(|| render(&record)).await?;
         Ok(Done::New(record))

@@ -11,7 +11,7 @@ use domain::inventory::MovementKind;
 use sqlx::PgConnection;
 
 use crate::error::ShortLine;
-use crate::inventory::RowFigures;
+use crate::inventory::{RowFigures, StockRecord};
 use crate::products::StockIdentity;
 use crate::{Error, Result};
 
@@ -44,6 +44,21 @@ pub struct Applied {
     pub rows_changed_status: bool,
     /// The figures the change left, as its statement returned them.
     pub figures: StockFigures,
+    /// Every stock row the change moved, whole, as the writer answers it: the statement
+    /// returns them, so a restock or transfer does not read its rows again.
+    pub records: Vec<StockRecord>,
+}
+
+impl Applied {
+    /// The moved row of `product` in `store`, taken out of [`Applied::records`].
+    pub fn take_record(&mut self, store: StoreId, product: ProductId) -> Result<StockRecord> {
+        let at = self
+            .records
+            .iter()
+            .position(|r| r.store_id == store && r.product_id == product)
+            .ok_or(Error::NotFound)?;
+        Ok(self.records.swap_remove(at))
+    }
 }
 
 /// The products' and rows' figures a stock change leaves: what the cache moves its tallies
@@ -186,7 +201,8 @@ impl Locked<'_> {
                   rows AS (
                       UPDATE inventory i SET quantity = i.quantity + c.d, updated_at = now()
                       FROM c WHERE i.product_id = c.p AND i.store_id = c.s
-                      RETURNING i.product_id, i.store_id, i.status, i.quantity, i.updated_at),
+                      RETURNING i.product_id, i.store_id, i.status, i.quantity, i.reorder_level,
+                                i.updated_at),
                   locked AS MATERIALIZED (
                       SELECT id FROM products WHERE id = ANY($9) ORDER BY id FOR NO KEY UPDATE),
                   totals AS (
@@ -195,10 +211,10 @@ impl Locked<'_> {
                       FROM unnest($9::uuid[], $10::int[], $11::int[]) AS t(id, d, sold)
                       JOIN locked l ON l.id = t.id
                       WHERE p.id = t.id
-                      RETURNING p.id, p.sku, p.category_id, p.stock_seq, p.quantity, p.sales_count,
-                                (p.quantity > 0) <> (p.quantity - t.d > 0) AS crossed)
-             SELECT r.product_id, r.store_id, r.status, r.quantity, r.updated_at,
-                    t.sku, t.category_id, t.stock_seq, t.quantity AS product_quantity,
+                      RETURNING p.id, p.sku, p.name, p.category_id, p.stock_seq, p.quantity,
+                                p.sales_count, (p.quantity > 0) <> (p.quantity - t.d > 0) AS crossed)
+             SELECT r.product_id, r.store_id, r.status, r.quantity, r.reorder_level, r.updated_at,
+                    t.sku, t.name, t.category_id, t.stock_seq, t.quantity AS product_quantity,
                     t.sales_count, t.crossed
              FROM rows r JOIN totals t ON t.id = r.product_id",
         )
@@ -238,7 +254,7 @@ impl Locked<'_> {
             }
         }
         let rows = moved
-            .into_iter()
+            .iter()
             .map(|row| RowFigures {
                 store_id: row.store_id,
                 product_id: row.product_id,
@@ -247,10 +263,27 @@ impl Locked<'_> {
                 stock_seq: row.stock_seq,
             })
             .collect();
+        let records = moved
+            .into_iter()
+            .map(|row| {
+                Ok(StockRecord {
+                    product_id: row.product_id,
+                    store_id: row.store_id,
+                    status: row.status.parse()?,
+                    sku: row.sku,
+                    name: row.name,
+                    quantity: row.quantity,
+                    reorder_level: row.reorder_level,
+                    updated_at: row.updated_at,
+                    stock_seq: row.stock_seq,
+                })
+            })
+            .collect::<Result<_>>()?;
         Ok(Applied {
             crossed_zero: crossed,
             rows_changed_status,
             figures: StockFigures { products, rows },
+            records,
         })
     }
 }
@@ -262,8 +295,10 @@ struct MovedRow {
     store_id: StoreId,
     status: String,
     quantity: i32,
+    reorder_level: i32,
     updated_at: DateTime<Utc>,
     sku: String,
+    name: String,
     category_id: CategoryId,
     stock_seq: i64,
     product_quantity: i32,
