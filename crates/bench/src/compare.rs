@@ -128,19 +128,16 @@ impl Comparison {
                 "-".into(),
             ],
         ];
-        Table {
-            header: [
+        Table::new(
+            &[
                 "",
                 "plan",
                 "baseline (measured)",
                 "optimized (measured)",
                 "improvement",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            ],
             rows,
-        }
+        )
     }
 
     /// The four operations before and after: P50 / P95 / P99 in ms.
@@ -170,18 +167,15 @@ impl Comparison {
                 vec![format!("{title} (`{op}`)"), cell(&b), cell(&o), better]
             })
             .collect();
-        Table {
-            header: [
+        Table::new(
+            &[
                 "operation",
                 "baseline P50 / P95 / P99 ms",
                 "optimized P50 / P95 / P99 ms",
                 "P95 improvement",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            ],
             rows,
-        }
+        )
     }
 
     pub fn terminal(&self) -> String {

@@ -53,10 +53,7 @@ pub struct DbWatch {
 
 impl DbWatch {
     pub async fn connect(url: &str) -> Result<DbWatch> {
-        let options: PgConnectOptions = url
-            .parse()
-            .map_err(|e| Error::Config(format!("database URL: {e}")))?;
-        let mut conn = PgConnection::connect_with(&options.disable_statement_logging()).await?;
+        let mut conn = connect(url).await?;
         // Needs the library preloaded (scripts/services does); without it, only the
         // statistics views that are always there are read.
         let _ = sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -105,6 +102,15 @@ impl DbWatch {
     pub async fn close(self) {
         let _ = self.conn.close().await;
     }
+}
+
+/// A connection of the tool's own to the database of `url`, its statements not logged (they
+/// would be every reading).
+pub async fn connect(url: &str) -> Result<PgConnection> {
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e| Error::Config(format!("database URL: {e}")))?;
+    Ok(PgConnection::connect_with(&options.disable_statement_logging()).await?)
 }
 
 /// The work between two readings, with the `top` costliest statements.

@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgConnection};
+use sqlx::{Connection, PgConnection};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -107,10 +106,7 @@ pub struct Sampler {
 impl Sampler {
     /// Connects, then samples every [`INTERVAL`] from now on.
     pub async fn start(url: &str) -> Result<Sampler> {
-        let options: PgConnectOptions = url
-            .parse()
-            .map_err(|e| Error::Config(format!("database URL: {e}")))?;
-        let mut conn = PgConnection::connect_with(&options.disable_statement_logging()).await?;
+        let mut conn = crate::dbstat::connect(url).await?;
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
             let mut samples = Vec::new();

@@ -13,6 +13,13 @@ pub struct Table {
 }
 
 impl Table {
+    pub fn new(header: &[&str], rows: Vec<Vec<String>>) -> Table {
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows,
+        }
+    }
+
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "| {} |", self.header.join(" | "));
@@ -132,10 +139,7 @@ pub fn endpoint_table(report: &Report) -> Table {
     let mut all = cells(&report.overall);
     all[0] = "**all**".into();
     rows.push(all);
-    Table {
-        header: header.iter().map(|s| s.to_string()).collect(),
-        rows,
-    }
+    Table::new(&header, rows)
 }
 
 /// A few lines on the run, the cache, the database and the CPU.
@@ -274,24 +278,19 @@ pub fn top_waits(report: &Report) -> Option<Table> {
     if waits.top.is_empty() {
         return None;
     }
-    Some(Table {
-        header: ["wait", "statement", "seen", "share"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        rows: waits
-            .top
-            .iter()
-            .map(|row| {
-                vec![
-                    format!("`{}`", row.wait),
-                    format!("`{}`", row.statement.replace('|', "\\|")),
-                    row.seen.to_string(),
-                    pct(Some(row.share)),
-                ]
-            })
-            .collect(),
-    })
+    let rows = waits
+        .top
+        .iter()
+        .map(|row| {
+            vec![
+                code(&row.wait),
+                code(&row.statement),
+                row.seen.to_string(),
+                pct(Some(row.share)),
+            ]
+        })
+        .collect();
+    Some(Table::new(&["wait", "statement", "seen", "share"], rows))
 }
 
 /// The costliest statements of the window.
@@ -300,24 +299,27 @@ pub fn top_queries(report: &Report) -> Option<Table> {
     if db.top.is_empty() {
         return None;
     }
-    Some(Table {
-        header: ["statement", "calls", "total ms", "mean ms"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        rows: db
-            .top
-            .iter()
-            .map(|q| {
-                vec![
-                    format!("`{}`", q.query.replace('|', "\\|")),
-                    q.calls.to_string(),
-                    format!("{:.0}", q.total_ms),
-                    format!("{:.3}", q.mean_ms),
-                ]
-            })
-            .collect(),
-    })
+    let rows = db
+        .top
+        .iter()
+        .map(|q| {
+            vec![
+                code(&q.query),
+                q.calls.to_string(),
+                format!("{:.0}", q.total_ms),
+                format!("{:.3}", q.mean_ms),
+            ]
+        })
+        .collect();
+    Some(Table::new(
+        &["statement", "calls", "total ms", "mean ms"],
+        rows,
+    ))
+}
+
+/// `text` as code in a Markdown table's cell (a `|` would end the cell).
+fn code(text: &str) -> String {
+    format!("`{}`", text.replace('|', "\\|"))
 }
 
 pub fn terminal(report: &Report) -> String {

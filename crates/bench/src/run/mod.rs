@@ -123,15 +123,8 @@ pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
         Some(w) => Some(w.snapshot().await?),
         None => None,
     };
-    // A diagnostic: a database that refuses it still gets its run, with a note.
     let sampler = match &opts.database_url {
-        Some(url) => match dbwait::Sampler::start(url).await {
-            Ok(sampler) => Some(sampler),
-            Err(e) => {
-                notes.push(format!("the database's waits were not sampled: {e}"));
-                None
-            }
-        },
+        Some(url) => Some(dbwait::Sampler::start(url).await),
         None => None,
     };
     let counters_before = counters::read(&metrics_client, &base).await;
@@ -140,8 +133,9 @@ pub async fn run_with(opts: &RunOptions, raw: &RawSample) -> Result<Report> {
     tokio::time::sleep_until(clock.end).await;
     let cpu_after = cpu::read(&cpu_targets);
     let secs = window_start.elapsed().as_secs_f64();
+    // A diagnostic: a database that refuses it (or fails it) still gets its run, with a note.
     let db_waits = match sampler {
-        Some(sampler) => match sampler.finish().await {
+        Some(started) => match async { started?.finish().await }.await {
             Ok(waits) => Some(waits),
             Err(e) => {
                 notes.push(format!("the database's waits were not sampled: {e}"));
