@@ -39,6 +39,18 @@ pub struct RowFigures {
     pub stock_seq: i64,
 }
 
+impl From<&StockRecord> for RowFigures {
+    fn from(row: &StockRecord) -> Self {
+        RowFigures {
+            store_id: row.store_id,
+            product_id: row.product_id,
+            quantity: row.quantity,
+            updated_at: row.updated_at,
+            stock_seq: row.stock_seq,
+        }
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MovementRecord {
     pub id: i64,

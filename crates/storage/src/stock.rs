@@ -253,17 +253,7 @@ impl Locked<'_> {
                 });
             }
         }
-        let rows = moved
-            .iter()
-            .map(|row| RowFigures {
-                store_id: row.store_id,
-                product_id: row.product_id,
-                quantity: row.quantity,
-                updated_at: row.updated_at,
-                stock_seq: row.stock_seq,
-            })
-            .collect();
-        let records = moved
+        let records: Vec<StockRecord> = moved
             .into_iter()
             .map(|row| {
                 Ok(StockRecord {
@@ -279,6 +269,7 @@ impl Locked<'_> {
                 })
             })
             .collect::<Result<_>>()?;
+        let rows = records.iter().map(RowFigures::from).collect();
         Ok(Applied {
             crossed_zero: crossed,
             rows_changed_status,
